@@ -1,0 +1,433 @@
+//! The command line: argument parsing and the headless commands. No numerics live here; every
+//! command reads its inputs, calls the library, and writes or prints what it returns.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::data::npy::{self, NpyData};
+use crate::error::{Error, Result};
+use crate::format::{
+    self, e2m1, e8m0, packed, BlockSize, Granularity, Int8Config, Int8Matrix, MxConfig, MxMatrix,
+    Rounding, ScaleRule, Scheme,
+};
+use crate::kernel::{self, Accumulator, Method, Operands};
+use crate::matrix::{shape_str, Matrix};
+use crate::metrics;
+use crate::walkthrough::{self, Mode};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "qlab",
+    version,
+    about = "A quantization accuracy lab: what INT8 and MXFP4 do to a matmul.",
+    long_about = "A quantization accuracy lab: runs the same matrix multiplication through \
+                  bit-exact INT8 and MXFP4 integer kernels and shows what the quantization did.\n\
+                  Without a command, replays the seed walkthrough."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Quantize a .npy array (blocks / channels along its rows) and write the dequantized array
+    Quantize(QuantizeArgs),
+    /// Multiply W (M × K) by x (K × N or K) through INT8, MXFP4 or the f64 reference
+    Matmul(MatmulArgs),
+    /// Replay the seed document's INT8 and MXFP4 examples step by step
+    Walkthrough {
+        /// document (as the document computes), spec (as the standards compute), or both
+        #[arg(long, default_value = "both")]
+        mode: Mode,
+    },
+    /// Print the E2M1 table, the E8M0 range and the storage cost of each format
+    Formats,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum QuantFormat {
+    Int8,
+    Mxfp4,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MatmulFormat {
+    Int8,
+    Mxfp4,
+    F64,
+}
+
+/// MXFP4 options shared by `quantize` and `matmul`.
+#[derive(Args, Debug, Default)]
+pub struct MxArgs {
+    /// MXFP4: elements per scale, an integer ≥ 1 or 'tensor' [default: 32]
+    #[arg(long)]
+    pub block_size: Option<BlockSize>,
+    /// MXFP4: shared-exponent rule: floor, ceil, even or rceil [default: floor]
+    #[arg(long)]
+    pub scale_rule: Option<ScaleRule>,
+}
+
+#[derive(Args, Debug)]
+pub struct QuantizeArgs {
+    /// Input .npy (float32 or float64, 1-D or 2-D, C order)
+    pub input: PathBuf,
+    /// Target format
+    #[arg(long, value_enum)]
+    pub format: QuantFormat,
+    #[command(flatten)]
+    pub mx: MxArgs,
+    /// INT8: asymmetric or symmetric [default: asymmetric]
+    #[arg(long)]
+    pub scheme: Option<Scheme>,
+    /// INT8: tensor or channel (one scale per row) [default: tensor]
+    #[arg(long)]
+    pub granularity: Option<Granularity>,
+    /// INT8: half-even, half-away, floor or stochastic [default: half-even]
+    #[arg(long)]
+    pub rounding: Option<String>,
+    /// INT8: seed of stochastic rounding
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output .npy: the dequantized array (float32, the input's shape)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Output .npy: the codes (MXFP4: u8 4-bit codes; INT8: i8), the input's shape
+    #[arg(long)]
+    pub codes: Option<PathBuf>,
+    /// Output .npy: MXFP4 E8M0 bytes (u8, rows × blocks); INT8 scales (f32, one per tensor or row)
+    #[arg(long)]
+    pub scales: Option<PathBuf>,
+    /// Output .npy: INT8 zero points (i32, one per tensor or row)
+    #[arg(long)]
+    pub zero_points: Option<PathBuf>,
+    /// Output .npy: MXFP4 codes packed two per byte, element 2j in the low nibble (u8, rows × ceil(K/2))
+    #[arg(long)]
+    pub packed: Option<PathBuf>,
+    /// Output .npy: MXFP4 as ggml block_mxfp4 bytes (u8, rows × K/32·17; block size 32 only)
+    #[arg(long)]
+    pub ggml: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct MatmulArgs {
+    /// W, an (M, K) .npy
+    pub w: PathBuf,
+    /// x, a (K, N) or (K,) .npy
+    pub x: PathBuf,
+    /// Which GEMM
+    #[arg(long, value_enum)]
+    pub format: MatmulFormat,
+    /// Output .npy: y (float32, (M, N), or (M,) for a vector x)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// INT8: scheme of W [default: asymmetric]
+    #[arg(long)]
+    pub w_scheme: Option<Scheme>,
+    /// INT8: scheme of x [default: symmetric]
+    #[arg(long)]
+    pub x_scheme: Option<Scheme>,
+    /// INT8: granularity of W, tensor or channel (= rows of W) [default: tensor]
+    #[arg(long)]
+    pub w_granularity: Option<Granularity>,
+    /// INT8: granularity of x, tensor or channel (= columns of x) [default: tensor]
+    #[arg(long)]
+    pub x_granularity: Option<Granularity>,
+    /// INT8: half-even, half-away, floor or stochastic, for both operands [default: half-even]
+    #[arg(long)]
+    pub rounding: Option<String>,
+    /// INT8: seed of stochastic rounding
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub mx: MxArgs,
+    /// MXFP4: accumulator across blocks, f32 (as hardware) or f64 [default: f32]
+    #[arg(long)]
+    pub accumulator: Option<Accumulator>,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qlab: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => walkthrough_cmd(Mode::Both),
+        Some(Command::Walkthrough { mode }) => walkthrough_cmd(mode),
+        Some(Command::Formats) => {
+            print!("{}", formats_text());
+            Ok(())
+        }
+        Some(Command::Quantize(a)) => quantize_cmd(&a),
+        Some(Command::Matmul(a)) => matmul_cmd(&a),
+    }
+}
+
+fn walkthrough_cmd(mode: Mode) -> Result<()> {
+    print!("{}", walkthrough::render(&walkthrough::sections(mode)));
+    Ok(())
+}
+
+/// Refuses options that do not apply to the chosen format, naming them.
+fn refuse(format: &str, given: &[(&str, bool)]) -> Result<()> {
+    let wrong: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{} do(es) not apply to --format {format}",
+            wrong.join(", ")
+        )))
+    }
+}
+
+fn rounding(name: &Option<String>, seed: Option<u64>) -> Result<Rounding> {
+    let r = Rounding::parse(name.as_deref().unwrap_or("half-even"), seed.unwrap_or(0))?;
+    if seed.is_some() && !matches!(r, Rounding::Stochastic { .. }) {
+        return Err(Error::Invalid(
+            "--seed applies to --rounding stochastic only".into(),
+        ));
+    }
+    Ok(r)
+}
+
+fn mx_config(mx: &MxArgs) -> Result<MxConfig> {
+    let block = mx.block_size.unwrap_or_default();
+    if block == BlockSize::Elements(0) {
+        return Err(Error::Invalid(
+            "--block-size 0 is invalid; expected an integer ≥ 1 or 'tensor'".into(),
+        ));
+    }
+    Ok(MxConfig {
+        block,
+        rule: mx.scale_rule.unwrap_or_default(),
+    })
+}
+
+/// The shape of a per-row output (scales, zero points) for an input of `shape`:
+/// `(rows, per_row)`, or `(per_row,)` for a 1-D input.
+fn per_row_shape(input_shape: &[usize], rows: usize, per_row: usize) -> Vec<usize> {
+    if input_shape.len() == 1 {
+        vec![per_row]
+    } else {
+        vec![rows, per_row]
+    }
+}
+
+fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
+    let arr = npy::read(&a.input)?;
+    let shape = arr.shape.clone();
+    let m = arr.into_matrix();
+    match a.format {
+        QuantFormat::Mxfp4 => {
+            refuse(
+                "mxfp4",
+                &[
+                    ("--scheme", a.scheme.is_some()),
+                    ("--granularity", a.granularity.is_some()),
+                    ("--rounding", a.rounding.is_some()),
+                    ("--seed", a.seed.is_some()),
+                    ("--zero-points", a.zero_points.is_some()),
+                ],
+            )?;
+            let q = MxMatrix::quantize(&m, mx_config(&a.mx)?)?;
+            let ggml = a.ggml.as_ref().map(|p| packed::to_ggml(&q).map(|b| (p, b))).transpose()?;
+            npy::write(&a.out, &shape, NpyData::F32(q.dequantize().data()))?;
+            if let Some(p) = &a.codes {
+                npy::write(p, &shape, NpyData::U8(q.codes()))?;
+            }
+            if let Some(p) = &a.scales {
+                let s = per_row_shape(&shape, q.rows(), q.blocks_per_row());
+                npy::write(p, &s, NpyData::U8(q.scales()))?;
+            }
+            if let Some(p) = &a.packed {
+                let s = per_row_shape(&shape, q.rows(), q.k().div_ceil(2));
+                npy::write(p, &s, NpyData::U8(&packed::pack_linear(&q)))?;
+            }
+            if let Some((p, bytes)) = ggml {
+                let s = per_row_shape(&shape, q.rows(), bytes.len() / q.rows());
+                npy::write(p, &s, NpyData::U8(&bytes))?;
+            }
+            let nan = q.nan_blocks();
+            if nan > 0 {
+                eprintln!(
+                    "qlab: {nan} of {} blocks held NaN or Inf and dequantize to NaN (scale byte 0xFF)",
+                    q.scales().len()
+                );
+            }
+        }
+        QuantFormat::Int8 => {
+            refuse(
+                "int8",
+                &[
+                    ("--block-size", a.mx.block_size.is_some()),
+                    ("--scale-rule", a.mx.scale_rule.is_some()),
+                    ("--packed", a.packed.is_some()),
+                    ("--ggml", a.ggml.is_some()),
+                ],
+            )?;
+            let config = Int8Config {
+                scheme: a.scheme.unwrap_or(Scheme::Asymmetric),
+                granularity: a.granularity.unwrap_or_default(),
+                rounding: rounding(&a.rounding, a.seed)?,
+            };
+            format::int8::check_finite(&a.input.display().to_string(), &m)?;
+            let q = Int8Matrix::quantize(&m, config)?;
+            npy::write(&a.out, &shape, NpyData::F32(q.dequantize().data()))?;
+            if let Some(p) = &a.codes {
+                npy::write(p, &shape, NpyData::I8(q.codes()))?;
+            }
+            let n = q.params().len();
+            if let Some(p) = &a.scales {
+                let scales: Vec<f32> = q.params().iter().map(|p| p.scale).collect();
+                npy::write(p, &[n], NpyData::F32(&scales))?;
+            }
+            if let Some(p) = &a.zero_points {
+                let zps: Vec<i32> = q.params().iter().map(|p| p.zero_point).collect();
+                npy::write(p, &[n], NpyData::I32(&zps))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_w(path: &Path) -> Result<Matrix> {
+    let arr = npy::read(path)?;
+    if arr.shape.len() != 2 {
+        return Err(Error::file(
+            path,
+            format!("W must be 2-D (M, K); got shape {}", shape_str(&arr.shape)),
+        ));
+    }
+    Ok(arr.into_matrix())
+}
+
+/// x as a `K × N` matrix, and whether it was a 1-D vector.
+fn read_x(path: &Path) -> Result<(Matrix, bool)> {
+    let arr = npy::read(path)?;
+    let vector = arr.shape.len() == 1;
+    let m = arr.into_matrix();
+    Ok(if vector { (m.transpose(), true) } else { (m, false) })
+}
+
+fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
+    let w = read_w(&a.w)?;
+    let (x, vector) = read_x(&a.x)?;
+    kernel::check_shapes(&w, &x)?;
+    let int8_opts = [
+        ("--w-scheme", a.w_scheme.is_some()),
+        ("--x-scheme", a.x_scheme.is_some()),
+        ("--w-granularity", a.w_granularity.is_some()),
+        ("--x-granularity", a.x_granularity.is_some()),
+        ("--rounding", a.rounding.is_some()),
+        ("--seed", a.seed.is_some()),
+    ];
+    let mx_opts = [
+        ("--block-size", a.mx.block_size.is_some()),
+        ("--scale-rule", a.mx.scale_rule.is_some()),
+        ("--accumulator", a.accumulator.is_some()),
+    ];
+    let (method, name) = match a.format {
+        MatmulFormat::F64 => {
+            refuse("f64", &[int8_opts.as_slice(), mx_opts.as_slice()].concat())?;
+            (Method::Reference, "f64")
+        }
+        MatmulFormat::Int8 => {
+            refuse("int8", &mx_opts)?;
+            let rounding = rounding(&a.rounding, a.seed)?;
+            let w = Int8Config {
+                scheme: a.w_scheme.unwrap_or(Scheme::Asymmetric),
+                granularity: a.w_granularity.unwrap_or_default(),
+                rounding,
+            };
+            let x = Int8Config {
+                scheme: a.x_scheme.unwrap_or(Scheme::Symmetric),
+                granularity: a.x_granularity.unwrap_or_default(),
+                rounding,
+            };
+            (Method::Int8 { w, x }, "int8")
+        }
+        MatmulFormat::Mxfp4 => {
+            refuse("mxfp4", &int8_opts)?;
+            let config = mx_config(&a.mx)?;
+            let acc = a.accumulator.unwrap_or_default();
+            (Method::Mxfp4 { config, acc }, "mxfp4")
+        }
+    };
+    let reference = kernel::reference(&w, &x)?;
+    let operands = kernel::quantize(&w, &x, method)?;
+    let y = match &operands {
+        Some(ops) => ops.multiply(),
+        None => Matrix::new(w.rows(), x.cols(), reference.iter().map(|&v| v as f32).collect())?,
+    };
+    let out_shape = if vector { vec![w.rows()] } else { vec![w.rows(), x.cols()] };
+    npy::write(&a.out, &out_shape, NpyData::F32(y.data()))?;
+
+    let x_shape = if vector {
+        shape_str(&[x.rows()])
+    } else {
+        shape_str(&[x.rows(), x.cols()])
+    };
+    let mut summary = format!(
+        "{name}: W {} · x {} → y {}: SQNR {:.2} dB, max abs error {:.3e} vs the f64 reference",
+        shape_str(&[w.rows(), w.cols()]),
+        x_shape,
+        shape_str(&out_shape),
+        metrics::sqnr_db(y.data(), &reference),
+        metrics::max_abs_error(y.data(), &reference)
+    );
+    if let Some(Operands::Mxfp4 { w, xt, .. }) = &operands {
+        let (nw, nx) = (w.nan_blocks(), xt.nan_blocks());
+        if nw + nx > 0 {
+            summary.push_str(&format!(
+                "; NaN blocks (NaN/Inf inputs): {nw} of {} in W, {nx} of {} in x",
+                w.scales().len(),
+                xt.scales().len()
+            ));
+        }
+    }
+    eprintln!("{summary}");
+    Ok(())
+}
+
+/// The `formats` command's text: E2M1 table, E8M0 range, storage costs.
+pub fn formats_text() -> String {
+    let mut s = String::from("E2M1 (MXFP4 element): 1 sign, 2 exponent, 1 mantissa bit, bias 1\n");
+    s.push_str("code  bits     value   2·value\n");
+    for code in 0u8..16 {
+        let (sign, exp, man) = e2m1::fields(code);
+        s.push_str(&format!(
+            "0x{code:X}   {sign} {exp:02b} {man}  {:>6}   {:>4}\n",
+            format!("{:?}", e2m1::decode(code)),
+            e2m1::doubled(code)
+        ));
+    }
+    s.push_str(&format!(
+        "\nE8M0 (MXFP4 block scale): byte b means 2^(b-127); 0x00 = 2^-127 = {:e}, 0x7F = 1, \
+         0xFE = 2^127 = {:e}; 0xFF = NaN; no zero, no sign\n",
+        e8m0::to_f64(0),
+        e8m0::to_f64(0xFE)
+    ));
+    s.push_str("\nstorage                         bits/element  vs f32\n");
+    let mut row = |name: String, bits: f64| {
+        s.push_str(&format!("{name:<32}{bits:>12.4}  {:>5.2}×\n", 32.0 / bits));
+    };
+    row("f32".into(), 32.0);
+    row("INT8, per tensor (1M elements)".into(), format::int8_bits_per_element(1 << 20));
+    row("INT8, per channel (K = 4096)".into(), format::int8_bits_per_element(4096));
+    for b in [8, 16, 32, 64] {
+        row(format!("MXFP4, block {b}"), format::mxfp4_bits_per_element(b));
+    }
+    s
+}

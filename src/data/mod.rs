@@ -1,0 +1,3 @@
+//! Data sources: files and (later) distributions that become a [`crate::matrix::Matrix`].
+
+pub mod npy;

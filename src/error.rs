@@ -1,0 +1,44 @@
+//! The one error type of the library. Every variant renders as a single line that names what
+//! was wrong (file, field, index, shape) and what was expected, because users see these verbatim.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file was read but its content is not what qlab accepts.
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    /// Operand shapes do not fit together.
+    #[error("{0}")]
+    Shape(String),
+    /// A value (NaN, Inf, out of range) that the chosen operation cannot take.
+    #[error("{0}")]
+    Value(String),
+    /// An option or parameter outside its valid range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::File {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,336 @@
+//! INT8 affine quantization: real = scale · (q − zp), codes i8.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+
+/// Asymmetric uses the full [−128, 127] with a zero point; symmetric uses the restricted
+/// [−127, 127] with zp = 0 (as PyTorch's weight observers and most kernels do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    Asymmetric,
+    Symmetric,
+}
+
+/// One scale for the tensor, or one per channel (a row of the quantized matrix).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Granularity {
+    #[default]
+    Tensor,
+    Channel,
+}
+
+/// How x / scale becomes an integer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Rounding {
+    /// Round half to even: ONNX QuantizeLinear, PyTorch, numpy.
+    #[default]
+    HalfEven,
+    /// Round half away from zero (gemmlowp).
+    HalfAway,
+    /// Round toward −∞: what reproduces the seed document's integers.
+    Floor,
+    /// Round up with probability equal to the fractional part. The uniform draw for element i
+    /// is a hash of (seed, i), so results do not depend on evaluation order or threads.
+    Stochastic { seed: u64 },
+}
+
+impl Scheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Asymmetric => "asymmetric",
+            Scheme::Symmetric => "symmetric",
+        }
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "asymmetric" => Ok(Scheme::Asymmetric),
+            "symmetric" => Ok(Scheme::Symmetric),
+            _ => Err(Error::Invalid(format!(
+                "unknown scheme '{s}'; expected asymmetric or symmetric"
+            ))),
+        }
+    }
+}
+
+impl Granularity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Granularity::Tensor => "tensor",
+            Granularity::Channel => "channel",
+        }
+    }
+}
+
+impl FromStr for Granularity {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "tensor" => Ok(Granularity::Tensor),
+            "channel" => Ok(Granularity::Channel),
+            _ => Err(Error::Invalid(format!(
+                "unknown granularity '{s}'; expected tensor or channel"
+            ))),
+        }
+    }
+}
+
+impl Rounding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Rounding::HalfEven => "half-even",
+            Rounding::HalfAway => "half-away",
+            Rounding::Floor => "floor",
+            Rounding::Stochastic { .. } => "stochastic",
+        }
+    }
+
+    /// Parses a rounding name; `seed` is used by `stochastic` only.
+    pub fn parse(s: &str, seed: u64) -> Result<Self> {
+        match s {
+            "half-even" => Ok(Rounding::HalfEven),
+            "half-away" => Ok(Rounding::HalfAway),
+            "floor" => Ok(Rounding::Floor),
+            "stochastic" => Ok(Rounding::Stochastic { seed }),
+            _ => Err(Error::Invalid(format!(
+                "unknown rounding '{s}'; expected half-even, half-away, floor, stochastic"
+            ))),
+        }
+    }
+
+    /// Rounds `v` to an integer-valued f32. `index` identifies the element for stochastic
+    /// rounding.
+    pub fn round(self, v: f32, index: u64) -> f32 {
+        match self {
+            Rounding::HalfEven => v.round_ties_even(),
+            Rounding::HalfAway => v.round(),
+            Rounding::Floor => v.floor(),
+            Rounding::Stochastic { seed } => {
+                let low = v.floor();
+                // v − floor(v) is exact in f32; u is uniform on [0, 1) in steps of 2^−24.
+                let u = (splitmix64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40) as f32
+                    * (1.0 / 16_777_216.0);
+                if u < v - low { low + 1.0 } else { low }
+            }
+        }
+    }
+
+    /// The rounding used for zero points: stochastic rounding of a zero point would make the
+    /// representable zero random, so it falls back to half-even.
+    fn for_zero_point(self) -> Rounding {
+        match self {
+            Rounding::Stochastic { .. } => Rounding::HalfEven,
+            r => r,
+        }
+    }
+}
+
+impl fmt::Display for Rounding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit hash, used as a counter-based RNG.
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Quantization settings of an INT8 operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Int8Config {
+    pub scheme: Scheme,
+    pub granularity: Granularity,
+    pub rounding: Rounding,
+}
+
+impl Int8Config {
+    /// The seed's (and common practice's) choice for weights.
+    pub const WEIGHTS: Int8Config = Int8Config {
+        scheme: Scheme::Asymmetric,
+        granularity: Granularity::Tensor,
+        rounding: Rounding::HalfEven,
+    };
+    /// The seed's choice for activations.
+    pub const ACTIVATIONS: Int8Config = Int8Config {
+        scheme: Scheme::Symmetric,
+        granularity: Granularity::Tensor,
+        rounding: Rounding::HalfEven,
+    };
+}
+
+/// Scale and zero point of one tensor or channel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl Affine {
+    /// Range of codes the scheme may use.
+    pub fn code_range(scheme: Scheme) -> (i32, i32) {
+        match scheme {
+            Scheme::Asymmetric => (-128, 127),
+            Scheme::Symmetric => (-127, 127),
+        }
+    }
+
+    /// Scale and zero point for finite values with this range. A zero range (all zeros)
+    /// gets scale 1, so every code dequantizes to exactly 0.
+    pub fn fit(lo: f32, hi: f32, scheme: Scheme, rounding: Rounding) -> Affine {
+        match scheme {
+            Scheme::Asymmetric => {
+                // The range always contains 0, so that 0 is exactly representable.
+                let lo = lo.min(0.0);
+                let hi = hi.max(0.0);
+                let scale = (hi - lo) / 255.0;
+                if scale == 0.0 {
+                    return Affine {
+                        scale: 1.0,
+                        zero_point: -128,
+                    };
+                }
+                let zp = -128.0 - rounding.for_zero_point().round(lo / scale, 0);
+                Affine {
+                    scale,
+                    zero_point: (zp as i32).clamp(-128, 127),
+                }
+            }
+            Scheme::Symmetric => {
+                let amax = lo.abs().max(hi.abs());
+                let scale = amax / 127.0;
+                Affine {
+                    scale: if scale > 0.0 { scale } else { 1.0 },
+                    zero_point: 0,
+                }
+            }
+        }
+    }
+
+    /// q = clamp(round(v / scale) + zp, qmin, qmax).
+    pub fn quantize(self, v: f32, rounding: Rounding, index: u64, (qmin, qmax): (i32, i32)) -> i8 {
+        let r = rounding.round(v / self.scale, index);
+        // `as i32` saturates, so a huge quotient cannot wrap before the clamp.
+        (r as i32).saturating_add(self.zero_point).clamp(qmin, qmax) as i8
+    }
+
+    pub fn dequantize(self, q: i8) -> f32 {
+        self.scale * (i32::from(q) - self.zero_point) as f32
+    }
+}
+
+/// A `rows × k` matrix in INT8: codes plus one `Affine` per tensor or per row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Int8Matrix {
+    rows: usize,
+    k: usize,
+    config: Int8Config,
+    codes: Vec<i8>,
+    params: Vec<Affine>,
+}
+
+fn min_max(values: &[f32]) -> (f32, f32) {
+    values
+        .iter()
+        .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+/// Refuses NaN and Inf, which an affine scale cannot represent, naming the first one.
+pub fn check_finite(name: &str, m: &Matrix) -> Result<()> {
+    match m.first_non_finite() {
+        Some((r, c)) => Err(Error::Value(format!(
+            "{name}: INT8 cannot quantize {} at index ({r}, {c}); remove NaN/Inf or use MXFP4",
+            m.get(r, c)
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl Int8Matrix {
+    /// Quantizes `m`; channels are rows. NaN and Inf are refused (an affine scale cannot
+    /// represent them), naming the first offending element.
+    pub fn quantize(m: &Matrix, config: Int8Config) -> Result<Self> {
+        check_finite("input", m)?;
+        let (rows, k) = m.shape();
+        let params: Vec<Affine> = match config.granularity {
+            Granularity::Tensor => {
+                let (lo, hi) = min_max(m.data());
+                vec![Affine::fit(lo, hi, config.scheme, config.rounding)]
+            }
+            Granularity::Channel => (0..rows)
+                .map(|r| {
+                    let (lo, hi) = min_max(m.row(r));
+                    Affine::fit(lo, hi, config.scheme, config.rounding)
+                })
+                .collect(),
+        };
+        if let Some(p) = params.iter().find(|p| !p.scale.is_finite()) {
+            return Err(Error::Value(format!(
+                "INT8 scale overflows f32 (range too wide: scale {}); values must span less than ~1e36",
+                p.scale
+            )));
+        }
+        let range = Affine::code_range(config.scheme);
+        let mut codes = Vec::with_capacity(rows * k);
+        for r in 0..rows {
+            let p = params[if params.len() == 1 { 0 } else { r }];
+            codes.extend(m.row(r).iter().enumerate().map(|(c, &v)| {
+                p.quantize(v, config.rounding, (r * k + c) as u64, range)
+            }));
+        }
+        Ok(Int8Matrix {
+            rows,
+            k,
+            config,
+            codes,
+            params,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn config(&self) -> Int8Config {
+        self.config
+    }
+
+    pub fn codes(&self) -> &[i8] {
+        &self.codes
+    }
+
+    pub fn row_codes(&self, r: usize) -> &[i8] {
+        &self.codes[r * self.k..(r + 1) * self.k]
+    }
+
+    /// One entry per tensor or per row.
+    pub fn params(&self) -> &[Affine] {
+        &self.params
+    }
+
+    pub fn row_params(&self, r: usize) -> Affine {
+        self.params[if self.params.len() == 1 { 0 } else { r }]
+    }
+
+    pub fn dequantize(&self) -> Matrix {
+        let mut out = Vec::with_capacity(self.codes.len());
+        for r in 0..self.rows {
+            let p = self.row_params(r);
+            out.extend(self.row_codes(r).iter().map(|&q| p.dequantize(q)));
+        }
+        Matrix::new(self.rows, self.k, out).expect("shape kept")
+    }
+}

@@ -1,0 +1,84 @@
+//! INT8 GEMM: i8 × i8 products accumulated exactly in integers, the gemmlowp zero-point
+//! correction, then one f32 multiply by the combined scale.
+
+use crate::format::Int8Matrix;
+use crate::matrix::Matrix;
+
+/// Longest K whose raw accumulator Σ a·b (|a|, |b| ≤ 128) is exact in i32: 65536 · 2^14 = 2^30.
+/// Longer rows are summed in chunks of this length into an i64, never wrapped.
+pub const EXACT_I32_K: usize = 65_536;
+
+/// Σ a·b over one row pair, i32 inside a chunk, i64 across chunks.
+pub fn dot(a: &[i8], b: &[i8]) -> i64 {
+    a.chunks(EXACT_I32_K)
+        .zip(b.chunks(EXACT_I32_K))
+        .map(|(a, b)| {
+            let s: i32 = a
+                .iter()
+                .zip(b)
+                .map(|(&p, &q)| i32::from(p) * i32::from(q))
+                .sum();
+            i64::from(s)
+        })
+        .sum()
+}
+
+/// Every intermediate of one output element, as a front-end shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Int8Cell {
+    /// Σ_k qW·qx, the raw integer accumulator.
+    pub acc: i64,
+    /// −zW·Σqx − zx·ΣqW + K·zW·zx: the three zero-point terms of gemmlowp's expansion.
+    pub correction: i64,
+    /// acc + correction = Σ (qW − zW)(qx − zx).
+    pub corrected: i64,
+    /// sW · sx, in f32.
+    pub scale: f32,
+    /// (corrected as f32) · scale.
+    pub y: f32,
+}
+
+/// Row sums of the codes, needed by the zero-point correction.
+pub fn row_sums(m: &Int8Matrix) -> Vec<i64> {
+    (0..m.rows())
+        .map(|r| m.row_codes(r).iter().map(|&q| i64::from(q)).sum())
+        .collect()
+}
+
+/// One output element from its row of W and column of x (a row of xᵀ).
+pub fn cell(w: &Int8Matrix, xt: &Int8Matrix, m: usize, n: usize, w_sum: i64, x_sum: i64) -> Int8Cell {
+    let pw = w.row_params(m);
+    let px = xt.row_params(n);
+    let (zw, zx) = (i64::from(pw.zero_point), i64::from(px.zero_point));
+    let acc = dot(w.row_codes(m), xt.row_codes(n));
+    let correction = -zw * x_sum - zx * w_sum + w.k() as i64 * zw * zx;
+    let corrected = acc + correction;
+    let scale = pw.scale * px.scale;
+    Int8Cell {
+        acc,
+        correction,
+        corrected,
+        scale,
+        y: corrected as f32 * scale,
+    }
+}
+
+/// All output elements with their intermediates, `M × N` row-major.
+pub fn gemm_cells(w: &Int8Matrix, xt: &Int8Matrix) -> Vec<Int8Cell> {
+    assert_eq!(w.k(), xt.k(), "INT8 GEMM: K must match");
+    let w_sums = row_sums(w);
+    let x_sums = row_sums(xt);
+    let mut out = Vec::with_capacity(w.rows() * xt.rows());
+    for m in 0..w.rows() {
+        for n in 0..xt.rows() {
+            out.push(cell(w, xt, m, n, w_sums[m], x_sums[n]));
+        }
+    }
+    out
+}
+
+/// y = W · x as f32, `M × N`. `xt` is x transposed and quantized per row (= per column of x).
+pub fn gemm(w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
+    let y = gemm_cells(w, xt).iter().map(|c| c.y).collect();
+    Matrix::new(w.rows(), xt.rows(), y).expect("shape")
+}

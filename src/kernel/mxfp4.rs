@@ -1,0 +1,127 @@
+//! MXFP4 GEMM the way hardware does it: per block an exact integer dot product of doubled
+//! E2M1 codes, scaled by 2^(ea + eb − 2) and accumulated across blocks in f32 (or f64).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::format::e2m1;
+use crate::format::e8m0;
+use crate::format::MxMatrix;
+use crate::matrix::Matrix;
+
+/// Precision of the running sum across blocks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Accumulator {
+    /// As tensor cores do.
+    #[default]
+    F32,
+    /// A lab option that isolates the quantization error from the accumulation error.
+    F64,
+}
+
+impl Accumulator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accumulator::F32 => "f32",
+            Accumulator::F64 => "f64",
+        }
+    }
+}
+
+impl fmt::Display for Accumulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Accumulator {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Accumulator::F32),
+            "f64" => Ok(Accumulator::F64),
+            _ => Err(Error::Invalid(format!(
+                "unknown accumulator '{s}'; expected f32 or f64"
+            ))),
+        }
+    }
+}
+
+/// Σ (2·Pa)(2·Pb) over one block: an exact integer (|·| ≤ 144 per element).
+pub fn block_dot(a: &[u8], b: &[u8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&p, &q)| i32::from(e2m1::doubled(p)) * i32::from(e2m1::doubled(q)))
+        .sum()
+}
+
+/// One block's contribution to an output element, before accumulation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockTerm {
+    /// Σ (2Pa)(2Pb), exact.
+    pub dot: i32,
+    /// Scale bytes of the two blocks.
+    pub scale_a: u8,
+    pub scale_b: u8,
+    /// dot · 2^(ea + eb − 2), exact in f64 (NaN if a scale is NaN).
+    pub value: f64,
+}
+
+fn block_term(a: &[u8], b: &[u8], scale_a: u8, scale_b: u8) -> BlockTerm {
+    let dot = block_dot(a, b);
+    let value = match (e8m0::exponent(scale_a), e8m0::exponent(scale_b)) {
+        (Some(ea), Some(eb)) => f64::from(dot) * e8m0::pow2(ea + eb - 2),
+        _ => f64::NAN,
+    };
+    BlockTerm {
+        dot,
+        scale_a,
+        scale_b,
+        value,
+    }
+}
+
+/// The block terms of output element (m, n).
+pub fn cell_terms(w: &MxMatrix, xt: &MxMatrix, m: usize, n: usize) -> Vec<BlockTerm> {
+    let (sa, sb) = (w.row_scales(m), xt.row_scales(n));
+    w.row_codes(m)
+        .chunks(w.block())
+        .zip(xt.row_codes(n).chunks(xt.block()))
+        .enumerate()
+        .map(|(j, (a, b))| block_term(a, b, sa[j], sb[j]))
+        .collect()
+}
+
+/// Sums block terms in order with the chosen accumulator. In f32 each term is first rounded
+/// to f32 (the scaled block product as the hardware forms it), then added.
+pub fn accumulate(terms: impl IntoIterator<Item = BlockTerm>, acc: Accumulator) -> f32 {
+    match acc {
+        Accumulator::F32 => terms.into_iter().fold(0.0f32, |s, t| s + t.value as f32),
+        Accumulator::F64 => terms.into_iter().fold(0.0f64, |s, t| s + t.value) as f32,
+    }
+}
+
+fn check(w: &MxMatrix, xt: &MxMatrix) {
+    assert_eq!(w.k(), xt.k(), "MXFP4 GEMM: K must match");
+    assert_eq!(w.block(), xt.block(), "MXFP4 GEMM: block sizes must match");
+}
+
+/// y = W · x as f32, `M × N`. `xt` is x transposed, so both operands' blocks run along K.
+pub fn gemm(w: &MxMatrix, xt: &MxMatrix, acc: Accumulator) -> Matrix {
+    check(w, xt);
+    let mut y = Vec::with_capacity(w.rows() * xt.rows());
+    for m in 0..w.rows() {
+        let (a, sa) = (w.row_codes(m), w.row_scales(m));
+        for n in 0..xt.rows() {
+            let (b, sb) = (xt.row_codes(n), xt.row_scales(n));
+            let terms = a
+                .chunks(w.block())
+                .zip(b.chunks(w.block()))
+                .enumerate()
+                .map(|(j, (a, b))| block_term(a, b, sa[j], sb[j]));
+            y.push(accumulate(terms, acc));
+        }
+    }
+    Matrix::new(w.rows(), xt.rows(), y).expect("shape")
+}

@@ -1,0 +1,16 @@
+//! qlab: a quantization accuracy lab. Data flows one way:
+//! data → format (quantize) → kernel (integer GEMMs) → metrics → front-ends (cli).
+#![deny(unsafe_code)]
+
+pub mod atomic;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod format;
+pub mod kernel;
+pub mod matrix;
+pub mod metrics;
+pub mod walkthrough;
+
+pub use error::{Error, Result};
+pub use matrix::Matrix;
