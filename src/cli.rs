@@ -9,11 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::data::npy::{self, NpyData};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, e2m1, e8m0, packed, BlockSize, Granularity, Int8Config, Int8Matrix, MxConfig, MxMatrix,
-    Rounding, ScaleRule, Scheme,
+    self, BlockSize, Granularity, Int8Config, Int8Matrix, MxConfig, MxMatrix, Rounding, ScaleRule,
+    Scheme, e2m1, e8m0, packed,
 };
 use crate::kernel::{self, Accumulator, Method, Operands};
-use crate::matrix::{shape_str, Matrix};
+use crate::matrix::{Matrix, shape_str};
 use crate::metrics;
 use crate::walkthrough::{self, Mode};
 
@@ -242,7 +242,11 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
                 ],
             )?;
             let q = MxMatrix::quantize(&m, mx_config(&a.mx)?)?;
-            let ggml = a.ggml.as_ref().map(|p| packed::to_ggml(&q).map(|b| (p, b))).transpose()?;
+            let ggml = a
+                .ggml
+                .as_ref()
+                .map(|p| packed::to_ggml(&q).map(|b| (p, b)))
+                .transpose()?;
             npy::write(&a.out, &shape, NpyData::F32(q.dequantize().data()))?;
             if let Some(p) = &a.codes {
                 npy::write(p, &shape, NpyData::U8(q.codes()))?;
@@ -318,7 +322,11 @@ fn read_x(path: &Path) -> Result<(Matrix, bool)> {
     let arr = npy::read(path)?;
     let vector = arr.shape.len() == 1;
     let m = arr.into_matrix();
-    Ok(if vector { (m.transpose(), true) } else { (m, false) })
+    Ok(if vector {
+        (m.transpose(), true)
+    } else {
+        (m, false)
+    })
 }
 
 fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
@@ -369,9 +377,17 @@ fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
     let operands = kernel::quantize(&w, &x, method)?;
     let y = match &operands {
         Some(ops) => ops.multiply(),
-        None => Matrix::new(w.rows(), x.cols(), reference.iter().map(|&v| v as f32).collect())?,
+        None => Matrix::new(
+            w.rows(),
+            x.cols(),
+            reference.iter().map(|&v| v as f32).collect(),
+        )?,
     };
-    let out_shape = if vector { vec![w.rows()] } else { vec![w.rows(), x.cols()] };
+    let out_shape = if vector {
+        vec![w.rows()]
+    } else {
+        vec![w.rows(), x.cols()]
+    };
     npy::write(&a.out, &out_shape, NpyData::F32(y.data()))?;
 
     let x_shape = if vector {
@@ -424,10 +440,19 @@ pub fn formats_text() -> String {
         s.push_str(&format!("{name:<32}{bits:>12.4}  {:>5.2}×\n", 32.0 / bits));
     };
     row("f32".into(), 32.0);
-    row("INT8, per tensor (1M elements)".into(), format::int8_bits_per_element(1 << 20));
-    row("INT8, per channel (K = 4096)".into(), format::int8_bits_per_element(4096));
+    row(
+        "INT8, per tensor (1M elements)".into(),
+        format::int8_bits_per_element(1 << 20),
+    );
+    row(
+        "INT8, per channel (K = 4096)".into(),
+        format::int8_bits_per_element(4096),
+    );
     for b in [8, 16, 32, 64] {
-        row(format!("MXFP4, block {b}"), format::mxfp4_bits_per_element(b));
+        row(
+            format!("MXFP4, block {b}"),
+            format::mxfp4_bits_per_element(b),
+        );
     }
     s
 }

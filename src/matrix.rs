@@ -148,7 +148,10 @@ mod tests {
     #[test]
     fn new_rejects_wrong_length() {
         let e = Matrix::new(2, 3, vec![0.0; 5]).unwrap_err();
-        assert_eq!(e.to_string(), "matrix of shape (2, 3) needs 6 values, got 5");
+        assert_eq!(
+            e.to_string(),
+            "matrix of shape (2, 3) needs 6 values, got 5"
+        );
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //!   with a factor 4 moved from the elements into the scale for MXFP4);
 //! - spec: standard practice (round-half-even INT8; OCP MX blocks along K).
 
-use crate::format::{e2m1, e8m0, mx, BlockSize, Int8Config, Int8Matrix, MxConfig, MxMatrix};
-use crate::format::{Granularity, Rounding, Scheme, ScaleRule};
-use crate::kernel::{int8, mxfp4, reference, Accumulator};
+use crate::format::{BlockSize, Int8Config, Int8Matrix, MxConfig, MxMatrix, e2m1, e8m0, mx};
+use crate::format::{Granularity, Rounding, ScaleRule, Scheme};
+use crate::kernel::{Accumulator, int8, mxfp4, reference};
 use crate::matrix::Matrix;
 
 /// The seed's W (2 × 2).
@@ -108,7 +108,13 @@ impl Step {
         self.lines.push(s.into());
     }
 
-    fn check(&mut self, what: &str, computed: impl Into<String>, document: impl Into<String>, agrees: bool) {
+    fn check(
+        &mut self,
+        what: &str,
+        computed: impl Into<String>,
+        document: impl Into<String>,
+        agrees: bool,
+    ) {
         self.checks.push(Check {
             what: what.into(),
             computed: computed.into(),
@@ -147,9 +153,13 @@ struct Int8Run {
 }
 
 fn int8_run(rounding: Rounding) -> Int8Run {
-    let w = Int8Matrix::quantize(&seed_w(), int8_config(Scheme::Asymmetric, rounding)).expect("finite");
-    let x = Int8Matrix::quantize(&seed_x().transpose(), int8_config(Scheme::Symmetric, rounding))
-        .expect("finite");
+    let w =
+        Int8Matrix::quantize(&seed_w(), int8_config(Scheme::Asymmetric, rounding)).expect("finite");
+    let x = Int8Matrix::quantize(
+        &seed_x().transpose(),
+        int8_config(Scheme::Symmetric, rounding),
+    )
+    .expect("finite");
     let cells = int8::gemm_cells(&w, &x);
     Int8Run { w, x, cells }
 }
@@ -183,7 +193,11 @@ pub fn results() -> Results {
 
 fn int8_section(mode: Mode) -> Section {
     let doc = mode == Mode::Document;
-    let rounding = if doc { Rounding::Floor } else { Rounding::HalfEven };
+    let rounding = if doc {
+        Rounding::Floor
+    } else {
+        Rounding::HalfEven
+    };
     let run = int8_run(rounding);
     let (pw, px) = (run.w.params()[0], run.x.params()[0]);
     let rname = if doc { "floor" } else { "round-half-even" };
@@ -192,22 +206,43 @@ fn int8_section(mode: Mode) -> Section {
     let mut s = step("Initial state: FP32 values");
     s.line("W = [[0.7, -0.2], [-0.5, 0.1]]    x = [0.8, 0.6]");
     let r = reference::gemm_f64(&seed_w(), &seed_x().transpose());
-    s.line(format!("true result W·x (f64) = ({}, {})", r[0] as f32, r[1] as f32));
-    let agrees = prints_as(r[0], document::TRUE_RESULT[0], 2) && prints_as(r[1], document::TRUE_RESULT[1], 2);
-    s.check("true result", pair([r[0], r[1]], 2), pair(document::TRUE_RESULT, 2), agrees);
+    s.line(format!(
+        "true result W·x (f64) = ({}, {})",
+        r[0] as f32, r[1] as f32
+    ));
+    let agrees = prints_as(r[0], document::TRUE_RESULT[0], 2)
+        && prints_as(r[1], document::TRUE_RESULT[1], 2);
+    s.check(
+        "true result",
+        pair([r[0], r[1]], 2),
+        pair(document::TRUE_RESULT, 2),
+        agrees,
+    );
     steps.push(s);
 
     let mut s = step("Step 1: quantize W to INT8 (asymmetric, per tensor)");
     s.line("range: max(0.7) - min(-0.5) = 1.2 (the range always includes 0)");
     s.line(format!("scale W = 1.2 / 255 = {} (f32)", pw.scale));
-    s.check("scale W", format!("{:.4}", pw.scale), format!("≈ {}", document::W_SCALE), prints_as(f64::from(pw.scale), document::W_SCALE, 4));
+    s.check(
+        "scale W",
+        format!("{:.4}", pw.scale),
+        format!("≈ {}", document::W_SCALE),
+        prints_as(f64::from(pw.scale), document::W_SCALE, 4),
+    );
     let q = -0.5f32 / pw.scale;
     s.line(format!(
         "zero-point = -128 - {rname}(-0.5 / scale) = -128 - {rname}({q}) = {}",
         pw.zero_point
     ));
-    s.check("zero-point", pw.zero_point.to_string(), document::W_ZERO_POINT.to_string(), pw.zero_point == document::W_ZERO_POINT);
-    s.line(format!("q = clamp({rname}(value / scale) + zp, -128, 127):"));
+    s.check(
+        "zero-point",
+        pw.zero_point.to_string(),
+        document::W_ZERO_POINT.to_string(),
+        pw.zero_point == document::W_ZERO_POINT,
+    );
+    s.line(format!(
+        "q = clamp({rname}(value / scale) + zp, -128, 127):"
+    ));
     for (i, v) in seed_w().data().iter().enumerate() {
         s.line(format!(
             "  {v:>4}: {rname}({}) {:+} = {}",
@@ -216,16 +251,38 @@ fn int8_section(mode: Mode) -> Section {
             run.w.codes()[i]
         ));
     }
-    s.check("W INT8", list(run.w.codes()), list(document::QW), run.w.codes() == document::QW);
+    s.check(
+        "W INT8",
+        list(run.w.codes()),
+        list(document::QW),
+        run.w.codes() == document::QW,
+    );
     steps.push(s);
 
     let mut s = step("Step 2: quantize x to INT8 (symmetric, zero-point 0)");
-    s.line(format!("range: max(abs(x)) = 0.8; scale x = 0.8 / 127 = {} (f32)", px.scale));
-    s.check("scale x", format!("{:.4}", px.scale), format!("≈ {}", document::X_SCALE), prints_as(f64::from(px.scale), document::X_SCALE, 4));
+    s.line(format!(
+        "range: max(abs(x)) = 0.8; scale x = 0.8 / 127 = {} (f32)",
+        px.scale
+    ));
+    s.check(
+        "scale x",
+        format!("{:.4}", px.scale),
+        format!("≈ {}", document::X_SCALE),
+        prints_as(f64::from(px.scale), document::X_SCALE, 4),
+    );
     for (i, v) in SEED_X.iter().enumerate() {
-        s.line(format!("  {v}: {rname}({}) = {}", v / px.scale, run.x.codes()[i]));
+        s.line(format!(
+            "  {v}: {rname}({}) = {}",
+            v / px.scale,
+            run.x.codes()[i]
+        ));
     }
-    s.check("x INT8", list(run.x.codes()), list(document::QX), run.x.codes() == document::QX);
+    s.check(
+        "x INT8",
+        list(run.x.codes()),
+        list(document::QX),
+        run.x.codes() == document::QX,
+    );
     steps.push(s);
 
     let mut s = step("Step 3: integer multiplication (i8 × i8, accumulated in i32)");
@@ -233,11 +290,20 @@ fn int8_section(mode: Mode) -> Section {
     for m in 0..2 {
         s.line(format!(
             "({} * {}) + ({} * {}) = {}",
-            qw[2 * m], qx[0], qw[2 * m + 1], qx[1], run.cells[m].acc
+            qw[2 * m],
+            qx[0],
+            qw[2 * m + 1],
+            qx[1],
+            run.cells[m].acc
         ));
     }
     let acc = [run.cells[0].acc, run.cells[1].acc];
-    s.check("INT32 result", list(acc), list(document::ACC), acc == document::ACC);
+    s.check(
+        "INT32 result",
+        list(acc),
+        list(document::ACC),
+        acc == document::ACC,
+    );
     steps.push(s);
 
     let mut s = step("Step 4: zero-point correction, then de-quantize");
@@ -247,17 +313,33 @@ fn int8_section(mode: Mode) -> Section {
         pw.zero_point, qx[0], qx[1], run.cells[0].correction
     ));
     debug_assert_eq!(run.cells[0].correction, -i64::from(pw.zero_point) * xsum);
-    s.check("correction", run.cells[0].correction.to_string(), document::CORRECTION.to_string(), run.cells[0].correction == document::CORRECTION);
+    s.check(
+        "correction",
+        run.cells[0].correction.to_string(),
+        document::CORRECTION.to_string(),
+        run.cells[0].correction == document::CORRECTION,
+    );
     let corrected = [run.cells[0].corrected, run.cells[1].corrected];
     s.line(format!("corrected = {}", list(corrected)));
-    s.check("corrected", list(corrected), list(document::CORRECTED), corrected == document::CORRECTED);
+    s.check(
+        "corrected",
+        list(corrected),
+        list(document::CORRECTED),
+        corrected == document::CORRECTED,
+    );
     let y = [f64::from(run.cells[0].y), f64::from(run.cells[1].y)];
     s.line(format!(
         "y = corrected · (scale W · scale x) = corrected · {} = ({}, {})",
         run.cells[0].scale, run.cells[0].y, run.cells[1].y
     ));
-    let agrees = prints_as(y[0], document::INT8_RESULT[0], 3) && prints_as(y[1], document::INT8_RESULT[1], 3);
-    s.check("INT8 result", pair(y, 4), pair(document::INT8_RESULT, 3), agrees);
+    let agrees = prints_as(y[0], document::INT8_RESULT[0], 3)
+        && prints_as(y[1], document::INT8_RESULT[1], 3);
+    s.check(
+        "INT8 result",
+        pair(y, 4),
+        pair(document::INT8_RESULT, 3),
+        agrees,
+    );
     if doc {
         let implied = document::INT8_RESULT[0] / document::CORRECTED[0] as f64;
         s.line(format!(
@@ -296,7 +378,11 @@ fn on_grid(v: f64) -> bool {
 
 fn mx_section(mode: Mode) -> Section {
     let doc = mode == Mode::Document;
-    let block = if doc { BlockSize::Tensor } else { BlockSize::DEFAULT };
+    let block = if doc {
+        BlockSize::Tensor
+    } else {
+        BlockSize::DEFAULT
+    };
     let (w, x, terms) = mx_run(block);
     let mut steps = Vec::new();
 
@@ -306,9 +392,9 @@ fn mx_section(mode: Mode) -> Section {
     if doc {
         s.line("the document treats the whole 2×2 W as one block: amax = 0.7");
     } else {
-        s.line(format!(
-            "blocks of 32 run along K (here K = 2, one partial block per row of W); row amax 0.7 and 0.5"
-        ));
+        s.line(
+            "blocks of 32 run along K (here K = 2, one partial block per row of W); row amax 0.7 and 0.5",
+        );
     }
     let (big_e, _) = mx::split_exponent(0.7);
     s.line(format!(
@@ -318,17 +404,42 @@ fn mx_section(mode: Mode) -> Section {
     s.line(format!("elements P = RNE(value / 2^{e}) on the E2M1 grid:"));
     for (i, v) in seed_w().data().iter().enumerate() {
         let c = w.codes()[i];
-        s.line(format!("  {v:>4} / 2^{e} = {:<5} → code {c:#x} = {}", v * 2f32.powi(-e), e2m1::decode(c)));
+        s.line(format!(
+            "  {v:>4} / 2^{e} = {:<5} → code {c:#x} = {}",
+            v * 2f32.powi(-e),
+            e2m1::decode(c)
+        ));
     }
     if !doc {
-        s.line(format!("scale bytes per row: {}", list(w.scales().iter().map(|b| format!("{b:#04x}")))));
+        s.line(format!(
+            "scale bytes per row: {}",
+            list(w.scales().iter().map(|b| format!("{b:#04x}")))
+        ));
     }
     if doc {
-        let quarter: Vec<f64> = w.codes().iter().map(|&c| f64::from(e2m1::decode(c)) / 4.0).collect();
+        let quarter: Vec<f64> = w
+            .codes()
+            .iter()
+            .map(|&c| f64::from(e2m1::decode(c)) / 4.0)
+            .collect();
         let scale4 = e8m0::to_f64(wb) * 4.0;
-        s.check("shared scale", format!("2^{e} = {}", e8m0::to_f64(wb)), document::MX_SCALE.to_string(), scale4 == document::MX_SCALE);
-        s.check("W elements", list(w.codes().iter().map(|&c| e2m1::decode(c))), list(document::MX_W), quarter == document::MX_W);
-        let off: Vec<String> = document::MX_W.iter().filter(|&&v| !on_grid(v)).map(|v| v.to_string()).collect();
+        s.check(
+            "shared scale",
+            format!("2^{e} = {}", e8m0::to_f64(wb)),
+            document::MX_SCALE.to_string(),
+            scale4 == document::MX_SCALE,
+        );
+        s.check(
+            "W elements",
+            list(w.codes().iter().map(|&c| e2m1::decode(c))),
+            list(document::MX_W),
+            quarter == document::MX_W,
+        );
+        let off: Vec<String> = document::MX_W
+            .iter()
+            .filter(|&&v| !on_grid(v))
+            .map(|v| v.to_string())
+            .collect();
         s.line(format!(
             "The document writes scale {} and elements {}: the same numbers with a factor 4 moved \
              from the elements into the scale (P/4 · 2^{e}·4). {} are not E2M1 values; the spec \
@@ -343,17 +454,33 @@ fn mx_section(mode: Mode) -> Section {
     let xb = x.scales()[0];
     let ex = e8m0::exponent(xb).expect("finite");
     let mut s = step("Step 2: quantize x to MXFP4");
-    s.line(format!("amax = 0.8 = 1.6 · 2^-1; e = {ex}; E8M0 byte {xb:#04x}"));
-    s.line(format!("x / 2^{ex} = [{}, {}] → {}", 0.8f32 * 2f32.powi(-ex), 0.6f32 * 2f32.powi(-ex), code_list(x.codes())));
+    s.line(format!(
+        "amax = 0.8 = 1.6 · 2^-1; e = {ex}; E8M0 byte {xb:#04x}"
+    ));
+    s.line(format!(
+        "x / 2^{ex} = [{}, {}] → {}",
+        0.8f32 * 2f32.powi(-ex),
+        0.6f32 * 2f32.powi(-ex),
+        code_list(x.codes())
+    ));
     if doc {
-        let quarter: Vec<f64> = x.codes().iter().map(|&c| f64::from(e2m1::decode(c)) / 4.0).collect();
-        s.check("x elements", list(x.codes().iter().map(|&c| e2m1::decode(c))), list(document::MX_X), quarter == document::MX_X);
+        let quarter: Vec<f64> = x
+            .codes()
+            .iter()
+            .map(|&c| f64::from(e2m1::decode(c)) / 4.0)
+            .collect();
+        s.check(
+            "x elements",
+            list(x.codes().iter().map(|&c| e2m1::decode(c))),
+            list(document::MX_X),
+            quarter == document::MX_X,
+        );
     }
     steps.push(s);
 
     let mut s = step("Step 3: low-precision multiplication (exact integers on 2·E2M1)");
     let dots = [terms[0][0].dot, terms[1][0].dot];
-    for m in 0..2 {
+    for (m, dot) in dots.iter().enumerate() {
         let a = &w.row_codes(m);
         s.line(format!(
             "(2·{})(2·{}) + (2·{})(2·{}) = {}",
@@ -361,7 +488,7 @@ fn mx_section(mode: Mode) -> Section {
             e2m1::decode(x.codes()[0]),
             e2m1::decode(a[1]),
             e2m1::decode(x.codes()[1]),
-            dots[m]
+            dot
         ));
     }
     if doc {
@@ -371,7 +498,12 @@ fn mx_section(mode: Mode) -> Section {
             list(dots),
             pair(inter, 4)
         ));
-        s.check("intermediate", pair(inter, 4), pair(document::MX_INTERMEDIATE, 4), inter == document::MX_INTERMEDIATE);
+        s.check(
+            "intermediate",
+            pair(inter, 4),
+            pair(document::MX_INTERMEDIATE, 4),
+            inter == document::MX_INTERMEDIATE,
+        );
     }
     steps.push(s);
 
@@ -384,7 +516,12 @@ fn mx_section(mode: Mode) -> Section {
         y[1]
     ));
     let yf = y.map(f64::from);
-    s.check("MXFP4 result", pair(yf, 5), pair(document::MX_RESULT, 5), yf == document::MX_RESULT);
+    s.check(
+        "MXFP4 result",
+        pair(yf, 5),
+        pair(document::MX_RESULT, 5),
+        yf == document::MX_RESULT,
+    );
     if doc {
         s.line("The document's final numbers are exact under the spec: only its intermediate notation differs.");
     }
@@ -413,7 +550,10 @@ fn comparison() -> Section {
             f64::from(y[1]) - r.reference[1]
         )
     };
-    s.line(format!("{:<28} ({:>8.5}, {:>8.5})", "true (f64)", r.reference[0], r.reference[1]));
+    s.line(format!(
+        "{:<28} ({:>8.5}, {:>8.5})",
+        "true (f64)", r.reference[0], r.reference[1]
+    ));
     s.line(row("INT8, floor (document)", r.int8_floor));
     s.line(row("INT8, round-half-even", r.int8_half_even));
     s.line(row("MXFP4, floor scale rule", r.mxfp4));

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::atomic;
 use crate::error::{Error, Result};
-use crate::matrix::{shape_str, Matrix};
+use crate::matrix::{Matrix, shape_str};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -74,7 +74,11 @@ impl NpyData<'_> {
 
 /// Encodes a `.npy` (format 1.0) in memory.
 pub fn encode(shape: &[usize], data: &NpyData) -> Vec<u8> {
-    assert_eq!(shape.iter().product::<usize>(), data.len(), "npy: shape and data disagree");
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        data.len(),
+        "npy: shape and data disagree"
+    );
     let mut header = format!(
         "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
         data.descr(),
@@ -121,7 +125,11 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             12,
         ),
         Some(1..=3) => return Err("truncated .npy header".into()),
-        Some(v) => return Err(format!("unsupported .npy format version {v}; expected 1, 2 or 3")),
+        Some(v) => {
+            return Err(format!(
+                "unsupported .npy format version {v}; expected 1, 2 or 3"
+            ));
+        }
         None => return Err("truncated .npy header".into()),
     };
     let end = start
@@ -145,8 +153,10 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         other => {
             return Err(format!(
                 "dtype '{other}'{} is not supported; expected float32 ('<f4') or float64 ('<f8')",
-                dtype_name(other).map(|n| format!(" ({n})")).unwrap_or_default()
-            ))
+                dtype_name(other)
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            ));
         }
     };
     match header.shape.len() {
@@ -156,7 +166,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             return Err(format!(
                 "array has {n} dimensions (shape {}); expected 1 or 2",
                 shape_str(&header.shape)
-            ))
+            ));
         }
     }
     if header.shape.contains(&0) {
@@ -179,7 +189,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
                 header.descr,
                 need.map_or("more than 2^64".to_string(), |n| n.to_string()),
                 payload.len()
-            ))
+            ));
         }
     }
     let data = if itemsize == 4 {
@@ -187,7 +197,11 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             .chunks_exact(4)
             .map(|c| {
                 let b = [c[0], c[1], c[2], c[3]];
-                if little { f32::from_le_bytes(b) } else { f32::from_be_bytes(b) }
+                if little {
+                    f32::from_le_bytes(b)
+                } else {
+                    f32::from_be_bytes(b)
+                }
             })
             .collect()
     } else {
@@ -195,7 +209,11 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             .chunks_exact(8)
             .map(|c| {
                 let b: [u8; 8] = c.try_into().expect("8 bytes");
-                (if little { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) }) as f32
+                (if little {
+                    f64::from_le_bytes(b)
+                } else {
+                    f64::from_be_bytes(b)
+                }) as f32
             })
             .collect()
     };
@@ -233,7 +251,10 @@ struct Header {
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
 fn parse_header(text: &str) -> std::result::Result<Header, String> {
     let bad = || format!("malformed .npy header: {}", text.trim_end());
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
     p.expect(b'{').ok_or_else(bad)?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     loop {
@@ -313,7 +334,10 @@ impl Parser<'_> {
                 return Some(dims);
             }
             self.skip_ws();
-            let len = self.s[self.i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let len = self.s[self.i..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
             let digits = std::str::from_utf8(&self.s[self.i..self.i + len]).ok()?;
             dims.push(digits.parse().ok()?);
             self.i += len;
@@ -349,9 +373,12 @@ mod tests {
 
     #[test]
     fn parses_headers_numpy_writes() {
-        let h = parse_header("{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }   \n")
-            .unwrap();
-        assert_eq!((h.descr.as_str(), h.fortran_order, h.shape), ("<f8", false, vec![5]));
+        let h =
+            parse_header("{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }   \n").unwrap();
+        assert_eq!(
+            (h.descr.as_str(), h.fortran_order, h.shape),
+            ("<f8", false, vec![5])
+        );
         let h = parse_header("{'descr': '>f4', 'fortran_order': True, 'shape': ()}").unwrap();
         assert!(h.fortran_order);
         assert!(h.shape.is_empty());

@@ -283,9 +283,12 @@ impl Int8Matrix {
         let mut codes = Vec::with_capacity(rows * k);
         for r in 0..rows {
             let p = params[if params.len() == 1 { 0 } else { r }];
-            codes.extend(m.row(r).iter().enumerate().map(|(c, &v)| {
-                p.quantize(v, config.rounding, (r * k + c) as u64, range)
-            }));
+            codes.extend(
+                m.row(r)
+                    .iter()
+                    .enumerate()
+                    .map(|(c, &v)| p.quantize(v, config.rounding, (r * k + c) as u64, range)),
+            );
         }
         Ok(Int8Matrix {
             rows,

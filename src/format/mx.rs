@@ -234,12 +234,16 @@ impl MxMatrix {
         let per_row = k.div_ceil(block);
         let mut codes = vec![0u8; rows * k];
         let mut scales = vec![0u8; rows * per_row];
-        let tensor_byte =
-            (config.block == BlockSize::Tensor).then(|| scale_byte(block_amax(m.data()), config.rule));
+        let tensor_byte = (config.block == BlockSize::Tensor)
+            .then(|| scale_byte(block_amax(m.data()), config.rule));
         for r in 0..rows {
             let row = m.row(r);
             let row_codes = &mut codes[r * k..(r + 1) * k];
-            for (j, (vals, cs)) in row.chunks(block).zip(row_codes.chunks_mut(block)).enumerate() {
+            for (j, (vals, cs)) in row
+                .chunks(block)
+                .zip(row_codes.chunks_mut(block))
+                .enumerate()
+            {
                 scales[r * per_row + j] = match tensor_byte {
                     Some(byte) => {
                         encode_block(vals, byte, cs);

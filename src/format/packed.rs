@@ -51,7 +51,7 @@ pub fn unpack_linear(bytes: &[u8], rows: usize, k: usize) -> Result<Vec<u8>> {
 }
 
 fn check_ggml_shape(block: usize, k: usize) -> Result<()> {
-    if block != GGML_BLOCK || k % GGML_BLOCK != 0 {
+    if block != GGML_BLOCK || !k.is_multiple_of(GGML_BLOCK) {
         return Err(Error::Invalid(format!(
             "ggml block_mxfp4 needs block size 32 and K a multiple of 32; got block {block}, K {k}"
         )));

@@ -46,7 +46,14 @@ pub fn row_sums(m: &Int8Matrix) -> Vec<i64> {
 }
 
 /// One output element from its row of W and column of x (a row of xᵀ).
-pub fn cell(w: &Int8Matrix, xt: &Int8Matrix, m: usize, n: usize, w_sum: i64, x_sum: i64) -> Int8Cell {
+pub fn cell(
+    w: &Int8Matrix,
+    xt: &Int8Matrix,
+    m: usize,
+    n: usize,
+    w_sum: i64,
+    x_sum: i64,
+) -> Int8Cell {
     let pw = w.row_params(m);
     let px = xt.row_params(n);
     let (zw, zx) = (i64::from(pw.zero_point), i64::from(px.zero_point));
@@ -69,9 +76,9 @@ pub fn gemm_cells(w: &Int8Matrix, xt: &Int8Matrix) -> Vec<Int8Cell> {
     let w_sums = row_sums(w);
     let x_sums = row_sums(xt);
     let mut out = Vec::with_capacity(w.rows() * xt.rows());
-    for m in 0..w.rows() {
-        for n in 0..xt.rows() {
-            out.push(cell(w, xt, m, n, w_sums[m], x_sums[n]));
+    for (m, &w_sum) in w_sums.iter().enumerate() {
+        for (n, &x_sum) in x_sums.iter().enumerate() {
+            out.push(cell(w, xt, m, n, w_sum, x_sum));
         }
     }
     out

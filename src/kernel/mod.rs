@@ -12,23 +12,36 @@ pub use mxfp4::Accumulator;
 
 use crate::error::{Error, Result};
 use crate::format::{Int8Config, Int8Matrix, MxConfig, MxMatrix};
-use crate::matrix::{shape_str, Matrix};
+use crate::matrix::{Matrix, shape_str};
 
 /// Which GEMM to run and how its operands are quantized.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     /// The f64 product of the unquantized inputs (returned rounded to f32).
     Reference,
-    Int8 { w: Int8Config, x: Int8Config },
+    Int8 {
+        w: Int8Config,
+        x: Int8Config,
+    },
     /// Blocks run along K for both operands, so one block size and rule serve both.
-    Mxfp4 { config: MxConfig, acc: Accumulator },
+    Mxfp4 {
+        config: MxConfig,
+        acc: Accumulator,
+    },
 }
 
 /// Quantized operands, x transposed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operands {
-    Int8 { w: Int8Matrix, xt: Int8Matrix },
-    Mxfp4 { w: MxMatrix, xt: MxMatrix, acc: Accumulator },
+    Int8 {
+        w: Int8Matrix,
+        xt: Int8Matrix,
+    },
+    Mxfp4 {
+        w: MxMatrix,
+        xt: MxMatrix,
+        acc: Accumulator,
+    },
 }
 
 impl Operands {

@@ -5,9 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::format::MxMatrix;
 use crate::format::e2m1;
 use crate::format::e8m0;
-use crate::format::MxMatrix;
 use crate::matrix::Matrix;
 
 /// Precision of the running sum across blocks.

@@ -22,7 +22,13 @@ pub fn max_abs_error(out: &[f32], reference: &[f64]) -> f64 {
     out.iter()
         .zip(reference)
         .map(|(&o, &r)| (f64::from(o) - r).abs())
-        .fold(0.0, |m: f64, e| if e.is_nan() || m.is_nan() { f64::NAN } else { m.max(e) })
+        .fold(0.0, |m: f64, e| {
+            if e.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.max(e)
+            }
+        })
 }
 
 #[cfg(test)]
