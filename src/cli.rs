@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::atomic;
 use crate::data::npy::{self, NpyData};
 use crate::error::{Error, Result};
 use crate::format::{
@@ -54,6 +55,14 @@ pub enum QuantFormat {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoundingArg {
+    HalfEven,
+    HalfAway,
+    Floor,
+    Stochastic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MatmulFormat {
     Int8,
     Mxfp4,
@@ -86,9 +95,9 @@ pub struct QuantizeArgs {
     /// INT8: tensor or channel (one scale per row) [default: tensor]
     #[arg(long)]
     pub granularity: Option<Granularity>,
-    /// INT8: half-even, half-away, floor or stochastic [default: half-even]
-    #[arg(long)]
-    pub rounding: Option<String>,
+    /// INT8: rounding of value / scale [default: half-even]
+    #[arg(long, value_enum)]
+    pub rounding: Option<RoundingArg>,
     /// INT8: seed of stochastic rounding
     #[arg(long)]
     pub seed: Option<u64>,
@@ -136,9 +145,9 @@ pub struct MatmulArgs {
     /// INT8: granularity of x, tensor or channel (= columns of x) [default: tensor]
     #[arg(long)]
     pub x_granularity: Option<Granularity>,
-    /// INT8: half-even, half-away, floor or stochastic, for both operands [default: half-even]
-    #[arg(long)]
-    pub rounding: Option<String>,
+    /// INT8: rounding of value / scale, for both operands [default: half-even]
+    #[arg(long, value_enum)]
+    pub rounding: Option<RoundingArg>,
     /// INT8: seed of stochastic rounding
     #[arg(long)]
     pub seed: Option<u64>,
@@ -185,15 +194,23 @@ fn refuse(format: &str, given: &[(&str, bool)]) -> Result<()> {
     if wrong.is_empty() {
         Ok(())
     } else {
+        let verb = if wrong.len() == 1 { "does" } else { "do" };
         Err(Error::Invalid(format!(
-            "{} do(es) not apply to --format {format}",
+            "{} {verb} not apply to --format {format}",
             wrong.join(", ")
         )))
     }
 }
 
-fn rounding(name: &Option<String>, seed: Option<u64>) -> Result<Rounding> {
-    let r = Rounding::parse(name.as_deref().unwrap_or("half-even"), seed.unwrap_or(0))?;
+fn rounding(arg: Option<RoundingArg>, seed: Option<u64>) -> Result<Rounding> {
+    let r = match arg.unwrap_or(RoundingArg::HalfEven) {
+        RoundingArg::HalfEven => Rounding::HalfEven,
+        RoundingArg::HalfAway => Rounding::HalfAway,
+        RoundingArg::Floor => Rounding::Floor,
+        RoundingArg::Stochastic => Rounding::Stochastic {
+            seed: seed.unwrap_or(0),
+        },
+    };
     if seed.is_some() && !matches!(r, Rounding::Stochastic { .. }) {
         return Err(Error::Invalid(
             "--seed applies to --rounding stochastic only".into(),
@@ -202,17 +219,12 @@ fn rounding(name: &Option<String>, seed: Option<u64>) -> Result<Rounding> {
     Ok(r)
 }
 
-fn mx_config(mx: &MxArgs) -> Result<MxConfig> {
-    let block = mx.block_size.unwrap_or_default();
-    if block == BlockSize::Elements(0) {
-        return Err(Error::Invalid(
-            "--block-size 0 is invalid; expected an integer ≥ 1 or 'tensor'".into(),
-        ));
-    }
-    Ok(MxConfig {
-        block,
+/// The MXFP4 settings; clap has already refused a block size of 0.
+fn mx_config(mx: &MxArgs) -> MxConfig {
+    MxConfig {
+        block: mx.block_size.unwrap_or_default(),
         rule: mx.scale_rule.unwrap_or_default(),
-    })
+    }
 }
 
 /// The shape of a per-row output (scales, zero points) for an input of `shape`:
@@ -225,10 +237,36 @@ fn per_row_shape(input_shape: &[usize], rows: usize, per_row: usize) -> Vec<usiz
     }
 }
 
+/// Refuses NaN and Inf for INT8, naming the file and the index in the array's own shape.
+fn check_finite_for_int8(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    match npy::first_non_finite(shape, data) {
+        Some((at, v)) => Err(Error::file(
+            path,
+            format!("INT8 cannot quantize {v} at index {at}; remove NaN/Inf or use MXFP4"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Names the input file in errors about its values (e.g. a range too wide for a scale).
+fn about(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Value(m) | Error::Invalid(m) => Error::file(path, m),
+        other => other,
+    }
+}
+
 fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
     let arr = npy::read(&a.input)?;
     let shape = arr.shape.clone();
     let m = arr.into_matrix();
+    // Every output is encoded first and written together, so a failure writes nothing.
+    let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut put = |path: &Option<PathBuf>, shape: &[usize], data: NpyData| {
+        if let Some(p) = path {
+            outputs.push((p.clone(), npy::encode(shape, &data)));
+        }
+    };
     match a.format {
         QuantFormat::Mxfp4 => {
             refuse(
@@ -241,28 +279,26 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
                     ("--zero-points", a.zero_points.is_some()),
                 ],
             )?;
-            let q = MxMatrix::quantize(&m, mx_config(&a.mx)?)?;
-            let ggml = a
-                .ggml
-                .as_ref()
-                .map(|p| packed::to_ggml(&q).map(|b| (p, b)))
-                .transpose()?;
-            npy::write(&a.out, &shape, NpyData::F32(q.dequantize().data()))?;
-            if let Some(p) = &a.codes {
-                npy::write(p, &shape, NpyData::U8(q.codes()))?;
-            }
-            if let Some(p) = &a.scales {
-                let s = per_row_shape(&shape, q.rows(), q.blocks_per_row());
-                npy::write(p, &s, NpyData::U8(q.scales()))?;
-            }
-            if let Some(p) = &a.packed {
-                let s = per_row_shape(&shape, q.rows(), q.k().div_ceil(2));
-                npy::write(p, &s, NpyData::U8(&packed::pack_linear(&q)))?;
-            }
-            if let Some((p, bytes)) = ggml {
-                let s = per_row_shape(&shape, q.rows(), bytes.len() / q.rows());
-                npy::write(p, &s, NpyData::U8(&bytes))?;
-            }
+            let q = MxMatrix::quantize(&m, mx_config(&a.mx))?;
+            let ggml = match &a.ggml {
+                Some(_) => packed::to_ggml(&q)?,
+                None => Vec::new(),
+            };
+            put(
+                &Some(a.out.clone()),
+                &shape,
+                NpyData::F32(q.dequantize().data()),
+            );
+            put(&a.codes, &shape, NpyData::U8(q.codes()));
+            let per_row = |n| per_row_shape(&shape, q.rows(), n);
+            put(
+                &a.scales,
+                &per_row(q.blocks_per_row()),
+                NpyData::U8(q.scales()),
+            );
+            let packed = packed::pack_linear(&q);
+            put(&a.packed, &per_row(q.k().div_ceil(2)), NpyData::U8(&packed));
+            put(&a.ggml, &per_row(ggml.len() / q.rows()), NpyData::U8(&ggml));
             let nan = q.nan_blocks();
             if nan > 0 {
                 eprintln!(
@@ -284,26 +320,24 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
             let config = Int8Config {
                 scheme: a.scheme.unwrap_or(Scheme::Asymmetric),
                 granularity: a.granularity.unwrap_or_default(),
-                rounding: rounding(&a.rounding, a.seed)?,
+                rounding: rounding(a.rounding, a.seed)?,
             };
-            format::int8::check_finite(&a.input.display().to_string(), &m)?;
-            let q = Int8Matrix::quantize(&m, config)?;
-            npy::write(&a.out, &shape, NpyData::F32(q.dequantize().data()))?;
-            if let Some(p) = &a.codes {
-                npy::write(p, &shape, NpyData::I8(q.codes()))?;
-            }
+            check_finite_for_int8(&a.input, &shape, m.data())?;
+            let q = Int8Matrix::quantize(&m, config).map_err(|e| about(&a.input, e))?;
+            put(
+                &Some(a.out.clone()),
+                &shape,
+                NpyData::F32(q.dequantize().data()),
+            );
+            put(&a.codes, &shape, NpyData::I8(q.codes()));
             let n = q.params().len();
-            if let Some(p) = &a.scales {
-                let scales: Vec<f32> = q.params().iter().map(|p| p.scale).collect();
-                npy::write(p, &[n], NpyData::F32(&scales))?;
-            }
-            if let Some(p) = &a.zero_points {
-                let zps: Vec<i32> = q.params().iter().map(|p| p.zero_point).collect();
-                npy::write(p, &[n], NpyData::I32(&zps))?;
-            }
+            let scales: Vec<f32> = q.params().iter().map(|p| p.scale).collect();
+            put(&a.scales, &[n], NpyData::F32(&scales));
+            let zps: Vec<i32> = q.params().iter().map(|p| p.zero_point).collect();
+            put(&a.zero_points, &[n], NpyData::I32(&zps));
         }
     }
-    Ok(())
+    atomic::write_all(&outputs)
 }
 
 fn read_w(path: &Path) -> Result<Matrix> {
@@ -318,21 +352,32 @@ fn read_w(path: &Path) -> Result<Matrix> {
 }
 
 /// x as a `K × N` matrix, and whether it was a 1-D vector.
-fn read_x(path: &Path) -> Result<(Matrix, bool)> {
+/// x as a `K × N` matrix (a vector becomes one column), with its shape as the file has it.
+/// Either way the matrix's data is in the file's order.
+fn read_x(path: &Path) -> Result<(Matrix, Vec<usize>)> {
     let arr = npy::read(path)?;
-    let vector = arr.shape.len() == 1;
+    let shape = arr.shape.clone();
     let m = arr.into_matrix();
-    Ok(if vector {
-        (m.transpose(), true)
+    Ok(if shape.len() == 1 {
+        (m.transpose(), shape)
     } else {
-        (m, false)
+        (m, shape)
     })
 }
 
 fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
     let w = read_w(&a.w)?;
-    let (x, vector) = read_x(&a.x)?;
-    kernel::check_shapes(&w, &x)?;
+    let (x, x_shape) = read_x(&a.x)?;
+    let vector = x_shape.len() == 1;
+    if w.cols() != x.rows() {
+        return Err(Error::Shape(format!(
+            "K mismatch: W ({}) has shape {} and x ({}) has shape {}; W's columns must equal x's rows",
+            a.w.display(),
+            shape_str(&[w.rows(), w.cols()]),
+            a.x.display(),
+            shape_str(&x_shape)
+        )));
+    }
     let int8_opts = [
         ("--w-scheme", a.w_scheme.is_some()),
         ("--x-scheme", a.x_scheme.is_some()),
@@ -353,7 +398,9 @@ fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
         }
         MatmulFormat::Int8 => {
             refuse("int8", &mx_opts)?;
-            let rounding = rounding(&a.rounding, a.seed)?;
+            check_finite_for_int8(&a.w, &[w.rows(), w.cols()], w.data())?;
+            check_finite_for_int8(&a.x, &x_shape, x.data())?;
+            let rounding = rounding(a.rounding, a.seed)?;
             let w = Int8Config {
                 scheme: a.w_scheme.unwrap_or(Scheme::Asymmetric),
                 granularity: a.w_granularity.unwrap_or_default(),
@@ -368,13 +415,13 @@ fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
         }
         MatmulFormat::Mxfp4 => {
             refuse("mxfp4", &int8_opts)?;
-            let config = mx_config(&a.mx)?;
+            let config = mx_config(&a.mx);
             let acc = a.accumulator.unwrap_or_default();
             (Method::Mxfp4 { config, acc }, "mxfp4")
         }
     };
     let reference = kernel::reference(&w, &x)?;
-    let operands = kernel::quantize(&w, &x, method)?;
+    let operands = kernel::quantize(&w, &x, method).map_err(|e| about(&a.w, e))?;
     let y = match &operands {
         Some(ops) => ops.multiply(),
         None => Matrix::new(
@@ -390,15 +437,10 @@ fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
     };
     npy::write(&a.out, &out_shape, NpyData::F32(y.data()))?;
 
-    let x_shape = if vector {
-        shape_str(&[x.rows()])
-    } else {
-        shape_str(&[x.rows(), x.cols()])
-    };
     let mut summary = format!(
         "{name}: W {} · x {} → y {}: SQNR {:.2} dB, max abs error {:.3e} vs the f64 reference",
         shape_str(&[w.rows(), w.cols()]),
-        x_shape,
+        shape_str(&x_shape),
         shape_str(&out_shape),
         metrics::sqnr_db(y.data(), &reference),
         metrics::max_abs_error(y.data(), &reference)
@@ -412,6 +454,13 @@ fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
                 xt.scales().len()
             ));
         }
+    }
+    let non_finite = y.data().iter().filter(|v| !v.is_finite()).count();
+    if non_finite > 0 {
+        summary.push_str(&format!(
+            "; {non_finite} of {} outputs are NaN or infinite (beyond f32's range or from NaN blocks)",
+            y.len()
+        ));
     }
     eprintln!("{summary}");
     Ok(())

@@ -10,6 +10,7 @@ pub mod format;
 pub mod kernel;
 pub mod matrix;
 pub mod metrics;
+pub mod scenario;
 pub mod walkthrough;
 
 pub use error::{Error, Result};

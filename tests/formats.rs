@@ -550,7 +550,7 @@ fn option_names_parse_and_reject_with_the_valid_list() {
     );
     assert_eq!(
         Rounding::parse("nearest", 0).unwrap_err().to_string(),
-        "unknown rounding 'nearest'; expected half-even, half-away, floor, stochastic"
+        "unknown rounding 'nearest'; expected half-even, half-away, floor or stochastic"
     );
     assert_eq!(
         "channel".parse::<Granularity>().unwrap(),

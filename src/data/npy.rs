@@ -102,6 +102,17 @@ pub fn write(path: &Path, shape: &[usize], data: NpyData) -> Result<()> {
     atomic::write(path, &encode(shape, &data))
 }
 
+/// Index of the first NaN or infinite value, formatted in the array's own shape:
+/// `(i,)` for 1-D, `(r, c)` for 2-D.
+pub fn first_non_finite(shape: &[usize], data: &[f32]) -> Option<(String, f32)> {
+    let i = data.iter().position(|v| !v.is_finite())?;
+    let at = match shape {
+        [_, c] => format!("({}, {})", i / c, i % c),
+        _ => format!("({i},)"),
+    };
+    Some((at, data[i]))
+}
+
 /// Reads a float32 or float64 array of one or two dimensions, in C order.
 pub fn read(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

@@ -99,7 +99,7 @@ impl Rounding {
             "floor" => Ok(Rounding::Floor),
             "stochastic" => Ok(Rounding::Stochastic { seed }),
             _ => Err(Error::Invalid(format!(
-                "unknown rounding '{s}'; expected half-even, half-away, floor, stochastic"
+                "unknown rounding '{s}'; expected half-even, half-away, floor or stochastic"
             ))),
         }
     }

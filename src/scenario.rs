@@ -1,0 +1,765 @@
+//! Scenario files (TOML): the data (W and x) and the quantization variants to compare.
+//!
+//! Parsing happens in two layers: a raw layer that mirrors the file (unknown keys rejected),
+//! converted with `TryFrom` into typed values during deserialization, so that a nonsense
+//! parameter is reported with the line and column of the table that holds it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::distribution::{
+    ChannelAxis, ChannelOutliers, Distribution, Modifiers, ScatteredOutliers, Sign,
+};
+use crate::error::{Error, Result};
+use crate::format::{BlockSize, Granularity, Int8Config, MxConfig, Rounding, ScaleRule, Scheme};
+use crate::kernel::{Accumulator, Method};
+use crate::matrix::Matrix;
+
+/// Shape used for generated operands when neither the file nor the data fixes it.
+pub const DEFAULT_M: usize = 256;
+pub const DEFAULT_K: usize = 1024;
+pub const DEFAULT_N: usize = 64;
+pub const DEFAULT_SEED: u64 = 42;
+
+/// The built-in scenario the TUI and `qlab run` without a file start from.
+pub const DEFAULT_SCENARIO: &str = include_str!("../scenarios/llm-outlier-channels.toml");
+
+/// Where an operand's values come from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Random(Distribution),
+    /// Inline values from the scenario file.
+    Values(#[serde(skip)] Matrix),
+    /// A `.npy`, `.safetensors` or `.csv` file, with an optional tensor name.
+    File {
+        path: PathBuf,
+        tensor: Option<String>,
+    },
+}
+
+/// Optional reshaping of data sources: transpose, then keep a range of rows and columns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct View {
+    pub transpose: bool,
+    pub rows: Option<[usize; 2]>,
+    pub cols: Option<[usize; 2]>,
+}
+
+/// One operand of the scenario.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(try_from = "RawOperand")]
+pub struct OperandSpec {
+    pub source: Source,
+    pub view: View,
+    pub modifiers: Modifiers,
+}
+
+impl<'de> Deserialize<'de> for OperandSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let raw = RawOperand::deserialize(d)?;
+        OperandSpec::try_from(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for OperandSpec {
+    fn default() -> Self {
+        OperandSpec {
+            source: Source::Random(Distribution::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }),
+            view: View::default(),
+            modifiers: Modifiers::default(),
+        }
+    }
+}
+
+impl OperandSpec {
+    /// A one-line description, e.g. `student_t(nu 3, scale 1), 2 K channels ×50`.
+    pub fn describe(&self) -> String {
+        let mut s = match &self.source {
+            Source::Random(d) => d.describe(),
+            Source::Values(m) => format!("inline values {}×{}", m.rows(), m.cols()),
+            Source::File { path, tensor } => match tensor {
+                Some(t) => format!("{}[{t}]", path.display()),
+                None => path.display().to_string(),
+            },
+        };
+        if self.view.transpose {
+            s.push_str(", transposed");
+        }
+        if let Some([a, b]) = self.view.rows {
+            s.push_str(&format!(", rows {a}..{b}"));
+        }
+        if let Some([a, b]) = self.view.cols {
+            s.push_str(&format!(", cols {a}..{b}"));
+        }
+        if !self.modifiers.is_empty() {
+            s.push_str(", ");
+            s.push_str(&self.modifiers.describe());
+        }
+        s
+    }
+}
+
+/// The operand table as written in the file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOperand {
+    dist: Option<String>,
+    mean: Option<f64>,
+    std: Option<f64>,
+    low: Option<f64>,
+    high: Option<f64>,
+    scale: Option<f64>,
+    nu: Option<f64>,
+    mu: Option<f64>,
+    sigma: Option<f64>,
+    sign: Option<String>,
+    means: Option<[f64; 2]>,
+    weight: Option<f64>,
+    value: Option<f64>,
+    sparsity: Option<f64>,
+    outliers: Option<RawScattered>,
+    outlier_channels: Option<RawChannels>,
+    values: Option<InlineValues>,
+    file: Option<PathBuf>,
+    tensor: Option<String>,
+    transpose: Option<bool>,
+    rows: Option<[usize; 2]>,
+    cols: Option<[usize; 2]>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScattered {
+    fraction: f64,
+    multiplier: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannels {
+    count: usize,
+    factor: f64,
+    axis: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum InlineValues {
+    Vector(Vec<f32>),
+    Matrix(Vec<Vec<f32>>),
+}
+
+impl TryFrom<RawOperand> for OperandSpec {
+    type Error = Error;
+
+    fn try_from(r: RawOperand) -> Result<Self> {
+        let bad = |m: String| Error::Invalid(m);
+        let params: [(&str, bool); 12] = [
+            ("mean", r.mean.is_some()),
+            ("std", r.std.is_some()),
+            ("low", r.low.is_some()),
+            ("high", r.high.is_some()),
+            ("scale", r.scale.is_some()),
+            ("nu", r.nu.is_some()),
+            ("mu", r.mu.is_some()),
+            ("sigma", r.sigma.is_some()),
+            ("sign", r.sign.is_some()),
+            ("means", r.means.is_some()),
+            ("weight", r.weight.is_some()),
+            ("value", r.value.is_some()),
+        ];
+        let sources = [r.dist.is_some(), r.values.is_some(), r.file.is_some()];
+        if sources.iter().filter(|&&s| s).count() > 1 {
+            return Err(bad(
+                "give one of 'dist', 'values' or 'file', not several".into()
+            ));
+        }
+        let source = if let Some(values) = r.values {
+            Source::Values(inline_matrix(values)?)
+        } else if let Some(path) = r.file {
+            Source::File {
+                path,
+                tensor: r.tensor.clone(),
+            }
+        } else {
+            let dist = r.dist.as_deref().unwrap_or("normal");
+            let takes: &[&str] = match dist {
+                "normal" => &["mean", "std"],
+                "uniform" => &["low", "high"],
+                "laplace" => &["mean", "scale"],
+                "student_t" => &["nu", "scale"],
+                "lognormal" => &["mu", "sigma", "sign"],
+                "bimodal" => &["means", "std", "weight"],
+                "constant" => &["value"],
+                other => {
+                    return Err(bad(format!(
+                        "unknown dist '{other}'; expected normal, uniform, laplace, student_t, \
+                         lognormal, bimodal or constant"
+                    )));
+                }
+            };
+            if let Some((p, _)) = params
+                .iter()
+                .find(|(p, given)| *given && !takes.contains(p))
+            {
+                return Err(bad(format!(
+                    "'{p}' does not apply to dist '{dist}' (it takes {})",
+                    takes.join(", ")
+                )));
+            }
+            let d = match dist {
+                "normal" => Distribution::Normal {
+                    mean: r.mean.unwrap_or(0.0),
+                    std: r.std.unwrap_or(1.0),
+                },
+                "uniform" => Distribution::Uniform {
+                    low: r.low.unwrap_or(-1.0),
+                    high: r.high.unwrap_or(1.0),
+                },
+                "laplace" => Distribution::Laplace {
+                    mean: r.mean.unwrap_or(0.0),
+                    scale: r.scale.unwrap_or(1.0),
+                },
+                "student_t" => Distribution::StudentT {
+                    nu: r.nu.unwrap_or(3.0),
+                    scale: r.scale.unwrap_or(1.0),
+                },
+                "lognormal" => Distribution::LogNormal {
+                    mu: r.mu.unwrap_or(0.0),
+                    sigma: r.sigma.unwrap_or(1.0),
+                    sign: match r.sign.as_deref().unwrap_or("positive") {
+                        "positive" => Sign::Positive,
+                        "negative" => Sign::Negative,
+                        "random" => Sign::Random,
+                        s => {
+                            return Err(bad(format!(
+                                "unknown sign '{s}'; expected positive, negative or random"
+                            )));
+                        }
+                    },
+                },
+                "bimodal" => Distribution::Bimodal {
+                    means: r.means.unwrap_or([-1.0, 1.0]),
+                    std: r.std.unwrap_or(0.25),
+                    weight: r.weight.unwrap_or(0.5),
+                },
+                _ => Distribution::Constant {
+                    value: r.value.unwrap_or(1.0),
+                },
+            };
+            d.validate(dist)?;
+            Source::Random(d)
+        };
+        if !matches!(source, Source::Random(_))
+            && let Some((p, _)) = params.iter().find(|(_, given)| *given)
+        {
+            return Err(bad(format!("'{p}' applies to 'dist' operands only")));
+        }
+        if r.tensor.is_some() && !matches!(source, Source::File { .. }) {
+            return Err(bad("'tensor' applies to 'file' operands only".into()));
+        }
+        let view = View {
+            transpose: r.transpose.unwrap_or(false),
+            rows: r.rows,
+            cols: r.cols,
+        };
+        if matches!(source, Source::Random(_)) && view != View::default() {
+            return Err(bad(
+                "'transpose', 'rows' and 'cols' apply to 'values' and 'file' operands only".into(),
+            ));
+        }
+        for (name, range) in [("rows", view.rows), ("cols", view.cols)] {
+            if let Some([a, b]) = range
+                && a >= b
+            {
+                return Err(bad(format!(
+                    "{name} = [{a}, {b}] is empty; expected [start, end) with start < end"
+                )));
+            }
+        }
+        let modifiers = Modifiers {
+            sparsity: r.sparsity.unwrap_or(0.0),
+            outliers: r.outliers.map(|o| ScatteredOutliers {
+                fraction: o.fraction,
+                multiplier: o.multiplier,
+            }),
+            outlier_channels: match r.outlier_channels {
+                None => None,
+                Some(c) => Some(ChannelOutliers {
+                    count: c.count,
+                    factor: c.factor,
+                    axis: match c.axis.as_deref().unwrap_or("k") {
+                        "k" => ChannelAxis::K,
+                        "outer" => ChannelAxis::Outer,
+                        a => {
+                            return Err(bad(format!(
+                                "unknown outlier_channels.axis '{a}'; expected k or outer"
+                            )));
+                        }
+                    },
+                }),
+            },
+        };
+        modifiers.validate("operand")?;
+        Ok(OperandSpec {
+            source,
+            view,
+            modifiers,
+        })
+    }
+}
+
+fn inline_matrix(v: InlineValues) -> Result<Matrix> {
+    let m = match v {
+        InlineValues::Vector(v) => Matrix::new(1, v.len(), v)?,
+        InlineValues::Matrix(rows) => Matrix::from_rows(&rows)?,
+    };
+    if m.is_empty() {
+        return Err(Error::Invalid("'values' is empty".into()));
+    }
+    Ok(m)
+}
+
+/// One quantization variant to compare.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Variant {
+    pub label: String,
+    #[serde(skip)]
+    pub method: Method,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    label: Option<String>,
+    format: String,
+    w_scheme: Option<String>,
+    x_scheme: Option<String>,
+    w_granularity: Option<String>,
+    x_granularity: Option<String>,
+    rounding: Option<String>,
+    seed: Option<u64>,
+    block_size: Option<RawBlockSize>,
+    scale_rule: Option<String>,
+    accumulator: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawBlockSize {
+    Elements(i64),
+    Named(String),
+}
+
+impl<'de> Deserialize<'de> for Variant {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let raw = RawVariant::deserialize(d)?;
+        Variant::try_from(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<RawVariant> for Variant {
+    type Error = Error;
+
+    fn try_from(r: RawVariant) -> Result<Self> {
+        let int8_keys = [
+            ("w_scheme", r.w_scheme.is_some()),
+            ("x_scheme", r.x_scheme.is_some()),
+            ("w_granularity", r.w_granularity.is_some()),
+            ("x_granularity", r.x_granularity.is_some()),
+            ("rounding", r.rounding.is_some()),
+            ("seed", r.seed.is_some()),
+        ];
+        let mx_keys = [
+            ("block_size", r.block_size.is_some()),
+            ("scale_rule", r.scale_rule.is_some()),
+            ("accumulator", r.accumulator.is_some()),
+        ];
+        let refuse = |keys: &[(&str, bool)], format: &str| -> Result<()> {
+            match keys.iter().find(|k| k.1) {
+                Some((k, _)) => Err(Error::Invalid(format!(
+                    "'{k}' does not apply to format '{format}'"
+                ))),
+                None => Ok(()),
+            }
+        };
+        let method = match r.format.as_str() {
+            "int8" => {
+                refuse(&mx_keys, "int8")?;
+                let rounding = Rounding::parse(
+                    r.rounding.as_deref().unwrap_or("half-even"),
+                    r.seed.unwrap_or(0),
+                )?;
+                let parse_scheme = |s: &Option<String>, d| s.as_deref().map_or(Ok(d), str::parse);
+                let parse_gran =
+                    |s: &Option<String>| s.as_deref().map_or(Ok(Granularity::Tensor), str::parse);
+                Method::Int8 {
+                    w: Int8Config {
+                        scheme: parse_scheme(&r.w_scheme, Scheme::Asymmetric)?,
+                        granularity: parse_gran(&r.w_granularity)?,
+                        rounding,
+                    },
+                    x: Int8Config {
+                        scheme: parse_scheme(&r.x_scheme, Scheme::Symmetric)?,
+                        granularity: parse_gran(&r.x_granularity)?,
+                        rounding,
+                    },
+                }
+            }
+            "mxfp4" => {
+                refuse(&int8_keys, "mxfp4")?;
+                let block = match r.block_size {
+                    None => BlockSize::DEFAULT,
+                    Some(RawBlockSize::Elements(n)) if n >= 1 => BlockSize::Elements(n as usize),
+                    Some(RawBlockSize::Elements(n)) => {
+                        return Err(Error::Invalid(format!(
+                            "block_size = {n} is invalid; expected an integer ≥ 1 or \"tensor\""
+                        )));
+                    }
+                    Some(RawBlockSize::Named(s)) => s.parse()?,
+                };
+                Method::Mxfp4 {
+                    config: MxConfig {
+                        block,
+                        rule: r
+                            .scale_rule
+                            .as_deref()
+                            .map_or(Ok(ScaleRule::Floor), str::parse)?,
+                    },
+                    acc: r
+                        .accumulator
+                        .as_deref()
+                        .map_or(Ok(Accumulator::F32), str::parse)?,
+                }
+            }
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unknown format '{other}'; expected int8 or mxfp4"
+                )));
+            }
+        };
+        Ok(Variant {
+            label: r.label.unwrap_or_else(|| default_label(&method)),
+            method,
+        })
+    }
+}
+
+/// A short label naming what differs from the defaults, e.g. `int8 w:channel`, `mxfp4 b16 rceil`.
+pub fn default_label(method: &Method) -> String {
+    match method {
+        Method::Reference => "f64".into(),
+        Method::Int8 { w, x } => {
+            let mut s = String::from("int8");
+            if w.scheme != Scheme::Asymmetric {
+                s.push_str(&format!(" w:{}", w.scheme.name()));
+            }
+            if w.granularity != Granularity::Tensor {
+                s.push_str(" w:channel");
+            }
+            if x.scheme != Scheme::Symmetric {
+                s.push_str(&format!(" x:{}", x.scheme.name()));
+            }
+            if x.granularity != Granularity::Tensor {
+                s.push_str(" x:channel");
+            }
+            if w.rounding != Rounding::HalfEven {
+                s.push_str(&format!(" {}", w.rounding.name()));
+            }
+            s
+        }
+        Method::Mxfp4 { config, acc } => {
+            let mut s = format!("mxfp4 b{} {}", config.block, config.rule);
+            if *acc == Accumulator::F64 {
+                s.push_str(" acc64");
+            }
+            s
+        }
+    }
+}
+
+/// The variants compared when a scenario lists none: INT8 and MXFP4 at their defaults.
+pub fn default_variants() -> Vec<Variant> {
+    [
+        Method::Int8 {
+            w: Int8Config::WEIGHTS,
+            x: Int8Config::ACTIVATIONS,
+        },
+        Method::Mxfp4 {
+            config: MxConfig::default(),
+            acc: Accumulator::F32,
+        },
+    ]
+    .into_iter()
+    .map(|method| Variant {
+        label: default_label(&method),
+        method,
+    })
+    .collect()
+}
+
+/// A whole scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Rows of W (M), the reduction length (K), columns of x (N): used for generated operands;
+    /// checked against data operands when given.
+    pub m: Option<usize>,
+    pub k: Option<usize>,
+    pub n: Option<usize>,
+    #[serde(default)]
+    pub w: OperandSpec,
+    #[serde(default)]
+    pub x: OperandSpec,
+    #[serde(default = "default_variants")]
+    pub variants: Vec<Variant>,
+    /// Directory that relative file paths are resolved against.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+fn default_name() -> String {
+    "untitled".into()
+}
+
+fn default_seed() -> u64 {
+    DEFAULT_SEED
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario::from_toml(DEFAULT_SCENARIO, Path::new("<built-in>"), PathBuf::new())
+            .expect("the built-in scenario parses")
+    }
+}
+
+/// Line and column (1-based, columns in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+impl Scenario {
+    /// Parses scenario text; `origin` names it in errors, `base_dir` anchors relative paths.
+    pub fn from_toml(text: &str, origin: &Path, base_dir: PathBuf) -> Result<Self> {
+        let mut s: Scenario = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|r| {
+                    let (l, c) = line_col(text, r.start);
+                    format!("line {l}, column {c}: ")
+                })
+                .unwrap_or_default();
+            Error::file(origin, format!("{at}{}", e.message().trim_end()))
+        })?;
+        s.base_dir = base_dir;
+        s.validate()
+            .map_err(|e| Error::file(origin, e.to_string()))?;
+        Ok(s)
+    }
+
+    /// Reads a scenario file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Scenario::from_toml(&text, path, base)
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (name, v) in [("m", self.m), ("k", self.k), ("n", self.n)] {
+            if v == Some(0) {
+                return Err(Error::Invalid(format!(
+                    "{name} = 0 is invalid; expected a size ≥ 1"
+                )));
+            }
+        }
+        if self.variants.is_empty() {
+            return Err(Error::Invalid(
+                "'variants' is empty; list at least one, or leave it out for the defaults".into(),
+            ));
+        }
+        let mut labels: Vec<&str> = self.variants.iter().map(|v| v.label.as_str()).collect();
+        labels.sort_unstable();
+        if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::Invalid(format!(
+                "two variants are labelled '{}'; give each a unique 'label'",
+                w[0]
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The operands of a scenario, materialised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operands {
+    /// `M × K`.
+    pub w: Matrix,
+    /// `K × N`.
+    pub x: Matrix,
+}
+
+/// A data operand as loaded, before its shape is fixed: `vector` marks 1-D sources.
+struct Loaded {
+    m: Matrix,
+    vector: bool,
+}
+
+fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
+    let (m, vector) = match &spec.source {
+        Source::Random(_) => return Ok(None),
+        Source::Values(m) => (m.clone(), m.rows() == 1),
+        Source::File { path, tensor } => {
+            let full = if path.is_absolute() {
+                path.clone()
+            } else {
+                base.join(path)
+            };
+            let ext = full
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if tensor.is_some() && ext != "safetensors" {
+                return Err(Error::file(
+                    &full,
+                    "'tensor' names a tensor inside a .safetensors file; this is not one",
+                ));
+            }
+            match ext.as_str() {
+                "npy" => {
+                    let a = crate::data::npy::read(&full)?;
+                    let vector = a.shape.len() == 1;
+                    (a.into_matrix(), vector)
+                }
+                "safetensors" => {
+                    let m = crate::data::tensors::read_safetensors(&full, tensor.as_deref())?;
+                    (m, false)
+                }
+                "csv" => (crate::data::tensors::read_csv(&full)?, false),
+                _ => {
+                    return Err(Error::file(
+                        &full,
+                        "unknown file type; expected .npy, .safetensors or .csv",
+                    ));
+                }
+            }
+        }
+    };
+    let v = &spec.view;
+    let mut m = if v.transpose { m.transpose() } else { m };
+    if v.rows.is_some() || v.cols.is_some() {
+        let [r0, r1] = v.rows.unwrap_or([0, m.rows()]);
+        let [c0, c1] = v.cols.unwrap_or([0, m.cols()]);
+        if r1 > m.rows() || c1 > m.cols() {
+            return Err(Error::Shape(format!(
+                "slice rows {r0}..{r1}, cols {c0}..{c1} exceeds the data's shape ({}, {})",
+                m.rows(),
+                m.cols()
+            )));
+        }
+        let data = (r0..r1)
+            .flat_map(|r| m.row(r)[c0..c1].iter().copied())
+            .collect();
+        m = Matrix::new(r1 - r0, c1 - c0, data)?;
+    }
+    Ok(Some(Loaded {
+        vector: vector && !v.transpose && m.rows() == 1,
+        m,
+    }))
+}
+
+/// Picks one size from the candidates, or reports which sources disagree.
+fn agree(name: &str, candidates: &[(&str, Option<usize>)], default: usize) -> Result<usize> {
+    let given: Vec<(&str, usize)> = candidates
+        .iter()
+        .filter_map(|&(who, v)| v.map(|v| (who, v)))
+        .collect();
+    match given.first() {
+        None => Ok(default),
+        Some(&(_, v)) => match given.iter().find(|g| g.1 != v) {
+            None => Ok(v),
+            Some(_) => Err(Error::Shape(format!(
+                "{name} disagrees: {}",
+                given
+                    .iter()
+                    .map(|(who, v)| format!("{who} gives {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        },
+    }
+}
+
+impl Scenario {
+    /// Loads or generates W and x, fixing the shape from data, the file's m/k/n and defaults.
+    pub fn operands(&self) -> Result<Operands> {
+        let w_data = load_source(&self.w, &self.base_dir).map_err(|e| in_operand("w", e))?;
+        let x_data = load_source(&self.x, &self.base_dir)
+            .map_err(|e| in_operand("x", e))?
+            .map(|l| {
+                // A 1-D x is a K-vector: one column.
+                if l.vector { l.m.transpose() } else { l.m }
+            });
+        let w_shape = w_data.as_ref().map(|l| l.m.shape());
+        let x_shape = x_data.as_ref().map(|m| m.shape());
+        let m = agree(
+            "M (rows of W)",
+            &[("m", self.m), ("W's data", w_shape.map(|s| s.0))],
+            DEFAULT_M,
+        )?;
+        let k = agree(
+            "K (columns of W, rows of x)",
+            &[
+                ("k", self.k),
+                ("W's data", w_shape.map(|s| s.1)),
+                ("x's data", x_shape.map(|s| s.0)),
+            ],
+            DEFAULT_K,
+        )?;
+        let n = agree(
+            "N (columns of x)",
+            &[("n", self.n), ("x's data", x_shape.map(|s| s.1))],
+            DEFAULT_N,
+        )?;
+        crate::data::check_memory(m, k, n)?;
+        let generate = |spec: &OperandSpec, role, rows, cols| match &spec.source {
+            Source::Random(d) => crate::data::distribution::sample(d, rows, cols, role, self.seed),
+            _ => unreachable!("data operands are loaded"),
+        };
+        use crate::data::distribution::Role;
+        let mut w = w_data.map_or_else(|| generate(&self.w, Role::W, m, k), |l| l.m);
+        let mut x = x_data.unwrap_or_else(|| generate(&self.x, Role::X, k, n));
+        self.w
+            .modifiers
+            .apply(&mut w, Role::W, self.seed)
+            .map_err(|e| in_operand("w", e))?;
+        self.x
+            .modifiers
+            .apply(&mut x, Role::X, self.seed)
+            .map_err(|e| in_operand("x", e))?;
+        Ok(Operands { w, x })
+    }
+}
+
+fn in_operand(name: &str, e: Error) -> Error {
+    match e {
+        Error::Invalid(m) | Error::Shape(m) => Error::Invalid(format!("{name}: {m}")),
+        other => other,
+    }
+}
