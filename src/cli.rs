@@ -16,7 +16,9 @@ use crate::format::{
 use crate::kernel::{self, Accumulator, Method, Operands};
 use crate::matrix::{Matrix, shape_str};
 use crate::metrics;
+use crate::scenario::Scenario;
 use crate::walkthrough::{self, Mode};
+use crate::{experiment, report};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,6 +48,20 @@ pub enum Command {
     },
     /// Print the E2M1 table, the E8M0 range and the storage cost of each format
     Formats,
+    /// Run a scenario: every variant side by side against the f64 reference
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario file (TOML); the built-in default scenario when omitted
+    pub scenario: Option<PathBuf>,
+    /// Print the whole report as JSON instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Also write one CSV row per variant to this file
+    #[arg(long, value_name = "OUT.csv")]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -180,6 +196,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Quantize(a)) => quantize_cmd(&a),
         Some(Command::Matmul(a)) => matmul_cmd(&a),
+        Some(Command::Run(a)) => run_cmd(&a),
     }
 }
 
@@ -463,6 +480,25 @@ fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
         ));
     }
     eprintln!("{summary}");
+    Ok(())
+}
+
+fn run_cmd(a: &RunArgs) -> Result<()> {
+    let scenario = match &a.scenario {
+        Some(p) => Scenario::load(p)?,
+        None => Scenario::default(),
+    };
+    let report = experiment::run(&scenario)?;
+    if let Some(p) = &a.csv {
+        report::write_csv(p, &report)?;
+    }
+    if a.json {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::Invalid(format!("JSON: {e}")))?;
+        println!("{json}");
+    } else {
+        print!("{}", report::render(&report));
+    }
     Ok(())
 }
 

@@ -6,10 +6,12 @@ pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod format;
 pub mod kernel;
 pub mod matrix;
 pub mod metrics;
+pub mod report;
 pub mod scenario;
 pub mod walkthrough;
 

@@ -328,6 +328,26 @@ impl Int8Matrix {
         self.params[if self.params.len() == 1 { 0 } else { r }]
     }
 
+    /// Elements of `original` (the matrix this was quantized from) whose code was saturated:
+    /// more than half a step beyond the codes' range. Min/max scales never clip; the count
+    /// matters for stochastic rounding and for params fitted elsewhere.
+    pub fn clipped(&self, original: &Matrix) -> usize {
+        let (qmin, qmax) = Affine::code_range(self.config.scheme);
+        let mut n = 0;
+        for r in 0..self.rows {
+            let p = self.row_params(r);
+            n += original
+                .row(r)
+                .iter()
+                .filter(|&&v| {
+                    let q = f64::from(v) / f64::from(p.scale) + f64::from(p.zero_point);
+                    q > f64::from(qmax) + 0.5 || q < f64::from(qmin) - 0.5
+                })
+                .count();
+        }
+        n
+    }
+
     pub fn dequantize(&self) -> Matrix {
         let mut out = Vec::with_capacity(self.codes.len());
         for r in 0..self.rows {

@@ -335,6 +335,23 @@ impl MxMatrix {
         self.scales.iter().filter(|&&b| b == e8m0::NAN).count()
     }
 
+    /// Elements of `original` (the matrix this was quantized from) beyond ±6 · 2^e, which the
+    /// encoder saturated: only the floor and even rules let that happen.
+    pub fn clipped(&self, original: &Matrix) -> usize {
+        let mut n = 0;
+        for r in 0..self.rows {
+            let scales = self.row_scales(r);
+            for (j, block) in original.row(r).chunks(self.block).enumerate() {
+                if scales[j] == e8m0::NAN {
+                    continue;
+                }
+                let limit = f64::from(e2m1::MAX) * e8m0::to_f64(scales[j]);
+                n += block.iter().filter(|v| f64::from(v.abs()) > limit).count();
+            }
+        }
+        n
+    }
+
     /// The dequantized matrix: every element P · 2^e.
     pub fn dequantize(&self) -> Matrix {
         let mut out = Vec::with_capacity(self.codes.len());

@@ -1,4 +1,11 @@
-//! Error metrics of a quantized result against the f64 reference.
+//! Measurements of a quantized run: errors, histograms, occupancy, textbook predictions.
+
+pub mod error;
+pub mod histogram;
+pub mod model;
+pub mod occupancy;
+
+pub use error::{ErrorStats, error_stats, operand_stats};
 
 /// Signal-to-quantization-noise ratio in dB: 10·log10(Σ ref² / Σ (out − ref)²).
 /// +∞ when the output is exact; −∞ when the reference is all zeros but the output is not.
@@ -10,11 +17,7 @@ pub fn sqnr_db(out: &[f32], reference: &[f64]) -> f64 {
             let e = f64::from(o) - r;
             (s + r * r, n + e * e)
         });
-    if noise == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (signal / noise).log10()
-    }
+    error::db(signal, noise)
 }
 
 /// Largest |out − ref|; NaN if any output is NaN.

@@ -1,0 +1,151 @@
+//! The CSV row: one per variant, flat, stable column names. `qlab run --csv` writes these, and
+//! sweeps write the same columns after their own.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::atomic;
+use crate::error::{Error, Result};
+use crate::experiment::{Report, VariantReport};
+
+/// One variant of one scenario. Field order is the column order; renaming a field is a
+/// breaking change for users' notebooks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReportRow {
+    pub scenario: String,
+    pub seed: u64,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub w_source: String,
+    pub x_source: String,
+    pub variant: String,
+    pub format: String,
+    pub w_scheme: Option<String>,
+    pub w_granularity: Option<String>,
+    pub x_scheme: Option<String>,
+    pub x_granularity: Option<String>,
+    pub rounding: Option<String>,
+    pub block_size: Option<String>,
+    pub scale_rule: Option<String>,
+    pub accumulator: Option<String>,
+    pub out_sqnr_db: f64,
+    pub out_mse: f64,
+    pub out_rmse: f64,
+    pub out_max_abs: f64,
+    pub out_mean_rel: f64,
+    pub out_max_rel: f64,
+    pub out_cosine: f64,
+    pub out_p50: f64,
+    pub out_p90: f64,
+    pub out_p99: f64,
+    pub out_p999: f64,
+    pub out_non_finite: usize,
+    pub model_out_sqnr_db: f64,
+    pub w_only_sqnr_db: f64,
+    pub x_only_sqnr_db: f64,
+    pub w_sqnr_db: f64,
+    pub w_rmse: f64,
+    pub w_max_abs: f64,
+    pub w_clipped: f64,
+    pub w_flushed: f64,
+    pub w_model_sqnr_db: f64,
+    pub w_nan_blocks: usize,
+    pub w_bits_per_element: f64,
+    pub x_sqnr_db: f64,
+    pub x_rmse: f64,
+    pub x_max_abs: f64,
+    pub x_clipped: f64,
+    pub x_flushed: f64,
+    pub x_model_sqnr_db: f64,
+    pub x_nan_blocks: usize,
+    pub x_bits_per_element: f64,
+    pub compression: f64,
+    pub qlab_version: String,
+}
+
+impl ReportRow {
+    pub fn new(report: &Report, v: &VariantReport) -> Self {
+        let s = &report.scenario;
+        let p = v.params.clone();
+        ReportRow {
+            scenario: s.name.clone(),
+            seed: s.seed,
+            m: s.m,
+            k: s.k,
+            n: s.n,
+            w_source: s.w_source.clone(),
+            x_source: s.x_source.clone(),
+            variant: v.label.clone(),
+            format: v.format.clone(),
+            w_scheme: p.w_scheme,
+            w_granularity: p.w_granularity,
+            x_scheme: p.x_scheme,
+            x_granularity: p.x_granularity,
+            rounding: p.rounding,
+            block_size: p.block_size,
+            scale_rule: p.scale_rule,
+            accumulator: p.accumulator,
+            out_sqnr_db: v.output.sqnr_db,
+            out_mse: v.output.mse,
+            out_rmse: v.output.rmse,
+            out_max_abs: v.output.max_abs,
+            out_mean_rel: v.output.mean_rel,
+            out_max_rel: v.output.max_rel,
+            out_cosine: v.output.cosine,
+            out_p50: v.output.p50,
+            out_p90: v.output.p90,
+            out_p99: v.output.p99,
+            out_p999: v.output.p999,
+            out_non_finite: v.output.non_finite,
+            model_out_sqnr_db: v.model_output_sqnr_db,
+            w_only_sqnr_db: v.decomposition.w_only_sqnr_db,
+            x_only_sqnr_db: v.decomposition.x_only_sqnr_db,
+            w_sqnr_db: v.w.error.sqnr_db,
+            w_rmse: v.w.error.rmse,
+            w_max_abs: v.w.error.max_abs,
+            w_clipped: v.w.clipped,
+            w_flushed: v.w.flushed,
+            w_model_sqnr_db: v.w.model_sqnr_db,
+            w_nan_blocks: v.w.nan_blocks,
+            w_bits_per_element: v.w.bits_per_element,
+            x_sqnr_db: v.x.error.sqnr_db,
+            x_rmse: v.x.error.rmse,
+            x_max_abs: v.x.error.max_abs,
+            x_clipped: v.x.clipped,
+            x_flushed: v.x.flushed,
+            x_model_sqnr_db: v.x.model_sqnr_db,
+            x_nan_blocks: v.x.nan_blocks,
+            x_bits_per_element: v.x.bits_per_element,
+            compression: v.compression,
+            qlab_version: report.qlab_version.clone(),
+        }
+    }
+
+    /// Every row of a report.
+    pub fn all(report: &Report) -> Vec<ReportRow> {
+        report
+            .variants
+            .iter()
+            .map(|v| ReportRow::new(report, v))
+            .collect()
+    }
+}
+
+/// Serializes rows as CSV (header included). Floats are written in their shortest
+/// round-tripping form.
+pub fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)
+            .map_err(|e| Error::Invalid(format!("CSV: {e}")))?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Invalid(format!("CSV: {e}")))
+}
+
+/// Writes a report's rows to `path` atomically.
+pub fn write_csv(path: &Path, report: &Report) -> Result<()> {
+    atomic::write(path, &csv_bytes(&ReportRow::all(report))?)
+}
