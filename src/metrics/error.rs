@@ -95,7 +95,7 @@ pub fn error_stats(out: &[f32], reference: &[f64]) -> ErrorStats {
     let cosine = if sig == 0.0 && out2 == 0.0 {
         1.0
     } else {
-        dot / (sig.sqrt() * out2.sqrt())
+        dot / (sig * out2).sqrt()
     };
     ErrorStats {
         count: out.len(),

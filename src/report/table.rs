@@ -244,7 +244,7 @@ fn stats_line(name: &str, s: &TensorStats) -> String {
 /// Renders the report as a table for a terminal.
 pub fn render(r: &Report) -> String {
     let s = &r.scenario;
-    let mut out = format!("{}", s.name);
+    let mut out = s.name.clone();
     if !s.description.is_empty() {
         out.push_str(&format!(" — {}", s.description));
     }
