@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
 
 use crate::data::distribution::{
-    ChannelAxis, ChannelOutliers, Distribution, Modifiers, ScatteredOutliers, Sign,
+    ChannelAxis, ChannelOutliers, ChannelSpread, Distribution, Modifiers, ScatteredOutliers, Sign,
 };
 use crate::error::{Error, Result};
 use crate::format::{BlockSize, Granularity, Int8Config, MxConfig, Rounding, ScaleRule, Scheme};
@@ -49,18 +50,10 @@ pub struct View {
 
 /// One operand of the scenario.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(try_from = "RawOperand")]
 pub struct OperandSpec {
     pub source: Source,
     pub view: View,
     pub modifiers: Modifiers,
-}
-
-impl<'de> Deserialize<'de> for OperandSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let raw = RawOperand::deserialize(d)?;
-        OperandSpec::try_from(raw).map_err(serde::de::Error::custom)
-    }
 }
 
 impl Default for OperandSpec {
@@ -81,6 +74,7 @@ impl OperandSpec {
     pub fn describe(&self) -> String {
         let mut s = match &self.source {
             Source::Random(d) => d.describe(),
+            Source::Values(m) if m.rows() == 1 => format!("inline vector of {}", m.cols()),
             Source::Values(m) => format!("inline values {}×{}", m.rows(), m.cols()),
             Source::File { path, tensor } => match tensor {
                 Some(t) => format!("{}[{t}]", path.display()),
@@ -124,6 +118,7 @@ struct RawOperand {
     sparsity: Option<f64>,
     outliers: Option<RawScattered>,
     outlier_channels: Option<RawChannels>,
+    channel_spread: Option<RawSpread>,
     values: Option<InlineValues>,
     file: Option<PathBuf>,
     tensor: Option<String>,
@@ -148,17 +143,39 @@ struct RawChannels {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpread {
+    decades: f64,
+    axis: Option<String>,
+}
+
+fn parse_axis(
+    operand: &str,
+    key: &str,
+    axis: Option<&str>,
+    default: ChannelAxis,
+) -> Result<ChannelAxis> {
+    match axis {
+        None => Ok(default),
+        Some("k") => Ok(ChannelAxis::K),
+        Some("outer") => Ok(ChannelAxis::Outer),
+        Some(a) => Err(Error::Invalid(format!(
+            "{operand}.{key}.axis = '{a}' is unknown; expected k or outer"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
 #[serde(untagged)]
 enum InlineValues {
     Vector(Vec<f32>),
     Matrix(Vec<Vec<f32>>),
 }
 
-impl TryFrom<RawOperand> for OperandSpec {
-    type Error = Error;
-
-    fn try_from(r: RawOperand) -> Result<Self> {
-        let bad = |m: String| Error::Invalid(m);
+impl OperandSpec {
+    /// Checks and types the operand table `name` (`w` or `x`).
+    fn from_raw(r: RawOperand, name: &str) -> Result<Self> {
+        let bad = |m: String| Error::Invalid(format!("{name}: {m}"));
         let params: [(&str, bool); 12] = [
             ("mean", r.mean.is_some()),
             ("std", r.std.is_some()),
@@ -180,7 +197,7 @@ impl TryFrom<RawOperand> for OperandSpec {
             ));
         }
         let source = if let Some(values) = r.values {
-            Source::Values(inline_matrix(values)?)
+            Source::Values(inline_matrix(values).map_err(|e| bad(e.to_string()))?)
         } else if let Some(path) = r.file {
             Source::File {
                 path,
@@ -252,7 +269,7 @@ impl TryFrom<RawOperand> for OperandSpec {
                     value: r.value.unwrap_or(1.0),
                 },
             };
-            d.validate(dist)?;
+            d.validate(name)?;
             Source::Random(d)
         };
         if !matches!(source, Source::Random(_))
@@ -283,6 +300,18 @@ impl TryFrom<RawOperand> for OperandSpec {
             }
         }
         let modifiers = Modifiers {
+            channel_spread: match r.channel_spread {
+                None => None,
+                Some(c) => Some(ChannelSpread {
+                    decades: c.decades,
+                    axis: parse_axis(
+                        name,
+                        "channel_spread",
+                        c.axis.as_deref(),
+                        ChannelAxis::Outer,
+                    )?,
+                }),
+            },
             sparsity: r.sparsity.unwrap_or(0.0),
             outliers: r.outliers.map(|o| ScatteredOutliers {
                 fraction: o.fraction,
@@ -293,19 +322,11 @@ impl TryFrom<RawOperand> for OperandSpec {
                 Some(c) => Some(ChannelOutliers {
                     count: c.count,
                     factor: c.factor,
-                    axis: match c.axis.as_deref().unwrap_or("k") {
-                        "k" => ChannelAxis::K,
-                        "outer" => ChannelAxis::Outer,
-                        a => {
-                            return Err(bad(format!(
-                                "unknown outlier_channels.axis '{a}'; expected k or outer"
-                            )));
-                        }
-                    },
+                    axis: parse_axis(name, "outlier_channels", c.axis.as_deref(), ChannelAxis::K)?,
                 }),
             },
         };
-        modifiers.validate("operand")?;
+        modifiers.validate(name)?;
         Ok(OperandSpec {
             source,
             view,
@@ -356,17 +377,9 @@ enum RawBlockSize {
     Named(String),
 }
 
-impl<'de> Deserialize<'de> for Variant {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let raw = RawVariant::deserialize(d)?;
-        Variant::try_from(raw).map_err(serde::de::Error::custom)
-    }
-}
-
-impl TryFrom<RawVariant> for Variant {
-    type Error = Error;
-
-    fn try_from(r: RawVariant) -> Result<Self> {
+impl Variant {
+    /// Checks and types a `[[variants]]` table.
+    fn from_raw(r: RawVariant) -> Result<Self> {
         let int8_keys = [
             ("w_scheme", r.w_scheme.is_some()),
             ("x_scheme", r.x_scheme.is_some()),
@@ -504,37 +517,37 @@ pub fn default_variants() -> Vec<Variant> {
 }
 
 /// A whole scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Scenario {
-    #[serde(default = "default_name")]
     pub name: String,
-    #[serde(default)]
     pub description: String,
-    #[serde(default = "default_seed")]
     pub seed: u64,
     /// Rows of W (M), the reduction length (K), columns of x (N): used for generated operands;
     /// checked against data operands when given.
     pub m: Option<usize>,
     pub k: Option<usize>,
     pub n: Option<usize>,
-    #[serde(default)]
     pub w: OperandSpec,
-    #[serde(default)]
     pub x: OperandSpec,
-    #[serde(default = "default_variants")]
     pub variants: Vec<Variant>,
     /// Directory that relative file paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
 }
 
-fn default_name() -> String {
-    "untitled".into()
-}
-
-fn default_seed() -> u64 {
-    DEFAULT_SEED
+/// The file as written; the spans let checks done after parsing point at the right table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    description: Option<String>,
+    seed: Option<u64>,
+    m: Option<Spanned<usize>>,
+    k: Option<Spanned<usize>>,
+    n: Option<Spanned<usize>>,
+    w: Option<Spanned<RawOperand>>,
+    x: Option<Spanned<RawOperand>>,
+    variants: Option<Spanned<Vec<Spanned<RawVariant>>>>,
 }
 
 impl Default for Scenario {
@@ -557,20 +570,79 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 impl Scenario {
     /// Parses scenario text; `origin` names it in errors, `base_dir` anchors relative paths.
     pub fn from_toml(text: &str, origin: &Path, base_dir: PathBuf) -> Result<Self> {
-        let mut s: Scenario = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
+        let at = |span: Option<std::ops::Range<usize>>, msg: String| {
+            let place = span
                 .map(|r| {
                     let (l, c) = line_col(text, r.start);
                     format!("line {l}, column {c}: ")
                 })
                 .unwrap_or_default();
-            Error::file(origin, format!("{at}{}", e.message().trim_end()))
-        })?;
-        s.base_dir = base_dir;
-        s.validate()
-            .map_err(|e| Error::file(origin, e.to_string()))?;
-        Ok(s)
+            Error::file(origin, format!("{place}{}", msg.trim_end()))
+        };
+        let raw: RawScenario =
+            toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
+        let operand = |r: Option<Spanned<RawOperand>>, name: &str| match r {
+            None => Ok(OperandSpec::default()),
+            Some(s) => {
+                let span = s.span();
+                OperandSpec::from_raw(s.into_inner(), name)
+                    .map_err(|e| at(Some(span), e.to_string()))
+            }
+        };
+        let variants = match raw.variants {
+            None => default_variants(),
+            Some(list) => {
+                let span = list.span();
+                let list = list.into_inner();
+                if list.is_empty() {
+                    return Err(at(
+                        Some(span),
+                        "'variants' is empty; list at least one, or leave it out for the defaults"
+                            .into(),
+                    ));
+                }
+                list.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let span = v.span();
+                        Variant::from_raw(v.into_inner())
+                            .map_err(|e| at(Some(span), format!("variants[{i}]: {e}")))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        let size = |v: Option<Spanned<usize>>, name: &str| match v {
+            Some(s) if *s.get_ref() == 0 => Err(at(
+                Some(s.span()),
+                format!("{name} = 0 is invalid; expected a size ≥ 1"),
+            )),
+            Some(s) => Ok(Some(s.into_inner())),
+            None => Ok(None),
+        };
+        let (m, k, n) = (size(raw.m, "m")?, size(raw.k, "k")?, size(raw.n, "n")?);
+        let mut labels: Vec<&str> = variants.iter().map(|v| v.label.as_str()).collect();
+        labels.sort_unstable();
+        if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::file(
+                origin,
+                format!(
+                    "two variants are labelled '{}'; give each a unique 'label'",
+                    w[0]
+                ),
+            ));
+        }
+        Ok(Scenario {
+            name: raw.name.unwrap_or_else(|| "untitled".into()),
+            description: raw.description.unwrap_or_default(),
+            seed: raw.seed.unwrap_or(DEFAULT_SEED),
+            m,
+            k,
+            n,
+            w: operand(raw.w, "w")?,
+            x: operand(raw.x, "x")?,
+            variants,
+            base_dir,
+        })
     }
 
     /// Reads a scenario file.
@@ -578,30 +650,6 @@ impl Scenario {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Scenario::from_toml(&text, path, base)
-    }
-
-    fn validate(&self) -> Result<()> {
-        for (name, v) in [("m", self.m), ("k", self.k), ("n", self.n)] {
-            if v == Some(0) {
-                return Err(Error::Invalid(format!(
-                    "{name} = 0 is invalid; expected a size ≥ 1"
-                )));
-            }
-        }
-        if self.variants.is_empty() {
-            return Err(Error::Invalid(
-                "'variants' is empty; list at least one, or leave it out for the defaults".into(),
-            ));
-        }
-        let mut labels: Vec<&str> = self.variants.iter().map(|v| v.label.as_str()).collect();
-        labels.sort_unstable();
-        if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::Invalid(format!(
-                "two variants are labelled '{}'; give each a unique 'label'",
-                w[0]
-            )));
-        }
-        Ok(())
     }
 }
 

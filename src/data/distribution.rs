@@ -227,9 +227,18 @@ pub struct ChannelOutliers {
     pub axis: ChannelAxis,
 }
 
-/// Post-processing applied to any operand: sparsity, then outliers.
+/// Every channel multiplied by 10^u, u uniform in [−decades/2, decades/2]: magnitudes that
+/// differ from channel to channel (rows of a weight matrix, tokens of an activation).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChannelSpread {
+    pub decades: f64,
+    pub axis: ChannelAxis,
+}
+
+/// Post-processing applied to any operand: channel spread, sparsity, then outliers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Modifiers {
+    pub channel_spread: Option<ChannelSpread>,
     /// Fraction of elements set to exactly zero.
     pub sparsity: f64,
     pub outliers: Option<ScatteredOutliers>,
@@ -238,11 +247,18 @@ pub struct Modifiers {
 
 impl Modifiers {
     pub fn is_empty(&self) -> bool {
-        self.sparsity == 0.0 && self.outliers.is_none() && self.outlier_channels.is_none()
+        self == &Modifiers::default()
     }
 
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
+        if let Some(c) = &self.channel_spread {
+            parts.push(format!(
+                "{} channels spread over {} decades",
+                axis_name(c.axis),
+                c.decades
+            ));
+        }
         if self.sparsity > 0.0 {
             parts.push(format!("{}% zeros", self.sparsity * 100.0));
         }
@@ -254,16 +270,25 @@ impl Modifiers {
             ));
         }
         if let Some(c) = &self.outlier_channels {
-            let axis = match c.axis {
-                ChannelAxis::K => "K",
-                ChannelAxis::Outer => "outer",
-            };
-            parts.push(format!("{} {axis} channels ×{}", c.count, c.factor));
+            parts.push(format!(
+                "{} {} channels ×{}",
+                c.count,
+                axis_name(c.axis),
+                c.factor
+            ));
         }
         parts.join(", ")
     }
 
     pub fn validate(&self, field: &str) -> Result<()> {
+        if let Some(c) = &self.channel_spread
+            && !(c.decades >= 0.0 && c.decades <= 30.0)
+        {
+            return Err(Error::Invalid(format!(
+                "{field}.channel_spread.decades = {} is invalid; expected a number in [0, 30]",
+                c.decades
+            )));
+        }
         fraction(field, "sparsity", self.sparsity)?;
         if let Some(o) = &self.outliers {
             fraction(field, "outliers.fraction", o.fraction)?;
@@ -290,6 +315,28 @@ impl Modifiers {
         let mut rng = rng_for(seed, role, 1);
         let (rows, cols) = m.shape();
         let mut data = std::mem::replace(m, Matrix::zeros(0, 0)).into_data();
+        // W is M × K, x is K × N: the K axis is columns of W and rows of x.
+        let by_row = |axis| {
+            matches!(
+                (role, axis),
+                (Role::W, ChannelAxis::Outer) | (Role::X, ChannelAxis::K)
+            )
+        };
+        if let Some(c) = &self.channel_spread {
+            let rows_are_channels = by_row(c.axis);
+            let channels = if rows_are_channels { rows } else { cols };
+            let factors: Vec<f64> = (0..channels)
+                .map(|_| 10f64.powf(c.decades * (rng.random::<f64>() - 0.5)))
+                .collect();
+            for (i, v) in data.iter_mut().enumerate() {
+                let ch = if rows_are_channels {
+                    i / cols
+                } else {
+                    i % cols
+                };
+                *v = (f64::from(*v) * factors[ch]) as f32;
+            }
+        }
         if self.sparsity > 0.0 {
             for v in &mut data {
                 if rng.random::<f64>() < self.sparsity {
@@ -305,11 +352,7 @@ impl Modifiers {
             }
         }
         if let Some(c) = &self.outlier_channels {
-            // W is M × K, x is K × N: the K axis is columns of W and rows of x.
-            let by_row = matches!(
-                (role, c.axis),
-                (Role::W, ChannelAxis::Outer) | (Role::X, ChannelAxis::K)
-            );
+            let by_row = by_row(c.axis);
             let channels = if by_row { rows } else { cols };
             if c.count > channels {
                 return Err(Error::Invalid(format!(
@@ -334,6 +377,13 @@ impl Modifiers {
         }
         *m = Matrix::new(rows, cols, data)?;
         Ok(())
+    }
+}
+
+fn axis_name(axis: ChannelAxis) -> &'static str {
+    match axis {
+        ChannelAxis::K => "K",
+        ChannelAxis::Outer => "outer",
     }
 }
 

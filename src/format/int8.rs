@@ -216,11 +216,15 @@ impl Affine {
         }
     }
 
+    /// round(v / scale) + zp before the clamp (saturating at i32's range).
+    pub fn unclamped(self, v: f32, rounding: Rounding, index: u64) -> i32 {
+        // `as i32` saturates, so a huge quotient cannot wrap before the clamp.
+        (rounding.round(v / self.scale, index) as i32).saturating_add(self.zero_point)
+    }
+
     /// q = clamp(round(v / scale) + zp, qmin, qmax).
     pub fn quantize(self, v: f32, rounding: Rounding, index: u64, (qmin, qmax): (i32, i32)) -> i8 {
-        let r = rounding.round(v / self.scale, index);
-        // `as i32` saturates, so a huge quotient cannot wrap before the clamp.
-        (r as i32).saturating_add(self.zero_point).clamp(qmin, qmax) as i8
+        self.unclamped(v, rounding, index).clamp(qmin, qmax) as i8
     }
 
     pub fn dequantize(self, q: i8) -> f32 {
@@ -328,20 +332,21 @@ impl Int8Matrix {
         self.params[if self.params.len() == 1 { 0 } else { r }]
     }
 
-    /// Elements of `original` (the matrix this was quantized from) whose code was saturated:
-    /// more than half a step beyond the codes' range. Min/max scales never clip; the count
-    /// matters for stochastic rounding and for params fitted elsewhere.
+    /// Elements of `original` (the matrix this was quantized from) whose code the clamp
+    /// saturated. Min/max scales clip nothing under round-to-nearest; floor and stochastic
+    /// rounding, or params fitted on other data, can.
     pub fn clipped(&self, original: &Matrix) -> usize {
-        let (qmin, qmax) = Affine::code_range(self.config.scheme);
+        let range = Affine::code_range(self.config.scheme);
         let mut n = 0;
         for r in 0..self.rows {
             let p = self.row_params(r);
             n += original
                 .row(r)
                 .iter()
-                .filter(|&&v| {
-                    let q = f64::from(v) / f64::from(p.scale) + f64::from(p.zero_point);
-                    q > f64::from(qmax) + 0.5 || q < f64::from(qmin) - 0.5
+                .enumerate()
+                .filter(|&(c, &v)| {
+                    let q = p.unclamped(v, self.config.rounding, (r * self.k + c) as u64);
+                    q < range.0 || q > range.1
                 })
                 .count();
         }
