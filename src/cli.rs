@@ -27,7 +27,7 @@ use crate::{experiment, report};
     about = "A quantization accuracy lab: what INT8 and MXFP4 do to a matmul.",
     long_about = "A quantization accuracy lab: runs the same matrix multiplication through \
                   bit-exact INT8 and MXFP4 integer kernels and shows what the quantization did.\n\
-                  Without a command, replays the seed walkthrough."
+                  Without a command, opens the interactive explorer on the built-in scenario."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +36,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open the interactive explorer (the default command)
+    Tui {
+        /// Scenario file (TOML); the built-in default scenario when omitted
+        scenario: Option<PathBuf>,
+    },
     /// Quantize a .npy array (blocks / channels along its rows) and write the dequantized array
     Quantize(QuantizeArgs),
     /// Multiply W (M × K) by x (K × N or K) through INT8, MXFP4 or the f64 reference
@@ -188,7 +193,8 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => walkthrough_cmd(Mode::Both),
+        None => tui_cmd(None),
+        Some(Command::Tui { scenario }) => tui_cmd(scenario.as_deref()),
         Some(Command::Walkthrough { mode }) => walkthrough_cmd(mode),
         Some(Command::Formats) => {
             print!("{}", formats_text());
@@ -198,6 +204,22 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Matmul(a)) => matmul_cmd(&a),
         Some(Command::Run(a)) => run_cmd(&a),
     }
+}
+
+fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
+    use std::io::IsTerminal;
+    let scenario = match scenario {
+        Some(p) => Scenario::load(p)?,
+        None => Scenario::default(),
+    };
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(Error::Invalid(
+            "the interactive explorer needs a terminal; for headless use try `qlab run`, \
+             `qlab walkthrough` or `qlab --help`"
+                .into(),
+        ));
+    }
+    crate::tui::run(scenario)
 }
 
 fn walkthrough_cmd(mode: Mode) -> Result<()> {

@@ -13,6 +13,7 @@ pub mod matrix;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod tui;
 pub mod walkthrough;
 
 pub use error::{Error, Result};

@@ -166,7 +166,10 @@ fn parse_axis(
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "values: expected a list of numbers or a list of equal-length lists of numbers"
+)]
 enum InlineValues {
     Vector(Vec<f32>),
     Matrix(Vec<Vec<f32>>),
@@ -371,7 +374,10 @@ struct RawVariant {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "block_size: expected an integer ≥ 1 or \"tensor\""
+)]
 enum RawBlockSize {
     Elements(i64),
     Named(String),
@@ -404,6 +410,11 @@ impl Variant {
         let method = match r.format.as_str() {
             "int8" => {
                 refuse(&mx_keys, "int8")?;
+                if r.seed.is_some() && r.rounding.as_deref() != Some("stochastic") {
+                    return Err(Error::Invalid(
+                        "'seed' applies to rounding = \"stochastic\" only".into(),
+                    ));
+                }
                 let rounding = Rounding::parse(
                     r.rounding.as_deref().unwrap_or("half-even"),
                     r.seed.unwrap_or(0),
@@ -695,10 +706,7 @@ fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
                     let vector = a.shape.len() == 1;
                     (a.into_matrix(), vector)
                 }
-                "safetensors" => {
-                    let m = crate::data::tensors::read_safetensors(&full, tensor.as_deref())?;
-                    (m, false)
-                }
+                "safetensors" => crate::data::tensors::read_safetensors(&full, tensor.as_deref())?,
                 "csv" => (crate::data::tensors::read_csv(&full)?, false),
                 _ => {
                     return Err(Error::file(
@@ -805,8 +813,12 @@ impl Scenario {
     }
 }
 
+/// Names the operand in a message that does not name it already.
 fn in_operand(name: &str, e: Error) -> Error {
     match e {
+        Error::Invalid(m) | Error::Shape(m) if m.starts_with(&format!("{name}.")) => {
+            Error::Invalid(m)
+        }
         Error::Invalid(m) | Error::Shape(m) => Error::Invalid(format!("{name}: {m}")),
         other => other,
     }

@@ -272,15 +272,24 @@ fn walkthrough_spec_mode_prints_the_spec_result_and_half_even_zero_point() {
 }
 
 #[test]
-fn walkthrough_both_and_no_arguments_print_both_modes() {
+fn walkthrough_both_is_the_default_mode() {
     let (both, _) = ok(&["walkthrough", "--mode", "both"]);
-    let (default, _) = ok(&["walkthrough"]);
-    let (bare, err) = ok(&[]);
+    let (default, err) = ok(&["walkthrough"]);
     assert_eq!(err, "");
     assert_eq!(both, default);
-    assert_eq!(both, bare);
     for n in DOCUMENT_NUMBERS.iter().chain(&SPEC_NUMBERS) {
         assert!(both.contains(n), "both modes lack {n}:\n{both}");
+    }
+}
+
+#[test]
+fn without_a_terminal_the_explorer_explains_the_headless_commands() {
+    // Under the test harness stdin and stdout are pipes, not a terminal.
+    for args in [&[][..], &["tui"][..]] {
+        qlab().args(args).assert().code(1).stdout("").stderr(
+            "qlab: error: the interactive explorer needs a terminal; for headless use try \
+                 `qlab run`, `qlab walkthrough` or `qlab --help`\n",
+        );
     }
 }
 

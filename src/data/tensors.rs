@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::matrix::{Matrix, shape_str};
 
 /// Reads tensor `name` from a `.safetensors` file; f32, f64, f16 and bf16 become f32.
-/// A 1-D tensor of length k becomes `1 × k`.
-pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<Matrix> {
+/// A 1-D tensor of length k becomes `1 × k`, and the flag says it was 1-D.
+pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::file(path, format!("not a valid .safetensors file: {e}")))?;
@@ -83,7 +83,8 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<Matrix> {
             format!("tensor '{name}' of shape {} is empty", shape_str(&shape)),
         ));
     }
-    Matrix::new(rows, cols, values).map_err(|e| Error::file(path, e.to_string()))
+    let m = Matrix::new(rows, cols, values).map_err(|e| Error::file(path, e.to_string()))?;
+    Ok((m, shape.len() == 1))
 }
 
 /// Reads a numeric matrix from a `.csv` file (comma-separated; a first row that is not

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod histogram;
+pub mod hotspots;
 pub mod model;
 pub mod occupancy;
 

@@ -149,3 +149,53 @@ pub fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
 pub fn write_csv(path: &Path, report: &Report) -> Result<()> {
     atomic::write(path, &csv_bytes(&ReportRow::all(report))?)
 }
+
+/// One bin of an exported error histogram.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistogramRow {
+    pub scenario: String,
+    pub seed: u64,
+    pub variant: String,
+    /// `linear` (signed error) or `log` (|error|).
+    pub bins: String,
+    pub lo: f64,
+    pub hi: f64,
+    pub count: u64,
+}
+
+impl HistogramRow {
+    pub fn all(report: &Report) -> Vec<HistogramRow> {
+        let mut rows = Vec::new();
+        for v in &report.variants {
+            for (name, h) in [
+                ("linear", &v.error_histogram),
+                ("log", &v.error_histogram_log),
+            ] {
+                for (i, &count) in h.counts.iter().enumerate() {
+                    rows.push(HistogramRow {
+                        scenario: report.scenario.name.clone(),
+                        seed: report.scenario.seed,
+                        variant: v.label.clone(),
+                        bins: name.into(),
+                        lo: h.edges[i],
+                        hi: h.edges[i + 1],
+                        count,
+                    });
+                }
+            }
+        }
+        rows
+    }
+}
+
+/// Writes `<stem>.csv` (the report rows) and `<stem>-histograms.csv` (every error histogram)
+/// into `dir`, both atomically; returns the paths.
+pub fn export(dir: &Path, stem: &str, report: &Report) -> Result<Vec<std::path::PathBuf>> {
+    let rows = dir.join(format!("{stem}.csv"));
+    let hist = dir.join(format!("{stem}-histograms.csv"));
+    atomic::write_all(&[
+        (&rows, csv_bytes(&ReportRow::all(report))?),
+        (&hist, csv_bytes(&HistogramRow::all(report))?),
+    ])?;
+    Ok(vec![rows, hist])
+}

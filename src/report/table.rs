@@ -4,16 +4,16 @@
 use crate::experiment::{Report, TensorStats, VariantReport};
 
 /// Which way a metric improves.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Better {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
     Higher,
     Lower,
     /// Predictions and costs that are not a contest.
     Neither,
 }
 
-#[derive(Clone, Copy)]
-enum Fmt {
+#[derive(Clone, Copy, Debug)]
+pub enum Fmt {
     Db,
     Sci,
     Percent,
@@ -21,7 +21,8 @@ enum Fmt {
     Count,
 }
 
-fn fmt(v: f64, f: Fmt) -> String {
+/// Formats a metric value the way the table shows it.
+pub fn fmt(v: f64, f: Fmt) -> String {
     if v.is_nan() {
         return "nan".into();
     }
@@ -37,14 +38,16 @@ fn fmt(v: f64, f: Fmt) -> String {
     }
 }
 
-struct Row {
-    name: &'static str,
-    better: Better,
-    fmt: Fmt,
-    get: fn(&VariantReport) -> f64,
+/// One metric row: shared by this table and the TUI's overview.
+pub struct Row {
+    pub name: &'static str,
+    pub better: Better,
+    pub fmt: Fmt,
+    pub get: fn(&VariantReport) -> f64,
 }
 
-const ROWS: &[Row] = &[
+/// The metric rows, in display order.
+pub const ROWS: &[Row] = &[
     Row {
         name: "output SQNR (dB)",
         better: Better::Higher,
@@ -211,7 +214,7 @@ const ROWS: &[Row] = &[
 
 /// Which values are the best of their row (all of them if several tie), or none when every
 /// value ties or the row is not a contest.
-fn best(values: &[f64], better: Better) -> Vec<bool> {
+pub fn best(values: &[f64], better: Better) -> Vec<bool> {
     let none = vec![false; values.len()];
     if better == Better::Neither || values.len() < 2 || values.iter().any(|v| v.is_nan()) {
         return none;

@@ -1,0 +1,337 @@
+//! The one keymap: key → action per context. The footer hints and the `?` help are generated
+//! from this table, so they cannot drift from what the keys do.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::Action;
+
+/// Where a binding applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// The main screens, with no overlay open.
+    Main,
+    /// The parameter editor.
+    Params,
+    /// The scenario picker.
+    Open,
+    /// The help overlay.
+    Help,
+}
+
+impl Context {
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Main => "Everywhere",
+            Context::Params => "Parameter editor",
+            Context::Open => "Open a scenario",
+            Context::Help => "Help",
+        }
+    }
+}
+
+/// A key pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Code(KeyCode),
+    /// Any of '1'..='5'.
+    Digit,
+}
+
+pub struct Binding {
+    pub context: Context,
+    pub keys: &'static [Key],
+    /// How the keys are written in hints and help.
+    pub label: &'static str,
+    pub help: &'static str,
+    /// Its short form for the footer; empty when it stays out of the footer.
+    pub hint: &'static str,
+    pub action: fn(KeyEvent) -> Action,
+}
+
+use Key::{Char, Code};
+
+fn digit(k: KeyEvent) -> Action {
+    match k.code {
+        KeyCode::Char(c) => Action::ShowScreen(c.to_digit(10).unwrap_or(1) as usize - 1),
+        _ => Action::None,
+    }
+}
+
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        context: Context::Main,
+        keys: &[Key::Digit],
+        label: "1-5",
+        help: "show a screen",
+        hint: "",
+        action: digit,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Code(KeyCode::Tab)],
+        label: "Tab",
+        help: "next screen (Shift-Tab: previous)",
+        hint: "screens",
+        action: |_| Action::NextScreen,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Code(KeyCode::BackTab)],
+        label: "S-Tab",
+        help: "previous screen",
+        hint: "",
+        action: |_| Action::PrevScreen,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('['), Char(']')],
+        label: "[ ]",
+        help: "previous / next variant (the one the screens show)",
+        hint: "variant",
+        action: |k| {
+            if k.code == KeyCode::Char('[') {
+                Action::PrevVariant
+            } else {
+                Action::NextVariant
+            }
+        },
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('p')],
+        label: "p",
+        help: "edit parameters: data, shapes, formats, rules",
+        hint: "parameters",
+        action: |_| Action::OpenParams,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('r')],
+        label: "r",
+        help: "reroll the seed",
+        hint: "reroll",
+        action: |_| Action::Reroll,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('o')],
+        label: "o",
+        help: "open a scenario (scenarios/ or a path)",
+        hint: "open",
+        action: |_| Action::OpenScenario,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('e')],
+        label: "e",
+        help: "export the run: CSV rows and histograms",
+        hint: "export",
+        action: |_| Action::Export,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('h')],
+        label: "h",
+        help: "hide / show the current variant",
+        hint: "",
+        action: |_| Action::ToggleHidden,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('t')],
+        label: "t",
+        help: "block scales: switch between W and x",
+        hint: "",
+        action: |_| Action::ToggleOperand,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('l')],
+        label: "l",
+        help: "errors: linear / log histogram bins",
+        hint: "",
+        action: |_| Action::ToggleLogBins,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('m')],
+        label: "m",
+        help: "walkthrough: document / spec mode (seed scenario)",
+        hint: "",
+        action: |_| Action::ToggleWalkMode,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[
+            Code(KeyCode::Up),
+            Code(KeyCode::Down),
+            Code(KeyCode::Left),
+            Code(KeyCode::Right),
+        ],
+        label: "←↑↓→",
+        help: "move: select a block, scroll",
+        hint: "",
+        action: arrow,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Code(KeyCode::PageUp), Code(KeyCode::PageDown)],
+        label: "PgUp/PgDn",
+        help: "scroll a page",
+        hint: "",
+        action: |k| {
+            if k.code == KeyCode::PageUp {
+                Action::PageUp
+            } else {
+                Action::PageDown
+            }
+        },
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('?')],
+        label: "?",
+        help: "help",
+        hint: "help",
+        action: |_| Action::ToggleHelp,
+    },
+    Binding {
+        context: Context::Main,
+        keys: &[Char('q'), Code(KeyCode::Esc)],
+        label: "q/Esc",
+        help: "quit",
+        hint: "quit",
+        action: |_| Action::Quit,
+    },
+    Binding {
+        context: Context::Params,
+        keys: &[Code(KeyCode::Up), Code(KeyCode::Down)],
+        label: "↑↓",
+        help: "choose a parameter",
+        hint: "choose",
+        action: arrow,
+    },
+    Binding {
+        context: Context::Params,
+        keys: &[Code(KeyCode::Left), Code(KeyCode::Right)],
+        label: "←→",
+        help: "change it (recomputes at once)",
+        hint: "change",
+        action: arrow,
+    },
+    Binding {
+        context: Context::Params,
+        keys: &[Char('r')],
+        label: "r",
+        help: "reroll the seed",
+        hint: "reroll",
+        action: |_| Action::Reroll,
+    },
+    Binding {
+        context: Context::Params,
+        keys: &[Char('['), Char(']')],
+        label: "[ ]",
+        help: "previous / next variant",
+        hint: "variant",
+        action: |k| {
+            if k.code == KeyCode::Char('[') {
+                Action::PrevVariant
+            } else {
+                Action::NextVariant
+            }
+        },
+    },
+    Binding {
+        context: Context::Params,
+        keys: &[Char('p'), Code(KeyCode::Esc), Code(KeyCode::Enter)],
+        label: "p/Esc",
+        help: "close the editor",
+        hint: "close",
+        action: |_| Action::Close,
+    },
+    Binding {
+        context: Context::Open,
+        keys: &[Code(KeyCode::Up), Code(KeyCode::Down)],
+        label: "↑↓",
+        help: "choose a scenario",
+        hint: "choose",
+        action: arrow,
+    },
+    Binding {
+        context: Context::Open,
+        keys: &[Code(KeyCode::Enter)],
+        label: "Enter",
+        help: "open it (or the typed path)",
+        hint: "open",
+        action: |_| Action::Confirm,
+    },
+    Binding {
+        context: Context::Open,
+        keys: &[Code(KeyCode::Backspace)],
+        label: "Bksp",
+        help: "edit the typed path",
+        hint: "",
+        action: |_| Action::Backspace,
+    },
+    Binding {
+        context: Context::Open,
+        keys: &[Code(KeyCode::Esc)],
+        label: "Esc",
+        help: "cancel",
+        hint: "cancel",
+        action: |_| Action::Close,
+    },
+    Binding {
+        context: Context::Help,
+        keys: &[Char('?'), Code(KeyCode::Esc), Char('q')],
+        label: "?/Esc",
+        help: "close the help",
+        hint: "close",
+        action: |_| Action::Close,
+    },
+];
+
+fn arrow(k: KeyEvent) -> Action {
+    match k.code {
+        KeyCode::Up => Action::Up,
+        KeyCode::Down => Action::Down,
+        KeyCode::Left => Action::Left,
+        KeyCode::Right => Action::Right,
+        _ => Action::None,
+    }
+}
+
+fn matches(key: Key, ev: KeyEvent) -> bool {
+    match key {
+        Key::Char(c) => ev.code == KeyCode::Char(c),
+        Key::Code(code) => ev.code == code,
+        Key::Digit => matches!(ev.code, KeyCode::Char('1'..='5')),
+    }
+}
+
+/// The action for a key in a context. In the scenario picker, unbound printable keys type
+/// into the path field.
+pub fn action(context: Context, ev: KeyEvent) -> Action {
+    if ev.modifiers.contains(KeyModifiers::CONTROL) && ev.code == KeyCode::Char('c') {
+        return Action::Quit;
+    }
+    let found = BINDINGS
+        .iter()
+        .filter(|b| b.context == context)
+        .find(|b| b.keys.iter().any(|&k| matches(k, ev)));
+    match (found, context, ev.code) {
+        (Some(b), _, _) => (b.action)(ev),
+        (None, Context::Open, KeyCode::Char(c)) => Action::Type(c),
+        _ => Action::None,
+    }
+}
+
+/// Footer hints for a context: `key label` pairs.
+pub fn hints(context: Context) -> Vec<(&'static str, &'static str)> {
+    BINDINGS
+        .iter()
+        .filter(|b| b.context == context && !b.hint.is_empty())
+        .map(|b| (b.label, b.hint))
+        .collect()
+}

@@ -1,0 +1,149 @@
+//! The interactive explorer (The Elm Architecture): keys become [`app::Action`]s through one
+//! keymap, [`app::App::update`] is the only mutation, rendering is a pure function of the
+//! state, and every computation runs on a worker thread.
+
+pub mod app;
+pub mod keymap;
+pub mod render;
+pub mod theme;
+
+use std::io;
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseButton, MouseEventKind,
+};
+use ratatui::crossterm::execute;
+
+use crate::error::{Error, Result};
+use crate::experiment;
+use crate::metrics::hotspots;
+use crate::scenario::Scenario;
+use app::{Action, App, Command, Computed, Done, Job};
+
+/// Runs one job: the whole scenario, measured.
+pub fn compute(job: &Job) -> Done {
+    let start = Instant::now();
+    let result = experiment::execute(&job.scenario)
+        .map(|run| {
+            let report = run.report();
+            let (m, n) = (run.w.rows(), run.x.cols());
+            let hotspots = run
+                .variants
+                .iter()
+                .map(|v| hotspots::find(v.y.data(), &run.reference, m, n, 5))
+                .collect();
+            Computed {
+                generation: job.generation,
+                run,
+                report,
+                hotspots,
+                elapsed: start.elapsed(),
+            }
+        })
+        .map_err(|e| e.to_string());
+    Done {
+        generation: job.generation,
+        result,
+    }
+}
+
+/// The worker: takes the newest job waiting (older ones are stale), computes it, reports back.
+fn spawn_worker(jobs: mpsc::Receiver<Job>, done: mpsc::Sender<Done>) {
+    thread::spawn(move || {
+        while let Ok(mut job) = jobs.recv() {
+            while let Ok(newer) = jobs.try_recv() {
+                job = newer;
+            }
+            if done.send(compute(&job)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Opens the explorer on `scenario`; the terminal is restored on exit, on error and on panic.
+pub fn run(scenario: Scenario) -> Result<()> {
+    let io_err = |e: io::Error| Error::Invalid(format!("terminal: {e}"));
+    // Installed before ratatui's hook, so it runs after ratatui has restored the screen.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
+    let mut terminal = ratatui::try_init().map_err(io_err)?;
+    let _ = execute!(io::stdout(), EnableMouseCapture);
+    let result = event_loop(&mut terminal, scenario).map_err(io_err);
+    let _ = execute!(io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    result
+}
+
+fn event_loop(terminal: &mut DefaultTerminal, scenario: Scenario) -> io::Result<()> {
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    spawn_worker(job_rx, done_tx);
+    let mut app = App::new(scenario);
+    let size = terminal.size()?;
+    app.update(Action::Resize(size.width, size.height));
+    let first = app.start();
+    perform(&mut app, first, &job_tx);
+    while !app.quit {
+        terminal.draw(|f| render::draw(f, &app))?;
+        if event::poll(Duration::from_millis(100))? {
+            let action = match event::read()? {
+                Event::Key(k) if k.kind == KeyEventKind::Press => keymap::action(app.context(), k),
+                Event::Mouse(m)
+                    if m.kind == MouseEventKind::Down(MouseButton::Left)
+                        && m.row == render::TAB_ROW =>
+                {
+                    Action::ClickTab(m.column)
+                }
+                Event::Resize(w, h) => Action::Resize(w, h),
+                _ => Action::None,
+            };
+            dispatch(&mut app, action, &job_tx);
+        }
+        while let Ok(done) = done_rx.try_recv() {
+            dispatch(&mut app, Action::Finished(Box::new(done)), &job_tx);
+        }
+        if app.pending.is_some() {
+            app.update(Action::Tick);
+        }
+    }
+    Ok(())
+}
+
+fn dispatch(app: &mut App, action: Action, jobs: &mpsc::Sender<Job>) {
+    if let Some(cmd) = app.update(action) {
+        perform(app, cmd, jobs);
+    }
+}
+
+/// Carries out a command; its outcome comes back through `update` as an action.
+fn perform(app: &mut App, cmd: Command, jobs: &mpsc::Sender<Job>) {
+    let outcome = match cmd {
+        Command::Compute(job) => {
+            let _ = jobs.send(*job);
+            return;
+        }
+        Command::Load(path) => {
+            Action::Loaded(Box::new(Scenario::load(&path).map_err(|e| e.to_string())))
+        }
+        Command::Export => match &app.computed {
+            Some(c) => {
+                let r = &c.report;
+                let stem = format!("qlab-{}-seed{}", r.scenario.name, r.scenario.seed);
+                Action::Exported(
+                    crate::report::export(Path::new("."), &stem, r).map_err(|e| e.to_string()),
+                )
+            }
+            None => return,
+        },
+    };
+    dispatch(app, outcome, jobs);
+}

@@ -1,0 +1,291 @@
+//! Rendering: a pure function of the [`App`] state. One module per screen.
+
+mod errors;
+mod grid;
+mod overview;
+mod scales;
+mod walkthrough;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::app::{App, Overlay, Screen};
+use super::keymap::{self, BINDINGS, Context};
+use super::theme::Theme;
+
+/// The screen row of the tab bar (mouse clicks there switch screens).
+pub const TAB_ROW: u16 = 1;
+/// Below this size the explorer asks for a larger terminal.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/// Terminals narrower than this get short tab titles.
+const WIDE: u16 = 110;
+
+fn tab_label(i: usize, s: Screen, width: u16) -> String {
+    let title = if width >= WIDE {
+        s.title()
+    } else {
+        match s {
+            Screen::Overview => "Overview",
+            Screen::Grid => "Grid",
+            Screen::Scales => "Scales",
+            Screen::Errors => "Errors",
+            Screen::Walkthrough => "Walk",
+        }
+    };
+    format!(" {} {title} ", i + 1)
+}
+
+/// The screen whose tab covers column `x` of the tab bar, on a terminal `width` wide.
+pub fn tab_at(x: u16, width: u16) -> Option<Screen> {
+    let mut start = 0u16;
+    for (i, s) in Screen::ALL.iter().enumerate() {
+        let w = tab_label(i, *s, width).chars().count() as u16;
+        if x >= start && x < start + w {
+            return Some(*s);
+        }
+        start += w + 1; // the divider
+    }
+    None
+}
+
+/// Draws the whole explorer.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let theme = Theme::from_env();
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = vec![
+            Line::styled("qlab needs a larger terminal", theme.title()),
+            Line::from(format!(
+                "at least {MIN_WIDTH} × {MIN_HEIGHT}; this one is {} × {}",
+                area.width, area.height
+            )),
+            Line::from("resize it, or press q to quit"),
+        ];
+        frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let status_rows = u16::from(app.status.is_some() || app.error.is_some());
+    let [header, tabs, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(status_rows),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, app, theme, header);
+    draw_tabs(frame, app, theme, tabs);
+    match &app.computed {
+        None if app.error.is_none() => {
+            frame.render_widget(
+                Paragraph::new(Line::styled("computing the first result…", theme.dim())),
+                body,
+            );
+        }
+        None => {}
+        Some(c) => match app.screen {
+            Screen::Overview => overview::draw(frame, app, c, theme, body),
+            Screen::Grid => grid::draw(frame, app, c, theme, body),
+            Screen::Scales => scales::draw(frame, app, c, theme, body),
+            Screen::Errors => errors::draw(frame, app, c, theme, body),
+            Screen::Walkthrough => walkthrough::draw(frame, app, c, theme, body),
+        },
+    }
+    if let Some(e) = &app.error {
+        frame.render_widget(
+            Paragraph::new(Line::styled(format!("error: {e}"), theme.bad())),
+            status,
+        );
+    } else if let Some(s) = &app.status {
+        frame.render_widget(
+            Paragraph::new(Line::styled(s.clone(), theme.warn())),
+            status,
+        );
+    }
+    draw_footer(frame, app.context(), theme, footer);
+    match app.overlay {
+        Overlay::None => {}
+        Overlay::Help => draw_help(frame, theme, area),
+        Overlay::Params => draw_params(frame, app, theme, area),
+        Overlay::Open => draw_open(frame, app, theme, area),
+    }
+}
+
+fn draw_header(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let mut spans = vec![Span::styled(" qlab ", theme.title())];
+    if let Some(c) = &app.computed {
+        let s = &c.report.scenario;
+        spans.push(Span::raw(format!(
+            "{} · {}×{}×{} · seed {} ",
+            s.name, s.m, s.k, s.n, s.seed
+        )));
+    }
+    match &app.pending {
+        Some((_, summary)) => spans.push(Span::styled(
+            format!(" {} computing {summary}", SPINNER[(app.tick % 10) as usize]),
+            theme.warn(),
+        )),
+        None => {
+            if let Some(c) = &app.computed {
+                spans.push(Span::styled(
+                    format!(" computed in {} ms", c.elapsed.as_millis()),
+                    theme.dim(),
+                ));
+            }
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let mut spans = Vec::new();
+    for (i, s) in Screen::ALL.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled("│", theme.dim()));
+        }
+        let style = if *s == app.screen {
+            theme.selected().add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(tab_label(i, *s, area.width), style));
+    }
+    if let Some(v) = app.scenario.variants.get(app.variant) {
+        let hidden = if app.hidden.get(app.variant).copied().unwrap_or(false) {
+            " (hidden)"
+        } else {
+            ""
+        };
+        spans.push(Span::raw("  variant "));
+        spans.push(Span::styled("[", theme.key()));
+        spans.push(Span::styled(
+            format!(" {}{hidden} ", v.label),
+            theme.title(),
+        ));
+        spans.push(Span::styled("]", theme.key()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_footer(frame: &mut Frame, context: Context, theme: Theme, area: Rect) {
+    let mut spans = Vec::new();
+    for (key, help) in keymap::hints(context) {
+        spans.push(Span::styled(format!(" {key}"), theme.key()));
+        spans.push(Span::raw(format!(" {help} ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A centred popup of the given size, cleared.
+fn popup(
+    frame: &mut Frame,
+    area: Rect,
+    width: u16,
+    height: u16,
+    title: &str,
+    theme: Theme,
+) -> Rect {
+    let r = area.centered(
+        Constraint::Length(width.min(area.width)),
+        Constraint::Length(height.min(area.height)),
+    );
+    frame.render_widget(Clear, r);
+    let block = Block::bordered().title(Span::styled(format!(" {title} "), theme.title()));
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    inner
+}
+
+fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
+    let mut lines = Vec::new();
+    for ctx in [Context::Main, Context::Params, Context::Open, Context::Help] {
+        lines.push(Line::styled(ctx.title(), theme.title()));
+        for b in BINDINGS.iter().filter(|b| b.context == ctx) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<10}", b.label), theme.key()),
+                Span::raw(b.help),
+            ]));
+        }
+    }
+    let inner = popup(frame, area, 72, lines.len() as u16 + 2, "Keys", theme);
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let params = app.params();
+    let label = app
+        .scenario
+        .variants
+        .get(app.variant)
+        .map_or("", |v| v.label.as_str());
+    let mut lines = vec![Line::from(vec![
+        Span::raw("data, shape and seed; then variant "),
+        Span::styled(label.to_string(), theme.title()),
+    ])];
+    for (i, p) in params.iter().enumerate() {
+        let style = if i == app.param {
+            theme.selected()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<22}", App::param_name(*p)), style),
+            Span::styled(format!(" ◀ {} ▶ ", app.param_value(*p)), style),
+        ]));
+    }
+    let inner = popup(frame, area, 76, lines.len() as u16 + 2, "Parameters", theme);
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_open(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let mut lines = Vec::new();
+    if app.open_items.is_empty() {
+        lines.push(Line::styled(
+            "no scenarios/ directory here; type a path",
+            theme.dim(),
+        ));
+    }
+    for (i, p) in app.open_items.iter().enumerate() {
+        let style = if i == app.open_cursor {
+            theme.selected()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::styled(format!(" {}", p.display()), style));
+    }
+    let on_input = app.open_cursor >= app.open_items.len();
+    let style = if on_input {
+        theme.selected()
+    } else {
+        Style::new()
+    };
+    lines.push(Line::styled(format!(" path: {}▏", app.open_input), style));
+    let inner = popup(
+        frame,
+        area,
+        70,
+        lines.len() as u16 + 2,
+        "Open a scenario",
+        theme,
+    );
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Renders a one-line bar of `frac` of `width` cells.
+pub(crate) fn bar(frac: f64, width: usize) -> String {
+    let cells = frac.clamp(0.0, 1.0) * width as f64;
+    let full = cells.floor() as usize;
+    let eighths = ((cells - full as f64) * 8.0).round() as usize;
+    let mut s = "█".repeat(full);
+    if full < width && eighths > 0 {
+        s.push([' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'][eighths]);
+    }
+    s
+}
