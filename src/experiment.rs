@@ -36,6 +36,8 @@ pub struct Run {
     pub scenario: Scenario,
     pub w: Matrix,
     pub x: Matrix,
+    /// x transposed (`N × K`): the orientation x is quantized in.
+    pub xt: Matrix,
     /// f64 W·x, `M × N`.
     pub reference: Vec<f64>,
     pub variants: Vec<VariantRun>,
@@ -61,6 +63,7 @@ pub fn execute_on(scenario: &Scenario, w: Matrix, x: Matrix) -> Result<Run> {
         scenario: scenario.clone(),
         w,
         x,
+        xt,
         reference,
         variants,
     })
@@ -322,7 +325,7 @@ fn sqnr(out: &[f64], reference: &[f64]) -> f64 {
 impl Run {
     /// Measures everything, for the table, the JSON and the CSV.
     pub fn report(&self) -> Report {
-        let xt = self.x.transpose();
+        let xt = &self.xt;
         let s = &self.scenario;
         let (m, k) = self.w.shape();
         let n = self.x.cols();
@@ -335,7 +338,7 @@ impl Run {
                     Operands::Mxfp4 { w, xt, .. } => (QuantRef::Mx(w), QuantRef::Mx(xt)),
                 };
                 let (w_rep, w_noise) = operand_report(&self.w, &v.w_deq, wq);
-                let (x_rep, x_noise) = operand_report(&xt, &v.x_deq.transpose(), xq);
+                let (x_rep, x_noise) = operand_report(xt, &v.x_deq.transpose(), xq);
                 let errors: Vec<f64> =
                     v.y.data()
                         .iter()
@@ -360,7 +363,7 @@ impl Run {
                     model_output_sqnr_db: model::output_sqnr_db(
                         &self.w,
                         &w_noise,
-                        &xt,
+                        xt,
                         &x_noise,
                         &self.reference,
                     ),

@@ -1,6 +1,8 @@
 //! INT8 GEMM: i8 × i8 products accumulated exactly in integers, the gemmlowp zero-point
 //! correction, then one f32 multiply by the combined scale.
 
+use rayon::prelude::*;
+
 use crate::format::Int8Matrix;
 use crate::matrix::Matrix;
 
@@ -85,7 +87,21 @@ pub fn gemm_cells(w: &Int8Matrix, xt: &Int8Matrix) -> Vec<Int8Cell> {
 }
 
 /// y = W · x as f32, `M × N`. `xt` is x transposed and quantized per row (= per column of x).
+/// Rows of y are computed in parallel, each element exactly as [`cell`] computes it.
 pub fn gemm(w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
-    let y = gemm_cells(w, xt).iter().map(|c| c.y).collect();
-    Matrix::new(w.rows(), xt.rows(), y).expect("shape")
+    assert_eq!(w.k(), xt.k(), "INT8 GEMM: K must match");
+    let (w_sums, x_sums) = (row_sums(w), row_sums(xt));
+    let n = xt.rows();
+    let mut y = vec![0.0f32; w.rows() * n];
+    if n > 0 {
+        y.par_chunks_mut(n)
+            .with_min_len((1 << 16) / (w.k() * n).max(1) + 1)
+            .enumerate()
+            .for_each(|(m, row)| {
+                for (j, out) in row.iter_mut().enumerate() {
+                    *out = cell(w, xt, m, j, w_sums[m], x_sums[j]).y;
+                }
+            });
+    }
+    Matrix::new(w.rows(), n, y).expect("shape")
 }

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::format::MxMatrix;
 use crate::format::e2m1;
@@ -68,17 +70,21 @@ pub struct BlockTerm {
     pub value: f64,
 }
 
-fn block_term(a: &[u8], b: &[u8], scale_a: u8, scale_b: u8) -> BlockTerm {
-    let dot = block_dot(a, b);
-    let value = match (e8m0::exponent(scale_a), e8m0::exponent(scale_b)) {
+/// dot · 2^(ea + eb − 2), exact in f64; NaN if either scale is NaN.
+fn scaled(dot: i32, scale_a: u8, scale_b: u8) -> f64 {
+    match (e8m0::exponent(scale_a), e8m0::exponent(scale_b)) {
         (Some(ea), Some(eb)) => f64::from(dot) * e8m0::pow2(ea + eb - 2),
         _ => f64::NAN,
-    };
+    }
+}
+
+fn block_term(a: &[u8], b: &[u8], scale_a: u8, scale_b: u8) -> BlockTerm {
+    let dot = block_dot(a, b);
     BlockTerm {
         dot,
         scale_a,
         scale_b,
-        value,
+        value: scaled(dot, scale_a, scale_b),
     }
 }
 
@@ -107,21 +113,51 @@ fn check(w: &MxMatrix, xt: &MxMatrix) {
     assert_eq!(w.block(), xt.block(), "MXFP4 GEMM: block sizes must match");
 }
 
+/// Twice the E2M1 value of every code, as i8: the integers the block dot products multiply.
+fn doubled(codes: &[u8]) -> Vec<i8> {
+    codes.iter().map(|&c| e2m1::doubled(c)).collect()
+}
+
+/// Σ a·b of doubled codes over one block, exact in i32 for any block shorter than 2^24 / 144.
+fn dot_doubled(a: &[i8], b: &[i8]) -> i32 {
+    a.iter()
+        .zip(b)
+        .map(|(&p, &q)| i32::from(p) * i32::from(q))
+        .sum()
+}
+
 /// y = W · x as f32, `M × N`. `xt` is x transposed, so both operands' blocks run along K.
+/// Rows of y are computed in parallel; each element's block order, and so its rounding, is
+/// the same as in [`cell_terms`] + [`accumulate`].
 pub fn gemm(w: &MxMatrix, xt: &MxMatrix, acc: Accumulator) -> Matrix {
     check(w, xt);
-    let mut y = Vec::with_capacity(w.rows() * xt.rows());
-    for m in 0..w.rows() {
-        let (a, sa) = (w.row_codes(m), w.row_scales(m));
-        for n in 0..xt.rows() {
-            let (b, sb) = (xt.row_codes(n), xt.row_scales(n));
-            let terms = a
-                .chunks(w.block())
-                .zip(b.chunks(w.block()))
-                .enumerate()
-                .map(|(j, (a, b))| block_term(a, b, sa[j], sb[j]));
-            y.push(accumulate(terms, acc));
-        }
+    let (k, block, n) = (w.k(), w.block(), xt.rows());
+    let (dw, dx) = (doubled(w.codes()), doubled(xt.codes()));
+    let mut y = vec![0.0f32; w.rows() * n];
+    if n > 0 && k > 0 {
+        y.par_chunks_mut(n)
+            .with_min_len((1 << 16) / (k * n).max(1) + 1)
+            .enumerate()
+            .for_each(|(m, row)| {
+                let (a, sa) = (&dw[m * k..(m + 1) * k], w.row_scales(m));
+                for (j, out) in row.iter_mut().enumerate() {
+                    let (b, sb) = (&dx[j * k..(j + 1) * k], xt.row_scales(j));
+                    let terms =
+                        a.chunks(block)
+                            .zip(b.chunks(block))
+                            .enumerate()
+                            .map(|(i, (a, b))| {
+                                let dot = dot_doubled(a, b);
+                                BlockTerm {
+                                    dot,
+                                    scale_a: sa[i],
+                                    scale_b: sb[i],
+                                    value: scaled(dot, sa[i], sb[i]),
+                                }
+                            });
+                    *out = accumulate(terms, acc);
+                }
+            });
     }
-    Matrix::new(w.rows(), xt.rows(), y).expect("shape")
+    Matrix::new(w.rows(), n, y).expect("shape")
 }

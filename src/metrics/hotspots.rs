@@ -13,9 +13,14 @@ pub struct Hotspots {
     pub elements: Vec<(usize, usize, f32, f64)>,
 }
 
+/// The `n` largest by `key`, largest first: a selection, then a sort of just those.
 fn top<T: Copy>(mut v: Vec<T>, key: impl Fn(&T) -> f64, n: usize) -> Vec<T> {
-    v.sort_by(|a, b| key(b).total_cmp(&key(a)));
+    let by = |a: &T, b: &T| key(b).total_cmp(&key(a));
+    if v.len() > n && n > 0 {
+        v.select_nth_unstable_by(n - 1, by);
+    }
     v.truncate(n);
+    v.sort_by(by);
     v
 }
 

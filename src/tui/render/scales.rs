@@ -38,13 +38,9 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         frame.render_widget(Paragraph::new(lines).block(Block::bordered()), area);
         return;
     };
-    let xt_orig;
     let (q, original, name): (&MxMatrix, &Matrix, &str) = match app.operand {
         Operand::W => (w, &c.run.w, "W"),
-        Operand::X => {
-            xt_orig = c.run.x.transpose();
-            (xt, &xt_orig, "x (as xᵀ: one row per column of x)")
-        }
+        Operand::X => (xt, &c.run.xt, "x (as xᵀ: one row per column of x)"),
     };
     let [map_area, side] =
         Layout::horizontal([Constraint::Fill(3), Constraint::Length(50)]).areas(area);
