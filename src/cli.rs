@@ -55,6 +55,73 @@ pub enum Command {
     Formats,
     /// Run a scenario: every variant side by side against the f64 reference
     Run(RunArgs),
+    /// Run a sweep (the Cartesian product of its axes) into a tidy CSV
+    Sweep(SweepArgs),
+    /// Combine sweep CSVs (shards) into one
+    Merge(MergeArgs),
+    /// Chart a sweep CSV as SVG
+    Plot(PlotArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Sweep file (TOML)
+    pub spec: PathBuf,
+    /// Output CSV (one row per configuration × variant)
+    #[arg(long, value_name = "FILE.csv", required_unless_present = "dry_run")]
+    pub out: Option<PathBuf>,
+    /// Worker threads [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Continue a partial output file, skipping the configurations it holds
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only part I of N (configurations whose index is I-1 modulo N)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::sweep::Shard>,
+    /// Print the number of configurations and the first rows of the plan, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress output
+    #[arg(long)]
+    pub quiet: bool,
+    /// Add a 'seconds' column (makes the file differ from run to run)
+    #[arg(long)]
+    pub timings: bool,
+    /// Run sweeps of more than 10 million configurations
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Sweep CSVs to combine (shards of one sweep)
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output CSV
+    #[arg(long, value_name = "ALL.csv")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// A sweep or run CSV
+    pub csv: PathBuf,
+    /// Column for the x axis (numbers give a line chart, anything else a bar chart)
+    #[arg(long)]
+    pub x: String,
+    /// Column for the y axis (averaged over rows that share x and --by)
+    #[arg(long)]
+    pub y: String,
+    /// One series per value of this column
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Keep only rows where COLUMN equals VALUE (repeatable), e.g. --where format=mxfp4
+    #[arg(long = "where", value_name = "COLUMN=VALUE", value_parser = parse_filter)]
+    pub filters: Vec<(String, String)>,
+    /// Output SVG
+    #[arg(long, value_name = "FIG.svg")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +270,29 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Quantize(a)) => quantize_cmd(&a),
         Some(Command::Matmul(a)) => matmul_cmd(&a),
         Some(Command::Run(a)) => run_cmd(&a),
+        Some(Command::Sweep(a)) => sweep_cmd(&a),
+        Some(Command::Merge(a)) => {
+            let m = crate::sweep::merge::merge(&a.inputs, &a.out)?;
+            eprintln!(
+                "merged {} configurations ({} rows) into {}",
+                m.configs,
+                m.rows,
+                a.out.display()
+            );
+            if !m.missing.is_empty() {
+                let shown: Vec<String> = m.missing.iter().take(20).map(|c| c.to_string()).collect();
+                eprintln!(
+                    "qlab: {} configurations are missing: {}{}",
+                    m.missing.len(),
+                    shown.join(", "),
+                    if m.missing.len() > 20 { ", …" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        Some(Command::Plot(a)) => {
+            crate::plot::plot(&a.csv, &a.x, &a.y, a.by.as_deref(), &a.filters, &a.out)
+        }
     }
 }
 
@@ -520,6 +610,69 @@ fn run_cmd(a: &RunArgs) -> Result<()> {
         println!("{json}");
     } else {
         print!("{}", report::render(&report));
+    }
+    Ok(())
+}
+
+fn parse_filter(s: &str) -> std::result::Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(c, v)| (c.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected COLUMN=VALUE, got '{s}'"))
+}
+
+fn sweep_cmd(a: &SweepArgs) -> Result<()> {
+    use crate::sweep::{self, LARGE_SWEEP, Progress, Shard, Sweep};
+    let spec = Sweep::load(&a.spec)?;
+    let n = spec.len();
+    if a.dry_run {
+        println!(
+            "{}: {n} configurations × {} variants = {} rows (sweep {})",
+            spec.name,
+            spec.variants(),
+            n.saturating_mul(spec.variants() as u64),
+            spec.id
+        );
+        for line in sweep::run::plan(&spec, 10)? {
+            println!("{line}");
+        }
+        if n > 10 {
+            println!("   … {} more", n - 10);
+        }
+        return Ok(());
+    }
+    if n > LARGE_SWEEP && !a.yes {
+        return Err(Error::Invalid(format!(
+            "{}: the sweep has {n} configurations, more than {LARGE_SWEEP}; pass --yes to run it anyway",
+            a.spec.display()
+        )));
+    }
+    if a.threads == Some(0) {
+        return Err(Error::Invalid(
+            "--threads 0 is invalid; expected at least 1".into(),
+        ));
+    }
+    let out = a
+        .out
+        .as_ref()
+        .expect("clap requires --out without --dry-run");
+    let opts = sweep::Options {
+        threads: a.threads,
+        resume: a.resume,
+        shard: a.shard.unwrap_or(Shard::ALL),
+        timings: a.timings,
+        progress: if a.quiet {
+            Progress::Quiet
+        } else {
+            Progress::Auto
+        },
+    };
+    let ran = sweep::run(&spec, out, &opts)?;
+    if !a.quiet {
+        eprintln!(
+            "sweep {}: ran {ran} configurations into {}",
+            spec.id,
+            out.display()
+        );
     }
     Ok(())
 }

@@ -11,8 +11,10 @@ pub mod format;
 pub mod kernel;
 pub mod matrix;
 pub mod metrics;
+pub mod plot;
 pub mod report;
 pub mod scenario;
+pub mod sweep;
 pub mod tui;
 pub mod walkthrough;
 

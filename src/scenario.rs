@@ -98,6 +98,58 @@ impl OperandSpec {
     }
 }
 
+/// Every distribution and the parameters it takes.
+pub const DISTRIBUTIONS: &[(&str, &[&str])] = &[
+    ("normal", &["mean", "std"]),
+    ("uniform", &["low", "high"]),
+    ("laplace", &["mean", "scale"]),
+    ("student_t", &["nu", "scale"]),
+    ("lognormal", &["mu", "sigma", "sign"]),
+    ("bimodal", &["means", "std", "weight"]),
+    ("constant", &["value"]),
+];
+
+/// The parameters of distribution `name`, or `None` for an unknown name.
+pub fn dist_params(name: &str) -> Option<&'static [&'static str]> {
+    DISTRIBUTIONS.iter().find(|d| d.0 == name).map(|d| d.1)
+}
+
+/// Keys of an operand table other than the data source, with nested ones dotted.
+pub const OPERAND_KEYS: &[&str] = &[
+    "dist",
+    "mean",
+    "std",
+    "low",
+    "high",
+    "scale",
+    "nu",
+    "mu",
+    "sigma",
+    "sign",
+    "means",
+    "weight",
+    "value",
+    "sparsity",
+    "outliers.fraction",
+    "outliers.multiplier",
+    "outlier_channels.count",
+    "outlier_channels.factor",
+    "outlier_channels.axis",
+    "channel_spread.decades",
+    "channel_spread.axis",
+];
+
+/// Keys of a `[[variants]]` table that only INT8 or only MXFP4 variants take.
+pub const INT8_KEYS: &[&str] = &[
+    "w_scheme",
+    "x_scheme",
+    "w_granularity",
+    "x_granularity",
+    "rounding",
+    "seed",
+];
+pub const MXFP4_KEYS: &[&str] = &["block_size", "scale_rule", "accumulator"];
+
 /// The operand table as written in the file.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -208,20 +260,11 @@ impl OperandSpec {
             }
         } else {
             let dist = r.dist.as_deref().unwrap_or("normal");
-            let takes: &[&str] = match dist {
-                "normal" => &["mean", "std"],
-                "uniform" => &["low", "high"],
-                "laplace" => &["mean", "scale"],
-                "student_t" => &["nu", "scale"],
-                "lognormal" => &["mu", "sigma", "sign"],
-                "bimodal" => &["means", "std", "weight"],
-                "constant" => &["value"],
-                other => {
-                    return Err(bad(format!(
-                        "unknown dist '{other}'; expected normal, uniform, laplace, student_t, \
-                         lognormal, bimodal or constant"
-                    )));
-                }
+            let Some(takes) = dist_params(dist) else {
+                return Err(bad(format!(
+                    "unknown dist '{dist}'; expected normal, uniform, laplace, student_t, \
+                     lognormal, bimodal or constant"
+                )));
             };
             if let Some((p, _)) = params
                 .iter()

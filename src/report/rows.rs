@@ -11,7 +11,7 @@ use crate::experiment::{Report, VariantReport};
 
 /// One variant of one scenario. Field order is the column order; renaming a field is a
 /// breaking change for users' notebooks.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ReportRow {
     pub scenario: String,
     pub seed: u64,

@@ -722,7 +722,8 @@ impl App {
                 self.status = Some("nothing to export yet".into());
             }
             Action::Reroll => {
-                self.scenario.seed = splitmix64(self.scenario.seed);
+                // 63 bits, so the seed can be written into a scenario file.
+                self.scenario.seed = splitmix64(self.scenario.seed) >> 1;
                 return Some(self.recompute());
             }
             Action::NextVariant | Action::PrevVariant => {

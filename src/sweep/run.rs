@@ -1,0 +1,373 @@
+//! Running a sweep into a CSV: parallel, in index order, incremental, resumable, shardable.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::spec::{Sweep, value_text};
+use crate::atomic;
+use crate::error::{Error, Result};
+use crate::experiment;
+use crate::report::rows::ReportRow;
+
+/// Columns the sweep writes before the axis columns and the report columns.
+pub const LEAD_COLUMNS: [&str; 4] = ["sweep_id", "config", "configs", "repeat"];
+
+/// Which part of a sweep to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based.
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 1, count: 1 };
+
+    pub fn contains(self, config: u64) -> bool {
+        config % self.count == self.index - 1
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Shard> {
+        let bad = || {
+            Error::Invalid(format!(
+                "invalid shard '{s}'; expected I/N with 1 ≤ I ≤ N, e.g. 2/8"
+            ))
+        };
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.parse::<u64>().map_err(|_| bad())?,
+            n.parse::<u64>().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// A bar on a terminal, periodic lines otherwise.
+    Auto,
+    Quiet,
+}
+
+pub struct Options {
+    pub threads: Option<usize>,
+    pub resume: bool,
+    pub shard: Shard,
+    pub timings: bool,
+    pub progress: Progress,
+}
+
+/// The header: lead columns, one column per axis, the report columns, and `seconds` with
+/// `--timings`.
+pub fn header(sweep: &Sweep, timings: bool) -> Vec<String> {
+    let mut h: Vec<String> = LEAD_COLUMNS.iter().map(|s| s.to_string()).collect();
+    h.extend(sweep.axes.iter().map(|a| a.name.clone()));
+    h.extend(report_header());
+    if timings {
+        h.push("seconds".into());
+    }
+    h
+}
+
+/// The report columns, from `ReportRow`'s field names.
+fn report_header() -> Vec<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.serialize(ReportRow::default());
+    let bytes = w.into_inner().unwrap_or_default();
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
+    r.headers()
+        .map(|h| h.iter().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// One report row's fields as strings (floats in their shortest round-tripping form).
+fn report_fields(row: &ReportRow) -> Result<Vec<String>> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.serialize(row)
+        .map_err(|e| Error::Invalid(format!("CSV: {e}")))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("CSV: {e}")))?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
+    let rec = r
+        .records()
+        .next()
+        .ok_or_else(|| Error::Invalid("CSV: empty record".into()))?
+        .map_err(|e| Error::Invalid(format!("CSV: {e}")))?;
+    Ok(rec.iter().map(String::from).collect())
+}
+
+fn encode_rows(rows: &[Vec<String>]) -> Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    for r in rows {
+        w.write_record(r)
+            .map_err(|e| Error::Invalid(format!("CSV: {e}")))?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Invalid(format!("CSV: {e}")))
+}
+
+/// Runs configuration `index` and returns its CSV records (one per variant).
+pub fn run_config(sweep: &Sweep, index: u64, timings: bool) -> Result<Vec<Vec<String>>> {
+    let start = Instant::now();
+    let config = sweep.config(index)?;
+    let report = experiment::run(&config.scenario)
+        .map_err(|e| Error::Invalid(format!("configuration {index}: {e}")))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut out = Vec::new();
+    for v in &report.variants {
+        let mut rec = vec![
+            sweep.id.clone(),
+            index.to_string(),
+            sweep.len().to_string(),
+            config.repeat.to_string(),
+        ];
+        rec.extend(
+            sweep
+                .axes
+                .iter()
+                .zip(&config.choice)
+                .map(|(a, &c)| value_text(&a.values[c])),
+        );
+        rec.extend(report_fields(&ReportRow::new(&report, v))?);
+        if timings {
+            rec.push(format!("{seconds}"));
+        }
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// What an existing output file holds for resuming.
+struct Existing {
+    /// Complete configurations' rows, in file order.
+    rows: Vec<Vec<String>>,
+    done: std::collections::HashSet<u64>,
+}
+
+/// Reads a partial output file: checks it belongs to this sweep and keeps the configurations
+/// that are complete (a row for every variant), dropping a torn last line.
+fn read_existing(path: &Path, sweep: &Sweep, header: &[String]) -> Result<Existing> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    // Only whole lines count: an interrupted write may leave a partial last line.
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(&bytes[..end]);
+    let file_header: Vec<String> = r
+        .headers()
+        .map_err(|e| Error::file(path, format!("cannot resume: {e}")))?
+        .iter()
+        .map(String::from)
+        .collect();
+    if file_header.is_empty() {
+        return Ok(Existing {
+            rows: Vec::new(),
+            done: Default::default(),
+        });
+    }
+    if file_header != header {
+        return Err(Error::file(
+            path,
+            "cannot resume: its columns differ from this sweep's (a different sweep, or different --timings); \
+             use another --out or remove the file",
+        ));
+    }
+    let mut by_config: std::collections::BTreeMap<u64, Vec<Vec<String>>> = Default::default();
+    let mut order = Vec::new();
+    for rec in r.records() {
+        let Ok(rec) = rec else { continue };
+        if rec.len() != header.len() {
+            continue;
+        }
+        if &rec[0] != sweep.id.as_str() {
+            return Err(Error::file(
+                path,
+                format!(
+                    "cannot resume: it belongs to sweep {} and this is sweep {}; use another --out or remove the file",
+                    &rec[0], sweep.id
+                ),
+            ));
+        }
+        let Ok(config) = rec[1].parse::<u64>() else {
+            continue;
+        };
+        if !by_config.contains_key(&config) {
+            order.push(config);
+        }
+        by_config
+            .entry(config)
+            .or_default()
+            .push(rec.iter().map(String::from).collect());
+    }
+    let variants = sweep.variants();
+    let mut rows = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    for c in order {
+        let recs = &by_config[&c];
+        if recs.len() == variants {
+            rows.extend(recs.iter().cloned());
+            done.insert(c);
+        }
+    }
+    Ok(Existing { rows, done })
+}
+
+/// Reports progress: an indicatif bar on a terminal, a line every few seconds otherwise.
+struct Reporter {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    start: Instant,
+    last: Instant,
+    total: u64,
+}
+
+impl Reporter {
+    fn new(total: u64, progress: Progress) -> Reporter {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (progress == Progress::Auto && tty).then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} configurations · {per_sec} · ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        Reporter {
+            bar,
+            plain: progress == Progress::Auto && !tty,
+            start: Instant::now(),
+            last: Instant::now(),
+            total,
+        }
+    }
+
+    fn advance(&mut self, done: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        } else if self.plain && (self.last.elapsed().as_secs_f64() >= 5.0 || done == self.total) {
+            self.last = Instant::now();
+            let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            let eta = (self.total - done) as f64 / rate.max(1e-9);
+            eprintln!(
+                "sweep: {done}/{} configurations ({:.0}%), {rate:.1}/s, ETA {eta:.0} s",
+                self.total,
+                done as f64 / self.total.max(1) as f64 * 100.0
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        }
+    }
+}
+
+/// Runs the sweep (or its shard) into `out`. Rows are appended one batch of configurations at
+/// a time, in configuration order, so an interruption loses at most the batch in flight and
+/// `--resume` continues where it stopped.
+pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
+    let header = header(sweep, opts.timings);
+    let todo_all: Vec<u64> = (0..sweep.len())
+        .filter(|&i| opts.shard.contains(i))
+        .collect();
+    let existing = if opts.resume && out.exists() {
+        Some(read_existing(out, sweep, &header)?)
+    } else {
+        None
+    };
+    // Start the file: the header and any complete rows kept from before, written atomically.
+    let mut start = encode_rows(std::slice::from_ref(&header))?;
+    let done = match &existing {
+        Some(e) => {
+            start.extend(encode_rows(&e.rows)?);
+            e.done.clone()
+        }
+        None => Default::default(),
+    };
+    atomic::write(out, &start)?;
+    let todo: Vec<u64> = todo_all
+        .iter()
+        .copied()
+        .filter(|i| !done.contains(i))
+        .collect();
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(out)
+        .map_err(|e| Error::io(out, e))?;
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Invalid(format!("thread pool: {e}")))?;
+    let batch = pool.current_num_threads().max(1) * 2;
+    let mut reporter = Reporter::new(todo_all.len() as u64, opts.progress);
+    let mut finished = (todo_all.len() - todo.len()) as u64;
+    reporter.advance(finished);
+    for chunk in todo.chunks(batch) {
+        let results: Vec<Result<Vec<Vec<String>>>> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|&i| run_config(sweep, i, opts.timings))
+                .collect()
+        });
+        let mut rows = Vec::new();
+        for r in results {
+            rows.extend(r?);
+        }
+        append(&mut file, out, &encode_rows(&rows)?)?;
+        finished += chunk.len() as u64;
+        reporter.advance(finished);
+    }
+    reporter.finish();
+    Ok(todo.len() as u64)
+}
+
+/// One write per batch, then flushed to the disk: a kill loses at most this batch.
+fn append(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
+    file.write_all(bytes)
+        .and_then(|_| file.sync_data())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// The first `n` configurations of the plan, as text lines for `--dry-run`.
+pub fn plan(sweep: &Sweep, n: u64) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for i in 0..sweep.len().min(n) {
+        let c = sweep.config(i)?;
+        let axes: Vec<String> = sweep
+            .axes
+            .iter()
+            .zip(&c.choice)
+            .map(|(a, &j)| format!("{}={}", a.name, value_text(&a.values[j])))
+            .collect();
+        lines.push(format!(
+            "{i:>6}  repeat {}  seed {}  {}",
+            c.repeat,
+            c.scenario.seed,
+            axes.join("  ")
+        ));
+    }
+    Ok(lines)
+}
