@@ -132,14 +132,19 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
                 }
             }
         }
+        // Positive x spanning two decades or more is drawn on a log axis.
+        let xs: Vec<f64> = cats.iter().filter_map(|c| c.parse().ok()).collect();
+        let (lo, hi) = xs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        let log = numeric && lo > 0.0 && hi / lo >= 100.0;
+        let to_axis = |x: f64| if log { x.log10() } else { x };
         let (x0, x1) = if numeric {
-            let v: Vec<f64> = cats.iter().filter_map(|c| c.parse().ok()).collect();
-            let (a, b) = v
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-                    (a.min(x), b.max(x))
-                });
-            if a == b { (a - 1.0, b + 1.0) } else { (a, b) }
+            let (a, b) = (to_axis(lo), to_axis(hi));
+            let pad = (b - a) * 0.03;
+            if a == b { (a - 1.0, b + 1.0) } else { (a - pad, b + pad) }
         } else {
             (-0.5, cats.len() as f64 - 0.5)
         };
@@ -151,7 +156,10 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(draw_err)?;
         let label = |v: &f64| {
-            if numeric {
+            if log {
+                let x = 10f64.powf(*v);
+                format!("{}", (x * 1000.0).round() / 1000.0)
+            } else if numeric {
                 format!("{v}")
             } else {
                 let i = v.round();
@@ -162,9 +170,10 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
                 }
             }
         };
+        let x_desc = if log { format!("{x} (log scale)") } else { x.to_string() };
         chart
             .configure_mesh()
-            .x_desc(x)
+            .x_desc(x_desc)
             .y_desc(y)
             .x_labels(if numeric { 10 } else { cats.len() * 4 + 1 })
             .x_label_formatter(&label)
@@ -177,7 +186,7 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
                 let mut pts: Vec<(f64, f64)> = s
                     .points
                     .iter()
-                    .filter_map(|p| Some((p.0.parse().ok()?, p.1)))
+                    .filter_map(|p| Some((to_axis(p.0.parse().ok()?), p.1)))
                     .collect();
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                 chart
