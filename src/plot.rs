@@ -144,7 +144,11 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
         let (x0, x1) = if numeric {
             let (a, b) = (to_axis(lo), to_axis(hi));
             let pad = (b - a) * 0.03;
-            if a == b { (a - 1.0, b + 1.0) } else { (a - pad, b + pad) }
+            if a == b {
+                (a - 1.0, b + 1.0)
+            } else {
+                (a - pad, b + pad)
+            }
         } else {
             (-0.5, cats.len() as f64 - 0.5)
         };
@@ -170,7 +174,11 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
                 }
             }
         };
-        let x_desc = if log { format!("{x} (log scale)") } else { x.to_string() };
+        let x_desc = if log {
+            format!("{x} (log scale)")
+        } else {
+            x.to_string()
+        };
         chart
             .configure_mesh()
             .x_desc(x_desc)
