@@ -3,6 +3,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qlab::data::distribution::{Distribution, Role, sample};
 use qlab::format::{Int8Config, Int8Matrix, MxConfig, MxMatrix};
+use qlab::kernel::simd::Isa;
 use qlab::kernel::{Accumulator, int8, mxfp4, reference};
 
 fn operands(n: usize) -> (qlab::Matrix, qlab::Matrix) {
@@ -31,9 +32,13 @@ fn gemms(c: &mut Criterion) {
             MxMatrix::quantize(&w, MxConfig::default()).unwrap(),
             MxMatrix::quantize(&xt, MxConfig::default()).unwrap(),
         );
-        g.bench_with_input(BenchmarkId::new("mxfp4", n), &n, |b, _| {
-            b.iter(|| mxfp4::gemm(&mw, &mx, Accumulator::F32))
-        });
+        for isa in Isa::supported() {
+            g.bench_with_input(
+                BenchmarkId::new(format!("mxfp4/{}", isa.name()), n),
+                &n,
+                |b, _| b.iter(|| mxfp4::gemm_with(isa, &mw, &mx, Accumulator::F32)),
+            );
+        }
         g.bench_with_input(BenchmarkId::new("f64_reference", n), &n, |b, _| {
             b.iter(|| reference::gemm_f64(&w, &xt))
         });

@@ -1,8 +1,7 @@
 //! INT8 GEMM: i8 × i8 products accumulated exactly in integers, the gemmlowp zero-point
 //! correction, then one f32 multiply by the combined scale.
 
-use rayon::prelude::*;
-
+use super::simd::{self, Isa};
 use crate::format::Int8Matrix;
 use crate::matrix::Matrix;
 
@@ -56,10 +55,26 @@ pub fn cell(
     w_sum: i64,
     x_sum: i64,
 ) -> Int8Cell {
+    finish(
+        w,
+        xt,
+        (m, n),
+        dot(w.row_codes(m), xt.row_codes(n)),
+        (w_sum, x_sum),
+    )
+}
+
+/// An output element from its raw accumulator: the zero-point correction and the scale.
+pub fn finish(
+    w: &Int8Matrix,
+    xt: &Int8Matrix,
+    (m, n): (usize, usize),
+    acc: i64,
+    (w_sum, x_sum): (i64, i64),
+) -> Int8Cell {
     let pw = w.row_params(m);
     let px = xt.row_params(n);
     let (zw, zx) = (i64::from(pw.zero_point), i64::from(px.zero_point));
-    let acc = dot(w.row_codes(m), xt.row_codes(n));
     let correction = -zw * x_sum - zx * w_sum + w.k() as i64 * zw * zx;
     let corrected = acc + correction;
     let scale = pw.scale * px.scale;
@@ -86,22 +101,26 @@ pub fn gemm_cells(w: &Int8Matrix, xt: &Int8Matrix) -> Vec<Int8Cell> {
     out
 }
 
-/// y = W · x as f32, `M × N`. `xt` is x transposed and quantized per row (= per column of x).
-/// Rows of y are computed in parallel, each element exactly as [`cell`] computes it.
+/// y = W · x as f32, `M × N`, on the fastest kernel this CPU has. `xt` is x transposed and
+/// quantized per row (= per column of x).
 pub fn gemm(w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
+    gemm_with(simd::active(), w, xt)
+}
+
+/// [`gemm`] on a chosen instruction set (which must be available). Every path gives the same
+/// bits: the integer accumulators are exact, and the correction and scaling are shared.
+pub fn gemm_with(isa: Isa, w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
     assert_eq!(w.k(), xt.k(), "INT8 GEMM: K must match");
+    let (m, n, k) = (w.rows(), xt.rows(), w.k());
+    let acc = simd::int8_dots(isa, w.codes(), xt.codes(), m, n, k);
     let (w_sums, x_sums) = (row_sums(w), row_sums(xt));
-    let n = xt.rows();
-    let mut y = vec![0.0f32; w.rows() * n];
-    if n > 0 {
-        y.par_chunks_mut(n)
-            .with_min_len((1 << 16) / (w.k() * n).max(1) + 1)
-            .enumerate()
-            .for_each(|(m, row)| {
-                for (j, out) in row.iter_mut().enumerate() {
-                    *out = cell(w, xt, m, j, w_sums[m], x_sums[j]).y;
-                }
-            });
-    }
-    Matrix::new(w.rows(), n, y).expect("shape")
+    let y = acc
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let (r, c) = (i / n, i % n);
+            finish(w, xt, (r, c), a, (w_sums[r], x_sums[c])).y
+        })
+        .collect();
+    Matrix::new(m, n, y).expect("shape")
 }

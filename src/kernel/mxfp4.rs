@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use rayon::prelude::*;
 
+use super::simd::{self, Isa};
 use crate::error::{Error, Result};
 use crate::format::MxMatrix;
 use crate::format::e2m1;
@@ -126,11 +127,35 @@ fn dot_doubled(a: &[i8], b: &[i8]) -> i32 {
         .sum()
 }
 
-/// y = W · x as f32, `M × N`. `xt` is x transposed, so both operands' blocks run along K.
-/// Rows of y are computed in parallel; each element's block order, and so its rounding, is
-/// the same as in [`cell_terms`] + [`accumulate`].
+/// y = W · x as f32, `M × N`, on the fastest kernel this CPU has. `xt` is x transposed, so
+/// both operands' blocks run along K.
 pub fn gemm(w: &MxMatrix, xt: &MxMatrix, acc: Accumulator) -> Matrix {
+    gemm_with(simd::active(), w, xt, acc)
+}
+
+/// [`gemm`] on a chosen instruction set (which must be available); every path gives the same
+/// bits. The f64 accumulator always runs the portable kernel.
+pub fn gemm_with(isa: Isa, w: &MxMatrix, xt: &MxMatrix, acc: Accumulator) -> Matrix {
     check(w, xt);
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Vnni && acc == Accumulator::F32 && isa.available() {
+        let y = simd::mx_gemm_f32(
+            &doubled(w.codes()),
+            &doubled(xt.codes()),
+            w.scales(),
+            xt.scales(),
+            (w.rows(), xt.rows(), w.k(), w.block()),
+        );
+        return Matrix::new(w.rows(), xt.rows(), y).expect("shape");
+    }
+    let _ = isa;
+    gemm_portable(w, xt, acc)
+}
+
+/// The portable kernel, the scalar twin of the SIMD ones. Rows of y are computed in parallel;
+/// each element's block order, and so its rounding, is the same as in [`cell_terms`] +
+/// [`accumulate`].
+fn gemm_portable(w: &MxMatrix, xt: &MxMatrix, acc: Accumulator) -> Matrix {
     let (k, block, n) = (w.k(), w.block(), xt.rows());
     let (dw, dx) = (doubled(w.codes()), doubled(xt.codes()));
     let mut y = vec![0.0f32; w.rows() * n];

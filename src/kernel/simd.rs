@@ -1,0 +1,441 @@
+//! SIMD integer GEMMs with runtime dispatch. The only module with `unsafe`: every kernel here
+//! has a safe wrapper and a scalar twin (the portable code in `int8.rs` / `mxfp4.rs`), and
+//! the tests compare them bit for bit.
+//!
+//! INT8 on AVX-512 VNNI. `vpdpbusd` multiplies unsigned by signed bytes, so W's codes are
+//! offset by 128 (a + 128 ∈ [0, 255]) and the excess 128·Σb is subtracted afterwards:
+//! Σ(a + 128)·b = Σab + 128·Σb. Each i32 lane then holds at most 255 · 128 · 65536 < 2^31, so
+//! K is summed in chunks of 65536 into i64, as the scalar kernel does.
+//!
+//! x's codes (`xt`, N × K) are packed in panels of NR = 32 columns, four consecutive k per
+//! column (the 4 bytes `vpdpbusd` consumes), K padded with zeros; W's rows are read in place
+//! from a copy padded to the same K. The micro-kernel keeps an 8 × 32 tile of i32 sums in 16
+//! registers.
+//!
+//! MXFP4 on the same machinery: doubled E2M1 codes (|v| ≤ 12) offset by 12 on W's side, each
+//! block padded to a multiple of 4 elements; a block's i32 dot is corrected by 12·Σb, turned
+//! into f64, scaled exactly by 2^(ea−1)·2^(eb−1), rounded once to f32 and added to the f32
+//! accumulator: the same operations, in the same order, as the scalar kernel.
+#![allow(unsafe_code)]
+
+use std::sync::OnceLock;
+
+/// The instruction set a kernel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    Scalar,
+    /// AVX-512 F/BW/DQ with VNNI.
+    Avx512Vnni,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx512Vnni => "avx512-vnni",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx512Vnni => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    std::arch::is_x86_feature_detected!("avx512f")
+                        && std::arch::is_x86_feature_detected!("avx512bw")
+                        && std::arch::is_x86_feature_detected!("avx512dq")
+                        && std::arch::is_x86_feature_detected!("avx512vnni")
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    false
+                }
+            }
+        }
+    }
+
+    pub const ALL: [Isa; 2] = [Isa::Scalar, Isa::Avx512Vnni];
+
+    /// The paths this CPU supports.
+    pub fn supported() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.available()).collect()
+    }
+}
+
+impl std::str::FromStr for Isa {
+    type Err = crate::error::Error;
+    fn from_str(s: &str) -> crate::error::Result<Isa> {
+        let isa = match s {
+            "scalar" => Isa::Scalar,
+            "avx512-vnni" | "avx512" => Isa::Avx512Vnni,
+            _ => {
+                return Err(crate::error::Error::Invalid(format!(
+                    "unknown kernel '{s}'; expected scalar or avx512-vnni"
+                )));
+            }
+        };
+        if !isa.available() {
+            return Err(crate::error::Error::Invalid(format!(
+                "kernel '{s}' is not supported by this CPU; supported: {}",
+                Isa::supported()
+                    .iter()
+                    .map(|i| i.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(isa)
+    }
+}
+
+static FORCED: OnceLock<Isa> = OnceLock::new();
+
+/// Forces a path for the whole process (the `--kernel` option); the first call wins.
+pub fn force(isa: Isa) {
+    let _ = FORCED.set(isa);
+}
+
+/// The path kernels use: a forced one, else `QLAB_KERNEL`, else the best the CPU supports.
+pub fn active() -> Isa {
+    if let Some(&i) = FORCED.get() {
+        return i;
+    }
+    static AUTO: OnceLock<Isa> = OnceLock::new();
+    *AUTO.get_or_init(|| {
+        if let Ok(s) = std::env::var("QLAB_KERNEL")
+            && let Ok(i) = s.parse::<Isa>()
+        {
+            return i;
+        }
+        if Isa::Avx512Vnni.available() {
+            Isa::Avx512Vnni
+        } else {
+            Isa::Scalar
+        }
+    })
+}
+
+/// Columns of x per packed panel.
+pub const NR: usize = 32;
+/// Rows of W per micro-kernel tile.
+pub const MR: usize = 8;
+/// Multiply-adds below which a GEMM stays on the calling thread.
+pub const PARALLEL_WORK: usize = 1 << 22;
+/// K per exact i32 chunk (see the module docs).
+const K_CHUNK: usize = 65_536;
+
+/// Raw accumulators Σ_k a[m][k]·b[n][k] for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`.
+/// `isa` must be available.
+pub fn int8_dots(isa: Isa, a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni if isa.available() => avx512::int8_dots(a, b, m, n, k),
+        _ => {
+            let mut out = Vec::with_capacity(m * n);
+            for i in 0..m {
+                for j in 0..n {
+                    out.push(super::int8::dot(
+                        &a[i * k..(i + 1) * k],
+                        &b[j * k..(j + 1) * k],
+                    ));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes.
+fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize) -> Vec<u8> {
+    let panels = n.div_ceil(NR);
+    let mut out = vec![0u8; panels * NR * kp];
+    for j in 0..n {
+        let (p, c) = (j / NR, j % NR);
+        let base = p * NR * kp;
+        for (kk, &v) in b[j * k..(j + 1) * k].iter().enumerate() {
+            out[base + (kk / 4) * NR * 4 + c * 4 + kk % 4] = v;
+        }
+    }
+    out
+}
+
+/// MXFP4 GEMM on doubled codes: `a` (`m × k`, doubled codes of W), `b` (`n × k`, of xᵀ),
+/// blocks of `block` along k with scale bytes `sa` (`m × blocks`) and `sb` (`n × blocks`);
+/// f32 accumulation. `isa` must be available; the scalar twin is `mxfp4::gemm`.
+#[cfg(target_arch = "x86_64")]
+pub fn mx_gemm_f32(
+    a: &[i8],
+    b: &[i8],
+    sa: &[u8],
+    sb: &[u8],
+    (m, n, k, block): (usize, usize, usize, usize),
+) -> Vec<f32> {
+    avx512::mx_gemm(a, b, sa, sb, m, n, k, block)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use rayon::prelude::*;
+
+    use super::{K_CHUNK, MR, NR, pack_panels};
+    use crate::format::e8m0;
+
+    pub fn int8_dots(a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
+        let mut out = vec![0i64; m * n];
+        if m == 0 || n == 0 {
+            return out;
+        }
+        for k0 in (0..k.max(1)).step_by(K_CHUNK) {
+            let kc = K_CHUNK.min(k - k0);
+            let kp = kc.div_ceil(4) * 4;
+            // W offset by 128 into u8, each row padded to kp (padding meets zeros in b).
+            // Rows padded to a multiple of MR, so the micro-kernel always runs a full tile (its
+            // loops then unroll and the accumulators stay in registers).
+            let mut au = vec![128u8; m.div_ceil(MR) * MR * kp];
+            for i in 0..m {
+                for (d, &s) in au[i * kp..i * kp + kc]
+                    .iter_mut()
+                    .zip(&a[i * k + k0..i * k + k0 + kc])
+                {
+                    *d = (s as u8) ^ 0x80;
+                }
+            }
+            let bs: Vec<u8> = (0..n)
+                .flat_map(|j| b[j * k + k0..j * k + k0 + kc].iter().map(|&v| v as u8))
+                .collect();
+            let packed = pack_panels(&bs, n, kc, kp);
+            // 128 · Σb per column, to take the offset back out.
+            let bsum: Vec<i64> = (0..n)
+                .map(|j| {
+                    128 * b[j * k + k0..j * k + k0 + kc]
+                        .iter()
+                        .map(|&v| i64::from(v))
+                        .sum::<i64>()
+                })
+                .collect();
+            let rows_per_task = MR * 8;
+            let work = |(t, chunk): (usize, &mut [i64])| {
+                let r0 = t * rows_per_task;
+                let rows = chunk.len() / n;
+                let mut tile = [0i32; MR * NR];
+                for i0 in (0..rows).step_by(MR) {
+                    let mr = MR.min(rows - i0);
+                    for p in 0..n.div_ceil(NR) {
+                        let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
+                        // SAFETY: AVX-512 F/BW/VNNI are available (checked by the caller's
+                        // dispatch); rows r0+i0 .. +mr exist in `au`, and the panel holds
+                        // kp/4 groups of NR·4 bytes.
+                        unsafe {
+                            kernel_8x32(
+                                &au[(r0 + i0) * kp..(r0 + i0 + MR) * kp],
+                                kp,
+                                panel,
+                                &mut tile,
+                            )
+                        };
+                        let nc = NR.min(n - p * NR);
+                        for r in 0..mr {
+                            for c in 0..nc {
+                                let j = p * NR + c;
+                                chunk[(i0 + r) * n + j] += i64::from(tile[r * NR + c]) - bsum[j];
+                            }
+                        }
+                    }
+                }
+            };
+            // Small products stay on the calling thread: no hand-off to the pool.
+            if m * n * kc < super::PARALLEL_WORK {
+                out.chunks_mut(rows_per_task * n).enumerate().for_each(work);
+            } else {
+                out.par_chunks_mut(rows_per_task * n)
+                    .enumerate()
+                    .for_each(work);
+            }
+        }
+        out
+    }
+
+    /// One MR × NR tile: Σ over kp of au[r][k] · panel[c][k] into `tile` (i32, exact).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn kernel_8x32(au: &[u8], kp: usize, panel: &[u8], tile: &mut [i32; MR * NR]) {
+        let mut acc = [[_mm512_setzero_si512(); 2]; MR];
+        let groups = kp / 4;
+        let pb = panel.as_ptr();
+        let pa = au.as_ptr();
+        for g in 0..groups {
+            // SAFETY: g < kp/4, so both 64-byte loads lie inside the panel.
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_loadu_si512(pb.add(g * NR * 4) as *const _),
+                    _mm512_loadu_si512(pb.add(g * NR * 4 + 64) as *const _),
+                )
+            };
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: row r < MR is inside `au` (MR rows of kp bytes) and 4g + 4 ≤ kp.
+                let w = unsafe { (pa.add(r * kp + 4 * g) as *const i32).read_unaligned() };
+                let av = _mm512_set1_epi32(w);
+                acc_r[0] = _mm512_dpbusd_epi32(acc_r[0], av, b0);
+                acc_r[1] = _mm512_dpbusd_epi32(acc_r[1], av, b1);
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            // SAFETY: the tile has NR = 32 i32 per row.
+            unsafe {
+                _mm512_storeu_si512(tile.as_mut_ptr().add(r * NR) as *mut _, acc_r[0]);
+                _mm512_storeu_si512(tile.as_mut_ptr().add(r * NR + 16) as *mut _, acc_r[1]);
+            }
+        }
+    }
+
+    /// 2^(e − 1) as f64 for a scale byte (NaN for 0xFF): half of each block's exponent, so
+    /// that the product of two of them is 2^(ea + eb − 2), exactly.
+    fn half_scale(byte: u8) -> f64 {
+        e8m0::exponent(byte).map_or(f64::NAN, |e| e8m0::pow2(e - 1))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn mx_gemm(
+        a: &[i8],
+        b: &[i8],
+        sa: &[u8],
+        sb: &[u8],
+        m: usize,
+        n: usize,
+        k: usize,
+        block: usize,
+    ) -> Vec<f32> {
+        let blocks = k.div_ceil(block);
+        let bp = block.div_ceil(4) * 4; // padded block
+        let kp = blocks * bp;
+        // W: doubled codes + 12 (so ≥ 0), block-padded; B: block-padded, packed in panels.
+        let mut au = vec![12u8; m * kp];
+        let mut bs = vec![0u8; n * kp];
+        for (i, row) in au.chunks_mut(kp).enumerate() {
+            for kk in 0..k {
+                row[(kk / block) * bp + kk % block] = (a[i * k + kk] + 12) as u8;
+            }
+        }
+        for (j, row) in bs.chunks_mut(kp).enumerate() {
+            for kk in 0..k {
+                row[(kk / block) * bp + kk % block] = b[j * k + kk] as u8;
+            }
+        }
+        let packed = pack_panels(&bs, n, kp, kp);
+        let panels = n.div_ceil(NR);
+        // Per panel and block: 12·Σb (i32) and 2^(eb − 1) (f64) for each of the NR columns.
+        let mut bsum = vec![0i32; panels * blocks * NR];
+        let mut bscale = vec![0f64; panels * blocks * NR];
+        for j in 0..n {
+            let (p, c) = (j / NR, j % NR);
+            for blk in 0..blocks {
+                let span = blk * block..((blk + 1) * block).min(k);
+                bsum[(p * blocks + blk) * NR + c] = 12
+                    * b[j * k + span.start..j * k + span.end]
+                        .iter()
+                        .map(|&v| i32::from(v))
+                        .sum::<i32>();
+                bscale[(p * blocks + blk) * NR + c] = half_scale(sb[j * blocks + blk]);
+            }
+        }
+        let ascale: Vec<f64> = sa.iter().map(|&s| half_scale(s)).collect();
+        let mut out = vec![0f32; m * n];
+        if m == 0 || n == 0 {
+            return out;
+        }
+        let work = |(i, row): (usize, &mut [f32])| {
+            let mut tile = [0f32; NR];
+            for p in 0..panels {
+                let off = p * blocks * NR;
+                // SAFETY: AVX-512 F/BW/DQ/VNNI are available (dispatch); row i of `au`
+                // has kp bytes; the panel holds kp/4 groups; bsum/bscale hold blocks·NR.
+                unsafe {
+                    mx_kernel_1x32(
+                        &au[i * kp..(i + 1) * kp],
+                        &packed[p * NR * kp..(p + 1) * NR * kp],
+                        &bsum[off..off + blocks * NR],
+                        &bscale[off..off + blocks * NR],
+                        &ascale[i * blocks..(i + 1) * blocks],
+                        bp,
+                        &mut tile,
+                    )
+                };
+                let nc = NR.min(n - p * NR);
+                row[p * NR..p * NR + nc].copy_from_slice(&tile[..nc]);
+            }
+        };
+        if m * n * k < super::PARALLEL_WORK {
+            out.chunks_mut(n).enumerate().for_each(work);
+        } else {
+            out.par_chunks_mut(n)
+                .with_min_len(4)
+                .enumerate()
+                .for_each(work);
+        }
+        out
+    }
+
+    /// One row of W against one panel of 32 columns, block by block, in f32.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
+    unsafe fn mx_kernel_1x32(
+        au: &[u8],
+        panel: &[u8],
+        bsum: &[i32],
+        bscale: &[f64],
+        ascale: &[f64],
+        bp: usize,
+        tile: &mut [f32; NR],
+    ) {
+        let mut y = [_mm256_setzero_ps(); 4]; // 32 f32 lanes
+        let pb = panel.as_ptr();
+        let pa = au.as_ptr();
+        let groups = bp / 4;
+        for (blk, &sa) in ascale.iter().enumerate() {
+            let mut acc = [_mm512_setzero_si512(); 2];
+            for g in blk * groups..(blk + 1) * groups {
+                // SAFETY: g < kp/4: loads inside the panel and the row.
+                unsafe {
+                    let av = _mm512_set1_epi32((pa.add(4 * g) as *const i32).read_unaligned());
+                    acc[0] = _mm512_dpbusd_epi32(
+                        acc[0],
+                        av,
+                        _mm512_loadu_si512(pb.add(g * NR * 4) as *const _),
+                    );
+                    acc[1] = _mm512_dpbusd_epi32(
+                        acc[1],
+                        av,
+                        _mm512_loadu_si512(pb.add(g * NR * 4 + 64) as *const _),
+                    );
+                }
+            }
+            let sav = _mm512_set1_pd(sa);
+            for h in 0..2 {
+                // SAFETY: blk·NR + 32 ≤ blocks·NR.
+                let corr =
+                    unsafe { _mm512_loadu_si512(bsum.as_ptr().add(blk * NR + 16 * h) as *const _) };
+                let dot = _mm512_sub_epi32(acc[h], corr);
+                for q in 0..2 {
+                    let lanes = if q == 0 {
+                        _mm512_castsi512_si256(dot)
+                    } else {
+                        _mm512_extracti64x4_epi64::<1>(dot)
+                    };
+                    let d = _mm512_cvtepi32_pd(lanes);
+                    // SAFETY: 8 f64 at blk·NR + 16h + 8q, inside the block's NR entries.
+                    let sbv =
+                        unsafe { _mm512_loadu_pd(bscale.as_ptr().add(blk * NR + 16 * h + 8 * q)) };
+                    // Exact in f64 (integer times powers of two), one rounding to f32.
+                    let v = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(d, sav), sbv));
+                    y[2 * h + q] = _mm256_add_ps(y[2 * h + q], v);
+                }
+            }
+        }
+        for (q, v) in y.iter().enumerate() {
+            // SAFETY: the tile holds 32 f32.
+            unsafe { _mm256_storeu_ps(tile.as_mut_ptr().add(8 * q), *v) };
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Every SIMD path this CPU supports gives the same bits as its scalar twin.
+
+use proptest::prelude::*;
+use qlab::Matrix;
+use qlab::format::{BlockSize, Int8Config, Int8Matrix, MxConfig, MxMatrix, ScaleRule};
+use qlab::kernel::simd::{self, Isa};
+use qlab::kernel::{Accumulator, int8, mxfp4};
+
+fn data(rows: usize, cols: usize, seed: u64, spread: bool) -> Matrix {
+    let v = (0..rows * cols)
+        .map(|i| {
+            let h = qlab::format::int8::splitmix64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9));
+            let u = (h >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            // With `spread`, magnitudes vary over many binades so blocks get different scales.
+            let mag = if spread {
+                2f64.powi(((h >> 3) % 24) as i32 - 12)
+            } else {
+                1.0
+            };
+            (u * mag) as f32
+        })
+        .collect();
+    Matrix::new(rows, cols, v).unwrap()
+}
+
+fn bits(m: &Matrix) -> Vec<u32> {
+    m.data()
+        .iter()
+        .map(|v| if v.is_nan() { u32::MAX } else { v.to_bits() })
+        .collect()
+}
+
+fn check_int8(m: usize, k: usize, n: usize, seed: u64, cfg: Int8Config) {
+    let w = Int8Matrix::quantize(&data(m, k, seed, false), cfg).unwrap();
+    let xt = Int8Matrix::quantize(&data(n, k, seed + 1, false), Int8Config::ACTIVATIONS).unwrap();
+    let scalar = int8::gemm_with(Isa::Scalar, &w, &xt);
+    for isa in Isa::supported() {
+        assert_eq!(
+            bits(&int8::gemm_with(isa, &w, &xt)),
+            bits(&scalar),
+            "{isa:?} m{m} k{k} n{n}"
+        );
+    }
+}
+
+fn check_mx(m: usize, k: usize, n: usize, seed: u64, block: BlockSize, rule: ScaleRule) {
+    let cfg = MxConfig { block, rule };
+    let w = MxMatrix::quantize(&data(m, k, seed, true), cfg).unwrap();
+    let xt = MxMatrix::quantize(&data(n, k, seed + 7, true), cfg).unwrap();
+    let scalar = mxfp4::gemm_with(Isa::Scalar, &w, &xt, Accumulator::F32);
+    for isa in Isa::supported() {
+        for acc in [Accumulator::F32, Accumulator::F64] {
+            let want = mxfp4::gemm_with(Isa::Scalar, &w, &xt, acc);
+            assert_eq!(
+                bits(&mxfp4::gemm_with(isa, &w, &xt, acc)),
+                bits(&want),
+                "{isa:?} {acc:?} m{m} k{k} n{n} {block}"
+            );
+        }
+    }
+    assert_eq!(scalar.shape(), (m, n));
+}
+
+#[test]
+fn reports_the_paths_it_tests() {
+    let s = Isa::supported();
+    assert!(s.contains(&Isa::Scalar));
+    eprintln!(
+        "SIMD paths tested on this CPU: {s:?} (active: {:?})",
+        simd::active()
+    );
+}
+
+#[test]
+fn int8_awkward_shapes() {
+    for (m, k, n) in [
+        (1, 1, 1),
+        (1, 3, 1),
+        (2, 5, 3),
+        (7, 13, 33),
+        (9, 31, 31),
+        (17, 64, 65),
+        (8, 32, 32),
+        (3, 97, 1),
+        (41, 129, 70),
+    ] {
+        check_int8(m, k, n, (m * 1000 + k * 10 + n) as u64, Int8Config::WEIGHTS);
+    }
+    let chan = Int8Config {
+        granularity: qlab::format::Granularity::Channel,
+        ..Int8Config::WEIGHTS
+    };
+    check_int8(13, 100, 37, 5, chan);
+}
+
+#[test]
+fn int8_k_beyond_one_i32_chunk() {
+    // 65536 < K: the SIMD path sums chunks in i64 like the scalar one.
+    check_int8(3, 70_001, 5, 9, Int8Config::WEIGHTS);
+    // Extreme codes: −128 · −128 everywhere (asymmetric constant data).
+    let k = 140_000;
+    let asym = Int8Config::WEIGHTS;
+    let w = Int8Matrix::quantize(&Matrix::new(2, k, vec![-1.0; 2 * k]).unwrap(), asym).unwrap();
+    let xt = Int8Matrix::quantize(&Matrix::new(3, k, vec![-1.0; 3 * k]).unwrap(), asym).unwrap();
+    let scalar = int8::gemm_with(Isa::Scalar, &w, &xt);
+    for isa in Isa::supported() {
+        assert_eq!(bits(&int8::gemm_with(isa, &w, &xt)), bits(&scalar));
+        assert_eq!(
+            simd::int8_dots(isa, w.codes(), xt.codes(), 2, 3, k),
+            vec![140_000 * 16_384; 6]
+        );
+    }
+}
+
+#[test]
+fn mxfp4_awkward_shapes_and_blocks() {
+    for (m, k, n) in [
+        (1, 1, 1),
+        (2, 3, 5),
+        (7, 33, 31),
+        (9, 64, 33),
+        (5, 97, 64),
+        (16, 256, 40),
+    ] {
+        for block in [
+            BlockSize::Elements(32),
+            BlockSize::Elements(1),
+            BlockSize::Elements(7),
+            BlockSize::Elements(16),
+            BlockSize::Tensor,
+        ] {
+            check_mx(m, k, n, (m + k + n) as u64, block, ScaleRule::Floor);
+        }
+    }
+    for rule in ScaleRule::ALL {
+        check_mx(6, 200, 35, 11, BlockSize::Elements(32), rule);
+    }
+}
+
+#[test]
+fn mxfp4_nan_blocks_and_extreme_scales() {
+    let mut w = data(4, 64, 3, true);
+    let mut d = w.clone().into_data();
+    d[5] = f32::NAN;
+    d[64 + 40] = f32::INFINITY;
+    d[128] = 3e38;
+    d[192 + 1] = 1e-42;
+    w = Matrix::new(4, 64, d).unwrap();
+    let cfg = MxConfig::default();
+    let (qw, qx) = (
+        MxMatrix::quantize(&w, cfg).unwrap(),
+        MxMatrix::quantize(&data(33, 64, 4, true), cfg).unwrap(),
+    );
+    let scalar = mxfp4::gemm_with(Isa::Scalar, &qw, &qx, Accumulator::F32);
+    for isa in Isa::supported() {
+        assert_eq!(
+            bits(&mxfp4::gemm_with(isa, &qw, &qx, Accumulator::F32)),
+            bits(&scalar),
+            "{isa:?}"
+        );
+    }
+    assert!(scalar.get(0, 0).is_nan() && scalar.get(1, 3).is_nan() && !scalar.get(2, 0).is_nan());
+}
+
+#[test]
+fn large_problems_split_across_threads_agree() {
+    check_int8(300, 300, 200, 21, Int8Config::WEIGHTS);
+    check_mx(200, 320, 150, 22, BlockSize::Elements(32), ScaleRule::Floor);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn random_shapes_agree(m in 1usize..40, k in 1usize..300, n in 1usize..70, seed in any::<u64>(), block in 1usize..80) {
+        check_int8(m, k, n, seed, Int8Config::WEIGHTS);
+        check_mx(m, k, n, seed, BlockSize::Elements(block), ScaleRule::Floor);
+    }
+}
