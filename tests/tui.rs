@@ -1028,7 +1028,6 @@ fn rounding_cycles_for_an_int8_variant() {
 /// or a file's `seed = …`), the cycle loses its place: Right goes to half-away instead of
 /// wrapping to half-even, and Left stays on stochastic.
 #[test]
-#[ignore = "bug: rounding cycle loses its place when the stochastic seed differs from the scenario seed"]
 fn rounding_cycle_after_a_seed_change() {
     let mut app = ready();
     app.update(Action::OpenParams);
@@ -1195,7 +1194,6 @@ fn loaded_replaces_the_scenario_and_recomputes() {
 /// point past the new (shorter) parameter list. Latent: `OpenParams` clamps it again before
 /// the editor can index with it.
 #[test]
-#[ignore = "bug (latent): Loaded leaves the parameter cursor past the new parameter list"]
 fn loaded_keeps_the_parameter_cursor_in_range() {
     let mut app = ready();
     app.update(Action::OpenParams);
@@ -1405,7 +1403,6 @@ fn the_help_overlay_lists_every_binding() {
 /// The help has 30 lines (4 titles, 26 bindings) in a 32-row popup: at the smallest size the
 /// explorer accepts (80 × 24), the last 8 are cut off and cannot be scrolled to.
 #[test]
-#[ignore = "bug: the help overlay does not fit the minimum 80×24 terminal and cannot scroll"]
 fn the_help_overlay_fits_the_smallest_terminal() {
     let mut app = ready();
     app.update(Action::Resize(render::MIN_WIDTH, render::MIN_HEIGHT));
@@ -1422,7 +1419,6 @@ fn the_help_overlay_fits_the_smallest_terminal() {
 
 /// The Main footer's last hint, `q/Esc quit`, is cut to `q/E` at the minimum width.
 #[test]
-#[ignore = "bug: the main footer's hints do not fit the minimum 80-column terminal"]
 fn the_footer_fits_the_smallest_terminal() {
     let mut app = ready();
     app.update(Action::Resize(render::MIN_WIDTH, render::MIN_HEIGHT));
@@ -1441,7 +1437,6 @@ fn the_footer_fits_the_smallest_terminal() {
 /// (50 with borders) at every terminal size, so the error column loses its last character:
 /// the header reads `erro` and 2.28e-3 shows as `2.28e-`.
 #[test]
-#[ignore = "bug: the selected-block table is one column wider than its panel; error exponents are cut"]
 fn the_selected_block_table_fits_its_panel() {
     let mut app = on_screen(ready(), MX32, 2);
     for (w, h) in [(80, 24), (W, H), (160, 48)] {
@@ -1463,7 +1458,6 @@ fn the_selected_block_table_fits_its_panel() {
 /// Reroll keeps seeds within 63 bits so that they can be written into a scenario file (TOML
 /// integers are i64); stepping the seed down from 0 in the editor wraps to u64::MAX.
 #[test]
-#[ignore = "bug: the editor's seed wraps from 0 to u64::MAX, which no scenario file can hold"]
 fn the_editor_seed_stays_within_63_bits() {
     let mut app = ready_with(parse(&SMALL.replace("seed = 7", "seed = 0")));
     app.update(Action::OpenParams);

@@ -448,11 +448,12 @@ impl App {
                 });
             }
             Param::Seed => {
+                // Within 63 bits, so the seed can be written into a scenario file.
                 let s = &mut self.scenario.seed;
                 *s = if up {
-                    s.wrapping_add(1)
+                    (*s + 1).min(i64::MAX as u64)
                 } else {
-                    s.wrapping_sub(1)
+                    s.saturating_sub(1)
                 };
             }
             Param::Shown => {
@@ -501,7 +502,10 @@ impl App {
                             seed: self.scenario.seed,
                         },
                     ];
-                    let r = cycle(&all, w.rounding, dir);
+                    // Found by name: a stochastic rounding keeps the seed it was made with.
+                    let names = all.map(Rounding::name);
+                    let next = cycle(&names, w.rounding.name(), dir);
+                    let r = all[names.iter().position(|&n| n == next).unwrap_or(0)];
                     w.rounding = r;
                     x.rounding = r;
                 }
@@ -836,6 +840,7 @@ impl App {
                     self.scenario = s;
                     self.variant = 0;
                     self.block = (0, 0);
+                    self.param = self.param.min(self.params().len() - 1);
                     self.status = None;
                     return Some(self.recompute());
                 }

@@ -178,7 +178,7 @@ fn draw_footer(frame: &mut Frame, context: Context, theme: Theme, area: Rect) {
     let mut spans = Vec::new();
     for (key, help) in keymap::hints(context) {
         spans.push(Span::styled(format!(" {key}"), theme.key()));
-        spans.push(Span::raw(format!(" {help} ")));
+        spans.push(Span::raw(format!(" {help}")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -203,19 +203,32 @@ fn popup(
     inner
 }
 
+/// The help: every binding, the main keys in the left column and the overlays' on the right,
+/// so that it fits the smallest terminal.
 fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
-    let mut lines = Vec::new();
-    for ctx in [Context::Main, Context::Params, Context::Open, Context::Help] {
-        lines.push(Line::styled(ctx.title(), theme.title()));
-        for b in BINDINGS.iter().filter(|b| b.context == ctx) {
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {:<10}", b.label), theme.key()),
-                Span::raw(b.help),
-            ]));
+    let column = |contexts: &[Context]| {
+        let mut lines = Vec::new();
+        for &ctx in contexts {
+            if !lines.is_empty() {
+                lines.push(Line::from(""));
+            }
+            lines.push(Line::styled(ctx.title(), theme.title()));
+            for b in BINDINGS.iter().filter(|b| b.context == ctx) {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:<10}", b.label), theme.key()),
+                    Span::raw(b.help),
+                ]));
+            }
         }
-    }
-    let inner = popup(frame, area, 72, lines.len() as u16 + 2, "Keys", theme);
-    frame.render_widget(Paragraph::new(lines), inner);
+        lines
+    };
+    let left = column(&[Context::Main]);
+    let right = column(&[Context::Params, Context::Open, Context::Help]);
+    let height = left.len().max(right.len()) as u16 + 2;
+    let inner = popup(frame, area, 80, height, "Keys", theme);
+    let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(left), l);
+    frame.render_widget(Paragraph::new(right), r);
 }
 
 fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {

@@ -183,7 +183,7 @@ fn draw_block(
             block_clipped(q, original, r, j)
         )),
         Line::styled(
-            "    k        input    v/2^e code     P      error",
+            "    k      input    v/2^e code     P      error",
             theme.dim(),
         ),
     ];
@@ -200,7 +200,7 @@ fn draw_block(
         };
         lines.push(Line::styled(
             format!(
-                "{:>5} {:>12.4e} {:>8.3}   {c:X}  {:>5} {:>10.2e}",
+                "{:>5} {:>10.3e} {:>8.3}   {c:X}  {:>5} {:>10.2e}",
                 span.start + i,
                 v,
                 scaled,
