@@ -32,6 +32,13 @@ use crate::{experiment, report};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Worker threads for every command [default: all cores]
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Force a kernel path: scalar or avx512-vnni [default: the best this CPU has; also
+    /// QLAB_KERNEL]
+    #[arg(long, global = true)]
+    pub kernel: Option<crate::kernel::simd::Isa>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,6 +68,21 @@ pub enum Command {
     Merge(MergeArgs),
     /// Chart a sweep CSV as SVG
     Plot(PlotArgs),
+    /// Measure the GEMM paths and quantizers on this CPU
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Square sizes n (n × n × n GEMMs), comma-separated
+    #[arg(long, value_delimiter = ',', default_value = "256,512,1024")]
+    pub sizes: Vec<usize>,
+    /// Timed runs per measurement (the median is reported)
+    #[arg(long, default_value_t = 7)]
+    pub runs: usize,
+    /// Print JSON instead of the table
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -70,9 +92,6 @@ pub struct SweepArgs {
     /// Output CSV (one row per configuration × variant)
     #[arg(long, value_name = "FILE.csv", required_unless_present = "dry_run")]
     pub out: Option<PathBuf>,
-    /// Worker threads [default: all cores]
-    #[arg(long)]
-    pub threads: Option<usize>,
     /// Continue a partial output file, skipping the configurations it holds
     #[arg(long)]
     pub resume: bool,
@@ -259,6 +278,20 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    if let Some(isa) = cli.kernel {
+        crate::kernel::simd::force(isa);
+    }
+    if cli.threads == Some(0) {
+        return Err(Error::Invalid(
+            "--threads 0 is invalid; expected at least 1".into(),
+        ));
+    }
+    if let Some(n) = cli.threads {
+        // The global pool serves every command; a sweep's own pool uses the same count.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
     match cli.command {
         None => tui_cmd(None),
         Some(Command::Tui { scenario }) => tui_cmd(scenario.as_deref()),
@@ -270,7 +303,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Quantize(a)) => quantize_cmd(&a),
         Some(Command::Matmul(a)) => matmul_cmd(&a),
         Some(Command::Run(a)) => run_cmd(&a),
-        Some(Command::Sweep(a)) => sweep_cmd(&a),
+        Some(Command::Sweep(a)) => sweep_cmd(&a, cli.threads),
         Some(Command::Merge(a)) => {
             let m = crate::sweep::merge::merge(&a.inputs, &a.out)?;
             eprintln!(
@@ -287,6 +320,22 @@ pub fn run(cli: Cli) -> Result<()> {
                     shown.join(", "),
                     if m.missing.len() > 20 { ", …" } else { "" }
                 );
+            }
+            Ok(())
+        }
+        Some(Command::Bench(a)) => {
+            if a.runs == 0 || a.sizes.contains(&0) {
+                return Err(Error::Invalid("--runs and --sizes must be ≥ 1".into()));
+            }
+            let r = crate::bench::run(&a.sizes, a.runs);
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r)
+                        .map_err(|e| Error::Invalid(format!("JSON: {e}")))?
+                );
+            } else {
+                print!("{}", crate::bench::render(&r));
             }
             Ok(())
         }
@@ -620,7 +669,7 @@ fn parse_filter(s: &str) -> std::result::Result<(String, String), String> {
         .ok_or_else(|| format!("expected COLUMN=VALUE, got '{s}'"))
 }
 
-fn sweep_cmd(a: &SweepArgs) -> Result<()> {
+fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
     use crate::sweep::{self, LARGE_SWEEP, Progress, Shard, Sweep};
     let spec = Sweep::load(&a.spec)?;
     let n = spec.len();
@@ -646,17 +695,12 @@ fn sweep_cmd(a: &SweepArgs) -> Result<()> {
             a.spec.display()
         )));
     }
-    if a.threads == Some(0) {
-        return Err(Error::Invalid(
-            "--threads 0 is invalid; expected at least 1".into(),
-        ));
-    }
     let out = a
         .out
         .as_ref()
         .expect("clap requires --out without --dry-run");
     let opts = sweep::Options {
-        threads: a.threads,
+        threads,
         resume: a.resume,
         shard: a.shard.unwrap_or(Shard::ALL),
         timings: a.timings,

@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 pub mod atomic;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;

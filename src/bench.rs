@@ -1,0 +1,247 @@
+//! `qlab bench`: throughput of every GEMM path this CPU has, beside an f32 GEMM from a
+//! well-kept crate (matrixmultiply) measured in the same run, and of the quantizers.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::distribution::{Distribution, Role, sample};
+use crate::format::{Int8Config, Int8Matrix, MxConfig, MxMatrix};
+use crate::kernel::simd::Isa;
+use crate::kernel::{Accumulator, int8, mxfp4};
+use crate::matrix::Matrix;
+
+/// Median and spread of repeated timings, as a rate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rate {
+    pub name: String,
+    pub size: usize,
+    /// Operations per second, in units of `unit` (GOPS: 2 ops per multiply-add).
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub unit: String,
+    /// median / the f32 baseline's median at the same size (GEMMs only).
+    pub vs_f32: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchReport {
+    pub cpu: String,
+    pub features: Vec<String>,
+    pub threads: usize,
+    pub runs: usize,
+    pub gemm: Vec<Rate>,
+    pub quantize: Vec<Rate>,
+}
+
+/// CPU features relevant to the kernels, as detected at run time.
+pub fn features() -> Vec<String> {
+    let mut v = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! probe {
+            ($($f:tt),*) => { $( if std::arch::is_x86_feature_detected!($f) { v.push($f.to_string()); } )* };
+        }
+        probe!(
+            "sse4.1",
+            "avx2",
+            "fma",
+            "avx512f",
+            "avx512bw",
+            "avx512dq",
+            "avx512vl",
+            "avx512vnni",
+            "avxvnni",
+            "avx512bf16"
+        );
+    }
+    v
+}
+
+/// The CPU's model name (Linux), or the architecture.
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Vec<f64> {
+    std::hint::black_box(f()); // warm-up
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
+fn rate(name: &str, size: usize, work: f64, unit: &str, secs: &[f64]) -> Rate {
+    let mut r: Vec<f64> = secs.iter().map(|s| work / s / 1e9).collect();
+    r.sort_by(f64::total_cmp);
+    Rate {
+        name: name.into(),
+        size,
+        median: r[r.len() / 2],
+        min: r[0],
+        max: r[r.len() - 1],
+        unit: unit.into(),
+        vs_f32: None,
+    }
+}
+
+/// f32 C = A · B with matrixmultiply (its own runtime-dispatched SIMD).
+fn sgemm(a: &Matrix, b: &Matrix) -> Vec<f32> {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    let mut c = vec![0f32; m * n];
+    mm(a.data(), b.data(), &mut c, m, k, n);
+    c
+}
+
+#[allow(unsafe_code)]
+fn mm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
+    // SAFETY: the slices hold m·k, k·n and m·n elements in row-major order, matching the
+    // strides passed (row stride = columns, column stride = 1).
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Measures every path at every size, `runs` times each, on the current rayon pool.
+pub fn run(sizes: &[usize], runs: usize) -> BenchReport {
+    let d = Distribution::Normal {
+        mean: 0.0,
+        std: 1.0,
+    };
+    let mut gemm = Vec::new();
+    let mut quantize = Vec::new();
+    for &n in sizes {
+        let (w, x) = (sample(&d, n, n, Role::W, 1), sample(&d, n, n, Role::X, 2));
+        let xt = x.transpose();
+        let ops = 2.0 * (n as f64).powi(3);
+        let base = rate(
+            "f32 sgemm (matrixmultiply)",
+            n,
+            ops,
+            "GFLOP/s",
+            &time(runs, || sgemm(&w, &x)),
+        );
+        let base_median = base.median;
+        gemm.push(base);
+        let (qw, qx) = (
+            Int8Matrix::quantize(&w, Int8Config::WEIGHTS).expect("finite"),
+            Int8Matrix::quantize(&xt, Int8Config::ACTIVATIONS).expect("finite"),
+        );
+        let (mw, mx) = (
+            MxMatrix::quantize(&w, MxConfig::default()).expect("valid"),
+            MxMatrix::quantize(&xt, MxConfig::default()).expect("valid"),
+        );
+        for isa in Isa::supported() {
+            let mut r = rate(
+                &format!("int8 gemm ({})", isa.name()),
+                n,
+                ops,
+                "GOPS",
+                &time(runs, || int8::gemm_with(isa, &qw, &qx)),
+            );
+            r.vs_f32 = Some(r.median / base_median);
+            gemm.push(r);
+            let mut r = rate(
+                &format!("mxfp4 gemm ({})", isa.name()),
+                n,
+                ops,
+                "GOPS",
+                &time(runs, || mxfp4::gemm_with(isa, &mw, &mx, Accumulator::F32)),
+            );
+            r.vs_f32 = Some(r.median / base_median);
+            gemm.push(r);
+        }
+        let elems = (n * n) as f64;
+        quantize.push(rate(
+            "int8 quantize (asymmetric)",
+            n,
+            elems,
+            "G elements/s",
+            &time(runs, || Int8Matrix::quantize(&w, Int8Config::WEIGHTS)),
+        ));
+        quantize.push(rate(
+            "mxfp4 quantize (floor, 32)",
+            n,
+            elems,
+            "G elements/s",
+            &time(runs, || MxMatrix::quantize(&w, MxConfig::default())),
+        ));
+    }
+    BenchReport {
+        cpu: cpu_name(),
+        features: features(),
+        threads: rayon::current_num_threads(),
+        runs,
+        gemm,
+        quantize,
+    }
+}
+
+/// The report as a table.
+pub fn render(r: &BenchReport) -> String {
+    let mut s = format!(
+        "CPU: {}\nfeatures: {}\nthreads: {} · {} runs each (median [min–max])\n\n",
+        r.cpu,
+        r.features.join(" "),
+        r.threads,
+        r.runs
+    );
+    s.push_str(&format!(
+        "{:<34}{:>6}{:>12}{:>22}{:>10}\n",
+        "GEMM", "n", "median", "range", "vs f32"
+    ));
+    for g in &r.gemm {
+        s.push_str(&format!(
+            "{:<34}{:>6}{:>12.1}{:>22}{:>10}  {}\n",
+            g.name,
+            g.size,
+            g.median,
+            format!("[{:.1}–{:.1}]", g.min, g.max),
+            g.vs_f32.map_or("".into(), |v| format!("{v:.2}×")),
+            g.unit
+        ));
+    }
+    s.push_str(&format!(
+        "\n{:<34}{:>6}{:>12}{:>22}\n",
+        "quantizer", "n", "median", "range"
+    ));
+    for q in &r.quantize {
+        s.push_str(&format!(
+            "{:<34}{:>6}{:>12.3}{:>22}  {}\n",
+            q.name,
+            format!("{}²", q.size),
+            q.median,
+            format!("[{:.3}–{:.3}]", q.min, q.max),
+            q.unit
+        ));
+    }
+    s
+}
