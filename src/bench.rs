@@ -159,7 +159,9 @@ pub fn run(sizes: &[usize], runs: usize) -> BenchReport {
             MxMatrix::quantize(&w, MxConfig::default()).expect("valid"),
             MxMatrix::quantize(&xt, MxConfig::default()).expect("valid"),
         );
-        for isa in Isa::supported() {
+        // A forced path (--kernel, QLAB_KERNEL) is measured alone; otherwise every path.
+        let paths = crate::kernel::simd::forced().map_or_else(Isa::supported, |i| vec![i]);
+        for isa in paths {
             let mut r = rate(
                 &format!("int8 gemm ({})", isa.name()),
                 n,

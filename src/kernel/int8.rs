@@ -112,15 +112,22 @@ pub fn gemm(w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
 pub fn gemm_with(isa: Isa, w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
     assert_eq!(w.k(), xt.k(), "INT8 GEMM: K must match");
     let (m, n, k) = (w.rows(), xt.rows(), w.k());
-    let acc = simd::int8_dots(isa, w.codes(), xt.codes(), m, n, k);
-    let (w_sums, x_sums) = (row_sums(w), row_sums(xt));
-    let y = acc
-        .iter()
-        .enumerate()
-        .map(|(i, &a)| {
-            let (r, c) = (i / n, i % n);
-            finish(w, xt, (r, c), a, (w_sums[r], x_sums[c])).y
-        })
-        .collect();
+    let params = |q: &Int8Matrix, rows: usize| -> (Vec<i64>, Vec<f32>) {
+        (0..rows)
+            .map(|r| (i64::from(q.row_params(r).zero_point), q.row_params(r).scale))
+            .unzip()
+    };
+    let (w_zero, w_scale) = params(w, m);
+    let (x_zero, x_scale) = params(xt, n);
+    let (w_sum, x_sum) = (row_sums(w), row_sums(xt));
+    let e = simd::Int8Epilogue {
+        w_zero: &w_zero,
+        w_scale: &w_scale,
+        w_sum: &w_sum,
+        x_zero: &x_zero,
+        x_scale: &x_scale,
+        x_sum: &x_sum,
+    };
+    let y = simd::int8_gemm(isa, w.codes(), xt.codes(), (m, n, k), &e);
     Matrix::new(m, n, y).expect("shape")
 }

@@ -97,6 +97,14 @@ pub fn force(isa: Isa) {
     let _ = FORCED.set(isa);
 }
 
+/// The forced path, if `--kernel` or `QLAB_KERNEL` chose one.
+pub fn forced() -> Option<Isa> {
+    FORCED
+        .get()
+        .copied()
+        .or_else(|| std::env::var("QLAB_KERNEL").ok()?.parse().ok())
+}
+
 /// The path kernels use: a forced one, else `QLAB_KERNEL`, else the best the CPU supports.
 pub fn active() -> Isa {
     if let Some(&i) = FORCED.get() {
@@ -147,15 +155,58 @@ pub fn int8_dots(isa: Isa, a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> 
     }
 }
 
-/// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes.
+/// Zero-point correction and scale of every row of W and every column of x: what turns a raw
+/// accumulator into an output, exactly as `int8::finish` does.
+pub struct Int8Epilogue<'a> {
+    pub w_zero: &'a [i64],
+    pub w_scale: &'a [f32],
+    pub w_sum: &'a [i64],
+    pub x_zero: &'a [i64],
+    pub x_scale: &'a [f32],
+    pub x_sum: &'a [i64],
+}
+
+impl Int8Epilogue<'_> {
+    #[inline]
+    pub fn apply(&self, i: usize, j: usize, k: usize, acc: i64) -> f32 {
+        let (zw, zx) = (self.w_zero[i], self.x_zero[j]);
+        let corrected = acc - zw * self.x_sum[j] - zx * self.w_sum[i] + k as i64 * zw * zx;
+        corrected as f32 * (self.w_scale[i] * self.x_scale[j])
+    }
+}
+
+/// y = W·x for INT8 codes `a` (`m × k`) and `b` (`n × k`) with the epilogue fused into the
+/// micro-kernel's write-back (no intermediate accumulator matrix). K must be ≤ 65536;
+/// `isa` must be available.
+pub fn int8_gemm(
+    isa: Isa,
+    a: &[i8],
+    b: &[i8],
+    (m, n, k): (usize, usize, usize),
+    e: &Int8Epilogue,
+) -> Vec<f32> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni if isa.available() && k <= K_CHUNK => avx512::int8_gemm(a, b, m, n, k, e),
+        _ => int8_dots(isa, a, b, m, n, k)
+            .iter()
+            .enumerate()
+            .map(|(i, &acc)| e.apply(i / n, i % n, k, acc))
+            .collect(),
+    }
+}
+
+/// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
+/// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4].
 fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize) -> Vec<u8> {
     let panels = n.div_ceil(NR);
     let mut out = vec![0u8; panels * NR * kp];
     for j in 0..n {
         let (p, c) = (j / NR, j % NR);
-        let base = p * NR * kp;
-        for (kk, &v) in b[j * k..(j + 1) * k].iter().enumerate() {
-            out[base + (kk / 4) * NR * 4 + c * 4 + kk % 4] = v;
+        let dst = &mut out[p * NR * kp..(p + 1) * NR * kp];
+        for (g, quad) in b[j * k..(j + 1) * k].chunks(4).enumerate() {
+            let at = g * NR * 4 + c * 4;
+            dst[at..at + quad.len()].copy_from_slice(quad);
         }
     }
     out
@@ -257,6 +308,147 @@ mod avx512 {
             }
         }
         out
+    }
+
+    pub fn int8_gemm(
+        a: &[i8],
+        b: &[i8],
+        m: usize,
+        n: usize,
+        k: usize,
+        e: &super::Int8Epilogue,
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; m * n];
+        if m == 0 || n == 0 {
+            return out;
+        }
+        let kp = k.div_ceil(4) * 4;
+        let mut au = vec![128u8; m.div_ceil(MR) * MR * kp];
+        for (dst, src) in au.chunks_mut(kp).zip(a.chunks(k.max(1))) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = (s as u8) ^ 0x80;
+            }
+        }
+        let bs: &[u8] = bytemuck_i8(b);
+        let packed = pack_panels(bs, n, k, kp);
+        // Σ(a + 128)·b = Σab + 128·Σb: the offset comes back out in the epilogue. Columns are
+        // padded to whole panels so the vector epilogue can read full registers.
+        let np = n.div_ceil(NR) * NR;
+        let pad = |v: &[i64]| -> Vec<i64> {
+            v.iter()
+                .copied()
+                .chain(std::iter::repeat(0))
+                .take(np)
+                .collect()
+        };
+        let excess: Vec<i64> = pad(&e.x_sum.iter().map(|s| 128 * s).collect::<Vec<_>>());
+        let (xsum, xzero) = (pad(e.x_sum), pad(e.x_zero));
+        let xscale: Vec<f32> = e
+            .x_scale
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(0.0))
+            .take(np)
+            .collect();
+        let rows_per_task = MR * 8;
+        let work = |(t, chunk): (usize, &mut [f32])| {
+            let r0 = t * rows_per_task;
+            let rows = chunk.len() / n;
+            let mut tile = [0i32; MR * NR];
+            for i0 in (0..rows).step_by(MR) {
+                let mr = MR.min(rows - i0);
+                for p in 0..n.div_ceil(NR) {
+                    let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
+                    // SAFETY: as in `int8_dots`: the features are available, MR padded rows
+                    // of kp bytes exist, and the panel holds kp/4 groups.
+                    unsafe {
+                        kernel_8x32(
+                            &au[(r0 + i0) * kp..(r0 + i0 + MR) * kp],
+                            kp,
+                            panel,
+                            &mut tile,
+                        )
+                    };
+                    let nc = NR.min(n - p * NR);
+                    let cols = p * NR..(p + 1) * NR;
+                    for r in 0..mr {
+                        let i = r0 + i0 + r;
+                        let mut ys = [0f32; NR];
+                        // SAFETY: the features are available; every slice holds NR values.
+                        unsafe {
+                            epilogue_32(
+                                &tile[r * NR..(r + 1) * NR],
+                                (
+                                    e.w_zero[i],
+                                    e.w_sum[i] - k as i64 * e.w_zero[i],
+                                    e.w_scale[i],
+                                ),
+                                (
+                                    &excess[cols.clone()],
+                                    &xsum[cols.clone()],
+                                    &xzero[cols.clone()],
+                                    &xscale[cols.clone()],
+                                ),
+                                &mut ys,
+                            )
+                        };
+                        chunk[(i0 + r) * n + p * NR..(i0 + r) * n + p * NR + nc]
+                            .copy_from_slice(&ys[..nc]);
+                    }
+                }
+            }
+        };
+        if m * n * k < super::PARALLEL_WORK {
+            out.chunks_mut(rows_per_task * n).enumerate().for_each(work);
+        } else {
+            out.par_chunks_mut(rows_per_task * n)
+                .enumerate()
+                .for_each(work);
+        }
+        out
+    }
+
+    /// The INT8 epilogue for one row of a tile, 8 lanes of i64 at a time:
+    /// corrected = acc − 128·Σb − zW·Σb − zx·(ΣqW − K·zW), then (corrected as f32) · (sW · sx),
+    /// the same integers and the same two f32 roundings as `Int8Epilogue::apply`.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    unsafe fn epilogue_32(
+        acc: &[i32],
+        (zw, w_term, sw): (i64, i64, f32),
+        (excess, xsum, xzero, xscale): (&[i64], &[i64], &[i64], &[f32]),
+        out: &mut [f32; NR],
+    ) {
+        let (zw, w_term, sw) = (
+            _mm512_set1_epi64(zw),
+            _mm512_set1_epi64(w_term),
+            _mm256_set1_ps(sw),
+        );
+        for q in 0..NR / 8 {
+            // SAFETY: every slice holds NR = 32 values; q·8 + 8 ≤ 32.
+            unsafe {
+                let a =
+                    _mm512_cvtepi32_epi64(_mm256_loadu_si256(acc.as_ptr().add(8 * q) as *const _));
+                let ex = _mm512_loadu_si512(excess.as_ptr().add(8 * q) as *const _);
+                let xs = _mm512_loadu_si512(xsum.as_ptr().add(8 * q) as *const _);
+                let zx = _mm512_loadu_si512(xzero.as_ptr().add(8 * q) as *const _);
+                let c = _mm512_sub_epi64(
+                    _mm512_sub_epi64(_mm512_sub_epi64(a, ex), _mm512_mullo_epi64(zw, xs)),
+                    _mm512_mullo_epi64(zx, w_term),
+                );
+                let scale = _mm256_mul_ps(sw, _mm256_loadu_ps(xscale.as_ptr().add(8 * q)));
+                _mm256_storeu_ps(
+                    out.as_mut_ptr().add(8 * q),
+                    _mm256_mul_ps(_mm512_cvtepi64_ps(c), scale),
+                );
+            }
+        }
+    }
+
+    /// i8 codes viewed as bytes.
+    fn bytemuck_i8(b: &[i8]) -> &[u8] {
+        // SAFETY: i8 and u8 have the same size and alignment, and every bit pattern is valid
+        // for both.
+        unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len()) }
     }
 
     /// One MR × NR tile: Σ over kp of au[r][k] · panel[c][k] into `tile` (i32, exact).
