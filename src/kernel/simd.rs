@@ -489,6 +489,17 @@ mod avx512 {
         e8m0::exponent(byte).map_or(f64::NAN, |e| e8m0::pow2(e - 1))
     }
 
+    /// Rows of W per MXFP4 tile.
+    const MX_MR: usize = 4;
+
+    /// Whether a half-scale 2^(e − 1) keeps every block product exact in f32: with both
+    /// exponents in [−60, 50] the scale 2^(ea + eb − 2) is a normal f32 and |dot| · scale
+    /// (|dot| < 2^24) stays inside f32's normal range, so f32(dot) · scale needs no rounding,
+    /// exactly like the f64 route.
+    fn f32_safe(byte: u8) -> bool {
+        e8m0::exponent(byte).is_some_and(|e| (-59..=51).contains(&e))
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn mx_gemm(
         a: &[i8],
@@ -500,134 +511,216 @@ mod avx512 {
         k: usize,
         block: usize,
     ) -> Vec<f32> {
-        let blocks = k.div_ceil(block);
-        let bp = block.div_ceil(4) * 4; // padded block
-        let kp = blocks * bp;
-        // W: doubled codes + 12 (so ≥ 0), block-padded; B: block-padded, packed in panels.
-        let mut au = vec![12u8; m * kp];
-        let mut bs = vec![0u8; n * kp];
-        for (i, row) in au.chunks_mut(kp).enumerate() {
-            for kk in 0..k {
-                row[(kk / block) * bp + kk % block] = (a[i * k + kk] + 12) as u8;
-            }
-        }
-        for (j, row) in bs.chunks_mut(kp).enumerate() {
-            for kk in 0..k {
-                row[(kk / block) * bp + kk % block] = b[j * k + kk] as u8;
-            }
-        }
-        let packed = pack_panels(&bs, n, kp, kp);
-        let panels = n.div_ceil(NR);
-        // Per panel and block: 12·Σb (i32) and 2^(eb − 1) (f64) for each of the NR columns.
-        let mut bsum = vec![0i32; panels * blocks * NR];
-        let mut bscale = vec![0f64; panels * blocks * NR];
-        for j in 0..n {
-            let (p, c) = (j / NR, j % NR);
-            for blk in 0..blocks {
-                let span = blk * block..((blk + 1) * block).min(k);
-                bsum[(p * blocks + blk) * NR + c] = 12
-                    * b[j * k + span.start..j * k + span.end]
-                        .iter()
-                        .map(|&v| i32::from(v))
-                        .sum::<i32>();
-                bscale[(p * blocks + blk) * NR + c] = half_scale(sb[j * blocks + blk]);
-            }
-        }
-        let ascale: Vec<f64> = sa.iter().map(|&s| half_scale(s)).collect();
         let mut out = vec![0f32; m * n];
         if m == 0 || n == 0 {
             return out;
         }
-        let work = |(i, row): (usize, &mut [f32])| {
-            let mut tile = [0f32; NR];
+        let blocks = k.div_ceil(block);
+        let bp = block.div_ceil(4) * 4; // padded block
+        let kp = blocks * bp;
+        let mp = m.div_ceil(MX_MR) * MX_MR;
+        // W: doubled codes + 12 (so ≥ 0), block-padded, rows padded to whole tiles;
+        // B: block-padded, packed in panels.
+        let mut au = vec![12u8; mp * kp];
+        let mut bs = vec![0u8; n * kp];
+        for (dst, src) in au.chunks_mut(kp).zip(a.chunks(k)) {
+            for (blk, vals) in src.chunks(block).enumerate() {
+                for (d, &v) in dst[blk * bp..].iter_mut().zip(vals) {
+                    *d = (v + 12) as u8;
+                }
+            }
+        }
+        for (dst, src) in bs.chunks_mut(kp).zip(b.chunks(k)) {
+            for (blk, vals) in src.chunks(block).enumerate() {
+                for (d, &v) in dst[blk * bp..].iter_mut().zip(vals) {
+                    *d = v as u8;
+                }
+            }
+        }
+        let packed = pack_panels(&bs, n, kp, kp);
+        let panels = n.div_ceil(NR);
+        // Per panel and block, for each of the NR columns: 12·Σb, 2^(eb − 1) in f64 and f32,
+        // and whether the whole panel-block may take the exact f32 route.
+        let mut bsum = vec![0i32; panels * blocks * NR];
+        let mut bscale = vec![0f64; panels * blocks * NR];
+        let mut bscale32 = vec![0f32; panels * blocks * NR];
+        let mut bsafe = vec![true; panels * blocks];
+        for j in 0..n {
+            let (p, c) = (j / NR, j % NR);
+            for blk in 0..blocks {
+                let span = blk * block..((blk + 1) * block).min(k);
+                let at = (p * blocks + blk) * NR + c;
+                bsum[at] = 12
+                    * b[j * k + span.start..j * k + span.end]
+                        .iter()
+                        .map(|&v| i32::from(v))
+                        .sum::<i32>();
+                let byte = sb[j * blocks + blk];
+                bscale[at] = half_scale(byte);
+                bscale32[at] = bscale[at] as f32;
+                bsafe[p * blocks + blk] &= f32_safe(byte);
+            }
+        }
+        let ascale: Vec<f64> = (0..mp * blocks)
+            .map(|i| {
+                if i < m * blocks {
+                    half_scale(sa[i])
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let asafe: Vec<bool> = (0..mp * blocks)
+            .map(|i| i >= m * blocks || f32_safe(sa[i]))
+            .collect();
+        let work = |(t, chunk): (usize, &mut [f32])| {
+            let i0 = t * MX_MR;
+            let rows = chunk.len() / n;
+            let mut tile = [0f32; MX_MR * NR];
             for p in 0..panels {
                 let off = p * blocks * NR;
-                // SAFETY: AVX-512 F/BW/DQ/VNNI are available (dispatch); row i of `au`
-                // has kp bytes; the panel holds kp/4 groups; bsum/bscale hold blocks·NR.
-                unsafe {
-                    mx_kernel_1x32(
-                        &au[i * kp..(i + 1) * kp],
-                        &packed[p * NR * kp..(p + 1) * NR * kp],
-                        &bsum[off..off + blocks * NR],
-                        &bscale[off..off + blocks * NR],
-                        &ascale[i * blocks..(i + 1) * blocks],
-                        bp,
-                        &mut tile,
-                    )
+                let b = Panel {
+                    codes: &packed[p * NR * kp..(p + 1) * NR * kp],
+                    sum: &bsum[off..off + blocks * NR],
+                    scale: &bscale[off..off + blocks * NR],
+                    scale32: &bscale32[off..off + blocks * NR],
+                    safe: &bsafe[p * blocks..(p + 1) * blocks],
                 };
+                let a = Rows {
+                    codes: &au[i0 * kp..(i0 + MX_MR) * kp],
+                    scale: &ascale[i0 * blocks..(i0 + MX_MR) * blocks],
+                    safe: &asafe[i0 * blocks..(i0 + MX_MR) * blocks],
+                };
+                // SAFETY: AVX-512 F/BW/DQ/VNNI are available (dispatch); the slices above hold
+                // MX_MR padded rows of kp bytes, a panel of kp/4 groups, and blocks·NR entries.
+                unsafe { mx_kernel_4x32(&a, &b, blocks, bp, &mut tile) };
                 let nc = NR.min(n - p * NR);
-                row[p * NR..p * NR + nc].copy_from_slice(&tile[..nc]);
+                for r in 0..rows {
+                    chunk[r * n + p * NR..r * n + p * NR + nc]
+                        .copy_from_slice(&tile[r * NR..r * NR + nc]);
+                }
             }
         };
         if m * n * k < super::PARALLEL_WORK {
-            out.chunks_mut(n).enumerate().for_each(work);
+            out.chunks_mut(MX_MR * n).enumerate().for_each(work);
         } else {
-            out.par_chunks_mut(n)
-                .with_min_len(4)
-                .enumerate()
-                .for_each(work);
+            out.par_chunks_mut(MX_MR * n).enumerate().for_each(work);
         }
         out
     }
 
-    /// One row of W against one panel of 32 columns, block by block, in f32.
+    /// MX_MR rows of W, block-padded, with their half-scales.
+    struct Rows<'a> {
+        codes: &'a [u8],
+        scale: &'a [f64],
+        safe: &'a [bool],
+    }
+
+    /// One packed panel of NR columns of xᵀ with its per-block sums and half-scales.
+    struct Panel<'a> {
+        codes: &'a [u8],
+        sum: &'a [i32],
+        scale: &'a [f64],
+        scale32: &'a [f32],
+        safe: &'a [bool],
+    }
+
+    /// MX_MR rows of W against one panel of 32 columns, block by block: exact i32 block dots,
+    /// scaled exactly (in f32 when the scales allow, else in f64) and added to f32 sums.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
-    unsafe fn mx_kernel_1x32(
-        au: &[u8],
-        panel: &[u8],
-        bsum: &[i32],
-        bscale: &[f64],
-        ascale: &[f64],
+    unsafe fn mx_kernel_4x32(
+        a: &Rows,
+        b: &Panel,
+        blocks: usize,
         bp: usize,
-        tile: &mut [f32; NR],
+        tile: &mut [f32; MX_MR * NR],
     ) {
-        let mut y = [_mm256_setzero_ps(); 4]; // 32 f32 lanes
-        let pb = panel.as_ptr();
-        let pa = au.as_ptr();
+        let mut y = [[_mm512_setzero_ps(); 2]; MX_MR];
+        let (pa, pb) = (a.codes.as_ptr(), b.codes.as_ptr());
+        let kp = blocks * bp;
         let groups = bp / 4;
-        for (blk, &sa) in ascale.iter().enumerate() {
-            let mut acc = [_mm512_setzero_si512(); 2];
+        for blk in 0..blocks {
+            let mut acc = [[_mm512_setzero_si512(); 2]; MX_MR];
             for g in blk * groups..(blk + 1) * groups {
-                // SAFETY: g < kp/4: loads inside the panel and the row.
+                // SAFETY: g < kp/4: the loads lie inside the panel and each row.
                 unsafe {
-                    let av = _mm512_set1_epi32((pa.add(4 * g) as *const i32).read_unaligned());
-                    acc[0] = _mm512_dpbusd_epi32(
-                        acc[0],
-                        av,
-                        _mm512_loadu_si512(pb.add(g * NR * 4) as *const _),
-                    );
-                    acc[1] = _mm512_dpbusd_epi32(
-                        acc[1],
-                        av,
-                        _mm512_loadu_si512(pb.add(g * NR * 4 + 64) as *const _),
-                    );
+                    let b0 = _mm512_loadu_si512(pb.add(g * NR * 4) as *const _);
+                    let b1 = _mm512_loadu_si512(pb.add(g * NR * 4 + 64) as *const _);
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        let av = _mm512_set1_epi32(
+                            (pa.add(r * kp + 4 * g) as *const i32).read_unaligned(),
+                        );
+                        acc_r[0] = _mm512_dpbusd_epi32(acc_r[0], av, b0);
+                        acc_r[1] = _mm512_dpbusd_epi32(acc_r[1], av, b1);
+                    }
                 }
             }
-            let sav = _mm512_set1_pd(sa);
-            for h in 0..2 {
-                // SAFETY: blk·NR + 32 ≤ blocks·NR.
-                let corr =
-                    unsafe { _mm512_loadu_si512(bsum.as_ptr().add(blk * NR + 16 * h) as *const _) };
-                let dot = _mm512_sub_epi32(acc[h], corr);
-                for q in 0..2 {
-                    let lanes = if q == 0 {
-                        _mm512_castsi512_si256(dot)
-                    } else {
-                        _mm512_extracti64x4_epi64::<1>(dot)
-                    };
-                    let d = _mm512_cvtepi32_pd(lanes);
-                    // SAFETY: 8 f64 at blk·NR + 16h + 8q, inside the block's NR entries.
-                    let sbv =
-                        unsafe { _mm512_loadu_pd(bscale.as_ptr().add(blk * NR + 16 * h + 8 * q)) };
-                    // Exact in f64 (integer times powers of two), one rounding to f32.
-                    let v = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(d, sav), sbv));
-                    y[2 * h + q] = _mm256_add_ps(y[2 * h + q], v);
+            // SAFETY: blk·NR + 32 ≤ blocks·NR for every per-block array.
+            let (c0, c1) = unsafe {
+                (
+                    _mm512_loadu_si512(b.sum.as_ptr().add(blk * NR) as *const _),
+                    _mm512_loadu_si512(b.sum.as_ptr().add(blk * NR + 16) as *const _),
+                )
+            };
+            let fast = b.safe[blk] && (0..MX_MR).all(|r| a.safe[r * blocks + blk]);
+            if fast {
+                // SAFETY: as above.
+                let (s0, s1) = unsafe {
+                    (
+                        _mm512_loadu_ps(b.scale32.as_ptr().add(blk * NR)),
+                        _mm512_loadu_ps(b.scale32.as_ptr().add(blk * NR + 16)),
+                    )
+                };
+                for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
+                    let sa = _mm512_set1_ps(a.scale[r * blocks + blk] as f32);
+                    // f32(dot) is exact, and so is its product with 2^(ea+eb−2): one rounding,
+                    // in the add, as in the scalar kernel.
+                    let v0 = _mm512_mul_ps(
+                        _mm512_cvtepi32_ps(_mm512_sub_epi32(acc_r[0], c0)),
+                        _mm512_mul_ps(sa, s0),
+                    );
+                    let v1 = _mm512_mul_ps(
+                        _mm512_cvtepi32_ps(_mm512_sub_epi32(acc_r[1], c1)),
+                        _mm512_mul_ps(sa, s1),
+                    );
+                    y_r[0] = _mm512_add_ps(y_r[0], v0);
+                    y_r[1] = _mm512_add_ps(y_r[1], v1);
+                }
+            } else {
+                for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
+                    let sav = _mm512_set1_pd(a.scale[r * blocks + blk]);
+                    for h in 0..2 {
+                        let dot = _mm512_sub_epi32(acc_r[h], if h == 0 { c0 } else { c1 });
+                        let mut halves = [_mm256_setzero_ps(); 2];
+                        for (q, half) in halves.iter_mut().enumerate() {
+                            let lanes = if q == 0 {
+                                _mm512_castsi512_si256(dot)
+                            } else {
+                                _mm512_extracti64x4_epi64::<1>(dot)
+                            };
+                            // SAFETY: 8 f64 at blk·NR + 16h + 8q, inside the block's NR entries.
+                            let sbv = unsafe {
+                                _mm512_loadu_pd(b.scale.as_ptr().add(blk * NR + 16 * h + 8 * q))
+                            };
+                            // Exact in f64 (an integer times powers of two), one rounding to f32.
+                            *half = _mm512_cvtpd_ps(_mm512_mul_pd(
+                                _mm512_mul_pd(_mm512_cvtepi32_pd(lanes), sav),
+                                sbv,
+                            ));
+                        }
+                        let v =
+                            _mm512_insertf32x8::<1>(_mm512_castps256_ps512(halves[0]), halves[1]);
+                        y_r[h] = _mm512_add_ps(y_r[h], v);
+                    }
                 }
             }
         }
-        for (q, v) in y.iter().enumerate() {
-            // SAFETY: the tile holds 32 f32.
-            unsafe { _mm256_storeu_ps(tile.as_mut_ptr().add(8 * q), *v) };
+        for (r, y_r) in y.iter().enumerate() {
+            // SAFETY: the tile holds MX_MR rows of NR f32.
+            unsafe {
+                _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR), y_r[0]);
+                _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + 16), y_r[1]);
+            }
         }
     }
 }
