@@ -108,11 +108,11 @@ impl Rounding {
     /// rounding.
     pub fn round(self, v: f32, index: u64) -> f32 {
         match self {
-            Rounding::HalfEven => v.round_ties_even(),
-            Rounding::HalfAway => v.round(),
-            Rounding::Floor => v.floor(),
+            Rounding::HalfEven => round_half_even(v),
+            Rounding::HalfAway => round_half_away(v),
+            Rounding::Floor => floor(v),
             Rounding::Stochastic { seed } => {
-                let low = v.floor();
+                let low = floor(v);
                 // v − floor(v) is exact in f32; u is uniform on [0, 1) in steps of 2^−24.
                 let u = (splitmix64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40) as f32
                     * (1.0 / 16_777_216.0);
@@ -135,6 +135,35 @@ impl fmt::Display for Rounding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// Round half to even, as `f32::round_ties_even`, without a libm call: for |v| < 2^23,
+/// adding and subtracting 2^23 leaves the nearest integer (the FPU rounds to nearest even);
+/// larger values are integers already. Loops over it vectorise on any x86-64.
+#[inline]
+pub fn round_half_even(v: f32) -> f32 {
+    const TWO23: f32 = 8_388_608.0;
+    let a = v.abs();
+    if a < TWO23 {
+        ((a + TWO23) - TWO23).copysign(v)
+    } else {
+        v
+    }
+}
+
+/// `f32::floor` without a libm call.
+#[inline]
+pub fn floor(v: f32) -> f32 {
+    let r = round_half_even(v);
+    if r > v { r - 1.0 } else { r }
+}
+
+/// `f32::round` (half away from zero) without a libm call: only exact halves differ from
+/// half-even, and for them v ± 0.5 is exact.
+#[inline]
+pub fn round_half_away(v: f32) -> f32 {
+    let r = round_half_even(v);
+    if (v - r).abs() == 0.5 { v + 0.5f32.copysign(v) } else { r }
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit hash, used as a counter-based RNG.
@@ -243,9 +272,32 @@ pub struct Int8Matrix {
 }
 
 fn min_max(values: &[f32]) -> (f32, f32) {
-    values
-        .iter()
-        .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+    // Plain comparisons rather than f32::min/max (whose NaN rules block vectorisation); the
+    // values are finite here.
+    values.iter().fold((0.0f32, 0.0f32), |(lo, hi), &v| {
+        (if v < lo { v } else { lo }, if v > hi { v } else { hi })
+    })
+}
+
+/// Quantizes rows of `k` values: round(v / scale) + zp, clamped, exactly as
+/// [`Affine::quantize`] (in f32, which is exact for every value the clamp lets through).
+fn fill(
+    codes: &mut [i8],
+    data: &[f32],
+    k: usize,
+    params: &[Affine],
+    (qmin, qmax): (i32, i32),
+    round: impl Fn(f32, u64) -> f32,
+) {
+    let (lo, hi) = (qmin as f32, qmax as f32);
+    for (r, (dst, src)) in codes.chunks_mut(k.max(1)).zip(data.chunks(k.max(1))).enumerate() {
+        let p = params[if params.len() == 1 { 0 } else { r }];
+        let zp = p.zero_point as f32;
+        for (c, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
+            let q = round(v / p.scale, (r * k + c) as u64) + zp;
+            *d = (if q < lo { lo } else if q > hi { hi } else { q }) as i8;
+        }
+    }
 }
 
 /// Refuses NaN and Inf, which an affine scale cannot represent, naming the first one.
@@ -284,15 +336,14 @@ impl Int8Matrix {
             )));
         }
         let range = Affine::code_range(config.scheme);
-        let mut codes = Vec::with_capacity(rows * k);
-        for r in 0..rows {
-            let p = params[if params.len() == 1 { 0 } else { r }];
-            codes.extend(
-                m.row(r)
-                    .iter()
-                    .enumerate()
-                    .map(|(c, &v)| p.quantize(v, config.rounding, (r * k + c) as u64, range)),
-            );
+        let mut codes = vec![0i8; rows * k];
+        // One loop per rounding mode (a generic function), so each compiles to vector code.
+        let (d, p) = (m.data(), &params);
+        match config.rounding {
+            Rounding::HalfEven => fill(&mut codes, d, k, p, range, |v, _| round_half_even(v)),
+            Rounding::HalfAway => fill(&mut codes, d, k, p, range, |v, _| round_half_away(v)),
+            Rounding::Floor => fill(&mut codes, d, k, p, range, |v, _| floor(v)),
+            r @ Rounding::Stochastic { .. } => fill(&mut codes, d, k, p, range, |v, i| r.round(v, i)),
         }
         Ok(Int8Matrix {
             rows,
