@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod plot;
 pub mod report;
 pub mod scenario;
+pub mod simd;
 pub mod sweep;
 pub mod tui;
 pub mod walkthrough;

@@ -177,3 +177,89 @@ proptest! {
         check_mx(m, k, n, seed, BlockSize::Elements(block), ScaleRule::Floor);
     }
 }
+
+fn nasty(rows: usize, cols: usize, seed: u64) -> Matrix {
+    // Spread magnitudes, exact ties of the E2M1 table and of INT8 rounding, signed zeros.
+    let mut m = data(rows, cols, seed, true).into_data();
+    let specials = [
+        0.25f32, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.0, 0.0, 6.0, -7.9999995, 0.5, -2.5,
+    ];
+    for (i, v) in m.iter_mut().enumerate() {
+        if i % 5 == 0 {
+            *v = specials[(i / 5) % specials.len()] * 2f32.powi((i % 7) as i32 - 3);
+        }
+    }
+    Matrix::new(rows, cols, m).unwrap()
+}
+
+#[test]
+fn quantizers_agree_on_every_path() {
+    use qlab::format::{Granularity, Rounding, Scheme};
+    for (rows, cols) in [(1, 1), (3, 17), (4, 64), (5, 100), (2, 1000)] {
+        let m = nasty(rows, cols, (rows * cols) as u64);
+        for scheme in [Scheme::Asymmetric, Scheme::Symmetric] {
+            for granularity in [Granularity::Tensor, Granularity::Channel] {
+                for rounding in [
+                    Rounding::HalfEven,
+                    Rounding::HalfAway,
+                    Rounding::Floor,
+                    Rounding::Stochastic { seed: 3 },
+                ] {
+                    let cfg = Int8Config {
+                        scheme,
+                        granularity,
+                        rounding,
+                    };
+                    let want = Int8Matrix::quantize_with(Isa::Scalar, &m, cfg).unwrap();
+                    for isa in Isa::supported() {
+                        assert_eq!(
+                            Int8Matrix::quantize_with(isa, &m, cfg).unwrap(),
+                            want,
+                            "{isa:?} {cfg:?} {rows}x{cols}"
+                        );
+                    }
+                }
+            }
+        }
+        for block in [
+            BlockSize::Elements(16),
+            BlockSize::Elements(32),
+            BlockSize::Elements(64),
+            BlockSize::Elements(7),
+            BlockSize::Tensor,
+        ] {
+            for rule in ScaleRule::ALL {
+                let cfg = MxConfig { block, rule };
+                let want = MxMatrix::quantize_with(Isa::Scalar, &m, cfg).unwrap();
+                for isa in Isa::supported() {
+                    assert_eq!(
+                        MxMatrix::quantize_with(isa, &m, cfg).unwrap(),
+                        want,
+                        "{isa:?} {cfg:?} {rows}x{cols}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantizers_agree_on_non_finite_input() {
+    let mut d = data(2, 64, 5, true).into_data();
+    d[3] = f32::NAN;
+    d[70] = f32::NEG_INFINITY;
+    let m = Matrix::new(2, 64, d).unwrap();
+    let want = MxMatrix::quantize_with(Isa::Scalar, &m, MxConfig::default()).unwrap();
+    for isa in Isa::supported() {
+        assert_eq!(
+            MxMatrix::quantize_with(isa, &m, MxConfig::default()).unwrap(),
+            want
+        );
+        assert_eq!(
+            Int8Matrix::quantize_with(isa, &m, Int8Config::WEIGHTS)
+                .unwrap_err()
+                .to_string(),
+            "input: INT8 cannot quantize NaN at index (0, 3); remove NaN/Inf or use MXFP4"
+        );
+    }
+}

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
+use crate::simd::Isa;
 
 /// Asymmetric uses the full [−128, 127] with a zero point; symmetric uses the restricted
 /// [−127, 127] with zp = 0 (as PyTorch's weight observers and most kernels do).
@@ -163,7 +164,11 @@ pub fn floor(v: f32) -> f32 {
 #[inline]
 pub fn round_half_away(v: f32) -> f32 {
     let r = round_half_even(v);
-    if (v - r).abs() == 0.5 { v + 0.5f32.copysign(v) } else { r }
+    if (v - r).abs() == 0.5 {
+        v + 0.5f32.copysign(v)
+    } else {
+        r
+    }
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit hash, used as a counter-based RNG.
@@ -271,32 +276,25 @@ pub struct Int8Matrix {
     params: Vec<Affine>,
 }
 
-fn min_max(values: &[f32]) -> (f32, f32) {
-    // Plain comparisons rather than f32::min/max (whose NaN rules block vectorisation); the
-    // values are finite here.
-    values.iter().fold((0.0f32, 0.0f32), |(lo, hi), &v| {
-        (if v < lo { v } else { lo }, if v > hi { v } else { hi })
-    })
-}
-
-/// Quantizes rows of `k` values: round(v / scale) + zp, clamped, exactly as
-/// [`Affine::quantize`] (in f32, which is exact for every value the clamp lets through).
-fn fill(
-    codes: &mut [i8],
-    data: &[f32],
-    k: usize,
-    params: &[Affine],
+/// Quantizes one row: round(v / scale) + zp, clamped, exactly as [`Affine::quantize`] (in
+/// f32, which is exact for every value the clamp lets through).
+fn fill_row(
+    dst: &mut [i8],
+    src: &[f32],
+    p: Affine,
     (qmin, qmax): (i32, i32),
-    round: impl Fn(f32, u64) -> f32,
+    round: impl Fn(f32, usize) -> f32,
 ) {
-    let (lo, hi) = (qmin as f32, qmax as f32);
-    for (r, (dst, src)) in codes.chunks_mut(k.max(1)).zip(data.chunks(k.max(1))).enumerate() {
-        let p = params[if params.len() == 1 { 0 } else { r }];
-        let zp = p.zero_point as f32;
-        for (c, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
-            let q = round(v / p.scale, (r * k + c) as u64) + zp;
-            *d = (if q < lo { lo } else if q > hi { hi } else { q }) as i8;
-        }
+    let (lo, hi, zp) = (qmin as f32, qmax as f32, p.zero_point as f32);
+    for (c, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
+        let q = round(v / p.scale, c) + zp;
+        *d = (if q < lo {
+            lo
+        } else if q > hi {
+            hi
+        } else {
+            q
+        }) as i8;
     }
 }
 
@@ -315,19 +313,27 @@ impl Int8Matrix {
     /// Quantizes `m`; channels are rows. NaN and Inf are refused (an affine scale cannot
     /// represent them), naming the first offending element.
     pub fn quantize(m: &Matrix, config: Int8Config) -> Result<Self> {
-        check_finite("input", m)?;
+        Int8Matrix::quantize_with(crate::simd::active(), m, config)
+    }
+
+    /// [`Int8Matrix::quantize`] on a chosen instruction set; every path gives the same codes.
+    pub fn quantize_with(isa: Isa, m: &Matrix, config: Int8Config) -> Result<Self> {
         let (rows, k) = m.shape();
+        let range_of = |values: &[f32]| match crate::simd::min_max_finite(isa, values) {
+            Some(r) => Ok(r),
+            None => check_finite("input", m).map(|_| (0.0, 0.0)),
+        };
         let params: Vec<Affine> = match config.granularity {
             Granularity::Tensor => {
-                let (lo, hi) = min_max(m.data());
+                let (lo, hi) = range_of(m.data())?;
                 vec![Affine::fit(lo, hi, config.scheme, config.rounding)]
             }
             Granularity::Channel => (0..rows)
                 .map(|r| {
-                    let (lo, hi) = min_max(m.row(r));
-                    Affine::fit(lo, hi, config.scheme, config.rounding)
+                    let (lo, hi) = range_of(m.row(r))?;
+                    Ok(Affine::fit(lo, hi, config.scheme, config.rounding))
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
         };
         if let Some(p) = params.iter().find(|p| !p.scale.is_finite()) {
             return Err(Error::Value(format!(
@@ -337,13 +343,26 @@ impl Int8Matrix {
         }
         let range = Affine::code_range(config.scheme);
         let mut codes = vec![0i8; rows * k];
-        // One loop per rounding mode (a generic function), so each compiles to vector code.
-        let (d, p) = (m.data(), &params);
-        match config.rounding {
-            Rounding::HalfEven => fill(&mut codes, d, k, p, range, |v, _| round_half_even(v)),
-            Rounding::HalfAway => fill(&mut codes, d, k, p, range, |v, _| round_half_away(v)),
-            Rounding::Floor => fill(&mut codes, d, k, p, range, |v, _| floor(v)),
-            r @ Rounding::Stochastic { .. } => fill(&mut codes, d, k, p, range, |v, i| r.round(v, i)),
+        for (r, (dst, src)) in codes
+            .chunks_mut(k.max(1))
+            .zip(m.data().chunks(k.max(1)))
+            .enumerate()
+        {
+            let p = params[if params.len() == 1 { 0 } else { r }];
+            let (scale, zp) = (p.scale, p.zero_point);
+            if crate::simd::int8_quantize_row(isa, src, (scale, zp), range, config.rounding, dst) {
+                continue;
+            }
+            // The portable loop, one per rounding mode so that each compiles to vector code.
+            let base = (r * k) as u64;
+            match config.rounding {
+                Rounding::HalfEven => fill_row(dst, src, p, range, |v, _| round_half_even(v)),
+                Rounding::HalfAway => fill_row(dst, src, p, range, |v, _| round_half_away(v)),
+                Rounding::Floor => fill_row(dst, src, p, range, |v, _| floor(v)),
+                rd @ Rounding::Stochastic { .. } => {
+                    fill_row(dst, src, p, range, |v, c| rd.round(v, base + c as u64))
+                }
+            }
         }
         Ok(Int8Matrix {
             rows,

@@ -160,7 +160,7 @@ pub fn scale_byte(amax: f32, rule: ScaleRule) -> u8 {
 
 /// 2^−e as f32 for a finite scale byte. With e in [−127, 126] (the most an f32 amax can
 /// produce), 2^−e is a normal f32, so multiplying by it is the exact division by the scale.
-fn inverse_scale(byte: u8) -> f32 {
+pub fn inverse_scale(byte: u8) -> f32 {
     let e = e8m0::exponent(byte).expect("finite scale byte");
     f32::from_bits(((e8m0::BIAS - e).clamp(1, 254) as u32) << 23)
 }
@@ -224,6 +224,11 @@ pub struct MxMatrix {
 impl MxMatrix {
     /// Quantizes every row of `m` in blocks along the row.
     pub fn quantize(m: &Matrix, config: MxConfig) -> Result<Self> {
+        MxMatrix::quantize_with(crate::simd::active(), m, config)
+    }
+
+    /// [`MxMatrix::quantize`] on a chosen instruction set; every path gives the same bytes.
+    pub fn quantize_with(isa: crate::simd::Isa, m: &Matrix, config: MxConfig) -> Result<Self> {
         if config.block == BlockSize::Elements(0) {
             return Err(Error::Invalid(
                 "block size 0 is invalid; expected an integer ≥ 1 or 'tensor'".into(),
@@ -239,6 +244,18 @@ impl MxMatrix {
         for r in 0..rows {
             let row = m.row(r);
             let row_codes = &mut codes[r * k..(r + 1) * k];
+            if tensor_byte.is_none()
+                && crate::simd::mx_quantize_row(
+                    isa,
+                    row,
+                    block,
+                    config.rule,
+                    row_codes,
+                    &mut scales[r * per_row..(r + 1) * per_row],
+                )
+            {
+                continue;
+            }
             for (j, (vals, cs)) in row
                 .chunks(block)
                 .zip(row_codes.chunks_mut(block))

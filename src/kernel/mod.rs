@@ -7,7 +7,7 @@
 pub mod int8;
 pub mod mxfp4;
 pub mod reference;
-pub mod simd;
+pub use crate::simd;
 
 pub use mxfp4::Accumulator;
 

@@ -20,6 +20,9 @@
 
 use std::sync::OnceLock;
 
+use crate::format::int8::Rounding;
+use crate::format::mx::{self, ScaleRule};
+
 /// The instruction set a kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
@@ -144,7 +147,7 @@ pub fn int8_dots(isa: Isa, a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> 
             let mut out = Vec::with_capacity(m * n);
             for i in 0..m {
                 for j in 0..n {
-                    out.push(super::int8::dot(
+                    out.push(crate::kernel::int8::dot(
                         &a[i * k..(i + 1) * k],
                         &b[j * k..(j + 1) * k],
                     ));
@@ -196,6 +199,77 @@ pub fn int8_gemm(
     }
 }
 
+/// Smallest and largest value of `data` (with 0 included: the INT8 range always holds 0), or
+/// `None` when a value is NaN or infinite.
+pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<(f32, f32)> {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Vnni && isa.available() {
+        // SAFETY: AVX-512 F is available (checked just above).
+        return unsafe { avx512::min_max_finite(data) };
+    }
+    let _ = isa;
+    let mut lo = 0.0f32;
+    let mut hi = 0.0f32;
+    let mut finite = true;
+    for &v in data {
+        finite &= v.is_finite();
+        lo = if v < lo { v } else { lo };
+        hi = if v > hi { v } else { hi };
+    }
+    finite.then_some((lo, hi))
+}
+
+/// INT8 codes of one row, clamp(round(v / scale) + zp), on the SIMD path; `false` when the
+/// path does not apply (scalar ISA, stochastic rounding) and the caller's portable loop runs.
+pub fn int8_quantize_row(
+    isa: Isa,
+    src: &[f32],
+    (scale, zero_point): (f32, i32),
+    (qmin, qmax): (i32, i32),
+    rounding: Rounding,
+    dst: &mut [i8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Vnni && isa.available() && !matches!(rounding, Rounding::Stochastic { .. })
+    {
+        // SAFETY: AVX-512 F/BW are available (checked just above); dst.len() == src.len().
+        unsafe { avx512::int8_quantize_row(src, scale, zero_point, (qmin, qmax), rounding, dst) };
+        return true;
+    }
+    let _ = (isa, src, scale, zero_point, qmin, qmax, dst);
+    false
+}
+
+/// MXFP4 codes and scale bytes of one row in blocks of `block`, on the SIMD path; `false`
+/// when it does not apply (scalar ISA, a block size that is not a multiple of 16).
+pub fn mx_quantize_row(
+    isa: Isa,
+    src: &[f32],
+    block: usize,
+    rule: ScaleRule,
+    codes: &mut [u8],
+    scales: &mut [u8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Vnni && isa.available() && block % 16 == 0 && block > 0 {
+        for ((vals, cs), byte) in src
+            .chunks(block)
+            .zip(codes.chunks_mut(block))
+            .zip(scales.iter_mut())
+        {
+            *byte = if vals.len() == block {
+                // SAFETY: AVX-512 F/BW are available; the block holds a multiple of 16 values.
+                unsafe { avx512::mx_quantize_block(vals, rule, cs) }
+            } else {
+                mx::quantize_block(vals, rule, cs)
+            };
+        }
+        return true;
+    }
+    let _ = (isa, src, block, rule, codes, scales);
+    false
+}
+
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
 /// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4].
 fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize) -> Vec<u8> {
@@ -234,6 +308,8 @@ mod avx512 {
 
     use super::{K_CHUNK, MR, NR, pack_panels};
     use crate::format::e8m0;
+    use crate::format::int8::Rounding;
+    use crate::format::mx::{self, ScaleRule};
 
     pub fn int8_dots(a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
         let mut out = vec![0i64; m * n];
@@ -442,6 +518,154 @@ mod avx512 {
                 );
             }
         }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn min_max_finite(data: &[f32]) -> Option<(f32, f32)> {
+        let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let inf = _mm512_set1_ps(f32::INFINITY);
+        let mut finite: u16 = 0xFFFF;
+        let chunks = data.chunks_exact(16);
+        let tail = chunks.remainder();
+        for c in chunks {
+            // SAFETY: 16 floats.
+            let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
+            // |v| < inf is false for ±inf and for NaN (an ordered comparison).
+            finite &= _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(v), inf);
+            lo = _mm512_min_ps(lo, v);
+            hi = _mm512_max_ps(hi, v);
+        }
+        let (mut l, mut h) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+        let mut ok = finite == 0xFFFF;
+        for &v in tail {
+            ok &= v.is_finite();
+            l = if v < l { v } else { l };
+            h = if v > h { v } else { h };
+        }
+        ok.then_some((l, h))
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn int8_quantize_row(
+        src: &[f32],
+        scale: f32,
+        zero_point: i32,
+        (qmin, qmax): (i32, i32),
+        rounding: Rounding,
+        dst: &mut [i8],
+    ) {
+        use crate::format::int8::{floor, round_half_away, round_half_even};
+        let (s, zp) = (_mm512_set1_ps(scale), _mm512_set1_ps(zero_point as f32));
+        let (lo, hi) = (_mm512_set1_ps(qmin as f32), _mm512_set1_ps(qmax as f32));
+        let half = _mm512_set1_ps(0.5);
+        let n16 = src.len() / 16 * 16;
+        for i in (0..n16).step_by(16) {
+            // SAFETY: i + 16 ≤ len for both slices.
+            unsafe {
+                let q = _mm512_div_ps(_mm512_loadu_ps(src.as_ptr().add(i)), s);
+                let r = match rounding {
+                    Rounding::Floor => {
+                        _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(q)
+                    }
+                    Rounding::HalfAway => {
+                        // Only exact halves differ from half-even; for them q ± 0.5 is exact.
+                        let r = _mm512_roundscale_ps::<
+                            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+                        >(q);
+                        let tie = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(
+                            _mm512_abs_ps(_mm512_sub_ps(q, r)),
+                            half,
+                        );
+                        let away = _mm512_add_ps(
+                            q,
+                            _mm512_or_ps(half, _mm512_and_ps(q, _mm512_set1_ps(-0.0))),
+                        );
+                        _mm512_mask_blend_ps(tie, r, away)
+                    }
+                    _ => {
+                        _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q)
+                    }
+                };
+                let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, zp), lo), hi);
+                _mm_storeu_si128(
+                    dst.as_mut_ptr().add(i) as *mut _,
+                    _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c)),
+                );
+            }
+        }
+        for (d, &v) in dst[n16..].iter_mut().zip(&src[n16..]) {
+            let q = v / scale;
+            let r = match rounding {
+                Rounding::Floor => floor(q),
+                Rounding::HalfAway => round_half_away(q),
+                _ => round_half_even(q),
+            } + zero_point as f32;
+            *d = (if r < qmin as f32 {
+                qmin as f32
+            } else if r > qmax as f32 {
+                qmax as f32
+            } else {
+                r
+            }) as i8;
+        }
+    }
+
+    /// One MX block (a multiple of 16 values): its scale byte, and its codes into `codes`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn mx_quantize_block(vals: &[f32], rule: ScaleRule, codes: &mut [u8]) -> u8 {
+        let inf = _mm512_set1_ps(f32::INFINITY);
+        let mut amax = _mm512_setzero_ps();
+        let mut finite: u16 = 0xFFFF;
+        for c in vals.chunks_exact(16) {
+            // SAFETY: 16 floats.
+            let a = _mm512_abs_ps(unsafe { _mm512_loadu_ps(c.as_ptr()) });
+            finite &= _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, inf);
+            amax = _mm512_max_ps(amax, a);
+        }
+        if finite != 0xFFFF {
+            // NaN or Inf: the portable quantizer's rules (a NaN scale, zero codes).
+            return mx::quantize_block(vals, rule, codes);
+        }
+        let byte = mx::scale_byte(_mm512_reduce_max_ps(amax), rule);
+        let inv = _mm512_set1_ps(mx::inverse_scale(byte));
+        // The decision table of e2m1::encode, one threshold at a time.
+        let thresholds: [(f32, bool); 7] = [
+            (0.25, false),
+            (0.75, true),
+            (1.25, false),
+            (1.75, true),
+            (2.5, false),
+            (3.5, true),
+            (5.0, false),
+        ];
+        let one = _mm512_set1_epi32(1);
+        for (i, c) in vals.chunks_exact(16).enumerate() {
+            // SAFETY: 16 floats in, 16 codes out (codes has the block's length).
+            unsafe {
+                let v = _mm512_mul_ps(_mm512_loadu_ps(c.as_ptr()), inv);
+                let a = _mm512_abs_ps(v);
+                let mut m = _mm512_setzero_si512();
+                for (t, inclusive) in thresholds {
+                    let t = _mm512_set1_ps(t);
+                    let k = if inclusive {
+                        _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, t)
+                    } else {
+                        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, t)
+                    };
+                    m = _mm512_mask_add_epi32(m, k, m, one);
+                }
+                let sign = _mm512_and_si512(
+                    _mm512_srli_epi32::<28>(_mm512_castps_si512(v)),
+                    _mm512_set1_epi32(8),
+                );
+                let code = _mm512_or_si512(m, sign);
+                _mm_storeu_si128(
+                    codes.as_mut_ptr().add(16 * i) as *mut _,
+                    _mm512_cvtepi32_epi8(code),
+                );
+            }
+        }
+        byte
     }
 
     /// i8 codes viewed as bytes.
