@@ -251,7 +251,7 @@ pub fn mx_quantize_row(
     scales: &mut [u8],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Vnni && isa.available() && block % 16 == 0 && block > 0 {
+    if isa == Isa::Avx512Vnni && isa.available() && block > 0 && block.is_multiple_of(16) {
         for ((vals, cs), byte) in src
             .chunks(block)
             .zip(codes.chunks_mut(block))
