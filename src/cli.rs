@@ -674,19 +674,24 @@ fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
     let spec = Sweep::load(&a.spec)?;
     let n = spec.len();
     if a.dry_run {
-        println!(
-            "{}: {n} configurations × {} variants = {} rows (sweep {})",
+        use std::io::Write;
+        let v = spec.variants();
+        let mut text = format!(
+            "{}: {n} configuration{} × {v} variant{} = {} rows (sweep {})\n",
             spec.name,
-            spec.variants(),
-            n.saturating_mul(spec.variants() as u64),
+            if n == 1 { "" } else { "s" },
+            if v == 1 { "" } else { "s" },
+            n.saturating_mul(v as u64),
             spec.id
         );
         for line in sweep::run::plan(&spec, 10)? {
-            println!("{line}");
+            text.push_str(&format!("{line}\n"));
         }
         if n > 10 {
-            println!("   … {} more", n - 10);
+            text.push_str(&format!("   … {} more\n", n - 10));
         }
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = std::io::stdout().write_all(text.as_bytes());
         return Ok(());
     }
     if n > LARGE_SWEEP && !a.yes {

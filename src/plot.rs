@@ -79,7 +79,18 @@ pub fn series(
         }
     }
     if order.is_empty() {
-        return Err(Error::file(path, "has no rows to plot (after --where)"));
+        let why = if filters.is_empty() {
+            "has no rows to plot"
+        } else {
+            "has no rows to plot after --where"
+        };
+        return Err(Error::file(path, why));
+    }
+    if groups.values().all(|&(_, n)| n == 0) {
+        return Err(Error::file(
+            path,
+            format!("column '{y}' holds no finite value to plot (all NaN or ±inf)"),
+        ));
     }
     Ok(order
         .iter()

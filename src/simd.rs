@@ -273,15 +273,25 @@ pub fn mx_quantize_row(
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
 /// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4].
 fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize) -> Vec<u8> {
+    use rayon::prelude::*;
     let panels = n.div_ceil(NR);
     let mut out = vec![0u8; panels * NR * kp];
-    for j in 0..n {
-        let (p, c) = (j / NR, j % NR);
-        let dst = &mut out[p * NR * kp..(p + 1) * NR * kp];
-        for (g, quad) in b[j * k..(j + 1) * k].chunks(4).enumerate() {
-            let at = g * NR * 4 + c * 4;
-            dst[at..at + quad.len()].copy_from_slice(quad);
+    let pack = |(p, dst): (usize, &mut [u8])| {
+        for j in p * NR..((p + 1) * NR).min(n) {
+            let c = j % NR;
+            for (g, quad) in b[j * k..(j + 1) * k].chunks(4).enumerate() {
+                let at = g * NR * 4 + c * 4;
+                dst[at..at + quad.len()].copy_from_slice(quad);
+            }
         }
+    };
+    // Packing is part of every GEMM: in parallel too, or it caps the speed-up of threads.
+    if n * k < PARALLEL_WORK / 64 {
+        out.chunks_mut((NR * kp).max(1)).enumerate().for_each(pack);
+    } else {
+        out.par_chunks_mut((NR * kp).max(1))
+            .enumerate()
+            .for_each(pack);
     }
     out
 }
@@ -400,10 +410,19 @@ mod avx512 {
         }
         let kp = k.div_ceil(4) * 4;
         let mut au = vec![128u8; m.div_ceil(MR) * MR * kp];
-        for (dst, src) in au.chunks_mut(kp).zip(a.chunks(k.max(1))) {
+        let offset = |(dst, src): (&mut [u8], &[i8])| {
             for (d, &s) in dst.iter_mut().zip(src) {
                 *d = (s as u8) ^ 0x80;
             }
+        };
+        if m * k < super::PARALLEL_WORK / 64 {
+            au.chunks_mut(kp.max(1))
+                .zip(a.chunks(k.max(1)))
+                .for_each(offset);
+        } else {
+            au.par_chunks_mut(kp.max(1))
+                .zip(a.par_chunks(k.max(1)))
+                .for_each(offset);
         }
         let bs: &[u8] = bytemuck_i8(b);
         let packed = pack_panels(bs, n, k, kp);

@@ -76,6 +76,15 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Merged> {
         }
     }
     let (_, h) = header.expect("at least one input");
+    // Every configuration has a row per variant; one with fewer was cut short.
+    let variants = rows.values().map(Vec::len).max().unwrap_or(0);
+    if let Some((c, recs)) = rows.iter().find(|(_, r)| r.len() < variants) {
+        return Err(Error::Invalid(format!(
+            "configuration {c} has {} of {variants} variant rows (an interrupted shard?); \
+             resume that shard with --resume, then merge again",
+            recs.len()
+        )));
+    }
     let total = sweep.map_or(0, |s| s.1);
     let missing: Vec<u64> = (0..total).filter(|c| !rows.contains_key(c)).collect();
     let mut w = csv::Writer::from_writer(Vec::new());

@@ -72,12 +72,21 @@ pub struct Options {
 /// `--timings`.
 pub fn header(sweep: &Sweep, timings: bool) -> Vec<String> {
     let mut h: Vec<String> = LEAD_COLUMNS.iter().map(|s| s.to_string()).collect();
-    h.extend(sweep.axes.iter().map(|a| a.name.clone()));
+    h.extend(axis_columns(sweep).map(|a| a.name.clone()));
     h.extend(report_header());
     if timings {
         h.push("seconds".into());
     }
     h
+}
+
+/// Axes that get a column of their own: `seed`, `m`, `k` and `n` already have one among the
+/// report's columns, with the same values.
+fn axis_columns(sweep: &Sweep) -> impl Iterator<Item = &super::spec::Axis> {
+    sweep
+        .axes
+        .iter()
+        .filter(|a| !matches!(a.name.as_str(), "seed" | "m" | "k" | "n"))
 }
 
 /// The report columns, from `ReportRow`'s field names.
@@ -144,6 +153,7 @@ pub fn run_config(sweep: &Sweep, index: u64, timings: bool) -> Result<Vec<Vec<St
                 .axes
                 .iter()
                 .zip(&config.choice)
+                .filter(|(a, _)| !matches!(a.name.as_str(), "seed" | "m" | "k" | "n"))
                 .map(|(a, &c)| value_text(&a.values[c])),
         );
         rec.extend(report_fields(&ReportRow::new(&report, v))?);

@@ -90,6 +90,21 @@ pub fn valid_axes() -> Vec<String> {
     v
 }
 
+/// An error's message without the file and the line and column: those point into the TOML
+/// generated for a configuration, which the user never sees.
+fn strip_position(e: &Error) -> String {
+    let msg = match e {
+        Error::File { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    match msg.split_once(": ") {
+        Some((pos, rest)) if pos.starts_with("line ") && pos.contains(", column ") => {
+            rest.to_string()
+        }
+        _ => msg,
+    }
+}
+
 /// FNV-1a, 64 bits: a stable hash for identities written into files.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -154,6 +169,12 @@ impl Sweep {
                 (table, dir.clone(), text)
             }
         };
+        if raw.repeat == Some(0) {
+            return Err(Error::file(
+                origin,
+                "repeat = 0 is invalid; expected a count ≥ 1",
+            ));
+        }
         if raw.axis.is_empty() && raw.repeat.unwrap_or(1) <= 1 {
             return Err(Error::file(
                 origin,
@@ -191,10 +212,10 @@ impl Sweep {
             });
         }
         let repeat = raw.repeat.unwrap_or(1);
-        if repeat == 0 {
+        if repeat > 1 && axes.iter().any(|a| a.name == "seed") {
             return Err(Error::file(
                 origin,
-                "repeat = 0 is invalid; expected a count ≥ 1",
+                "a 'seed' axis and repeat > 1 would repeat identical data; give one or the other",
             ));
         }
         let base_seed = base
@@ -269,19 +290,48 @@ impl Sweep {
     /// Builds every value of every axis once (with the others at their first value), so a bad
     /// value is reported before the sweep starts.
     fn check_values(&self) -> Result<()> {
+        // The base itself first, so that its errors are not blamed on an axis value.
+        let mut t = self.base.clone();
+        t.insert("seed".into(), Value::Integer(self.seed as i64));
+        let text = toml::to_string(&t).map_err(|e| Error::Invalid(format!("sweep: {e}")))?;
+        Scenario::from_toml(&text, &self.origin, self.base_dir.clone()).map_err(|e| {
+            Error::file(
+                &self.origin,
+                format!("the base scenario: {}", strip_position(&e)),
+            )
+        })?;
         for (i, a) in self.axes.iter().enumerate() {
             for j in 0..a.values.len() {
                 let mut choice = vec![0; self.axes.len()];
                 choice[i] = j;
                 self.build(0, 0, &choice).map_err(|e| {
-                    let msg = match e {
-                        Error::File { message, .. } => message,
-                        other => other.to_string(),
-                    };
-                    Error::file(
-                        &self.origin,
-                        format!("axis '{}' = {}: {msg}", a.name, value_text(&a.values[j])),
-                    )
+                    let msg = strip_position(&e);
+                    // Messages that name the axis already need no prefix.
+                    if msg.contains(&format!("axis '{}'", a.name)) {
+                        Error::file(&self.origin, msg)
+                    } else {
+                        // The other axes sit at their first values: name them, since the
+                        // failure may come from the combination.
+                        let others: Vec<String> = self
+                            .axes
+                            .iter()
+                            .filter(|b| b.name != a.name)
+                            .map(|b| format!("{} = {}", b.name, value_text(&b.values[0])))
+                            .collect();
+                        let with = if others.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (with {})", others.join(", "))
+                        };
+                        Error::file(
+                            &self.origin,
+                            format!(
+                                "axis '{}' = {}{with}: {msg}",
+                                a.name,
+                                value_text(&a.values[j])
+                            ),
+                        )
+                    }
                 })?;
             }
         }
@@ -325,8 +375,13 @@ impl Sweep {
             splitmix64(self.seed ^ repeat) >> 1
         };
         t.insert("seed".into(), Value::Integer(seed as i64));
-        for (a, &c) in self.axes.iter().zip(choice) {
-            self.apply(&mut t, a, &a.values[c])?;
+        // Distribution axes first: a new `dist` drops the old distribution's parameters, so a
+        // parameter axis must be applied after it, whatever the file's order.
+        let mut order: Vec<usize> = (0..self.axes.len()).collect();
+        order.sort_by_key(|&i| !self.axes[i].name.ends_with(".dist"));
+        for i in order {
+            let a = &self.axes[i];
+            self.apply(&mut t, a, &a.values[choice[i]])?;
         }
         let text = toml::to_string(&t).map_err(|e| Error::Invalid(format!("sweep: {e}")))?;
         let origin = PathBuf::from(format!("{} (configuration {index})", self.origin.display()));
