@@ -273,9 +273,17 @@ pub fn mx_quantize_row(
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
 /// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4].
 fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    pack_panels_into(b, n, k, kp, &mut out);
+    out
+}
+
+/// [`pack_panels`] into a reused buffer.
+fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
     use rayon::prelude::*;
     let panels = n.div_ceil(NR);
-    let mut out = vec![0u8; panels * NR * kp];
+    out.clear();
+    out.resize(panels * NR * kp, 0);
     let pack = |(p, dst): (usize, &mut [u8])| {
         for j in p * NR..((p + 1) * NR).min(n) {
             let c = j % NR;
@@ -293,7 +301,19 @@ fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize) -> Vec<u8> {
             .enumerate()
             .for_each(pack);
     }
-    out
+}
+
+thread_local! {
+    /// Packing buffers reused from call to call: fresh multi-megabyte allocations are mapped
+    /// and faulted in anew each time, which costs as much as the GEMM itself at n = 1024.
+    static SCRATCH: std::cell::RefCell<[Vec<u8>; 3]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
+    };
+}
+
+/// Runs `f` with the calling thread's three scratch buffers.
+fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
+    SCRATCH.with(|s| f(&mut s.borrow_mut()))
 }
 
 /// MXFP4 GEMM on doubled codes: `a` (`m × k`, doubled codes of W), `b` (`n × k`, of xᵀ),
@@ -359,9 +379,11 @@ mod avx512 {
                 let r0 = t * rows_per_task;
                 let rows = chunk.len() / n;
                 let mut tile = [0i32; MR * NR];
-                for i0 in (0..rows).step_by(MR) {
-                    let mr = MR.min(rows - i0);
-                    for p in 0..n.div_ceil(NR) {
+                // Panels outer, row tiles inner: one panel of B stays in L1/L2 while the
+                // task's rows of A (L2-sized) stream past it.
+                for p in 0..n.div_ceil(NR) {
+                    for i0 in (0..rows).step_by(MR) {
+                        let mr = MR.min(rows - i0);
                         let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
                         // SAFETY: AVX-512 F/BW/VNNI are available (checked by the caller's
                         // dispatch); rows r0+i0 .. +mr exist in `au`, and the panel holds
@@ -404,12 +426,27 @@ mod avx512 {
         k: usize,
         e: &super::Int8Epilogue,
     ) -> Vec<f32> {
-        let mut out = vec![0f32; m * n];
         if m == 0 || n == 0 {
-            return out;
+            return vec![0f32; m * n];
         }
+        super::with_scratch(|[au, packed, _]| int8_gemm_in(a, b, m, n, k, e, au, packed))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn int8_gemm_in(
+        a: &[i8],
+        b: &[i8],
+        m: usize,
+        n: usize,
+        k: usize,
+        e: &super::Int8Epilogue,
+        au: &mut Vec<u8>,
+        packed: &mut Vec<u8>,
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; m * n];
         let kp = k.div_ceil(4) * 4;
-        let mut au = vec![128u8; m.div_ceil(MR) * MR * kp];
+        au.clear();
+        au.resize(m.div_ceil(MR) * MR * kp, 128);
         let offset = |(dst, src): (&mut [u8], &[i8])| {
             for (d, &s) in dst.iter_mut().zip(src) {
                 *d = (s as u8) ^ 0x80;
@@ -425,7 +462,8 @@ mod avx512 {
                 .for_each(offset);
         }
         let bs: &[u8] = bytemuck_i8(b);
-        let packed = pack_panels(bs, n, k, kp);
+        super::pack_panels_into(bs, n, k, kp, packed);
+        let (au, packed) = (&*au, &*packed);
         // Σ(a + 128)·b = Σab + 128·Σb: the offset comes back out in the epilogue. Columns are
         // padded to whole panels so the vector epilogue can read full registers.
         let np = n.div_ceil(NR) * NR;
@@ -450,9 +488,11 @@ mod avx512 {
             let r0 = t * rows_per_task;
             let rows = chunk.len() / n;
             let mut tile = [0i32; MR * NR];
-            for i0 in (0..rows).step_by(MR) {
-                let mr = MR.min(rows - i0);
-                for p in 0..n.div_ceil(NR) {
+            // Panels outer, row tiles inner: one panel of B stays in L1/L2 while the task's
+            // rows of A (L2-sized) stream past it.
+            for p in 0..n.div_ceil(NR) {
+                for i0 in (0..rows).step_by(MR) {
+                    let mr = MR.min(rows - i0);
                     let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
                     // SAFETY: as in `int8_dots`: the features are available, MR padded rows
                     // of kp bytes exist, and the panel holds kp/4 groups.
@@ -754,18 +794,34 @@ mod avx512 {
         k: usize,
         block: usize,
     ) -> Vec<f32> {
-        let mut out = vec![0f32; m * n];
         if m == 0 || n == 0 {
-            return out;
+            return vec![0f32; m * n];
         }
+        // W: doubled codes + 12 (so ≥ 0), block-padded, rows padded to whole tiles;
+        // B: block-padded, packed in panels; both in the thread's reused buffers.
+        super::with_scratch(|[au, bs, packed]| {
+            mx_gemm_in(a, b, sa, sb, (m, n, k, block), (au, bs, packed))
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn mx_gemm_in(
+        a: &[i8],
+        b: &[i8],
+        sa: &[u8],
+        sb: &[u8],
+        (m, n, k, block): (usize, usize, usize, usize),
+        (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; m * n];
         let blocks = k.div_ceil(block);
         let bp = block.div_ceil(4) * 4; // padded block
         let kp = blocks * bp;
         let mp = m.div_ceil(MX_MR) * MX_MR;
-        // W: doubled codes + 12 (so ≥ 0), block-padded, rows padded to whole tiles;
-        // B: block-padded, packed in panels.
-        let mut au = vec![12u8; mp * kp];
-        let mut bs = vec![0u8; n * kp];
+        au.clear();
+        au.resize(mp * kp, 12);
+        bs.clear();
+        bs.resize(n * kp, 0);
         for (dst, src) in au.chunks_mut(kp).zip(a.chunks(k)) {
             for (blk, vals) in src.chunks(block).enumerate() {
                 for (d, &v) in dst[blk * bp..].iter_mut().zip(vals) {
@@ -780,7 +836,8 @@ mod avx512 {
                 }
             }
         }
-        let packed = pack_panels(&bs, n, kp, kp);
+        super::pack_panels_into(bs, n, kp, kp, packed);
+        let (au, packed) = (&*au, &*packed);
         let panels = n.div_ceil(NR);
         // Per panel and block, for each of the NR columns: 12·Σb, 2^(eb − 1) in f64 and f32,
         // and whether the whole panel-block may take the exact f32 route.
@@ -816,8 +873,10 @@ mod avx512 {
         let asafe: Vec<bool> = (0..mp * blocks)
             .map(|i| i >= m * blocks || f32_safe(sa[i]))
             .collect();
+        // Tasks of 16 tiles; within a task, panels outer and row tiles inner, so one panel of
+        // B stays in cache while the task's rows of A stream past it.
+        let task_rows = MX_MR * 16;
         let work = |(t, chunk): (usize, &mut [f32])| {
-            let i0 = t * MX_MR;
             let rows = chunk.len() / n;
             let mut tile = [0f32; MX_MR * NR];
             for p in 0..panels {
@@ -829,25 +888,29 @@ mod avx512 {
                     scale32: &bscale32[off..off + blocks * NR],
                     safe: &bsafe[p * blocks..(p + 1) * blocks],
                 };
-                let a = Rows {
-                    codes: &au[i0 * kp..(i0 + MX_MR) * kp],
-                    scale: &ascale[i0 * blocks..(i0 + MX_MR) * blocks],
-                    safe: &asafe[i0 * blocks..(i0 + MX_MR) * blocks],
-                };
-                // SAFETY: AVX-512 F/BW/DQ/VNNI are available (dispatch); the slices above hold
-                // MX_MR padded rows of kp bytes, a panel of kp/4 groups, and blocks·NR entries.
-                unsafe { mx_kernel_4x32(&a, &b, blocks, bp, &mut tile) };
                 let nc = NR.min(n - p * NR);
-                for r in 0..rows {
-                    chunk[r * n + p * NR..r * n + p * NR + nc]
-                        .copy_from_slice(&tile[r * NR..r * NR + nc]);
+                for r0 in (0..rows).step_by(MX_MR) {
+                    let i0 = t * task_rows + r0;
+                    let a = Rows {
+                        codes: &au[i0 * kp..(i0 + MX_MR) * kp],
+                        scale: &ascale[i0 * blocks..(i0 + MX_MR) * blocks],
+                        safe: &asafe[i0 * blocks..(i0 + MX_MR) * blocks],
+                    };
+                    // SAFETY: AVX-512 F/BW/DQ/VNNI are available (dispatch); the slices above
+                    // hold MX_MR padded rows of kp bytes, a panel of kp/4 groups, and
+                    // blocks·NR entries.
+                    unsafe { mx_kernel_4x32(&a, &b, blocks, bp, &mut tile) };
+                    for r in 0..MX_MR.min(rows - r0) {
+                        chunk[(r0 + r) * n + p * NR..(r0 + r) * n + p * NR + nc]
+                            .copy_from_slice(&tile[r * NR..r * NR + nc]);
+                    }
                 }
             }
         };
         if m * n * k < super::PARALLEL_WORK {
-            out.chunks_mut(MX_MR * n).enumerate().for_each(work);
+            out.chunks_mut(task_rows * n).enumerate().for_each(work);
         } else {
-            out.par_chunks_mut(MX_MR * n).enumerate().for_each(work);
+            out.par_chunks_mut(task_rows * n).enumerate().for_each(work);
         }
         out
     }
