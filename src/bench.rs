@@ -101,33 +101,8 @@ fn rate(name: &str, size: usize, work: f64, unit: &str, secs: &[f64]) -> Rate {
 fn sgemm(a: &Matrix, b: &Matrix) -> Vec<f32> {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     let mut c = vec![0f32; m * n];
-    mm(a.data(), b.data(), &mut c, m, k, n);
+    crate::simd::sgemm_baseline(a.data(), b.data(), &mut c, (m, k, n));
     c
-}
-
-#[allow(unsafe_code)]
-fn mm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
-    // SAFETY: the slices hold m·k, k·n and m·n elements in row-major order, matching the
-    // strides passed (row stride = columns, column stride = 1).
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
 }
 
 /// Measures every path at every size, `runs` times each, on the current rayon pool.

@@ -270,6 +270,35 @@ pub fn mx_quantize_row(
     false
 }
 
+/// The f32 baseline of `qlab bench`: C = A · B (row-major, `m × k` times `k × n`) with the
+/// `matrixmultiply` crate, whose API takes raw pointers.
+pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, usize, usize)) {
+    assert!(
+        a.len() == m * k && b.len() == k * n && c.len() == m * n,
+        "sgemm: shapes"
+    );
+    // SAFETY: the slices hold m·k, k·n and m·n elements in row-major order, matching the
+    // strides passed (row stride = columns, column stride = 1); `c` is exclusively borrowed.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
 /// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4].
 fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize) -> Vec<u8> {
