@@ -35,8 +35,8 @@ pub struct Cli {
     /// Worker threads for every command [default: all cores]
     #[arg(long, global = true)]
     pub threads: Option<usize>,
-    /// Force a kernel path: scalar or avx512-vnni [default: the best this CPU has; also
-    /// QLAB_KERNEL]
+    /// Force a kernel path: scalar, avx2-vnni or avx512-vnni [default: the best this CPU has;
+    /// also QLAB_KERNEL]
     #[arg(long, global = true)]
     pub kernel: Option<crate::kernel::simd::Isa>,
 }

@@ -27,6 +27,8 @@ use crate::format::mx::{self, ScaleRule};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
     Scalar,
+    /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): the INT8 GEMM; other kernels run portable.
+    Avx2Vnni,
     /// AVX-512 F/BW/DQ with VNNI.
     Avx512Vnni,
 }
@@ -35,6 +37,7 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Avx2Vnni => "avx2-vnni",
             Isa::Avx512Vnni => "avx512-vnni",
         }
     }
@@ -43,6 +46,17 @@ impl Isa {
     pub fn available(self) -> bool {
         match self {
             Isa::Scalar => true,
+            Isa::Avx2Vnni => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("avxvnni")
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    false
+                }
+            }
             Isa::Avx512Vnni => {
                 #[cfg(target_arch = "x86_64")]
                 {
@@ -59,7 +73,7 @@ impl Isa {
         }
     }
 
-    pub const ALL: [Isa; 2] = [Isa::Scalar, Isa::Avx512Vnni];
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2Vnni, Isa::Avx512Vnni];
 
     /// The paths this CPU supports.
     pub fn supported() -> Vec<Isa> {
@@ -72,10 +86,11 @@ impl std::str::FromStr for Isa {
     fn from_str(s: &str) -> crate::error::Result<Isa> {
         let isa = match s {
             "scalar" => Isa::Scalar,
+            "avx2-vnni" | "avx2" => Isa::Avx2Vnni,
             "avx512-vnni" | "avx512" => Isa::Avx512Vnni,
             _ => {
                 return Err(crate::error::Error::Invalid(format!(
-                    "unknown kernel '{s}'; expected scalar or avx512-vnni"
+                    "unknown kernel '{s}'; expected scalar, avx2-vnni or avx512-vnni"
                 )));
             }
         };
@@ -122,6 +137,8 @@ pub fn active() -> Isa {
         }
         if Isa::Avx512Vnni.available() {
             Isa::Avx512Vnni
+        } else if Isa::Avx2Vnni.available() {
+            Isa::Avx2Vnni
         } else {
             Isa::Scalar
         }
@@ -190,7 +207,13 @@ pub fn int8_gemm(
 ) -> Vec<f32> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni if isa.available() && k <= K_CHUNK => avx512::int8_gemm(a, b, m, n, k, e),
+        Isa::Avx512Vnni if isa.available() && k <= K_CHUNK => {
+            avx512::int8_gemm(a, b, m, n, k, e, true)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Vnni if isa.available() && k <= K_CHUNK => {
+            avx512::int8_gemm(a, b, m, n, k, e, false)
+        }
         _ => int8_dots(isa, a, b, m, n, k)
             .iter()
             .enumerate()
@@ -447,6 +470,8 @@ mod avx512 {
         out
     }
 
+    /// The INT8 GEMM on AVX-512 VNNI (`wide`) or on AVX2 with AVX-VNNI: the same packing and
+    /// tiles, a 512- or 256-bit micro-kernel, and the epilogue vectorised on AVX-512 only.
     pub fn int8_gemm(
         a: &[i8],
         b: &[i8],
@@ -454,23 +479,21 @@ mod avx512 {
         n: usize,
         k: usize,
         e: &super::Int8Epilogue,
+        wide: bool,
     ) -> Vec<f32> {
         if m == 0 || n == 0 {
             return vec![0f32; m * n];
         }
-        super::with_scratch(|[au, packed, _]| int8_gemm_in(a, b, m, n, k, e, au, packed))
+        super::with_scratch(|[au, packed, _]| int8_gemm_in(a, b, (m, n, k), e, (au, packed), wide))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn int8_gemm_in(
         a: &[i8],
         b: &[i8],
-        m: usize,
-        n: usize,
-        k: usize,
+        (m, n, k): (usize, usize, usize),
         e: &super::Int8Epilogue,
-        au: &mut Vec<u8>,
-        packed: &mut Vec<u8>,
+        (au, packed): (&mut Vec<u8>, &mut Vec<u8>),
+        wide: bool,
     ) -> Vec<f32> {
         let mut out = vec![0f32; m * n];
         let kp = k.div_ceil(4) * 4;
@@ -523,20 +546,30 @@ mod avx512 {
                 for i0 in (0..rows).step_by(MR) {
                     let mr = MR.min(rows - i0);
                     let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
-                    // SAFETY: as in `int8_dots`: the features are available, MR padded rows
-                    // of kp bytes exist, and the panel holds kp/4 groups.
+                    let rows_a = &au[(r0 + i0) * kp..(r0 + i0 + MR) * kp];
+                    // SAFETY: as in `int8_dots`: the caller's dispatch checked the features of
+                    // the chosen kernel, MR padded rows of kp bytes exist, and the panel holds
+                    // kp/4 groups.
                     unsafe {
-                        kernel_8x32(
-                            &au[(r0 + i0) * kp..(r0 + i0 + MR) * kp],
-                            kp,
-                            panel,
-                            &mut tile,
-                        )
+                        if wide {
+                            kernel_8x32(rows_a, kp, panel, &mut tile)
+                        } else {
+                            kernel_8x32_avx2(rows_a, kp, panel, &mut tile)
+                        }
                     };
                     let nc = NR.min(n - p * NR);
                     let cols = p * NR..(p + 1) * NR;
                     for r in 0..mr {
                         let i = r0 + i0 + r;
+                        if !wide {
+                            // The scalar epilogue: the same arithmetic as the vector one.
+                            for c in 0..nc {
+                                let j = p * NR + c;
+                                let acc = i64::from(tile[r * NR + c]) - excess[j];
+                                chunk[(i0 + r) * n + j] = e.apply(i, j, k, acc);
+                            }
+                            continue;
+                        }
                         let mut ys = [0f32; NR];
                         // SAFETY: the features are available; every slice holds NR values.
                         unsafe {
@@ -761,6 +794,42 @@ mod avx512 {
         // SAFETY: i8 and u8 have the same size and alignment, and every bit pattern is valid
         // for both.
         unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len()) }
+    }
+
+    /// [`kernel_8x32`] on 256-bit registers (AVX-VNNI): the 32 columns as four ymm of 8,
+    /// two rows at a time, so the accumulators fit AVX2's 16 registers.
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn kernel_8x32_avx2(au: &[u8], kp: usize, panel: &[u8], tile: &mut [i32; MR * NR]) {
+        let (pa, pb) = (au.as_ptr(), panel.as_ptr());
+        for r0 in (0..MR).step_by(2) {
+            let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+            for g in 0..kp / 4 {
+                // SAFETY: g < kp/4: the loads lie inside the panel; rows r0, r0 + 1 < MR.
+                unsafe {
+                    let b = [0, 1, 2, 3]
+                        .map(|q| _mm256_loadu_si256(pb.add(g * NR * 4 + 32 * q) as *const _));
+                    for (h, acc_r) in acc.iter_mut().enumerate() {
+                        let av = _mm256_set1_epi32(
+                            (pa.add((r0 + h) * kp + 4 * g) as *const i32).read_unaligned(),
+                        );
+                        for q in 0..4 {
+                            acc_r[q] = _mm256_dpbusd_avx_epi32(acc_r[q], av, b[q]);
+                        }
+                    }
+                }
+            }
+            for (h, acc_r) in acc.iter().enumerate() {
+                for (q, v) in acc_r.iter().enumerate() {
+                    // SAFETY: row r0 + h < MR of NR = 32 i32, 8 lanes at 8q.
+                    unsafe {
+                        _mm256_storeu_si256(
+                            tile.as_mut_ptr().add((r0 + h) * NR + 8 * q) as *mut _,
+                            *v,
+                        )
+                    };
+                }
+            }
+        }
     }
 
     /// One MR × NR tile: Σ over kp of au[r][k] · panel[c][k] into `tile` (i32, exact).
