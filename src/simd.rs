@@ -337,11 +337,19 @@ fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) 
     out.clear();
     out.resize(panels * NR * kp, 0);
     let pack = |(p, dst): (usize, &mut [u8])| {
-        for j in p * NR..((p + 1) * NR).min(n) {
-            let c = j % NR;
-            for (g, quad) in b[j * k..(j + 1) * k].chunks(4).enumerate() {
-                let at = g * NR * 4 + c * 4;
-                dst[at..at + quad.len()].copy_from_slice(quad);
+        let cols = p * NR..((p + 1) * NR).min(n);
+        let whole = k / 4;
+        // Whole groups: the destination is written in order, four bytes per column.
+        for (g, out) in dst.chunks_exact_mut(NR * 4).take(whole).enumerate() {
+            for (c, j) in cols.clone().enumerate() {
+                out[c * 4..c * 4 + 4].copy_from_slice(&b[j * k + 4 * g..j * k + 4 * g + 4]);
+            }
+        }
+        // A last partial group (k not a multiple of 4); the rest stays zero.
+        if !k.is_multiple_of(4) {
+            for (c, j) in cols.enumerate() {
+                let at = whole * NR * 4 + c * 4;
+                dst[at..at + k % 4].copy_from_slice(&b[j * k + 4 * whole..(j + 1) * k]);
             }
         }
     };

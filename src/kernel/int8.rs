@@ -41,8 +41,14 @@ pub struct Int8Cell {
 
 /// Row sums of the codes, needed by the zero-point correction.
 pub fn row_sums(m: &Int8Matrix) -> Vec<i64> {
+    // i32 inside chunks of EXACT_I32_K (|Σ| ≤ 2^23 there), so the loop vectorises.
     (0..m.rows())
-        .map(|r| m.row_codes(r).iter().map(|&q| i64::from(q)).sum())
+        .map(|r| {
+            m.row_codes(r)
+                .chunks(EXACT_I32_K)
+                .map(|c| i64::from(c.iter().map(|&q| i32::from(q)).sum::<i32>()))
+                .sum()
+        })
         .collect()
 }
 
