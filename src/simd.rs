@@ -1,21 +1,24 @@
-//! SIMD integer GEMMs with runtime dispatch. The only module with `unsafe`: every kernel here
-//! has a safe wrapper and a scalar twin (the portable code in `int8.rs` / `mxfp4.rs`), and
-//! the tests compare them bit for bit.
+//! SIMD kernels with runtime dispatch: the only module with `unsafe`. Every kernel here has a
+//! safe wrapper and a scalar twin (the portable code in `kernel/` and `format/`), and
+//! `tests/simd.rs` compares them bit for bit.
 //!
-//! INT8 on AVX-512 VNNI. `vpdpbusd` multiplies unsigned by signed bytes, so W's codes are
-//! offset by 128 (a + 128 ∈ [0, 255]) and the excess 128·Σb is subtracted afterwards:
-//! Σ(a + 128)·b = Σab + 128·Σb. Each i32 lane then holds at most 255 · 128 · 65536 < 2^31, so
-//! K is summed in chunks of 65536 into i64, as the scalar kernel does.
+//! INT8 GEMM (AVX-512 VNNI, and AVX2 + AVX-VNNI). `vpdpbusd` multiplies unsigned by signed
+//! bytes, so W's codes are offset by 128 (a + 128 ∈ [0, 255]) and the excess 128·Σb is taken
+//! out in the epilogue: Σ(a + 128)·b = Σab + 128·Σb. An i32 lane holds at most
+//! 255 · 128 · 65536 < 2^31, so these kernels take K ≤ 65536; longer K runs the portable
+//! kernel (exact in i64 chunks). x's codes are packed in panels of NR = 32 columns, four
+//! consecutive k per column (the 4 bytes `vpdpbusd` consumes); W's rows are read from a copy
+//! padded to the same K. The micro-kernel keeps an 8 × 32 tile of i32 sums in registers, and
+//! the zero-point correction and scaling run on the tile as it is written back.
 //!
-//! x's codes (`xt`, N × K) are packed in panels of NR = 32 columns, four consecutive k per
-//! column (the 4 bytes `vpdpbusd` consumes), K padded with zeros; W's rows are read in place
-//! from a copy padded to the same K. The micro-kernel keeps an 8 × 32 tile of i32 sums in 16
-//! registers.
+//! MXFP4 GEMM (AVX-512 VNNI) on the same machinery: doubled E2M1 codes (|v| ≤ 12) offset by 12
+//! on W's side, each block padded to a multiple of 4 elements. A block's i32 dot, corrected by
+//! 12·Σb, is scaled by 2^(ea + eb − 2) exactly — in f32 when both exponents keep the product
+//! exact, in f64 otherwise — and added to the f32 sum: the scalar kernel's operations in its
+//! order, so the same bits.
 //!
-//! MXFP4 on the same machinery: doubled E2M1 codes (|v| ≤ 12) offset by 12 on W's side, each
-//! block padded to a multiple of 4 elements; a block's i32 dot is corrected by 12·Σb, turned
-//! into f64, scaled exactly by 2^(ea−1)·2^(eb−1), rounded once to f32 and added to the f32
-//! accumulator: the same operations, in the same order, as the scalar kernel.
+//! Quantizers (AVX-512): INT8 with half-even, half-away and floor rounding; MXFP4 blocks whose
+//! length is a multiple of 16.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -156,23 +159,21 @@ const K_CHUNK: usize = 65_536;
 
 /// Raw accumulators Σ_k a[m][k]·b[n][k] for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`.
 /// `isa` must be available.
+/// K beyond one i32 chunk (K > 65536) is rare enough that it runs the portable kernel (rows
+/// in parallel), whatever the ISA: one SIMD tile loop is kept, not two.
 pub fn int8_dots(isa: Isa, a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni if isa.available() => avx512::int8_dots(a, b, m, n, k),
-        _ => {
-            let mut out = Vec::with_capacity(m * n);
-            for i in 0..m {
-                for j in 0..n {
-                    out.push(crate::kernel::int8::dot(
-                        &a[i * k..(i + 1) * k],
-                        &b[j * k..(j + 1) * k],
-                    ));
-                }
-            }
-            out
-        }
+    use rayon::prelude::*;
+    let _ = isa;
+    let mut out = vec![0i64; m * n];
+    if n == 0 {
+        return out;
     }
+    out.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+        for (j, acc) in row.iter_mut().enumerate() {
+            *acc = crate::kernel::int8::dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
+        }
+    });
+    out
 }
 
 /// Zero-point correction and scale of every row of W and every column of x: what turns a raw
@@ -323,14 +324,7 @@ pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, us
 }
 
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
-/// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4].
-fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    pack_panels_into(b, n, k, kp, &mut out);
-    out
-}
-
-/// [`pack_panels`] into a reused buffer.
+/// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]. The buffer is reused.
 fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
     use rayon::prelude::*;
     let panels = n.div_ceil(NR);
@@ -396,87 +390,10 @@ mod avx512 {
 
     use rayon::prelude::*;
 
-    use super::{K_CHUNK, MR, NR, pack_panels};
+    use super::{MR, NR};
     use crate::format::e8m0;
     use crate::format::int8::Rounding;
     use crate::format::mx::{self, ScaleRule};
-
-    pub fn int8_dots(a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
-        let mut out = vec![0i64; m * n];
-        if m == 0 || n == 0 {
-            return out;
-        }
-        for k0 in (0..k.max(1)).step_by(K_CHUNK) {
-            let kc = K_CHUNK.min(k - k0);
-            let kp = kc.div_ceil(4) * 4;
-            // W offset by 128 into u8, each row padded to kp (padding meets zeros in b).
-            // Rows padded to a multiple of MR, so the micro-kernel always runs a full tile (its
-            // loops then unroll and the accumulators stay in registers).
-            let mut au = vec![128u8; m.div_ceil(MR) * MR * kp];
-            for i in 0..m {
-                for (d, &s) in au[i * kp..i * kp + kc]
-                    .iter_mut()
-                    .zip(&a[i * k + k0..i * k + k0 + kc])
-                {
-                    *d = (s as u8) ^ 0x80;
-                }
-            }
-            let bs: Vec<u8> = (0..n)
-                .flat_map(|j| b[j * k + k0..j * k + k0 + kc].iter().map(|&v| v as u8))
-                .collect();
-            let packed = pack_panels(&bs, n, kc, kp);
-            // 128 · Σb per column, to take the offset back out.
-            let bsum: Vec<i64> = (0..n)
-                .map(|j| {
-                    128 * b[j * k + k0..j * k + k0 + kc]
-                        .iter()
-                        .map(|&v| i64::from(v))
-                        .sum::<i64>()
-                })
-                .collect();
-            let rows_per_task = MR * 8;
-            let work = |(t, chunk): (usize, &mut [i64])| {
-                let r0 = t * rows_per_task;
-                let rows = chunk.len() / n;
-                let mut tile = [0i32; MR * NR];
-                // Panels outer, row tiles inner: one panel of B stays in L1/L2 while the
-                // task's rows of A (L2-sized) stream past it.
-                for p in 0..n.div_ceil(NR) {
-                    for i0 in (0..rows).step_by(MR) {
-                        let mr = MR.min(rows - i0);
-                        let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
-                        // SAFETY: AVX-512 F/BW/VNNI are available (checked by the caller's
-                        // dispatch); rows r0+i0 .. +mr exist in `au`, and the panel holds
-                        // kp/4 groups of NR·4 bytes.
-                        unsafe {
-                            kernel_8x32(
-                                &au[(r0 + i0) * kp..(r0 + i0 + MR) * kp],
-                                kp,
-                                panel,
-                                &mut tile,
-                            )
-                        };
-                        let nc = NR.min(n - p * NR);
-                        for r in 0..mr {
-                            for c in 0..nc {
-                                let j = p * NR + c;
-                                chunk[(i0 + r) * n + j] += i64::from(tile[r * NR + c]) - bsum[j];
-                            }
-                        }
-                    }
-                }
-            };
-            // Small products stay on the calling thread: no hand-off to the pool.
-            if m * n * kc < super::PARALLEL_WORK {
-                out.chunks_mut(rows_per_task * n).enumerate().for_each(work);
-            } else {
-                out.par_chunks_mut(rows_per_task * n)
-                    .enumerate()
-                    .for_each(work);
-            }
-        }
-        out
-    }
 
     /// The INT8 GEMM on AVX-512 VNNI (`wide`) or on AVX2 with AVX-VNNI: the same packing and
     /// tiles, a 512- or 256-bit micro-kernel, and the epilogue vectorised on AVX-512 only.
