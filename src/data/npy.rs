@@ -115,7 +115,7 @@ pub fn first_non_finite(shape: &[usize], data: &[f32]) -> Option<(String, f32)> 
 
 /// Reads a float32 or float64 array of one or two dimensions, in C order.
 pub fn read(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::data::read_bounded(path)?;
     decode(&bytes).map_err(|msg| Error::file(path, msg))
 }
 

@@ -10,7 +10,7 @@ use crate::matrix::{Matrix, shape_str};
 /// Reads tensor `name` from a `.safetensors` file; f32, f64, f16 and bf16 become f32.
 /// A 1-D tensor of length k becomes `1 × k`, and the flag says it was 1-D.
 pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::data::read_bounded(path)?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::file(path, format!("not a valid .safetensors file: {e}")))?;
     let mut names: Vec<&str> = st.names();

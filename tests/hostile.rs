@@ -1,0 +1,104 @@
+//! Hostile inputs: files that lie, huge declared sizes, degenerate shapes. Each gets a clear
+//! error (or a correct result), never a panic. (Issue 7's corpus; more to come.)
+
+use assert_cmd::Command;
+use qlab::data::npy::{NpyData, encode};
+
+fn qlab() -> Command {
+    Command::cargo_bin("qlab").unwrap()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_file_larger_than_memory_is_refused_before_reading() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("huge.npy");
+    // A sparse 40 GiB file: no disk space used, more than this machine's memory.
+    std::fs::File::create(&p)
+        .unwrap()
+        .set_len(40 << 30)
+        .unwrap();
+    let out = d.path().join("o.npy");
+    let o = qlab()
+        .args([
+            "quantize",
+            p.to_str().unwrap(),
+            "--format",
+            "mxfp4",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.starts_with(&format!(
+            "qlab: error: {}: the file is 40.0 GiB, more than half the ",
+            p.display()
+        )),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_header_declaring_a_huge_shape_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let mut bytes = encode(&[2, 2], &NpyData::F32(&[1.0; 4]));
+    let at = bytes.windows(6).position(|w| w == b"(2, 2)").unwrap();
+    // Same length, so the header stays valid: (9, 9) declares 81 values in a 16-byte payload.
+    bytes[at..at + 6].copy_from_slice(b"(9, 9)");
+    let p = d.path().join("lie.npy");
+    std::fs::write(&p, &bytes).unwrap();
+    let o = qlab()
+        .args([
+            "quantize",
+            p.to_str().unwrap(),
+            "--format",
+            "int8",
+            "--out",
+            d.path().join("o.npy").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "qlab: error: {}: header declares shape (9, 9) of <f4 (324 bytes of data) but the file holds 16 bytes after the header\n",
+            p.display()
+        )
+    );
+}
+
+#[test]
+fn degenerate_shapes_work() {
+    let d = tempfile::tempdir().unwrap();
+    // 1 × 1 and K = 1: quantize and multiply.
+    let w = d.path().join("w.npy");
+    let x = d.path().join("x.npy");
+    std::fs::write(&w, encode(&[1, 1], &NpyData::F32(&[0.7]))).unwrap();
+    std::fs::write(&x, encode(&[1], &NpyData::F32(&[-2.0]))).unwrap();
+    for format in ["int8", "mxfp4", "f64"] {
+        let y = d.path().join(format!("y-{format}.npy"));
+        qlab()
+            .args([
+                "matmul",
+                w.to_str().unwrap(),
+                x.to_str().unwrap(),
+                "--format",
+                format,
+                "--out",
+                y.to_str().unwrap(),
+            ])
+            .assert()
+            .success();
+        let got = qlab::data::npy::read(&y).unwrap();
+        assert_eq!(got.shape, vec![1]);
+        assert!((got.data[0] + 1.4).abs() < 0.2, "{format}: {:?}", got.data);
+    }
+}
