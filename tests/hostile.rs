@@ -102,3 +102,34 @@ fn degenerate_shapes_work() {
         assert!((got.data[0] + 1.4).abs() < 0.2, "{format}: {:?}", got.data);
     }
 }
+
+/// Found by the `sweep_csv` fuzzer: a partial sweep file whose x_source field holds a newline
+/// inside its quotes. The row is valid CSV, but it is not what this sweep writes, so resume
+/// must run that configuration again rather than keep it.
+#[test]
+fn resume_reruns_a_configuration_whose_rows_were_damaged() {
+    use qlab::sweep::{Options, Progress, Shard, Sweep};
+    let d = tempfile::tempdir().unwrap();
+    let spec_text = "repeat = 3\n[scenario]\nm = 2\nk = 8\nn = 1\n";
+    let spec = Sweep::from_toml(spec_text, &d.path().join("s.sweep.toml")).unwrap();
+    let opts = |resume| Options {
+        threads: Some(1),
+        resume,
+        shard: Shard::ALL,
+        timings: false,
+        progress: Progress::Quiet,
+    };
+    let clean = d.path().join("clean.csv");
+    qlab::sweep::run(&spec, &clean, &opts(false)).unwrap();
+    let damaged = d.path().join("damaged.csv");
+    let input = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/hostile/sweep-resume-newline-in-source.csv"
+    );
+    std::fs::copy(input, &damaged).unwrap();
+    qlab::sweep::run(&spec, &damaged, &opts(true)).unwrap();
+    assert_eq!(
+        std::fs::read(&damaged).unwrap(),
+        std::fs::read(&clean).unwrap()
+    );
+}

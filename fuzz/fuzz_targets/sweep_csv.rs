@@ -20,8 +20,8 @@ fuzz_target!(|data: &[u8]| {
     };
     if qlab::sweep::run(&spec, &out, &opts).is_ok() {
         // Whatever was kept, the file now holds every configuration once per variant.
-        let text = std::fs::read_to_string(&out).unwrap();
-        assert_eq!(text.lines().count(), 1 + 3 * 2, "{text}");
+        let records = csv::Reader::from_path(&out).unwrap().records().count();
+        assert_eq!(records, 3 * 2);
     }
     let _ = qlab::sweep::merge::merge(&[out.clone()], &dir.path().join("m.csv"));
 });

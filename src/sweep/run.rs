@@ -233,12 +233,65 @@ fn read_existing(path: &Path, sweep: &Sweep, header: &[String]) -> Result<Existi
     let mut done = std::collections::HashSet::new();
     for c in order {
         let recs = &by_config[&c];
-        if recs.len() == variants {
+        if recs.len() == variants && plausible(sweep, header, c, recs) {
             rows.extend(recs.iter().cloned());
             done.insert(c);
         }
     }
     Ok(Existing { rows, done })
+}
+
+/// Whether a configuration's rows are what this sweep writes for it, as far as can be told
+/// without recomputing: the repeat, axis values, seed, sources and variant labels match the
+/// configuration, and every metric column reads as a number. A row damaged in any of those
+/// sends its configuration back to be run again.
+fn plausible(sweep: &Sweep, header: &[String], c: u64, recs: &[Vec<String>]) -> bool {
+    let Ok(config) = sweep.config(c) else {
+        return false;
+    };
+    let s = &config.scenario;
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let mut expected: Vec<(usize, String)> = vec![(3, config.repeat.to_string())];
+    let axes = sweep
+        .axes
+        .iter()
+        .zip(&config.choice)
+        .filter(|(a, _)| !matches!(a.name.as_str(), "seed" | "m" | "k" | "n"));
+    for (i, (a, &j)) in axes.enumerate() {
+        expected.push((LEAD_COLUMNS.len() + i, value_text(&a.values[j])));
+    }
+    for (name, value) in [
+        ("scenario", s.name.clone()),
+        ("seed", s.seed.to_string()),
+        ("w_source", s.w.describe()),
+        ("x_source", s.x.describe()),
+    ] {
+        if let Some(i) = col(name) {
+            expected.push((i, value));
+        }
+    }
+    let numeric: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            h.ends_with("_db")
+                || h.starts_with("out_")
+                || h.ends_with("_rmse")
+                || h.ends_with("_max_abs")
+                || h.ends_with("_clipped")
+                || h.ends_with("_flushed")
+                || h.as_str() == "compression"
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let variant = col("variant");
+    recs.iter().zip(&s.variants).all(|(rec, v)| {
+        expected.iter().all(|(i, want)| rec.get(*i) == Some(want))
+            && variant.is_none_or(|i| rec.get(i) == Some(&v.label))
+            && numeric
+                .iter()
+                .all(|&i| rec.get(i).is_some_and(|x| x.parse::<f64>().is_ok()))
+    })
 }
 
 /// Reports progress: an indicatif bar on a terminal, a line every few seconds otherwise.
