@@ -365,9 +365,14 @@ thread_local! {
     };
 }
 
-/// Runs `f` with the calling thread's three scratch buffers.
+/// Runs `f` with the calling thread's three scratch buffers. A GEMM that waits inside rayon
+/// can run another task on the same thread (work stealing), and that task's GEMM may arrive
+/// here while the buffers are lent out: it then gets fresh ones rather than a panic.
 fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
-    SCRATCH.with(|s| f(&mut s.borrow_mut()))
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buffers) => f(&mut buffers),
+        Err(_) => f(&mut [Vec::new(), Vec::new(), Vec::new()]),
+    })
 }
 
 /// MXFP4 GEMM on doubled codes: `a` (`m × k`, doubled codes of W), `b` (`n × k`, of xᵀ),

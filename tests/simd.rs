@@ -263,3 +263,33 @@ fn quantizers_agree_on_non_finite_input() {
         );
     }
 }
+
+#[test]
+fn gemms_nested_in_rayon_tasks_do_not_collide() {
+    // Variants run in parallel and each GEMM waits inside rayon, where its thread can steal
+    // another variant's GEMM: the per-thread packing buffers must cope (they once panicked
+    // with "RefCell already borrowed").
+    use rayon::prelude::*;
+    // Large enough (≥ 4 M multiply-adds) for the GEMMs to go parallel themselves.
+    let w = data(128, 512, 1, true);
+    let x = data(512, 128, 2, true);
+    let xt = x.transpose();
+    let mx = MxConfig::default();
+    let (qw, qx) = (
+        MxMatrix::quantize(&w, mx).unwrap(),
+        MxMatrix::quantize(&xt, mx).unwrap(),
+    );
+    let (iw, ix) = (
+        Int8Matrix::quantize(&w, Int8Config::WEIGHTS).unwrap(),
+        Int8Matrix::quantize(&xt, Int8Config::ACTIVATIONS).unwrap(),
+    );
+    let want_mx = bits(&mxfp4::gemm_with(Isa::Scalar, &qw, &qx, Accumulator::F32));
+    let want_i8 = bits(&int8::gemm_with(Isa::Scalar, &iw, &ix));
+    (0..16).into_par_iter().for_each(|i| {
+        if i % 2 == 0 {
+            assert_eq!(bits(&mxfp4::gemm(&qw, &qx, Accumulator::F32)), want_mx);
+        } else {
+            assert_eq!(bits(&int8::gemm(&iw, &ix)), want_i8);
+        }
+    });
+}
