@@ -133,3 +133,92 @@ fn resume_reruns_a_configuration_whose_rows_were_damaged() {
         std::fs::read(&clean).unwrap()
     );
 }
+
+#[test]
+fn a_non_utf8_path_works_and_is_named_lossily_in_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"w\xff.npy");
+    let p = d.path().join(name);
+    std::fs::write(&p, encode(&[2], &NpyData::F32(&[1.0, -2.0]))).unwrap();
+    let out = d.path().join(std::ffi::OsStr::from_bytes(b"o\xfe.npy"));
+    qlab()
+        .arg("quantize")
+        .arg(&p)
+        .args(["--format", "mxfp4", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(qlab::data::npy::read(&out).unwrap().data, vec![1.0, -2.0]);
+    // A broken file under such a name: the message shows the name with a replacement character.
+    std::fs::write(&p, b"not npy").unwrap();
+    let o = qlab()
+        .arg("quantize")
+        .arg(&p)
+        .args(["--format", "int8", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("w\u{fffd}.npy: not a .npy file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn nan_filled_tensors() {
+    let d = tempfile::tempdir().unwrap();
+    let w = d.path().join("w.npy");
+    let x = d.path().join("x.npy");
+    std::fs::write(&w, encode(&[2, 40], &NpyData::F32(&[f32::NAN; 80]))).unwrap();
+    std::fs::write(&x, encode(&[40], &NpyData::F32(&[1.0; 40]))).unwrap();
+    let y = d.path().join("y.npy");
+    // MXFP4: every block of W is NaN, so is every output; the summary says so.
+    let o = qlab()
+        .args([
+            "matmul",
+            w.to_str().unwrap(),
+            x.to_str().unwrap(),
+            "--format",
+            "mxfp4",
+            "--out",
+            y.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("NaN blocks (NaN/Inf inputs): 4 of 4 in W, 0 of 2 in x"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        qlab::data::npy::read(&y)
+            .unwrap()
+            .data
+            .iter()
+            .all(|v| v.is_nan())
+    );
+    // INT8 refuses, naming the first element.
+    let o = qlab()
+        .args([
+            "matmul",
+            w.to_str().unwrap(),
+            x.to_str().unwrap(),
+            "--format",
+            "int8",
+            "--out",
+            y.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "qlab: error: {}: INT8 cannot quantize NaN at index (0, 0); remove NaN/Inf or use MXFP4\n",
+            w.display()
+        )
+    );
+}
