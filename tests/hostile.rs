@@ -222,3 +222,65 @@ fn nan_filled_tensors() {
         )
     );
 }
+
+/// A small soak: a sweep killed (SIGKILL) again and again and resumed each time ends byte
+/// for byte equal to an uninterrupted run.
+#[test]
+fn a_sweep_killed_repeatedly_and_resumed_equals_an_uninterrupted_run() {
+    use std::time::Duration;
+    let d = tempfile::tempdir().unwrap();
+    let spec = d.path().join("s.sweep.toml");
+    std::fs::write(&spec, "repeat = 1500\n[scenario]\nm = 32\nk = 256\nn = 8\n").unwrap();
+    let clean = d.path().join("clean.csv");
+    qlab()
+        .arg("sweep")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&clean)
+        .arg("--quiet")
+        .assert()
+        .success();
+    let out = d.path().join("out.csv");
+    let bin = assert_cmd::cargo::cargo_bin("qlab");
+    let mut kills = 0;
+    for round in 0..40 {
+        let mut child = std::process::Command::new(&bin)
+            .arg("sweep")
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out)
+            .args(["--resume", "--quiet"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(40 + 10 * round));
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(status.success());
+                break;
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    // Finish whatever is left.
+    qlab()
+        .arg("sweep")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .args(["--resume", "--quiet"])
+        .assert()
+        .success();
+    assert!(
+        kills >= 1,
+        "the sweep finished before it could be interrupted"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&clean).unwrap(),
+        "after {kills} kills"
+    );
+}
