@@ -16,27 +16,7 @@ fn histogram_lines(h: &Histogram, width: usize, height: usize, theme: Theme) -> 
     // Re-bin to the width: adjacent bins summed.
     let per = h.counts.len().div_ceil(width.max(1)).max(1);
     let cols: Vec<u64> = h.counts.chunks(per).map(|c| c.iter().sum()).collect();
-    let max = cols.iter().copied().max().unwrap_or(1).max(1);
-    let mut lines = Vec::new();
-    for level in (0..height).rev() {
-        let s: String = cols
-            .iter()
-            .flat_map(|&n| {
-                let hgt = n as f64 / max as f64 * height as f64;
-                let ch = if hgt >= (level + 1) as f64 {
-                    '█'
-                } else if hgt > level as f64 + 0.5 {
-                    '▄'
-                } else if level == 0 && n > 0 {
-                    '▁'
-                } else {
-                    ' '
-                };
-                [ch, ch]
-            })
-            .collect();
-        lines.push(Line::styled(s, theme.title()));
-    }
+    let mut lines = super::columns(&cols, height, 2, 0, theme.title());
     let (lo, hi) = (h.edges[0], h.edges[h.edges.len() - 1]);
     let span = cols.len() * 2;
     let left = fmt(lo, Fmt::Sci);

@@ -75,31 +75,8 @@ fn occupancy(
 ) -> Vec<Line<'static>> {
     let order: Vec<u8> = (0x8..=0xF).rev().chain(0x0..=0x7).collect();
     let total: u64 = counts.iter().sum::<u64>().max(1);
-    let max = order
-        .iter()
-        .map(|&c| counts[usize::from(c)])
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let mut lines = Vec::new();
-    for level in (0..height).rev() {
-        let mut s = String::new();
-        for &c in &order {
-            let h = counts[usize::from(c)] as f64 / max as f64 * height as f64;
-            let cell = if h >= (level + 1) as f64 {
-                "███"
-            } else if h > level as f64 + 0.5 {
-                "▄▄▄"
-            } else if level == 0 && counts[usize::from(c)] > 0 {
-                "▁▁▁"
-            } else {
-                "   "
-            };
-            s.push_str(cell);
-            s.push(' ');
-        }
-        lines.push(Line::styled(s, theme_style));
-    }
+    let values: Vec<u64> = order.iter().map(|&c| counts[usize::from(c)]).collect();
+    let mut lines = super::columns(&values, height, 3, 1, theme_style);
     let mut labels = String::new();
     let mut pct = String::new();
     for &c in &order {
@@ -215,26 +192,7 @@ fn draw_int8(frame: &mut Frame, v: &crate::experiment::VariantReport, theme: The
         // 256 codes into `width` columns, each the sum of its codes.
         let per = 256usize.div_ceil(width.max(1));
         let cols: Vec<u64> = o.codes.chunks(per).map(|c| c.iter().sum()).collect();
-        let max = cols.iter().copied().max().unwrap_or(1).max(1);
-        let mut lines = Vec::new();
-        for level in (0..height).rev() {
-            let s: String = cols
-                .iter()
-                .map(|&n| {
-                    let h = n as f64 / max as f64 * height as f64;
-                    if h >= (level + 1) as f64 {
-                        '█'
-                    } else if h > level as f64 + 0.5 {
-                        '▄'
-                    } else if level == 0 && n > 0 {
-                        '▁'
-                    } else {
-                        ' '
-                    }
-                })
-                .collect();
-            lines.push(Line::styled(s, style));
-        }
+        let mut lines = super::columns(&cols, height, 1, 0, style);
         let mut axis = format!("-128{:>w$}", "127", w = cols.len().saturating_sub(4));
         axis.truncate(width);
         lines.push(Line::from(axis));

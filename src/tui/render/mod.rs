@@ -291,6 +291,40 @@ fn draw_open(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// A vertical bar chart, top line first: each count a column `width` cells wide followed by
+/// `gap` spaces, scaled so the largest fills `height` lines (half cells as '▄', and a '▁'
+/// so that a non-zero count never vanishes).
+pub(crate) fn columns(
+    counts: &[u64],
+    height: usize,
+    width: usize,
+    gap: usize,
+    style: Style,
+) -> Vec<Line<'static>> {
+    let max = counts.iter().copied().max().unwrap_or(1).max(1);
+    (0..height)
+        .rev()
+        .map(|level| {
+            let mut s = String::new();
+            for &n in counts {
+                let h = n as f64 / max as f64 * height as f64;
+                let ch = if h >= (level + 1) as f64 {
+                    '█'
+                } else if h > level as f64 + 0.5 {
+                    '▄'
+                } else if level == 0 && n > 0 {
+                    '▁'
+                } else {
+                    ' '
+                };
+                s.extend(std::iter::repeat_n(ch, width));
+                s.extend(std::iter::repeat_n(' ', gap));
+            }
+            Line::styled(s, style)
+        })
+        .collect()
+}
+
 /// Renders a one-line bar of `frac` of `width` cells.
 pub(crate) fn bar(frac: f64, width: usize) -> String {
     let cells = frac.clamp(0.0, 1.0) * width as f64;
