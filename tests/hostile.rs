@@ -284,3 +284,152 @@ fn a_sweep_killed_repeatedly_and_resumed_equals_an_uninterrupted_run() {
         "after {kills} kills"
     );
 }
+
+/// Whether this process runs as root (then file permissions do not stop it, but it may mount).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                == Some("0")
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `sh -c script` (with `args` as `$1`, `$2`, ...) in a private mount namespace, so the
+/// mounts it makes vanish with it: directly as root, otherwise in a user namespace where we
+/// are root. `None` only when this machine allows neither (a non-root user without user
+/// namespaces); as root the namespace must work.
+fn in_mount_namespace(script: &str, args: &[&std::ffi::OsStr]) -> Option<std::process::Output> {
+    let mut cmd = std::process::Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ]);
+    cmd.args(args);
+    let o = cmd.output().expect("unshare (util-linux) is needed");
+    if o.status.code() == Some(77) {
+        assert!(!is_root(), "could not mount as root: {}", stderr(&o));
+        eprintln!("skipped: no mount namespace here: {}", stderr(&o));
+        return None;
+    }
+    Some(o)
+}
+
+/// A sweep that fills its disk stops with one clear line, leaves a CSV of whole
+/// configurations (no half row, no half configuration), and `--resume` on a disk with room
+/// finishes it byte for byte equal to an uninterrupted run.
+#[test]
+fn a_full_disk_stops_a_sweep_cleanly_and_resume_finishes_it() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = d.path().join("s.sweep.toml");
+    std::fs::write(&spec, "repeat = 400\n[scenario]\nm = 8\nk = 64\nn = 4\n").unwrap();
+    let clean = d.path().join("clean.csv");
+    qlab()
+        .arg("sweep")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&clean)
+        .arg("--quiet")
+        .assert()
+        .success();
+    let clean = std::fs::read(&clean).unwrap();
+    let small = d.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let kept = d.path().join("kept.csv");
+    let second = d.path().join("second.txt");
+    // A 64 KiB tmpfs holds the header and some configurations, not all 400.
+    assert!(
+        clean.len() > 4 * 65536,
+        "the sweep must overflow the small disk"
+    );
+    let script = r#"mount -t tmpfs -o size=64k qlab-full "$1" || exit 77
+"$2" sweep "$3" --out "$1/out.csv" --quiet --threads 2
+rc=$?
+cp "$1/out.csv" "$4" || exit 78
+# Resuming on the still-full disk fails before it touches the file.
+"$2" sweep "$3" --out "$1/out.csv" --quiet --resume 2> "$5"
+echo "exit $?" >> "$5"
+cmp -s "$1/out.csv" "$4" || exit 79
+exit $rc"#;
+    let bin = assert_cmd::cargo::cargo_bin("qlab");
+    let Some(o) = in_mount_namespace(
+        script,
+        &[
+            small.as_os_str(),
+            bin.as_os_str(),
+            spec.as_os_str(),
+            kept.as_os_str(),
+            second.as_os_str(),
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    let prefix = format!(
+        "qlab: error: {}: No space left on device (os error 28); the file keeps its header and ",
+        small.join("out.csv").display()
+    );
+    assert!(e.starts_with(&prefix), "{e}");
+    assert!(
+        e.ends_with(
+            " complete configurations (the failed batch was taken back out): free space, \
+             then run the same command with --resume to continue\n"
+        ),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let configs: usize = e[prefix.len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(configs > 0 && configs < 400, "{e}");
+    assert_eq!(
+        std::fs::read_to_string(&second).unwrap(),
+        format!(
+            "qlab: error: {}: No space left on device (os error 28)\nexit 1\n",
+            small.join("out.csv").display()
+        )
+    );
+    // Exactly the header and the first `configs` configurations (two variant rows each).
+    let kept = std::fs::read(&kept).unwrap();
+    let lines = 1 + 2 * configs;
+    let end = clean
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .nth(lines - 1)
+        .unwrap()
+        .0;
+    assert!(
+        kept == clean[..=end],
+        "the CSV left behind ({} bytes) is not the header and the first {configs} \
+         configurations ({} bytes) of the clean run",
+        kept.len(),
+        end + 1
+    );
+    // Resumed where there is room, it completes to the uninterrupted run.
+    let out = d.path().join("out.csv");
+    std::fs::write(&out, &kept).unwrap();
+    qlab()
+        .arg("sweep")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .args(["--resume", "--quiet"])
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&out).unwrap(), clean);
+}

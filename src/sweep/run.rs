@@ -370,6 +370,7 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
         None => Default::default(),
     };
     atomic::write(out, &start)?;
+    let mut written = start.len() as u64;
     let todo: Vec<u64> = todo_all
         .iter()
         .copied()
@@ -399,7 +400,18 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
         for r in results {
             rows.extend(r?);
         }
-        append(&mut file, out, &encode_rows(&rows)?)?;
+        let bytes = encode_rows(&rows)?;
+        if let Err(e) = append(&mut file, written, &bytes) {
+            reporter.finish();
+            return Err(Error::Invalid(format!(
+                "{}: {e}; the file keeps its header and {finished} complete configuration{} \
+                 (the failed batch was taken back out): free space, then run the same command \
+                 with --resume to continue",
+                out.display(),
+                if finished == 1 { "" } else { "s" }
+            )));
+        }
+        written += bytes.len() as u64;
         finished += chunk.len() as u64;
         reporter.advance(finished);
     }
@@ -407,11 +419,16 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
     Ok(todo.len() as u64)
 }
 
-/// One write per batch, then flushed to the disk: a kill loses at most this batch.
-fn append(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
-    file.write_all(bytes)
-        .and_then(|_| file.sync_data())
-        .map_err(|e| Error::io(path, e))
+/// One write per batch, then flushed to the disk: a kill loses at most this batch. A failed
+/// write (a full disk, a quota) may have left part of the batch behind; the file is cut back
+/// to `len`, its length before, so it never ends in half a row or half a configuration.
+fn append(file: &mut File, len: u64, bytes: &[u8]) -> std::io::Result<()> {
+    let result = file.write_all(bytes).and_then(|_| file.sync_data());
+    if result.is_err() {
+        // Shrinking needs no space, so this works on a full disk too.
+        let _ = file.set_len(len).and_then(|_| file.sync_data());
+    }
+    result
 }
 
 /// The first `n` configurations of the plan, as text lines for `--dry-run`.
