@@ -433,3 +433,99 @@ exit $rc"#;
         .success();
     assert_eq!(std::fs::read(&out).unwrap(), clean);
 }
+
+/// Every command that writes files, pointed into a read-only directory: one line naming the
+/// file and the reason, exit status 1, and the files already there unchanged. (As root, file
+/// modes do not stop writes, so the directory is made read-only by a read-only bind mount.)
+#[test]
+fn a_read_only_output_directory_gets_one_line_per_command_and_keeps_its_files() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in");
+    let ro = d.path().join("ro");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::create_dir(&ro).unwrap();
+    let w: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin()).collect();
+    std::fs::write(input.join("w.npy"), encode(&[2, 32], &NpyData::F32(&w))).unwrap();
+    std::fs::write(input.join("x.npy"), encode(&[32, 2], &NpyData::F32(&w))).unwrap();
+    std::fs::write(
+        input.join("s.sweep.toml"),
+        "repeat = 3\n[scenario]\nm = 4\nk = 32\nn = 2\n",
+    )
+    .unwrap();
+    let csv = input.join("s.csv");
+    qlab()
+        .arg("sweep")
+        .arg(input.join("s.sweep.toml"))
+        .arg("--out")
+        .arg(&csv)
+        .arg("--quiet")
+        .assert()
+        .success();
+    let outputs = [
+        "q.npy",
+        "codes.npy",
+        "y.npy",
+        "run.csv",
+        "sweep.csv",
+        "merged.csv",
+        "plot.svg",
+    ];
+    for f in outputs {
+        std::fs::write(ro.join(f), format!("old {f}\n")).unwrap();
+    }
+    let log = d.path().join("log.txt");
+    let script = r#"ro="$1"; bin="$2"; log="$3"; in="$4"
+mount --bind "$ro" "$ro" && mount -o remount,bind,ro "$ro" || exit 77
+run() { "$bin" "$@" 2>> "$log"; echo "exit $?" >> "$log"; }
+run quantize "$in/w.npy" --format mxfp4 --out "$ro/q.npy" --codes "$ro/codes.npy"
+run quantize "$in/w.npy" --format int8 --out "$in/q8.npy" --codes "$ro/codes.npy"
+run matmul "$in/w.npy" "$in/x.npy" --format int8 --out "$ro/y.npy"
+run run --csv "$ro/run.csv"
+run sweep "$in/s.sweep.toml" --out "$ro/sweep.csv" --quiet
+run sweep "$in/s.sweep.toml" --out "$ro/new.csv" --quiet
+run merge "$in/s.csv" --out "$ro/merged.csv"
+run plot "$in/s.csv" --x seed --y out_sqnr_db --out "$ro/plot.svg"
+exit 0"#;
+    let bin = assert_cmd::cargo::cargo_bin("qlab");
+    let Some(o) = in_mount_namespace(
+        script,
+        &[
+            ro.as_os_str(),
+            bin.as_os_str(),
+            log.as_os_str(),
+            input.as_os_str(),
+        ],
+    ) else {
+        return;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = |f: &str| {
+        format!(
+            "qlab: error: {}: Read-only file system (os error 30)\nexit 1\n",
+            ro.join(f).display()
+        )
+    };
+    let expected: String = [
+        "q.npy",
+        "codes.npy",
+        "y.npy",
+        "run.csv",
+        "sweep.csv",
+        "new.csv",
+        "merged.csv",
+        "plot.svg",
+    ]
+    .map(line)
+    .concat();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), expected);
+    // Nothing there was touched, nothing was added; the writable output of the second
+    // command was not written either (its outputs are written together or not at all).
+    for f in outputs {
+        assert_eq!(
+            std::fs::read_to_string(ro.join(f)).unwrap(),
+            format!("old {f}\n")
+        );
+    }
+    assert_eq!(std::fs::read_dir(&ro).unwrap().count(), outputs.len());
+    assert!(!input.join("q8.npy").exists());
+}
