@@ -651,6 +651,33 @@ fn stale_results_are_discarded_and_the_newest_is_kept() {
 }
 
 #[test]
+fn a_panicking_computation_becomes_an_error_and_the_session_goes_on() {
+    let mut app = App::new(parse(SMALL));
+    let Command::Compute(job) = app.start() else {
+        panic!("start computes");
+    };
+    let done = qlab::tui::compute_caught(&job, |_| panic!("injected failure"));
+    assert_eq!(done.generation, job.generation);
+    app.update(Action::Finished(Box::new(done)));
+    let err = app.error.clone().expect("the panic is shown");
+    assert_eq!(
+        err,
+        "internal error (a bug in qlab; please report it): injected failure"
+    );
+    assert!(app.pending.is_none());
+    let text = screen_text(&app, W, H);
+    assert!(text.contains("internal error"), "{text}");
+    // The next computation runs normally.
+    let Some(Command::Compute(next)) = app.update(Action::Reroll) else {
+        panic!("reroll computes");
+    };
+    let done = qlab::tui::compute_caught(&next, qlab::tui::compute);
+    app.update(Action::Finished(Box::new(done)));
+    assert!(app.error.is_none());
+    assert!(app.computed.is_some());
+}
+
+#[test]
 fn a_failed_computation_sets_the_error_and_keeps_the_last_result() {
     let mut app = ready();
     app.update(Action::OpenParams);

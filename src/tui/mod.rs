@@ -8,12 +8,14 @@ pub mod render;
 pub mod theme;
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ratatui::DefaultTerminal;
+use ratatui::crossterm::cursor::Show;
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseButton, MouseEventKind,
 };
@@ -59,26 +61,65 @@ fn spawn_worker(jobs: mpsc::Receiver<Job>, done: mpsc::Sender<Done>) {
             while let Ok(newer) = jobs.try_recv() {
                 job = newer;
             }
-            if done.send(compute(&job)).is_err() {
+            if done.send(compute_caught(&job, compute)).is_err() {
                 break;
             }
         }
     });
 }
 
+/// Runs `compute` on `job`, turning a panic (a bug) into an error the explorer shows in its
+/// status line, so the session, its terminal and its worker survive it.
+pub fn compute_caught(job: &Job, compute: impl FnOnce(&Job) -> Done) -> Done {
+    panic::catch_unwind(AssertUnwindSafe(|| compute(job))).unwrap_or_else(|payload| {
+        let what = LAST_PANIC
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Done {
+            generation: job.generation,
+            result: Err(format!(
+                "internal error (a bug in qlab; please report it): {}",
+                what.replace('\n', " ")
+            )),
+        }
+    })
+}
+
+/// The last panic seen off the UI thread, with its location, for [`compute_caught`].
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
 /// Opens the explorer on `scenario`; the terminal is restored on exit, on error and on panic.
 pub fn run(scenario: Scenario) -> Result<()> {
+    with_terminal(|terminal| event_loop(terminal, scenario))
+}
+
+/// Puts the terminal in the explorer's state (raw mode, alternate screen, mouse capture, a
+/// hidden cursor), runs `body`, and puts it back: on return, on error, and on a panic on this
+/// thread, through the panic hook, before the panic message is printed. A panic on another
+/// thread (the worker, rayon's threads) leaves the screen alone and is only recorded:
+/// [`compute_caught`] turns it into an error shown in the status line. The hook stays
+/// installed after `body` returns; the process is about to exit.
+pub fn with_terminal(body: impl FnOnce(&mut DefaultTerminal) -> io::Result<()>) -> Result<()> {
     let io_err = |e: io::Error| Error::Invalid(format!("terminal: {e}"));
-    // Installed before ratatui's hook, so it runs after ratatui has restored the screen.
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = execute!(io::stdout(), DisableMouseCapture);
-        previous(info);
-    }));
+    // try_init installs ratatui's hook (restore, then the default message); ours wraps it.
     let mut terminal = ratatui::try_init().map_err(io_err)?;
+    let restoring = panic::take_hook();
+    let ui = thread::current().id();
+    panic::set_hook(Box::new(move |info| {
+        if thread::current().id() == ui {
+            let _ = execute!(io::stdout(), DisableMouseCapture, Show);
+            restoring(info);
+        } else if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(info.to_string());
+        }
+    }));
     let _ = execute!(io::stdout(), EnableMouseCapture);
-    let result = event_loop(&mut terminal, scenario).map_err(io_err);
-    let _ = execute!(io::stdout(), DisableMouseCapture);
+    let result = body(&mut terminal).map_err(io_err);
+    let _ = execute!(io::stdout(), DisableMouseCapture, Show);
     ratatui::restore();
     result
 }
