@@ -649,7 +649,10 @@ fn run_cmd(a: &RunArgs) -> Result<()> {
         Some(p) => Scenario::load(p)?,
         None => Scenario::default(),
     };
-    let report = experiment::run(&scenario)?;
+    let report = experiment::run(&scenario).map_err(|e| match &a.scenario {
+        Some(p) => e.in_file(p),
+        None => e,
+    })?;
     if let Some(p) = &a.csv {
         report::write_csv(p, &report)?;
     }

@@ -39,6 +39,15 @@ impl Error {
             source,
         }
     }
+
+    /// Names `path` in a message that names no file yet: a shape or memory problem found
+    /// while building a scenario's operands is reported against the scenario file.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        match self {
+            Error::Shape(m) | Error::Value(m) | Error::Invalid(m) => Error::file(path, m),
+            named => named,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -596,9 +596,10 @@ struct RawScenario {
     name: Option<String>,
     description: Option<String>,
     seed: Option<u64>,
-    m: Option<Spanned<usize>>,
-    k: Option<Spanned<usize>>,
-    n: Option<Spanned<usize>>,
+    // Signed, so `m = -1` gets the same message as `m = 0` rather than serde's.
+    m: Option<Spanned<i64>>,
+    k: Option<Spanned<i64>>,
+    n: Option<Spanned<i64>>,
     w: Option<Spanned<RawOperand>>,
     x: Option<Spanned<RawOperand>>,
     variants: Option<Spanned<Vec<Spanned<RawVariant>>>>,
@@ -665,12 +666,14 @@ impl Scenario {
                     .collect::<Result<Vec<_>>>()?
             }
         };
-        let size = |v: Option<Spanned<usize>>, name: &str| match v {
-            Some(s) if *s.get_ref() == 0 => Err(at(
-                Some(s.span()),
-                format!("{name} = 0 is invalid; expected a size ≥ 1"),
-            )),
-            Some(s) => Ok(Some(s.into_inner())),
+        let size = |v: Option<Spanned<i64>>, name: &str| match v {
+            Some(s) => match usize::try_from(*s.get_ref()) {
+                Ok(size) if size >= 1 => Ok(Some(size)),
+                _ => Err(at(
+                    Some(s.span()),
+                    format!("{name} = {} is invalid; expected a size ≥ 1", s.get_ref()),
+                )),
+            },
             None => Ok(None),
         };
         let (m, k, n) = (size(raw.m, "m")?, size(raw.k, "k")?, size(raw.n, "n")?);

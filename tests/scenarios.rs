@@ -826,7 +826,7 @@ fn bad_parameters_are_refused() {
         ),
         (
             "m = -3\n",
-            "s.toml: line 1, column 5: invalid value: integer `-3`, expected usize",
+            "s.toml: line 1, column 5: m = -3 is invalid; expected a size ≥ 1",
         ),
     ]);
 }
@@ -1383,7 +1383,8 @@ fn huge_shapes_are_refused_before_allocating() {
         .failure()
         .stdout("")
         .stderr(predicate::str::starts_with(format!(
-            "qlab: error: {prefix}"
+            "qlab: error: {}: {prefix}",
+            path.display()
         )));
 }
 

@@ -1511,7 +1511,7 @@ fn an_unknown_axis_lists_the_valid_ones() {
     let e = stderr(&o);
     assert!(
         e.starts_with(&format!(
-            "qlab: error: {}: unknown axis 'x.foo'; valid axes: seed, m, k, n, w.dist, ",
+            "qlab: error: {}: line 7, column 1: unknown axis 'x.foo'; valid axes: seed, m, k, n, w.dist, ",
             spec.display()
         )),
         "{e}"
@@ -1549,11 +1549,11 @@ fn structural_errors_have_exact_messages() {
     let cases: Vec<(String, &str)> = vec![
         (
             inline("", "", &axis("x.std", "[]")),
-            "axis 'x.std' has no values",
+            "line 7, column 1: axis 'x.std' has no values",
         ),
         (
             inline("", "", &(axis("x.std", "[1.0]") + &axis("x.std", "[2.0]"))),
-            "axis 'x.std' is given twice",
+            "line 10, column 1: axis 'x.std' is given twice",
         ),
         (
             inline("", "", ""),
@@ -1565,16 +1565,16 @@ fn structural_errors_have_exact_messages() {
         ),
         (
             inline("repeat = 0", "", &axis("x.std", "[1.0]")),
-            "repeat = 0 is invalid; expected a count ≥ 1",
+            "line 1, column 10: repeat = 0 is invalid; expected a count ≥ 1",
         ),
         (
             inline("foo = 1", "", &axis("x.std", "[1.0]")),
-            "unknown field `foo`, expected one of `name`, `description`, `seed`, `repeat`, \
+            "line 1, column 1: unknown field `foo`, expected one of `name`, `description`, `seed`, `repeat`, \
              `base`, `scenario`, `axis`",
         ),
         (
             inline("", "", &(axis("x.std", "[1.0]") + "typo = 3\n")),
-            "unknown field `typo`, expected `name` or `values`",
+            "line 10, column 1: unknown field `typo`, expected `name` or `values`",
         ),
     ];
     for (text, message) in cases {
@@ -1595,7 +1595,7 @@ fn repeat_zero_without_axes_says_repeat_zero() {
     assert_error(
         &o,
         &format!(
-            "{}: repeat = 0 is invalid; expected a count ≥ 1",
+            "{}: line 1, column 10: repeat = 0 is invalid; expected a count ≥ 1",
             spec.display()
         ),
     );

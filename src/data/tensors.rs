@@ -100,25 +100,32 @@ pub fn read_csv(path: &Path) -> Result<Matrix> {
     let mut data = Vec::new();
     let mut cols = None;
     let mut rows = 0;
-    for (i, record) in reader.records().enumerate() {
+    // Byte records, so a field that is not UTF-8 gets its line and column like any other (and
+    // a header row in another encoding is still just a header).
+    for (i, record) in reader.byte_records().enumerate() {
         let record = record.map_err(|e| Error::file(path, e.to_string()))?;
         let line = record.position().map_or(i as u64 + 1, |p| p.line());
         let parsed: std::result::Result<Vec<f32>, usize> = record
             .iter()
             .enumerate()
-            .map(|(c, f)| f.parse::<f32>().map_err(|_| c))
+            .map(|(c, f)| {
+                std::str::from_utf8(f)
+                    .ok()
+                    .and_then(|f| f.parse::<f32>().ok())
+                    .ok_or(c)
+            })
             .collect();
         let values = match parsed {
             Ok(v) => v,
             Err(_) if rows == 0 && i == 0 => continue, // a header row
             Err(c) => {
+                let what = match std::str::from_utf8(&record[c]) {
+                    Ok(text) => format!("'{text}' is not a number"),
+                    Err(_) => "not UTF-8 text".into(),
+                };
                 return Err(Error::file(
                     path,
-                    format!(
-                        "line {line}, column {}: '{}' is not a number",
-                        c + 1,
-                        &record[c]
-                    ),
+                    format!("line {line}, column {}: {what}", c + 1),
                 ));
             }
         };

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use toml::{Table, Value};
+use toml::{Spanned, Table, Value};
 
 use crate::error::{Error, Result};
 use crate::format::int8::splitmix64;
@@ -22,11 +22,11 @@ struct RawSpec {
     name: Option<String>,
     description: Option<String>,
     seed: Option<u64>,
-    repeat: Option<u64>,
+    repeat: Option<Spanned<u64>>,
     base: Option<PathBuf>,
     scenario: Option<Table>,
     #[serde(default)]
-    axis: Vec<RawAxis>,
+    axis: Vec<Spanned<RawAxis>>,
 }
 
 #[derive(Deserialize)]
@@ -140,8 +140,17 @@ impl Sweep {
     /// Parses sweep text; `origin` names it in errors and anchors `base` and data paths.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Sweep> {
         let dir = origin.parent().map(Path::to_path_buf).unwrap_or_default();
-        let raw: RawSpec = toml::from_str(text)
-            .map_err(|e| Error::file(origin, e.message().trim_end().to_string()))?;
+        // Errors name the file and, where there is one, the line and column.
+        let at = |span: Option<std::ops::Range<usize>>, msg: String| {
+            let place = span
+                .map(|r| {
+                    let (l, c) = scenario::line_col(text, r.start);
+                    format!("line {l}, column {c}: ")
+                })
+                .unwrap_or_default();
+            Error::file(origin, format!("{place}{}", msg.trim_end()))
+        };
+        let raw: RawSpec = toml::from_str(text).map_err(|e| at(e.span(), e.message().into()))?;
         let (base, base_dir, base_text) = match (raw.base, raw.scenario) {
             (Some(_), Some(_)) => {
                 return Err(Error::file(
@@ -169,13 +178,14 @@ impl Sweep {
                 (table, dir.clone(), text)
             }
         };
-        if raw.repeat == Some(0) {
-            return Err(Error::file(
-                origin,
-                "repeat = 0 is invalid; expected a count ≥ 1",
+        if let Some(r) = raw.repeat.as_ref().filter(|r| *r.get_ref() == 0) {
+            return Err(at(
+                Some(r.span()),
+                "repeat = 0 is invalid; expected a count ≥ 1".into(),
             ));
         }
-        if raw.axis.is_empty() && raw.repeat.unwrap_or(1) <= 1 {
+        let repeat = raw.repeat.map_or(1, Spanned::into_inner);
+        if raw.axis.is_empty() && repeat <= 1 {
             return Err(Error::file(
                 origin,
                 "the sweep has no [[axis]] and no repeat; add at least one axis",
@@ -184,9 +194,11 @@ impl Sweep {
         let valid = valid_axes();
         let mut axes = Vec::new();
         for a in raw.axis {
+            let span = Some(a.span());
+            let a = a.into_inner();
             if !valid.contains(&a.name) {
-                return Err(Error::file(
-                    origin,
+                return Err(at(
+                    span,
                     format!(
                         "unknown axis '{}'; valid axes: {}",
                         a.name,
@@ -195,23 +207,16 @@ impl Sweep {
                 ));
             }
             if a.values.is_empty() {
-                return Err(Error::file(
-                    origin,
-                    format!("axis '{}' has no values", a.name),
-                ));
+                return Err(at(span, format!("axis '{}' has no values", a.name)));
             }
             if axes.iter().any(|b: &Axis| b.name == a.name) {
-                return Err(Error::file(
-                    origin,
-                    format!("axis '{}' is given twice", a.name),
-                ));
+                return Err(at(span, format!("axis '{}' is given twice", a.name)));
             }
             axes.push(Axis {
                 name: a.name,
                 values: a.values,
             });
         }
-        let repeat = raw.repeat.unwrap_or(1);
         if repeat > 1 && axes.iter().any(|a| a.name == "seed") {
             return Err(Error::file(
                 origin,
