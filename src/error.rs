@@ -40,6 +40,34 @@ impl Error {
         }
     }
 
+    /// A CSV reading error, in the words of the rest of qlab: the line, and what was wrong.
+    pub fn csv(path: impl Into<PathBuf>, e: csv::Error) -> Self {
+        let path = path.into();
+        let at =
+            |p: Option<&csv::Position>| p.map_or(String::new(), |p| format!("line {}", p.line()));
+        let message = match e.into_kind() {
+            csv::ErrorKind::Io(io) => return Error::io(path, io),
+            csv::ErrorKind::Utf8 { pos, err } => {
+                format!(
+                    "{}, field {}: not UTF-8 text",
+                    at(pos.as_ref()),
+                    err.field() + 1
+                )
+            }
+            csv::ErrorKind::UnequalLengths {
+                pos,
+                expected_len,
+                len,
+            } => format!(
+                "{} has {len} fields; the first row has {expected_len}",
+                at(pos.as_ref())
+            ),
+            // Seeking and serde errors do not arise when reading records.
+            other => format!("not a valid CSV: {other:?}"),
+        };
+        Error::file(path, message)
+    }
+
     /// Names `path` in a message that names no file yet: a shape or memory problem found
     /// while building a scenario's operands is reported against the scenario file.
     pub fn in_file(self, path: impl Into<PathBuf>) -> Self {

@@ -26,11 +26,14 @@ pub fn series(
     by: Option<&str>,
     filters: &[(String, String)],
 ) -> Result<Vec<Series>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| Error::file(path, e.to_string()))?;
-    let header = r
-        .headers()
-        .map_err(|e| Error::file(path, e.to_string()))?
-        .clone();
+    let mut r = csv::Reader::from_path(path).map_err(|e| Error::csv(path, e))?;
+    let header = r.headers().map_err(|e| Error::csv(path, e))?.clone();
+    if header.is_empty() {
+        return Err(Error::file(
+            path,
+            "the file is empty; expected a CSV with a header row",
+        ));
+    }
     let col = |name: &str| {
         header.iter().position(|c| c == name).ok_or_else(|| {
             Error::file(
@@ -52,7 +55,7 @@ pub fn series(
     let mut groups: BTreeMap<(usize, usize), (f64, usize)> = BTreeMap::new();
     let mut xs: Vec<String> = Vec::new();
     for rec in r.records() {
-        let rec = rec.map_err(|e| Error::file(path, e.to_string()))?;
+        let rec = rec.map_err(|e| Error::csv(path, e))?;
         if fi.iter().any(|&(c, v)| &rec[c] != v) {
             continue;
         }

@@ -96,14 +96,14 @@ pub fn read_csv(path: &Path) -> Result<Matrix> {
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
         .from_path(path)
-        .map_err(|e| Error::file(path, e.to_string()))?;
+        .map_err(|e| Error::csv(path, e))?;
     let mut data = Vec::new();
     let mut cols = None;
     let mut rows = 0;
     // Byte records, so a field that is not UTF-8 gets its line and column like any other (and
     // a header row in another encoding is still just a header).
     for (i, record) in reader.byte_records().enumerate() {
-        let record = record.map_err(|e| Error::file(path, e.to_string()))?;
+        let record = record.map_err(|e| Error::csv(path, e))?;
         let line = record.position().map_or(i as u64 + 1, |p| p.line());
         let parsed: std::result::Result<Vec<f32>, usize> = record
             .iter()

@@ -26,11 +26,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Merged> {
     let mut rows: BTreeMap<u64, Vec<csv::StringRecord>> = BTreeMap::new();
     let mut seen: HashSet<(u64, String)> = HashSet::new();
     for path in inputs {
-        let mut r = csv::Reader::from_path(path).map_err(|e| Error::file(path, e.to_string()))?;
-        let h = r
-            .headers()
-            .map_err(|e| Error::file(path, e.to_string()))?
-            .clone();
+        let mut r = csv::Reader::from_path(path).map_err(|e| Error::csv(path, e))?;
+        let h = r.headers().map_err(|e| Error::csv(path, e))?.clone();
         if h.iter().take(2).collect::<Vec<_>>() != ["sweep_id", "config"] {
             return Err(Error::file(
                 path,
@@ -52,7 +49,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Merged> {
             _ => {}
         }
         for (line, rec) in r.records().enumerate() {
-            let rec = rec.map_err(|e| Error::file(path, e.to_string()))?;
+            let rec = rec.map_err(|e| Error::csv(path, e))?;
             let bad = |what: &str| Error::file(path, format!("row {}: {what}", line + 2));
             let config: u64 = rec[1].parse().map_err(|_| bad("config is not a number"))?;
             let total: u64 = rec[2].parse().map_err(|_| bad("configs is not a number"))?;
