@@ -1931,3 +1931,59 @@ proptest! {
         }
     }
 }
+
+/// At the smallest supported size (80×24) the explanatory lines take a shorter wording
+/// instead of being cut: checked on the default scenario, every screen, INT8 and MXFP4.
+#[test]
+fn at_80_by_24_lines_are_reworded_not_cut() {
+    let mut app = ready_with(Scenario::default());
+    app.update(Action::Resize(80, 24));
+    let text = |app: &App| screen_text(app, 80, 24);
+    // Overview: every memory line is whole.
+    let t = text(&app);
+    assert_eq!(t.matches("× smaller").count(), 4, "{t}");
+    // Grid, INT8: the clipped/flushed line is whole, for W and x.
+    app.update(Action::ShowScreen(1));
+    let t = text(&app);
+    assert_eq!(t.matches("(non-zero → 0)").count(), 2, "{t}");
+    // Scales, INT8: the explanation wraps.
+    app.update(Action::ShowScreen(2));
+    assert!(
+        text(&app).contains("screen for its codes)."),
+        "{}",
+        text(&app)
+    );
+    // Errors: hotspot lines hold whole items only.
+    app.update(Action::ShowScreen(3));
+    let t = text(&app);
+    let panes = t
+        .lines()
+        .map(|l| l.rsplit('│').nth(1).unwrap_or_default().trim_end());
+    let items: Vec<&str> = panes
+        .filter(|p| {
+            p.starts_with("m=")
+                || p.starts_with("n=")
+                || (p.starts_with('[') && p[1..].starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect();
+    assert_eq!(items.len(), 6, "{t}");
+    for right in items {
+        let line = right;
+        let last = right.split_whitespace().last().unwrap_or_default();
+        assert!(
+            last.contains('e')
+                && last
+                    .split('e')
+                    .nth(1)
+                    .is_some_and(|x| x.parse::<i32>().is_ok()),
+            "cut: {line}"
+        );
+    }
+    // Grid, MXFP4: the most used scale is shown, and the clip lines are whole.
+    app.update(Action::NextVariant);
+    app.update(Action::NextVariant);
+    app.update(Action::ShowScreen(1));
+    let t = text(&app);
+    assert!(t.contains("most used: W 2^-7 · x 2^-1"), "{t}");
+    assert_eq!(t.matches("(non-zero → 0)").count(), 2, "{t}");
+}

@@ -122,35 +122,45 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     );
 
     let hs = &c.hotspots[app.variant];
+    let inner = hot_area.width.saturating_sub(2);
     let mut lines = vec![Line::styled("worst rows of y (RMS error)", theme.dim())];
-    lines.push(Line::from(
+    lines.push(Line::from(super::as_many_as_fit(
         hs.rows
             .iter()
             .take(3)
-            .map(|(r, e)| format!("m={r}: {}", fmt(*e, Fmt::Sci)))
-            .collect::<Vec<_>>()
-            .join("  "),
-    ));
+            .map(|(r, e)| format!("m={r}: {}", fmt(*e, Fmt::Sci))),
+        inner,
+    )));
     lines.push(Line::styled("worst columns of y (RMS error)", theme.dim()));
-    lines.push(Line::from(
+    lines.push(Line::from(super::as_many_as_fit(
         hs.cols
             .iter()
             .take(3)
-            .map(|(c, e)| format!("n={c}: {}", fmt(*e, Fmt::Sci)))
-            .collect::<Vec<_>>()
-            .join("  "),
-    ));
+            .map(|(c, e)| format!("n={c}: {}", fmt(*e, Fmt::Sci))),
+        inner,
+    )));
     lines.push(Line::styled(
         "worst elements: y[m][n] out vs ref",
         theme.dim(),
     ));
     for &(m, n, out, r) in hs.elements.iter().take(4) {
-        lines.push(Line::from(format!(
-            "[{m}][{n}] {} vs {} ({})",
-            fmt(f64::from(out), Fmt::Sci),
-            fmt(r, Fmt::Sci),
-            fmt(f64::from(out) - r, Fmt::Sci)
-        )));
+        let (out, r) = (f64::from(out), r);
+        lines.push(super::fitting(
+            inner,
+            vec![
+                Line::from(format!(
+                    "[{m}][{n}] {} vs {} ({})",
+                    fmt(out, Fmt::Sci),
+                    fmt(r, Fmt::Sci),
+                    fmt(out - r, Fmt::Sci)
+                )),
+                Line::from(format!(
+                    "[{m}][{n}] {} vs {}",
+                    fmt(out, Fmt::Sci),
+                    fmt(r, Fmt::Sci)
+                )),
+            ],
+        ));
     }
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(Span::styled(

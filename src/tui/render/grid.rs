@@ -96,7 +96,8 @@ fn occupancy(
     lines
 }
 
-fn clip_line(name: &str, o: &OperandReport, theme: Theme) -> Line<'static> {
+/// Clipped and flushed fractions, with their explanations where the width allows.
+fn clip_line(name: &str, o: &OperandReport, theme: Theme, width: u16) -> Line<'static> {
     let clip_style = if o.clipped > 0.0 {
         theme.bad()
     } else {
@@ -107,13 +108,23 @@ fn clip_line(name: &str, o: &OperandReport, theme: Theme) -> Line<'static> {
     } else {
         theme.dim()
     };
-    Line::from(vec![
-        Span::raw(format!("{name}: ")),
-        Span::styled(format!("clipped {:.3}%", o.clipped * 100.0), clip_style),
-        Span::raw(" (saturated at the end of the grid) · "),
-        Span::styled(format!("flushed {:.3}%", o.flushed * 100.0), flush_style),
-        Span::raw(" (non-zero → 0)"),
-    ])
+    let line = |clip_note: &'static str, flush_note: &'static str| {
+        Line::from(vec![
+            Span::raw(format!("{name}: ")),
+            Span::styled(format!("clipped {:.3}%", o.clipped * 100.0), clip_style),
+            Span::raw(clip_note),
+            Span::styled(format!("flushed {:.3}%", o.flushed * 100.0), flush_style),
+            Span::raw(flush_note),
+        ])
+    };
+    super::fitting(
+        width,
+        vec![
+            line(" (saturated at the end of the grid) · ", " (non-zero → 0)"),
+            line(" (saturated) · ", " (non-zero → 0)"),
+            line(" · ", ""),
+        ],
+    )
 }
 
 /// The most used scale byte of an operand, as text.
@@ -140,22 +151,39 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     if v.format == "int8" {
         return draw_int8(frame, v, theme, area);
     }
+    // At 80×24 the three boxes get exactly 21 rows: 6 + 7 + 8.
     let [line_area, w_area, x_area] = Layout::vertical([
         Constraint::Length(6),
-        Constraint::Min(8),
-        Constraint::Min(8),
+        Constraint::Min(7),
+        Constraint::Min(7),
     ])
     .areas(area);
     let width = line_area.width.saturating_sub(2) as usize;
     let mut lines: Vec<Line> = number_line(width).into_iter().map(Line::from).collect();
-    lines.push(Line::styled(
-        format!(
-            "values in units of each block's scale 2^e · most used: W {} · x {}",
-            common_scale(&v.w),
-            common_scale(&v.x)
-        ),
-        theme.dim(),
-    ));
+    let (w_scale, x_scale) = (common_scale(&v.w), common_scale(&v.x));
+    let short = |s: &str| s.split(" (").next().unwrap_or_default().to_string();
+    lines.push(
+        super::fitting(
+            line_area.width.saturating_sub(2),
+            vec![
+                Line::from(format!(
+                    "values in units of each block's scale 2^e · most used: W {w_scale} · x {x_scale}"
+                )),
+                Line::from(format!("most used block scale: W {w_scale} · x {x_scale}")),
+                Line::from(format!(
+                    "values in units of each block's scale 2^e · most used: W {} · x {}",
+                    short(&w_scale),
+                    short(&x_scale)
+                )),
+                Line::from(format!(
+                    "most used block scale: W {} · x {}",
+                    short(&w_scale),
+                    short(&x_scale)
+                )),
+            ],
+        )
+        .style(theme.dim()),
+    );
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(Span::styled(
             " E2M1: the 16 codes on the number line ",
@@ -169,7 +197,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     ] {
         let inner_h = a.height.saturating_sub(5) as usize;
         let mut lines = occupancy(&o.codes, inner_h.max(1), style);
-        lines.push(clip_line(name, o, theme));
+        lines.push(clip_line(name, o, theme, a.width.saturating_sub(2)));
         frame.render_widget(
             Paragraph::new(lines).block(Block::bordered().title(Span::styled(
                 format!(" {name}: code occupancy (% of elements) "),
@@ -200,7 +228,7 @@ fn draw_int8(frame: &mut Frame, v: &crate::experiment::VariantReport, theme: The
             "{per} codes per column · codes used: {} of 256",
             o.codes.iter().filter(|&&n| n > 0).count()
         )));
-        lines.push(clip_line(name, o, theme));
+        lines.push(clip_line(name, o, theme, a.width.saturating_sub(2)));
         frame.render_widget(
             Paragraph::new(lines).block(Block::bordered().title(Span::styled(
                 format!(" {name}: INT8 code histogram "),

@@ -336,3 +336,31 @@ pub(crate) fn bar(frac: f64, width: usize) -> String {
     }
     s
 }
+
+/// The first of `choices` (longest first) that fits in `width` columns; the last if none does.
+/// Text that would be cut at 80 columns gets a shorter wording instead.
+pub(crate) fn fitting(width: u16, choices: Vec<Line<'static>>) -> Line<'static> {
+    let last = choices.len().saturating_sub(1);
+    choices
+        .into_iter()
+        .enumerate()
+        .find(|(i, l)| l.width() <= usize::from(width) || *i == last)
+        .map(|(_, l)| l)
+        .unwrap_or_default()
+}
+
+/// As many of `items` as fit in `width` columns, joined by two spaces.
+pub(crate) fn as_many_as_fit(items: impl IntoIterator<Item = String>, width: u16) -> String {
+    let mut out = String::new();
+    for item in items {
+        let extra = if out.is_empty() { 0 } else { 2 };
+        if out.chars().count() + extra + item.chars().count() > usize::from(width) {
+            break;
+        }
+        if extra > 0 {
+            out.push_str("  ");
+        }
+        out.push_str(&item);
+    }
+    out
+}

@@ -25,13 +25,6 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let shown: Vec<usize> = (0..r.variants.len())
         .filter(|&i| !app.hidden.get(i).copied().unwrap_or(false))
         .collect();
-    let [info, table, memory] = Layout::vertical([
-        Constraint::Length(5),
-        Constraint::Min(4),
-        Constraint::Length(shown.len().min(4) as u16 + 2),
-    ])
-    .areas(area);
-
     let lines = vec![
         Line::from(vec![
             Span::styled(s.name.clone(), theme.title()),
@@ -53,12 +46,16 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
             fmt(r.reference.y.rms, crate::report::table::Fmt::Sci)
         )),
     ];
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(Block::new()),
-        info,
-    );
+    let info_text = Paragraph::new(lines).wrap(Wrap { trim: true });
+    // As tall as the wrapped text (plus a blank line), but leaving the table room.
+    let info_height = (info_text.line_count(area.width) as u16 + 1).min(area.height / 3);
+    let [info, table, memory] = Layout::vertical([
+        Constraint::Length(info_height),
+        Constraint::Min(4),
+        Constraint::Length(shown.len().min(4) as u16 + 2),
+    ])
+    .areas(area);
+    frame.render_widget(info_text, info);
 
     let header = Row::new(
         std::iter::once(Cell::from("metric")).chain(shown.iter().map(|&i| {
@@ -106,14 +103,27 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     for &i in shown.iter().take(4) {
         let v = &r.variants[i];
         let bytes = v.w.bits_per_element / 8.0 * (s.m * s.k) as f64;
-        lines.push(Line::from(format!(
-            "{:<24} W {} (f32 {}) · {:.3} bits/element · {:.2}× smaller",
-            v.label,
-            human_bytes(bytes),
-            human_bytes(f32_bytes),
-            v.w.bits_per_element,
-            v.compression
-        )));
+        lines.push(super::fitting(
+            memory.width.saturating_sub(2),
+            vec![
+                Line::from(format!(
+                    "{:<24} W {} (f32 {}) · {:.3} bits/element · {:.2}× smaller",
+                    v.label,
+                    human_bytes(bytes),
+                    human_bytes(f32_bytes),
+                    v.w.bits_per_element,
+                    v.compression
+                )),
+                Line::from(format!(
+                    "{:<18} W {} of {} · {:.3} bits/el · {:.2}× smaller",
+                    v.label,
+                    human_bytes(bytes),
+                    human_bytes(f32_bytes),
+                    v.w.bits_per_element,
+                    v.compression
+                )),
+            ],
+        ));
     }
     frame.render_widget(
         Paragraph::new(lines)

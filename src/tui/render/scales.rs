@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::bar;
 use crate::format::{MxMatrix, e2m1, e8m0};
@@ -35,7 +35,12 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
             ),
             Line::from("Press [ or ] to choose an MXFP4 variant."),
         ];
-        frame.render_widget(Paragraph::new(lines).block(Block::bordered()), area);
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered()),
+            area,
+        );
         return;
     };
     let (q, original, name): (&MxMatrix, &Matrix, &str) = match app.operand {
