@@ -157,6 +157,23 @@ pub const PARALLEL_WORK: usize = 1 << 22;
 /// K per exact i32 chunk (see the module docs).
 const K_CHUNK: usize = 65_536;
 
+/// Calls `f` on every `(index, chunk)` of `out` (chunks of `size`), on rayon's threads when
+/// `work` (multiply-adds or bytes touched) is worth it. Every stage of a GEMM, packing
+/// included, goes through here: a stage left serial caps the speed-up of threads.
+fn for_chunks<T: Send>(
+    out: &mut [T],
+    size: usize,
+    work: usize,
+    f: impl Fn((usize, &mut [T])) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    if work < PARALLEL_WORK {
+        out.chunks_mut(size.max(1)).enumerate().for_each(f);
+    } else {
+        out.par_chunks_mut(size.max(1)).enumerate().for_each(f);
+    }
+}
+
 /// Raw accumulators Σ_k a[m][k]·b[n][k] for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`.
 /// `isa` must be available.
 /// K beyond one i32 chunk (K > 65536) is rare enough that it runs the portable kernel (rows
@@ -326,7 +343,6 @@ pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, us
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
 /// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]. The buffer is reused.
 fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
-    use rayon::prelude::*;
     let panels = n.div_ceil(NR);
     out.clear();
     out.resize(panels * NR * kp, 0);
@@ -347,14 +363,7 @@ fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) 
             }
         }
     };
-    // Packing is part of every GEMM: in parallel too, or it caps the speed-up of threads.
-    if n * k < PARALLEL_WORK / 64 {
-        out.chunks_mut((NR * kp).max(1)).enumerate().for_each(pack);
-    } else {
-        out.par_chunks_mut((NR * kp).max(1))
-            .enumerate()
-            .for_each(pack);
-    }
+    for_chunks(out, NR * kp, n * k * 64, pack);
 }
 
 thread_local! {
@@ -393,8 +402,6 @@ pub fn mx_gemm_f32(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use rayon::prelude::*;
-
     use super::{MR, NR};
     use crate::format::e8m0;
     use crate::format::int8::Rounding;
@@ -429,20 +436,14 @@ mod avx512 {
         let kp = k.div_ceil(4) * 4;
         au.clear();
         au.resize(m.div_ceil(MR) * MR * kp, 128);
-        let offset = |(dst, src): (&mut [u8], &[i8])| {
-            for (d, &s) in dst.iter_mut().zip(src) {
+        super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
+            for (d, &s) in dst
+                .iter_mut()
+                .zip(a.get(r * k..(r + 1) * k).unwrap_or_default())
+            {
                 *d = (s as u8) ^ 0x80;
             }
-        };
-        if m * k < super::PARALLEL_WORK / 64 {
-            au.chunks_mut(kp.max(1))
-                .zip(a.chunks(k.max(1)))
-                .for_each(offset);
-        } else {
-            au.par_chunks_mut(kp.max(1))
-                .zip(a.par_chunks(k.max(1)))
-                .for_each(offset);
-        }
+        });
         let bs: &[u8] = bytemuck_i8(b);
         super::pack_panels_into(bs, n, k, kp, packed);
         let (au, packed) = (&*au, &*packed);
@@ -525,13 +526,7 @@ mod avx512 {
                 }
             }
         };
-        if m * n * k < super::PARALLEL_WORK {
-            out.chunks_mut(rows_per_task * n).enumerate().for_each(work);
-        } else {
-            out.par_chunks_mut(rows_per_task * n)
-                .enumerate()
-                .for_each(work);
-        }
+        super::for_chunks(&mut out, rows_per_task * n, m * n * k, work);
         out
     }
 
@@ -850,45 +845,41 @@ mod avx512 {
         au.resize(mp * kp, 12);
         bs.clear();
         bs.resize(n * kp, 0);
-        for (dst, src) in au.chunks_mut(kp).zip(a.chunks(k)) {
+        // Rows block-padded: W's codes offset by 12 (so u8), xᵀ's as they are.
+        let pad_blocks = |src: &[i8], dst: &mut [u8], offset: i8| {
             for (blk, vals) in src.chunks(block).enumerate() {
                 for (d, &v) in dst[blk * bp..].iter_mut().zip(vals) {
-                    *d = (v + 12) as u8;
+                    *d = (v + offset) as u8;
                 }
             }
-        }
-        for (dst, src) in bs.chunks_mut(kp).zip(b.chunks(k)) {
-            for (blk, vals) in src.chunks(block).enumerate() {
-                for (d, &v) in dst[blk * bp..].iter_mut().zip(vals) {
-                    *d = v as u8;
-                }
+        };
+        super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
+            if r < m {
+                pad_blocks(&a[r * k..(r + 1) * k], dst, 12);
             }
-        }
+        });
+        super::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
+            pad_blocks(&b[j * k..(j + 1) * k], dst, 0)
+        });
         super::pack_panels_into(bs, n, kp, kp, packed);
         let (au, packed) = (&*au, &*packed);
         let panels = n.div_ceil(NR);
         // Per panel and block, for each of the NR columns: 12·Σb, 2^(eb − 1) in f64 and f32,
         // and whether the whole panel-block may take the exact f32 route.
-        let mut bsum = vec![0i32; panels * blocks * NR];
-        let mut bscale = vec![0f64; panels * blocks * NR];
-        let mut bscale32 = vec![0f32; panels * blocks * NR];
-        let mut bsafe = vec![true; panels * blocks];
-        for j in 0..n {
-            let (p, c) = (j / NR, j % NR);
-            for blk in 0..blocks {
-                let span = blk * block..((blk + 1) * block).min(k);
-                let at = (p * blocks + blk) * NR + c;
-                bsum[at] = 12
-                    * b[j * k + span.start..j * k + span.end]
-                        .iter()
-                        .map(|&v| i32::from(v))
-                        .sum::<i32>();
-                let byte = sb[j * blocks + blk];
-                bscale[at] = half_scale(byte);
-                bscale32[at] = bscale[at] as f32;
-                bsafe[p * blocks + blk] &= f32_safe(byte);
+        let mut meta = vec![PanelBlock::default(); panels * blocks];
+        super::for_chunks(&mut meta, blocks, n * k * 64, |(p, meta)| {
+            for (blk, m) in meta.iter_mut().enumerate() {
+                m.safe = true;
+                for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
+                    let span = j * k + blk * block..j * k + ((blk + 1) * block).min(k);
+                    m.sum[c] = 12 * b[span].iter().map(|&v| i32::from(v)).sum::<i32>();
+                    let byte = sb[j * blocks + blk];
+                    m.scale[c] = half_scale(byte);
+                    m.scale32[c] = m.scale[c] as f32;
+                    m.safe &= f32_safe(byte);
+                }
             }
-        }
+        });
         let ascale: Vec<f64> = (0..mp * blocks)
             .map(|i| {
                 if i < m * blocks {
@@ -908,13 +899,9 @@ mod avx512 {
             let rows = chunk.len() / n;
             let mut tile = [0f32; MX_MR * NR];
             for p in 0..panels {
-                let off = p * blocks * NR;
                 let b = Panel {
                     codes: &packed[p * NR * kp..(p + 1) * NR * kp],
-                    sum: &bsum[off..off + blocks * NR],
-                    scale: &bscale[off..off + blocks * NR],
-                    scale32: &bscale32[off..off + blocks * NR],
-                    safe: &bsafe[p * blocks..(p + 1) * blocks],
+                    blocks: &meta[p * blocks..(p + 1) * blocks],
                 };
                 let nc = NR.min(n - p * NR);
                 for r0 in (0..rows).step_by(MX_MR) {
@@ -935,11 +922,7 @@ mod avx512 {
                 }
             }
         };
-        if m * n * k < super::PARALLEL_WORK {
-            out.chunks_mut(task_rows * n).enumerate().for_each(work);
-        } else {
-            out.par_chunks_mut(task_rows * n).enumerate().for_each(work);
-        }
+        super::for_chunks(&mut out, task_rows * n, m * n * k, work);
         out
     }
 
@@ -950,13 +933,21 @@ mod avx512 {
         safe: &'a [bool],
     }
 
-    /// One packed panel of NR columns of xᵀ with its per-block sums and half-scales.
+    /// One packed panel of NR columns of xᵀ with what each of its blocks needs.
     struct Panel<'a> {
         codes: &'a [u8],
-        sum: &'a [i32],
-        scale: &'a [f64],
-        scale32: &'a [f32],
-        safe: &'a [bool],
+        blocks: &'a [PanelBlock],
+    }
+
+    /// One block of a panel: for each of the NR columns, 12·Σb and 2^(eb − 1) in f64 and in
+    /// f32; and whether every column's scale allows the exact f32 route. Padding columns
+    /// past n hold zeros.
+    #[derive(Clone, Copy, Default)]
+    struct PanelBlock {
+        sum: [i32; NR],
+        scale: [f64; NR],
+        scale32: [f32; NR],
+        safe: bool,
     }
 
     /// MX_MR rows of W against one panel of 32 columns, block by block: exact i32 block dots,
@@ -989,20 +980,21 @@ mod avx512 {
                     }
                 }
             }
-            // SAFETY: blk·NR + 32 ≤ blocks·NR for every per-block array.
+            let meta = &b.blocks[blk];
+            // SAFETY: each per-block array holds NR = 32 values.
             let (c0, c1) = unsafe {
                 (
-                    _mm512_loadu_si512(b.sum.as_ptr().add(blk * NR) as *const _),
-                    _mm512_loadu_si512(b.sum.as_ptr().add(blk * NR + 16) as *const _),
+                    _mm512_loadu_si512(meta.sum.as_ptr() as *const _),
+                    _mm512_loadu_si512(meta.sum.as_ptr().add(16) as *const _),
                 )
             };
-            let fast = b.safe[blk] && (0..MX_MR).all(|r| a.safe[r * blocks + blk]);
+            let fast = meta.safe && (0..MX_MR).all(|r| a.safe[r * blocks + blk]);
             if fast {
                 // SAFETY: as above.
                 let (s0, s1) = unsafe {
                     (
-                        _mm512_loadu_ps(b.scale32.as_ptr().add(blk * NR)),
-                        _mm512_loadu_ps(b.scale32.as_ptr().add(blk * NR + 16)),
+                        _mm512_loadu_ps(meta.scale32.as_ptr()),
+                        _mm512_loadu_ps(meta.scale32.as_ptr().add(16)),
                     )
                 };
                 for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
@@ -1033,9 +1025,8 @@ mod avx512 {
                                 _mm512_extracti64x4_epi64::<1>(dot)
                             };
                             // SAFETY: 8 f64 at blk·NR + 16h + 8q, inside the block's NR entries.
-                            let sbv = unsafe {
-                                _mm512_loadu_pd(b.scale.as_ptr().add(blk * NR + 16 * h + 8 * q))
-                            };
+                            let sbv =
+                                unsafe { _mm512_loadu_pd(meta.scale.as_ptr().add(16 * h + 8 * q)) };
                             // Exact in f64 (an integer times powers of two), one rounding to f32.
                             *half = _mm512_cvtpd_ps(_mm512_mul_pd(
                                 _mm512_mul_pd(_mm512_cvtepi32_pd(lanes), sav),

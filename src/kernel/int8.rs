@@ -41,15 +41,20 @@ pub struct Int8Cell {
 
 /// Row sums of the codes, needed by the zero-point correction.
 pub fn row_sums(m: &Int8Matrix) -> Vec<i64> {
+    use rayon::prelude::*;
     // i32 inside chunks of EXACT_I32_K (|Σ| ≤ 2^23 there), so the loop vectorises.
-    (0..m.rows())
-        .map(|r| {
-            m.row_codes(r)
-                .chunks(EXACT_I32_K)
-                .map(|c| i64::from(c.iter().map(|&q| i32::from(q)).sum::<i32>()))
-                .sum()
-        })
-        .collect()
+    let sum = |r: usize| -> i64 {
+        m.row_codes(r)
+            .chunks(EXACT_I32_K)
+            .map(|c| i64::from(c.iter().map(|&q| i32::from(q)).sum::<i32>()))
+            .sum()
+    };
+    // Part of every GEMM: on the threads too when large, or it caps their speed-up.
+    if m.rows() * m.k() < simd::PARALLEL_WORK / 16 {
+        (0..m.rows()).map(sum).collect()
+    } else {
+        (0..m.rows()).into_par_iter().map(sum).collect()
+    }
 }
 
 /// One output element from its row of W and column of x (a row of xᵀ).
