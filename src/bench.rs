@@ -33,6 +33,25 @@ pub struct BenchReport {
     pub runs: usize,
     pub gemm: Vec<Rate>,
     pub quantize: Vec<Rate>,
+    /// With `--scaling`: each GEMM on one thread against the whole pool.
+    pub scaling: Vec<Scaling>,
+}
+
+/// A GEMM on one thread and on `threads`, timed in alternation (one-thread run, pool run,
+/// one-thread run, ...) so that both see the same machine: on a shared VM a second core
+/// comes and goes, and separate runs would compare different machines.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scaling {
+    pub name: String,
+    pub size: usize,
+    pub threads: usize,
+    /// Median rates, GOPS.
+    pub one_thread: f64,
+    pub all_threads: f64,
+    /// Median, smallest and largest of the per-pair ratios (one-thread time / pool time).
+    pub speedup: f64,
+    pub speedup_min: f64,
+    pub speedup_max: f64,
 }
 
 /// CPU features relevant to the kernels, as detected at run time.
@@ -83,6 +102,46 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Vec<f64> {
         .collect()
 }
 
+/// `runs` pairs of timings of `f`: on a one-thread pool, then on the current pool.
+fn time_pairs<T: Send>(runs: usize, f: impl Fn() -> T + Sync) -> Option<(Vec<f64>, Vec<f64>)> {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .ok()?;
+    std::hint::black_box(one.install(&f)); // warm-up, both
+    std::hint::black_box(f());
+    let timed = |f: &dyn Fn() -> T| {
+        let t = Instant::now();
+        std::hint::black_box(f());
+        t.elapsed().as_secs_f64()
+    };
+    Some(
+        (0..runs)
+            .map(|_| (one.install(|| timed(&f)), timed(&f)))
+            .unzip(),
+    )
+}
+
+fn scaling(name: &str, size: usize, (one, all): (Vec<f64>, Vec<f64>)) -> Scaling {
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ops = 2.0 * (size as f64).powi(3);
+    let mut ratios: Vec<f64> = one.iter().zip(&all).map(|(a, b)| a / b).collect();
+    let speedup = median(&mut ratios);
+    Scaling {
+        name: name.into(),
+        size,
+        threads: rayon::current_num_threads(),
+        one_thread: ops / median(&mut one.clone()) / 1e9,
+        all_threads: ops / median(&mut all.clone()) / 1e9,
+        speedup,
+        speedup_min: ratios[0],
+        speedup_max: ratios[ratios.len() - 1],
+    }
+}
+
 fn rate(name: &str, size: usize, work: f64, unit: &str, secs: &[f64]) -> Rate {
     let mut r: Vec<f64> = secs.iter().map(|s| work / s / 1e9).collect();
     r.sort_by(f64::total_cmp);
@@ -105,14 +164,16 @@ fn sgemm(a: &Matrix, b: &Matrix) -> Vec<f32> {
     c
 }
 
-/// Measures every path at every size, `runs` times each, on the current rayon pool.
-pub fn run(sizes: &[usize], runs: usize) -> BenchReport {
+/// Measures every path at every size, `runs` times each, on the current rayon pool; with
+/// `scale`, also the best INT8 and MXFP4 paths on one thread against the pool.
+pub fn run(sizes: &[usize], runs: usize, scale: bool) -> BenchReport {
     let d = Distribution::Normal {
         mean: 0.0,
         std: 1.0,
     };
     let mut gemm = Vec::new();
     let mut quantize = Vec::new();
+    let mut scalings = Vec::new();
     for &n in sizes {
         let (w, x) = (sample(&d, n, n, Role::W, 1), sample(&d, n, n, Role::X, 2));
         let xt = x.transpose();
@@ -159,6 +220,19 @@ pub fn run(sizes: &[usize], runs: usize) -> BenchReport {
             r.vs_f32 = Some(r.median / base_median);
             gemm.push(r);
         }
+        if scale {
+            let isa = crate::kernel::simd::active();
+            let pairs = time_pairs(runs, || int8::gemm_with(isa, &qw, &qx));
+            if let Some(p) = pairs {
+                scalings.push(scaling(&format!("int8 gemm ({})", isa.name()), n, p));
+            }
+            if isa != Isa::Avx2Vnni {
+                let pairs = time_pairs(runs, || mxfp4::gemm_with(isa, &mw, &mx, Accumulator::F32));
+                if let Some(p) = pairs {
+                    scalings.push(scaling(&format!("mxfp4 gemm ({})", isa.name()), n, p));
+                }
+            }
+        }
         let elems = (n * n) as f64;
         quantize.push(rate(
             "int8 quantize (asymmetric)",
@@ -182,6 +256,7 @@ pub fn run(sizes: &[usize], runs: usize) -> BenchReport {
         runs,
         gemm,
         quantize,
+        scaling: scalings,
     }
 }
 
@@ -222,6 +297,28 @@ pub fn render(r: &BenchReport) -> String {
             format!("[{:.3}–{:.3}]", q.min, q.max),
             q.unit
         ));
+    }
+    if !r.scaling.is_empty() {
+        s.push_str(&format!(
+            "\n{:<34}{:>6}{:>12}{:>12}{:>10}{:>20}\n",
+            "scaling (alternating runs)",
+            "n",
+            "1 thread",
+            format!("{} threads", r.threads),
+            "speed-up",
+            "range"
+        ));
+        for g in &r.scaling {
+            s.push_str(&format!(
+                "{:<34}{:>6}{:>12.1}{:>12.1}{:>9.2}×{:>20}  GOPS\n",
+                g.name,
+                g.size,
+                g.one_thread,
+                g.all_threads,
+                g.speedup,
+                format!("[{:.2}–{:.2}]", g.speedup_min, g.speedup_max),
+            ));
+        }
     }
     s
 }

@@ -83,6 +83,10 @@ pub struct BenchArgs {
     /// Print JSON instead of the table
     #[arg(long)]
     pub json: bool,
+    /// Also time the best INT8 and MXFP4 GEMMs on one thread against all threads, in
+    /// alternating runs, and report the speed-up
+    #[arg(long)]
+    pub scaling: bool,
 }
 
 #[derive(Args, Debug)]
@@ -327,7 +331,14 @@ pub fn run(cli: Cli) -> Result<()> {
             if a.runs == 0 || a.sizes.contains(&0) {
                 return Err(Error::Invalid("--runs and --sizes must be ≥ 1".into()));
             }
-            let r = crate::bench::run(&a.sizes, a.runs);
+            if a.scaling && rayon::current_num_threads() < 2 {
+                return Err(Error::Invalid(
+                    "--scaling compares one thread with several; give --threads 2 or more \
+                     (or leave it out on a machine with more than one core)"
+                        .into(),
+                ));
+            }
+            let r = crate::bench::run(&a.sizes, a.runs, a.scaling);
             if a.json {
                 println!(
                     "{}",

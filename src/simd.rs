@@ -384,13 +384,13 @@ fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
     })
 }
 
-/// MXFP4 GEMM on doubled codes: `a` (`m × k`, doubled codes of W), `b` (`n × k`, of xᵀ),
-/// blocks of `block` along k with scale bytes `sa` (`m × blocks`) and `sb` (`n × blocks`);
-/// f32 accumulation. `isa` must be available; the scalar twin is `mxfp4::gemm`.
+/// MXFP4 GEMM on E2M1 codes: `a` (`m × k`, W's codes), `b` (`n × k`, xᵀ's), blocks of
+/// `block` along k with scale bytes `sa` (`m × blocks`) and `sb` (`n × blocks`); f32
+/// accumulation. `isa` must be available; the scalar twin is `mxfp4::gemm`.
 #[cfg(target_arch = "x86_64")]
 pub fn mx_gemm_f32(
-    a: &[i8],
-    b: &[i8],
+    a: &[u8],
+    b: &[u8],
     sa: &[u8],
     sb: &[u8],
     (m, n, k, block): (usize, usize, usize, usize),
@@ -403,9 +403,9 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{MR, NR};
-    use crate::format::e8m0;
     use crate::format::int8::Rounding;
     use crate::format::mx::{self, ScaleRule};
+    use crate::format::{e2m1, e8m0};
 
     /// The INT8 GEMM on AVX-512 VNNI (`wide`) or on AVX2 with AVX-VNNI: the same packing and
     /// tiles, a 512- or 256-bit micro-kernel, and the epilogue vectorised on AVX-512 only.
@@ -436,16 +436,21 @@ mod avx512 {
         let kp = k.div_ceil(4) * 4;
         au.clear();
         au.resize(m.div_ceil(MR) * MR * kp, 128);
-        super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
-            for (d, &s) in dst
-                .iter_mut()
-                .zip(a.get(r * k..(r + 1) * k).unwrap_or_default())
-            {
-                *d = (s as u8) ^ 0x80;
-            }
-        });
-        let bs: &[u8] = bytemuck_i8(b);
-        super::pack_panels_into(bs, n, k, kp, packed);
+        // The two operands are prepared side by side: one fork-join, not two in a row (each
+        // costs a wake-up of the pool, which shows at n = 512).
+        rayon::join(
+            || {
+                super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
+                    for (d, &s) in dst
+                        .iter_mut()
+                        .zip(a.get(r * k..(r + 1) * k).unwrap_or_default())
+                    {
+                        *d = (s as u8) ^ 0x80;
+                    }
+                })
+            },
+            || super::pack_panels_into(bytemuck_i8(b), n, k, kp, packed),
+        );
         let (au, packed) = (&*au, &*packed);
         // Σ(a + 128)·b = Σab + 128·Σb: the offset comes back out in the epilogue. Columns are
         // padded to whole panels so the vector epilogue can read full registers.
@@ -808,8 +813,8 @@ mod avx512 {
 
     #[allow(clippy::too_many_arguments)]
     pub fn mx_gemm(
-        a: &[i8],
-        b: &[i8],
+        a: &[u8],
+        b: &[u8],
         sa: &[u8],
         sb: &[u8],
         m: usize,
@@ -821,7 +826,7 @@ mod avx512 {
             return vec![0f32; m * n];
         }
         // W: doubled codes + 12 (so ≥ 0), block-padded, rows padded to whole tiles;
-        // B: block-padded, packed in panels; both in the thread's reused buffers.
+        // B: doubled codes, block-padded, packed in panels; in the thread's reused buffers.
         super::with_scratch(|[au, bs, packed]| {
             mx_gemm_in(a, b, sa, sb, (m, n, k, block), (au, bs, packed))
         })
@@ -829,8 +834,8 @@ mod avx512 {
 
     #[allow(clippy::type_complexity)]
     fn mx_gemm_in(
-        a: &[i8],
-        b: &[i8],
+        a: &[u8],
+        b: &[u8],
         sa: &[u8],
         sb: &[u8],
         (m, n, k, block): (usize, usize, usize, usize),
@@ -845,41 +850,39 @@ mod avx512 {
         au.resize(mp * kp, 12);
         bs.clear();
         bs.resize(n * kp, 0);
-        // Rows block-padded: W's codes offset by 12 (so u8), xᵀ's as they are.
-        let pad_blocks = |src: &[i8], dst: &mut [u8], offset: i8| {
-            for (blk, vals) in src.chunks(block).enumerate() {
-                for (d, &v) in dst[blk * bp..].iter_mut().zip(vals) {
-                    *d = (v + offset) as u8;
+        // Rows block-padded, codes doubled (the integers 2·value): W's offset by 12 (so u8),
+        // xᵀ's as they are (two's complement). Done here, on the threads, in one pass.
+        let pad_blocks = |src: &[u8], dst: &mut [u8], offset: i8| {
+            for (blk, codes) in src.chunks(block).enumerate() {
+                for (d, &c) in dst[blk * bp..].iter_mut().zip(codes) {
+                    *d = (e2m1::doubled(c) + offset) as u8;
                 }
             }
         };
-        super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
-            if r < m {
-                pad_blocks(&a[r * k..(r + 1) * k], dst, 12);
-            }
-        });
-        super::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
-            pad_blocks(&b[j * k..(j + 1) * k], dst, 0)
-        });
-        super::pack_panels_into(bs, n, kp, kp, packed);
-        let (au, packed) = (&*au, &*packed);
+        // W and xᵀ are prepared side by side (one fork-join rather than several in a row: each
+        // costs a wake-up of the pool, which shows at n = 512).
         let panels = n.div_ceil(NR);
-        // Per panel and block, for each of the NR columns: 12·Σb, 2^(eb − 1) in f64 and f32,
-        // and whether the whole panel-block may take the exact f32 route.
         let mut meta = vec![PanelBlock::default(); panels * blocks];
-        super::for_chunks(&mut meta, blocks, n * k * 64, |(p, meta)| {
-            for (blk, m) in meta.iter_mut().enumerate() {
-                m.safe = true;
-                for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
-                    let span = j * k + blk * block..j * k + ((blk + 1) * block).min(k);
-                    m.sum[c] = 12 * b[span].iter().map(|&v| i32::from(v)).sum::<i32>();
-                    let byte = sb[j * blocks + blk];
-                    m.scale[c] = half_scale(byte);
-                    m.scale32[c] = m.scale[c] as f32;
-                    m.safe &= f32_safe(byte);
-                }
-            }
-        });
+        rayon::join(
+            || {
+                super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
+                    if r < m {
+                        pad_blocks(&a[r * k..(r + 1) * k], dst, 12);
+                    }
+                })
+            },
+            || {
+                super::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
+                    pad_blocks(&b[j * k..(j + 1) * k], dst, 0)
+                });
+                let bs = &*bs;
+                rayon::join(
+                    || super::pack_panels_into(bs, n, kp, kp, packed),
+                    || panel_blocks(bs, sb, (n, kp, blocks, bp), &mut meta),
+                );
+            },
+        );
+        let (au, packed, meta) = (&*au, &*packed, &meta);
         let ascale: Vec<f64> = (0..mp * blocks)
             .map(|i| {
                 if i < m * blocks {
@@ -924,6 +927,30 @@ mod avx512 {
         };
         super::for_chunks(&mut out, task_rows * n, m * n * k, work);
         out
+    }
+
+    /// What each block of each panel needs (see [`PanelBlock`]), from xᵀ's block-padded
+    /// doubled codes `bs` (`n` rows of `kp`) and its scale bytes `sb`.
+    fn panel_blocks(
+        bs: &[u8],
+        sb: &[u8],
+        (n, kp, blocks, bp): (usize, usize, usize, usize),
+        meta: &mut [PanelBlock],
+    ) {
+        super::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
+            for (blk, m) in meta.iter_mut().enumerate() {
+                m.safe = true;
+                for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
+                    // The padded block of column j (padding is 0), as signed doubled codes.
+                    let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
+                    m.sum[c] = 12 * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
+                    let byte = sb[j * blocks + blk];
+                    m.scale[c] = half_scale(byte);
+                    m.scale32[c] = m.scale[c] as f32;
+                    m.safe &= f32_safe(byte);
+                }
+            }
+        });
     }
 
     /// MX_MR rows of W, block-padded, with their half-scales.

@@ -140,8 +140,8 @@ pub fn gemm_with(isa: Isa, w: &MxMatrix, xt: &MxMatrix, acc: Accumulator) -> Mat
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx512Vnni && acc == Accumulator::F32 && isa.available() {
         let y = simd::mx_gemm_f32(
-            &doubled(w.codes()),
-            &doubled(xt.codes()),
+            w.codes(),
+            xt.codes(),
             w.scales(),
             xt.scales(),
             (w.rows(), xt.rows(), w.k(), w.block()),
