@@ -1374,3 +1374,66 @@ fn a_failed_secondary_output_leaves_out_untouched() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// qlab bench
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn bench_measures_every_path_this_cpu_has_and_the_quantizers() {
+    let (out, _) = ok(&["bench", "--sizes", "40", "--runs", "1", "--json"]);
+    let r: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let names: Vec<&str> = r["gemm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[0], "f32 sgemm (matrixmultiply)");
+    for isa in qlab::kernel::simd::Isa::supported() {
+        assert!(
+            names.contains(&format!("int8 gemm ({})", isa.name()).as_str()),
+            "{names:?}"
+        );
+    }
+    for g in r["gemm"].as_array().unwrap() {
+        assert_eq!(g["size"], 40);
+        let (lo, med, hi) = (
+            g["min"].as_f64().unwrap(),
+            g["median"].as_f64().unwrap(),
+            g["max"].as_f64().unwrap(),
+        );
+        assert!(0.0 < lo && lo <= med && med <= hi, "{g}");
+    }
+    assert_eq!(r["quantize"].as_array().unwrap().len(), 2);
+    assert_eq!(r["scaling"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn bench_scaling_times_one_thread_against_the_pool() {
+    let (out, _) = ok(&[
+        "bench",
+        "--sizes",
+        "48",
+        "--runs",
+        "3",
+        "--scaling",
+        "--threads",
+        "2",
+    ]);
+    assert!(out.contains("scaling (alternating runs)"), "{out}");
+    assert!(out.contains("2 threads"), "{out}");
+    let rows: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("scaling"))
+        .skip(1)
+        .collect();
+    assert!(rows[0].starts_with("int8 gemm ("), "{out}");
+    assert!(rows.iter().all(|r| r.contains('×') && r.ends_with("GOPS")), "{out}");
+    fails(
+        &["bench", "--scaling", "--threads", "1"],
+        "--scaling compares one thread with several; give --threads 2 or more (or leave it out \
+         on a machine with more than one core)",
+    );
+    fails(&["bench", "--runs", "0"], "--runs and --sizes must be ≥ 1");
+}
