@@ -205,10 +205,17 @@ pub struct Int8Epilogue<'a> {
 }
 
 impl Int8Epilogue<'_> {
+    /// gemmlowp's zero-point correction, −zW·Σqx − zx·ΣqW + K·zW·zx: added to Σ qW·qx it
+    /// gives Σ (qW − zW)(qx − zx). The one statement of it (traces use it too).
+    #[inline]
+    pub fn correction(zw: i64, zx: i64, w_sum: i64, x_sum: i64, k: usize) -> i64 {
+        -zw * x_sum - zx * w_sum + k as i64 * zw * zx
+    }
+
     #[inline]
     pub fn apply(&self, i: usize, j: usize, k: usize, acc: i64) -> f32 {
         let (zw, zx) = (self.w_zero[i], self.x_zero[j]);
-        let corrected = acc - zw * self.x_sum[j] - zx * self.w_sum[i] + k as i64 * zw * zx;
+        let corrected = acc + Self::correction(zw, zx, self.w_sum[i], self.x_sum[j], k);
         corrected as f32 * (self.w_scale[i] * self.x_scale[j])
     }
 }

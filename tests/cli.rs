@@ -1429,7 +1429,10 @@ fn bench_scaling_times_one_thread_against_the_pool() {
         .skip(1)
         .collect();
     assert!(rows[0].starts_with("int8 gemm ("), "{out}");
-    assert!(rows.iter().all(|r| r.contains('×') && r.ends_with("GOPS")), "{out}");
+    assert!(
+        rows.iter().all(|r| r.contains('×') && r.ends_with("GOPS")),
+        "{out}"
+    );
     fails(
         &["bench", "--scaling", "--threads", "1"],
         "--scaling compares one thread with several; give --threads 2 or more (or leave it out \

@@ -250,15 +250,21 @@ impl Affine {
         }
     }
 
-    /// round(v / scale) + zp before the clamp (saturating at i32's range).
-    pub fn unclamped(self, v: f32, rounding: Rounding, index: u64) -> i32 {
-        // `as i32` saturates, so a huge quotient cannot wrap before the clamp.
-        (rounding.round(v / self.scale, index) as i32).saturating_add(self.zero_point)
+    /// round(v / scale) + zp, before the clamp.
+    pub fn unclamped(self, v: f32, rounding: Rounding, index: u64) -> f32 {
+        self.shifted(rounding.round(v / self.scale, index))
+    }
+
+    /// r + zp for a rounded quotient r, in f32: exact for every value the clamp lets through
+    /// (|r| < 2^24), and beyond that the clamp decides whatever the rounding.
+    #[inline]
+    fn shifted(self, rounded: f32) -> f32 {
+        rounded + self.zero_point as f32
     }
 
     /// q = clamp(round(v / scale) + zp, qmin, qmax).
-    pub fn quantize(self, v: f32, rounding: Rounding, index: u64, (qmin, qmax): (i32, i32)) -> i8 {
-        self.unclamped(v, rounding, index).clamp(qmin, qmax) as i8
+    pub fn quantize(self, v: f32, rounding: Rounding, index: u64, range: (i32, i32)) -> i8 {
+        clamp_code(self.unclamped(v, rounding, index), range)
     }
 
     pub fn dequantize(self, q: i8) -> f32 {
@@ -276,25 +282,23 @@ pub struct Int8Matrix {
     params: Vec<Affine>,
 }
 
-/// Quantizes one row: round(v / scale) + zp, clamped, exactly as [`Affine::quantize`] (in
-/// f32, which is exact for every value the clamp lets through).
+/// The clamp to the code range, and the code.
+#[inline]
+fn clamp_code(q: f32, (qmin, qmax): (i32, i32)) -> i8 {
+    q.clamp(qmin as f32, qmax as f32) as i8
+}
+
+/// Quantizes one row with [`Affine::quantize`]'s arithmetic, the rounding passed in as a
+/// closure so that the loop, one per rounding mode, compiles to vector code.
 fn fill_row(
     dst: &mut [i8],
     src: &[f32],
     p: Affine,
-    (qmin, qmax): (i32, i32),
+    range: (i32, i32),
     round: impl Fn(f32, usize) -> f32,
 ) {
-    let (lo, hi, zp) = (qmin as f32, qmax as f32, p.zero_point as f32);
     for (c, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
-        let q = round(v / p.scale, c) + zp;
-        *d = (if q < lo {
-            lo
-        } else if q > hi {
-            hi
-        } else {
-            q
-        }) as i8;
+        *d = clamp_code(p.shifted(round(v / p.scale, c)), range);
     }
 }
 
@@ -416,7 +420,7 @@ impl Int8Matrix {
                 .enumerate()
                 .filter(|&(c, &v)| {
                     let q = p.unclamped(v, self.config.rounding, (r * self.k + c) as u64);
-                    q < range.0 || q > range.1
+                    q < range.0 as f32 || q > range.1 as f32
                 })
                 .count();
         }

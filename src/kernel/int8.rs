@@ -86,7 +86,7 @@ pub fn finish(
     let pw = w.row_params(m);
     let px = xt.row_params(n);
     let (zw, zx) = (i64::from(pw.zero_point), i64::from(px.zero_point));
-    let correction = -zw * x_sum - zx * w_sum + w.k() as i64 * zw * zx;
+    let correction = simd::Int8Epilogue::correction(zw, zx, w_sum, x_sum, w.k());
     let corrected = acc + correction;
     let scale = pw.scale * px.scale;
     Int8Cell {
