@@ -89,23 +89,46 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         }
         lines.push(Line::from(spans));
     }
-    lines.push(Line::styled(
+    let (r1, c1) = (
+        (r0 + inner_h).min(rows).saturating_sub(1),
+        (c0 + vis_cols).min(cols).saturating_sub(1),
+    );
+    let legend = [
         format!(
-            "rows {}–{} of {rows}, blocks {}–{} of {cols} · exponents 2^{lo} (·) … 2^{hi} (█) · ! = a clipped element",
-            r0,
-            (r0 + inner_h).min(rows).saturating_sub(1),
-            c0,
-            (c0 + vis_cols).min(cols).saturating_sub(1)
+            "rows {r0}–{r1} of {rows}, blocks {c0}–{c1} of {cols} · exponents 2^{lo} (·) … \
+             2^{hi} (█) · ! = a clipped element"
         ),
-        theme.dim(),
-    ));
-    let title = Line::from(vec![
-        Span::styled(
-            format!(" {name}: E8M0 exponent per block of {} ", q.block()),
-            theme.title(),
+        format!(
+            "rows {r0}–{r1} of {rows}, blocks {c0}–{c1} of {cols} · 2^{lo} (·) … 2^{hi} (█) · \
+             ! clipped"
         ),
-        Span::styled("(t: W/x · arrows: select) ", theme.dim()),
-    ]);
+        format!("2^{lo} (·) … 2^{hi} (█) · ! clipped · rows {r0}–{r1}, blocks {c0}–{c1}"),
+        format!("·2^{lo} … █2^{hi} · ! clipped"),
+    ];
+    lines.push(
+        super::fitting(
+            map_area.width.saturating_sub(2),
+            legend.into_iter().map(Line::from).collect(),
+        )
+        .style(theme.dim()),
+    );
+    let title = |what: String, keys: &'static str| {
+        Line::from(vec![
+            Span::styled(what, theme.title()),
+            Span::styled(keys, theme.dim()),
+        ])
+    };
+    let title = super::fitting(
+        map_area.width.saturating_sub(2),
+        vec![
+            title(
+                format!(" {name}: E8M0 exponent per block of {} ", q.block()),
+                "(t: W/x · arrows: select) ",
+            ),
+            title(format!(" {name}: E8M0 exponents "), "(t: W/x) "),
+            title(format!(" {name}: exponents "), ""),
+        ],
+    );
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(title)),
         map_area,
