@@ -35,7 +35,7 @@ pub struct Cli {
     /// Worker threads for every command [default: all cores]
     #[arg(long, global = true)]
     pub threads: Option<usize>,
-    /// Force a kernel path: scalar, avx2-vnni or avx512-vnni [default: the best this CPU has;
+    /// Force a kernel path: scalar, avx2, avx2-vnni or avx512-vnni [default: the best this CPU has;
     /// also QLAB_KERNEL]
     #[arg(long, global = true)]
     pub kernel: Option<crate::kernel::simd::Isa>,
@@ -282,7 +282,18 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    if let Some(isa) = cli.kernel {
+    // --kernel wins over QLAB_KERNEL; a QLAB_KERNEL that names no kernel is an error, not
+    // silently the default.
+    let kernel = match (cli.kernel, std::env::var_os("QLAB_KERNEL")) {
+        (Some(isa), _) => Some(isa),
+        (None, Some(v)) => Some(
+            v.to_string_lossy()
+                .parse()
+                .map_err(|e| Error::Invalid(format!("QLAB_KERNEL: {e}")))?,
+        ),
+        (None, None) => None,
+    };
+    if let Some(isa) = kernel {
         crate::kernel::simd::force(isa);
     }
     if cli.threads == Some(0) {

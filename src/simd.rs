@@ -2,14 +2,17 @@
 //! safe wrapper and a scalar twin (the portable code in `kernel/` and `format/`), and
 //! `tests/simd.rs` compares them bit for bit.
 //!
-//! INT8 GEMM (AVX-512 VNNI, and AVX2 + AVX-VNNI). `vpdpbusd` multiplies unsigned by signed
+//! INT8 GEMM (AVX-512 VNNI, AVX2 + AVX-VNNI, plain AVX2). `vpdpbusd` multiplies unsigned by signed
 //! bytes, so W's codes are offset by 128 (a + 128 ∈ [0, 255]) and the excess 128·Σb is taken
 //! out in the epilogue: Σ(a + 128)·b = Σab + 128·Σb. An i32 lane holds at most
 //! 255 · 128 · 65536 < 2^31, so these kernels take K ≤ 65536; longer K runs the portable
 //! kernel (exact in i64 chunks). x's codes are packed in panels of NR = 32 columns, four
 //! consecutive k per column (the 4 bytes `vpdpbusd` consumes); W's rows are read from a copy
 //! padded to the same K. The micro-kernel keeps an 8 × 32 tile of i32 sums in registers, and
-//! the zero-point correction and scaling run on the tile as it is written back.
+//! the zero-point correction and scaling run on the tile as it is written back. Plain AVX2 has
+//! no `vpdpbusd`; `vpmaddubsw` (u8·i8 pairs into i16) saturates at 255·128·2, so each offset
+//! byte is split as 128·h + l (h ∈ {0, 1}, l < 128): l·b pairs stay below 2^15, and
+//! Σ(a + 128)·b = Σ l·b + 128·Σ h·b, exact.
 //!
 //! MXFP4 GEMM (AVX-512 VNNI) on the same machinery: doubled E2M1 codes (|v| ≤ 12) offset by 12
 //! on W's side, each block padded to a multiple of 4 elements. A block's i32 dot, corrected by
@@ -30,6 +33,9 @@ use crate::format::mx::{self, ScaleRule};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
     Scalar,
+    /// AVX2 without VNNI (Haswell to Skylake, Zen 2 and 3): the INT8 GEMM; other kernels run
+    /// portable.
+    Avx2,
     /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): the INT8 GEMM; other kernels run portable.
     Avx2Vnni,
     /// AVX-512 F/BW/DQ with VNNI.
@@ -40,6 +46,7 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
             Isa::Avx2Vnni => "avx2-vnni",
             Isa::Avx512Vnni => "avx512-vnni",
         }
@@ -49,6 +56,16 @@ impl Isa {
     pub fn available(self) -> bool {
         match self {
             Isa::Scalar => true,
+            Isa::Avx2 => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    std::arch::is_x86_feature_detected!("avx2")
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    false
+                }
+            }
             Isa::Avx2Vnni => {
                 #[cfg(target_arch = "x86_64")]
                 {
@@ -76,7 +93,7 @@ impl Isa {
         }
     }
 
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2Vnni, Isa::Avx512Vnni];
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512Vnni];
 
     /// The paths this CPU supports.
     pub fn supported() -> Vec<Isa> {
@@ -89,11 +106,12 @@ impl std::str::FromStr for Isa {
     fn from_str(s: &str) -> crate::error::Result<Isa> {
         let isa = match s {
             "scalar" => Isa::Scalar,
-            "avx2-vnni" | "avx2" => Isa::Avx2Vnni,
+            "avx2" => Isa::Avx2,
+            "avx2-vnni" => Isa::Avx2Vnni,
             "avx512-vnni" | "avx512" => Isa::Avx512Vnni,
             _ => {
                 return Err(crate::error::Error::Invalid(format!(
-                    "unknown kernel '{s}'; expected scalar, avx2-vnni or avx512-vnni"
+                    "unknown kernel '{s}'; expected scalar, avx2, avx2-vnni or avx512-vnni"
                 )));
             }
         };
@@ -142,6 +160,8 @@ pub fn active() -> Isa {
             Isa::Avx512Vnni
         } else if Isa::Avx2Vnni.available() {
             Isa::Avx2Vnni
+        } else if Isa::Avx2.available() {
+            Isa::Avx2
         } else {
             Isa::Scalar
         }
@@ -232,12 +252,8 @@ pub fn int8_gemm(
 ) -> Vec<f32> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni if isa.available() && k <= K_CHUNK => {
-            avx512::int8_gemm(a, b, m, n, k, e, true)
-        }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Vnni if isa.available() && k <= K_CHUNK => {
-            avx512::int8_gemm(a, b, m, n, k, e, false)
+        Isa::Avx512Vnni | Isa::Avx2Vnni | Isa::Avx2 if isa.available() && k <= K_CHUNK => {
+            avx512::int8_gemm(a, b, m, n, k, e, isa)
         }
         _ => int8_dots(isa, a, b, m, n, k)
             .iter()
@@ -414,8 +430,9 @@ mod avx512 {
     use crate::format::mx::{self, ScaleRule};
     use crate::format::{e2m1, e8m0};
 
-    /// The INT8 GEMM on AVX-512 VNNI (`wide`) or on AVX2 with AVX-VNNI: the same packing and
-    /// tiles, a 512- or 256-bit micro-kernel, and the epilogue vectorised on AVX-512 only.
+    /// The INT8 GEMM on AVX-512 VNNI, AVX2 with AVX-VNNI or plain AVX2 (`isa`): the same
+    /// packing and tiles, a 512- or 256-bit micro-kernel, and the epilogue vectorised on
+    /// AVX-512 only.
     pub fn int8_gemm(
         a: &[i8],
         b: &[i8],
@@ -423,12 +440,12 @@ mod avx512 {
         n: usize,
         k: usize,
         e: &super::Int8Epilogue,
-        wide: bool,
+        isa: super::Isa,
     ) -> Vec<f32> {
         if m == 0 || n == 0 {
             return vec![0f32; m * n];
         }
-        super::with_scratch(|[au, packed, _]| int8_gemm_in(a, b, (m, n, k), e, (au, packed), wide))
+        super::with_scratch(|[au, packed, _]| int8_gemm_in(a, b, (m, n, k), e, (au, packed), isa))
     }
 
     fn int8_gemm_in(
@@ -437,8 +454,9 @@ mod avx512 {
         (m, n, k): (usize, usize, usize),
         e: &super::Int8Epilogue,
         (au, packed): (&mut Vec<u8>, &mut Vec<u8>),
-        wide: bool,
+        isa: super::Isa,
     ) -> Vec<f32> {
+        let wide = isa == super::Isa::Avx512Vnni;
         let mut out = vec![0f32; m * n];
         let kp = k.div_ceil(4) * 4;
         au.clear();
@@ -494,10 +512,10 @@ mod avx512 {
                     // the chosen kernel, MR padded rows of kp bytes exist, and the panel holds
                     // kp/4 groups.
                     unsafe {
-                        if wide {
-                            kernel_8x32(rows_a, kp, panel, &mut tile)
-                        } else {
-                            kernel_8x32_avx2(rows_a, kp, panel, &mut tile)
+                        match isa {
+                            super::Isa::Avx512Vnni => kernel_8x32(rows_a, kp, panel, &mut tile),
+                            super::Isa::Avx2Vnni => kernel_8x32_avx2(rows_a, kp, panel, &mut tile),
+                            _ => kernel_8x32_avx2_plain(rows_a, kp, panel, &mut tile),
                         }
                     };
                     let nc = NR.min(n - p * NR);
@@ -751,6 +769,61 @@ mod avx512 {
                         );
                         for q in 0..4 {
                             acc_r[q] = _mm256_dpbusd_avx_epi32(acc_r[q], av, b[q]);
+                        }
+                    }
+                }
+            }
+            for (h, acc_r) in acc.iter().enumerate() {
+                for (q, v) in acc_r.iter().enumerate() {
+                    // SAFETY: row r0 + h < MR of NR = 32 i32, 8 lanes at 8q.
+                    unsafe {
+                        _mm256_storeu_si256(
+                            tile.as_mut_ptr().add((r0 + h) * NR + 8 * q) as *mut _,
+                            *v,
+                        )
+                    };
+                }
+            }
+        }
+    }
+
+    /// [`kernel_8x32_avx2`] without AVX-VNNI: each `vpdpbusd` becomes two `vpmaddubsw` (on the
+    /// low 7 bits and on the top bit of W's offset bytes, so no i16 saturates) and two
+    /// `vpmaddwd` that widen and sum the pairs into the i32 lanes, the top bit's weighted by 128.
+    #[target_feature(enable = "avx2")]
+    unsafe fn kernel_8x32_avx2_plain(
+        au: &[u8],
+        kp: usize,
+        panel: &[u8],
+        tile: &mut [i32; MR * NR],
+    ) {
+        let (pa, pb) = (au.as_ptr(), panel.as_ptr());
+        let (low7, top, ones, w128) = (
+            _mm256_set1_epi8(0x7f),
+            _mm256_set1_epi8(1),
+            _mm256_set1_epi16(1),
+            _mm256_set1_epi16(128),
+        );
+        for r0 in (0..MR).step_by(2) {
+            let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+            for g in 0..kp / 4 {
+                // SAFETY: g < kp/4: the loads lie inside the panel; rows r0, r0 + 1 < MR.
+                unsafe {
+                    let parts = [0, 1].map(|h| {
+                        let av = _mm256_set1_epi32(
+                            (pa.add((r0 + h) * kp + 4 * g) as *const i32).read_unaligned(),
+                        );
+                        (
+                            _mm256_and_si256(av, low7),
+                            _mm256_and_si256(_mm256_srli_epi16::<7>(av), top),
+                        )
+                    });
+                    for q in 0..4 {
+                        let b = _mm256_loadu_si256(pb.add(g * NR * 4 + 32 * q) as *const _);
+                        for (acc_r, &(lo, hi)) in acc.iter_mut().zip(&parts) {
+                            let l = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, b), ones);
+                            let h = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, b), w128);
+                            acc_r[q] = _mm256_add_epi32(acc_r[q], _mm256_add_epi32(l, h));
                         }
                     }
                 }

@@ -1440,3 +1440,52 @@ fn bench_scaling_times_one_thread_against_the_pool() {
     );
     fails(&["bench", "--runs", "0"], "--runs and --sizes must be ≥ 1");
 }
+
+#[test]
+fn kernel_choice_is_checked_from_the_option_and_the_environment() {
+    qlab()
+        .args(["--kernel", "foo", "formats"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "unknown kernel 'foo'; expected scalar, avx2, avx2-vnni or avx512-vnni",
+        ));
+    qlab()
+        .env("QLAB_KERNEL", "foo")
+        .arg("formats")
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            "qlab: error: QLAB_KERNEL: unknown kernel 'foo'; expected scalar, avx2, avx2-vnni \
+             or avx512-vnni\n",
+        );
+    // The scalar path is always there; bench then measures it alone.
+    let out = qlab()
+        .env("QLAB_KERNEL", "scalar")
+        .args(["bench", "--sizes", "16", "--runs", "1"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("int8 gemm (scalar)"), "{out}");
+    assert!(!out.contains("gemm (avx"), "{out}");
+    // --kernel wins over the environment.
+    let out = qlab()
+        .env("QLAB_KERNEL", "foo")
+        .args([
+            "--kernel", "scalar", "bench", "--sizes", "16", "--runs", "1",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("int8 gemm (scalar)")
+    );
+}
