@@ -93,6 +93,43 @@ fn int8_awkward_shapes() {
     check_int8(13, 100, 37, 5, chan);
 }
 
+/// Codes at the ends of the range (−128 and 127 on both sides, so W's offset bytes reach 0
+/// and 255) at the longest K one i32 chunk takes: the sums are as large as the SIMD kernels
+/// ever see, and the plain-AVX2 kernel's split products are at their limits.
+#[test]
+fn int8_extreme_codes_at_the_longest_single_chunk() {
+    let k = 65_536;
+    let signs = |rows: usize, seed: u64| {
+        let v = (0..rows * k)
+            .map(|i| {
+                let h = qlab::format::int8::splitmix64(seed ^ i as u64);
+                // Mostly one sign, so the sums grow long runs of the same product.
+                if h % 16 == 0 { 1.0 } else { -1.0 }
+            })
+            .collect();
+        Matrix::new(rows, k, v).unwrap()
+    };
+    let distinct = |q: &Int8Matrix| {
+        let mut d = q.codes().to_vec();
+        d.sort_unstable();
+        d.dedup();
+        d
+    };
+    // Symmetric W: ±127, offset bytes 1 and 255. Asymmetric x: its minimum is −128.
+    let w = Int8Matrix::quantize(&signs(9, 1), Int8Config::ACTIVATIONS).unwrap();
+    let xt = Int8Matrix::quantize(&signs(33, 2), Int8Config::WEIGHTS).unwrap();
+    assert_eq!(distinct(&w), [-127, 127]);
+    assert_eq!(distinct(&xt)[0], -128);
+    let scalar = int8::gemm_with(Isa::Scalar, &w, &xt);
+    for isa in Isa::supported() {
+        assert_eq!(
+            bits(&int8::gemm_with(isa, &w, &xt)),
+            bits(&scalar),
+            "{isa:?}"
+        );
+    }
+}
+
 #[test]
 fn int8_k_beyond_one_i32_chunk() {
     // 65536 < K: the SIMD path sums chunks in i64 like the scalar one.
