@@ -409,16 +409,23 @@ fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
 
 /// MXFP4 GEMM on E2M1 codes: `a` (`m × k`, W's codes), `b` (`n × k`, xᵀ's), blocks of
 /// `block` along k with scale bytes `sa` (`m × blocks`) and `sb` (`n × blocks`); f32
-/// accumulation. `isa` must be available; the scalar twin is `mxfp4::gemm`.
-#[cfg(target_arch = "x86_64")]
+/// accumulation. `None` when `isa` has no MXFP4 kernel (or is not available): the caller runs
+/// the scalar twin, `mxfp4::gemm`. The AVX2 kernel serves AVX2-VNNI CPUs too.
 pub fn mx_gemm_f32(
+    isa: Isa,
     a: &[u8],
     b: &[u8],
     sa: &[u8],
     sb: &[u8],
     (m, n, k, block): (usize, usize, usize, usize),
-) -> Vec<f32> {
-    avx512::mx_gemm(a, b, sa, sb, m, n, k, block)
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && isa.available() {
+        let wide = isa == Isa::Avx512Vnni;
+        return Some(avx512::mx_gemm(a, b, sa, sb, (m, n, k, block), wide));
+    }
+    let _ = (isa, a, b, sa, sb, m, n, k, block);
+    None
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -891,16 +898,14 @@ mod avx512 {
         e8m0::exponent(byte).is_some_and(|e| (-59..=51).contains(&e))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The MXFP4 GEMM with the AVX-512 (`wide`) or the AVX2 micro-kernel.
     pub fn mx_gemm(
         a: &[u8],
         b: &[u8],
         sa: &[u8],
         sb: &[u8],
-        m: usize,
-        n: usize,
-        k: usize,
-        block: usize,
+        (m, n, k, block): (usize, usize, usize, usize),
+        wide: bool,
     ) -> Vec<f32> {
         if m == 0 || n == 0 {
             return vec![0f32; m * n];
@@ -908,7 +913,7 @@ mod avx512 {
         // W: doubled codes + 12 (so ≥ 0), block-padded, rows padded to whole tiles;
         // B: doubled codes, block-padded, packed in panels; in the thread's reused buffers.
         super::with_scratch(|[au, bs, packed]| {
-            mx_gemm_in(a, b, sa, sb, (m, n, k, block), (au, bs, packed))
+            mx_gemm_in(a, b, sa, sb, (m, n, k, block), (au, bs, packed), wide)
         })
     }
 
@@ -920,6 +925,7 @@ mod avx512 {
         sb: &[u8],
         (m, n, k, block): (usize, usize, usize, usize),
         (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
+        wide: bool,
     ) -> Vec<f32> {
         let mut out = vec![0f32; m * n];
         let blocks = k.div_ceil(block);
@@ -994,10 +1000,16 @@ mod avx512 {
                         scale: &ascale[i0 * blocks..(i0 + MX_MR) * blocks],
                         safe: &asafe[i0 * blocks..(i0 + MX_MR) * blocks],
                     };
-                    // SAFETY: AVX-512 F/BW/DQ/VNNI are available (dispatch); the slices above
-                    // hold MX_MR padded rows of kp bytes, a panel of kp/4 groups, and
-                    // blocks·NR entries.
-                    unsafe { mx_kernel_4x32(&a, &b, blocks, bp, &mut tile) };
+                    // SAFETY: the kernel's features are available (dispatch: AVX-512
+                    // F/BW/DQ/VNNI when `wide`, else AVX2); the slices above hold MX_MR padded
+                    // rows of kp bytes, a panel of kp/4 groups, and blocks·NR entries.
+                    unsafe {
+                        if wide {
+                            mx_kernel_4x32(&a, &b, blocks, bp, &mut tile)
+                        } else {
+                            mx_kernel_4x32_avx2(&a, &b, blocks, bp, &mut tile)
+                        }
+                    };
                     for r in 0..MX_MR.min(rows - r0) {
                         chunk[(r0 + r) * n + p * NR..(r0 + r) * n + p * NR + nc]
                             .copy_from_slice(&tile[r * NR..r * NR + nc]);
@@ -1055,6 +1067,87 @@ mod avx512 {
         scale: [f64; NR],
         scale32: [f32; NR],
         safe: bool,
+    }
+
+    /// [`mx_kernel_4x32`] on AVX2: two rows at a time (the i32 sums of 2 × 32 columns fill
+    /// eight ymm), the f32 sums kept in `tile`. A block dot comes from `vpmaddubsw` (W's
+    /// offset codes ≤ 24 times xᵀ's |codes| ≤ 12: pairs ≤ 576, exact in i16) and `vpmaddwd`
+    /// against ones; the scaling is the same exact f32-or-f64 step as on AVX-512.
+    #[target_feature(enable = "avx2")]
+    unsafe fn mx_kernel_4x32_avx2(
+        a: &Rows,
+        b: &Panel,
+        blocks: usize,
+        bp: usize,
+        tile: &mut [f32; MX_MR * NR],
+    ) {
+        let (pa, pb) = (a.codes.as_ptr(), b.codes.as_ptr());
+        let kp = blocks * bp;
+        let groups = bp / 4;
+        let ones = _mm256_set1_epi16(1);
+        tile.fill(0.0);
+        for r0 in (0..MX_MR).step_by(2) {
+            for blk in 0..blocks {
+                let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+                for g in blk * groups..(blk + 1) * groups {
+                    // SAFETY: g < kp/4: the loads lie inside the panel and rows r0, r0 + 1.
+                    unsafe {
+                        let av = [0, 1].map(|h| {
+                            _mm256_set1_epi32(
+                                (pa.add((r0 + h) * kp + 4 * g) as *const i32).read_unaligned(),
+                            )
+                        });
+                        for q in 0..4 {
+                            let bq = _mm256_loadu_si256(pb.add(g * NR * 4 + 32 * q) as *const _);
+                            for (acc_r, &a_r) in acc.iter_mut().zip(&av) {
+                                let d = _mm256_madd_epi16(_mm256_maddubs_epi16(a_r, bq), ones);
+                                acc_r[q] = _mm256_add_epi32(acc_r[q], d);
+                            }
+                        }
+                    }
+                }
+                let meta = &b.blocks[blk];
+                let fast = meta.safe && (0..2).all(|h| a.safe[(r0 + h) * blocks + blk]);
+                for (h, acc_r) in acc.iter().enumerate() {
+                    let sa = a.scale[(r0 + h) * blocks + blk];
+                    for (q, &acc_q) in acc_r.iter().enumerate() {
+                        // SAFETY: every per-block array holds NR = 32 values and the tile NR
+                        // per row: 8q + 8 ≤ 32, row r0 + h < MX_MR.
+                        unsafe {
+                            let c = _mm256_loadu_si256(meta.sum.as_ptr().add(8 * q) as *const _);
+                            let dot = _mm256_sub_epi32(acc_q, c);
+                            let v = if fast {
+                                // f32(dot) and its product with 2^(ea+eb−2) are exact: one
+                                // rounding, in the add.
+                                let s = _mm256_mul_ps(
+                                    _mm256_set1_ps(sa as f32),
+                                    _mm256_loadu_ps(meta.scale32.as_ptr().add(8 * q)),
+                                );
+                                _mm256_mul_ps(_mm256_cvtepi32_ps(dot), s)
+                            } else {
+                                // Exact in f64 (an integer times powers of two), one rounding
+                                // to f32, four lanes at a time.
+                                let half = |lanes: __m128i, at: usize| {
+                                    _mm256_cvtpd_ps(_mm256_mul_pd(
+                                        _mm256_mul_pd(
+                                            _mm256_cvtepi32_pd(lanes),
+                                            _mm256_set1_pd(sa),
+                                        ),
+                                        _mm256_loadu_pd(meta.scale.as_ptr().add(8 * q + at)),
+                                    ))
+                                };
+                                _mm256_set_m128(
+                                    half(_mm256_extracti128_si256::<1>(dot), 4),
+                                    half(_mm256_castsi256_si128(dot), 0),
+                                )
+                            };
+                            let y = tile.as_mut_ptr().add((r0 + h) * NR + 8 * q);
+                            _mm256_storeu_ps(y, _mm256_add_ps(_mm256_loadu_ps(y), v));
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// MX_MR rows of W against one panel of 32 columns, block by block: exact i32 block dots,

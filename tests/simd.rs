@@ -104,7 +104,7 @@ fn int8_extreme_codes_at_the_longest_single_chunk() {
             .map(|i| {
                 let h = qlab::format::int8::splitmix64(seed ^ i as u64);
                 // Mostly one sign, so the sums grow long runs of the same product.
-                if h % 16 == 0 { 1.0 } else { -1.0 }
+                if h.is_multiple_of(16) { 1.0 } else { -1.0 }
             })
             .collect();
         Matrix::new(rows, k, v).unwrap()

@@ -137,18 +137,18 @@ pub fn gemm(w: &MxMatrix, xt: &MxMatrix, acc: Accumulator) -> Matrix {
 /// bits. The f64 accumulator always runs the portable kernel.
 pub fn gemm_with(isa: Isa, w: &MxMatrix, xt: &MxMatrix, acc: Accumulator) -> Matrix {
     check(w, xt);
-    #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Vnni && acc == Accumulator::F32 && isa.available() {
-        let y = simd::mx_gemm_f32(
+    if acc == Accumulator::F32
+        && let Some(y) = simd::mx_gemm_f32(
+            isa,
             w.codes(),
             xt.codes(),
             w.scales(),
             xt.scales(),
             (w.rows(), xt.rows(), w.k(), w.block()),
-        );
+        )
+    {
         return Matrix::new(w.rows(), xt.rows(), y).expect("shape");
     }
-    let _ = isa;
     gemm_portable(w, xt, acc)
 }
 
