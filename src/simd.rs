@@ -14,8 +14,9 @@
 //! byte is split as 128·h + l (h ∈ {0, 1}, l < 128): l·b pairs stay below 2^15, and
 //! Σ(a + 128)·b = Σ l·b + 128·Σ h·b, exact.
 //!
-//! MXFP4 GEMM (AVX-512 VNNI) on the same machinery: doubled E2M1 codes (|v| ≤ 12) offset by 12
-//! on W's side, each block padded to a multiple of 4 elements. A block's i32 dot, corrected by
+//! MXFP4 GEMM (AVX-512 VNNI, and AVX2 with `vpmaddubsw`, exact here since the products are
+//! small) on the same machinery: doubled E2M1 codes (|v| ≤ 12) offset by 12 on W's side, each
+//! block padded to a multiple of 4 elements. A block's i32 dot, corrected by
 //! 12·Σb, is scaled by 2^(ea + eb − 2) exactly — in f32 when both exponents keep the product
 //! exact, in f64 otherwise — and added to the f32 sum: the scalar kernel's operations in its
 //! order, so the same bits.
@@ -33,10 +34,11 @@ use crate::format::mx::{self, ScaleRule};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
     Scalar,
-    /// AVX2 without VNNI (Haswell to Skylake, Zen 2 and 3): the INT8 GEMM; other kernels run
-    /// portable.
+    /// AVX2 without VNNI (Haswell to Skylake, Zen 2 and 3): the INT8 and MXFP4 GEMMs; the
+    /// quantizers run portable.
     Avx2,
-    /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): the INT8 GEMM; other kernels run portable.
+    /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): the INT8 GEMM, and the AVX2 MXFP4 GEMM; the
+    /// quantizers run portable.
     Avx2Vnni,
     /// AVX-512 F/BW/DQ with VNNI.
     Avx512Vnni,
