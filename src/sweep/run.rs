@@ -403,13 +403,15 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
         let bytes = encode_rows(&rows)?;
         if let Err(e) = append(&mut file, written, &bytes) {
             reporter.finish();
-            return Err(Error::Invalid(format!(
-                "{}: {e}; the file keeps its header and {finished} complete configuration{} \
-                 (the failed batch was taken back out): free space, then run the same command \
-                 with --resume to continue",
-                out.display(),
-                if finished == 1 { "" } else { "s" }
-            )));
+            return Err(Error::file(
+                out,
+                format!(
+                    "{e}; the file keeps its header and {finished} complete configuration{} \
+                     (the failed batch was taken back out): free space, then run the same \
+                     command with --resume to continue",
+                    if finished == 1 { "" } else { "s" }
+                ),
+            ));
         }
         written += bytes.len() as u64;
         finished += chunk.len() as u64;
