@@ -56,6 +56,7 @@ pub struct Scaling {
 
 /// CPU features relevant to the kernels, as detected at run time.
 pub fn features() -> Vec<String> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut v = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {

@@ -28,7 +28,7 @@
 use std::sync::OnceLock;
 
 use crate::format::int8::Rounding;
-use crate::format::mx::{self, ScaleRule};
+use crate::format::mx::ScaleRule;
 
 /// The instruction set a kernel uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -177,11 +177,13 @@ pub const MR: usize = 8;
 /// Multiply-adds below which a GEMM stays on the calling thread.
 pub const PARALLEL_WORK: usize = 1 << 22;
 /// K per exact i32 chunk (see the module docs).
+#[cfg(target_arch = "x86_64")]
 const K_CHUNK: usize = 65_536;
 
 /// Calls `f` on every `(index, chunk)` of `out` (chunks of `size`), on rayon's threads when
 /// `work` (multiply-adds or bytes touched) is worth it. Every stage of a GEMM, packing
 /// included, goes through here: a stage left serial caps the speed-up of threads.
+#[cfg(target_arch = "x86_64")]
 fn for_chunks<T: Send>(
     out: &mut [T],
     size: usize,
@@ -302,7 +304,7 @@ pub fn int8_quantize_row(
         unsafe { avx512::int8_quantize_row(src, scale, zero_point, (qmin, qmax), rounding, dst) };
         return true;
     }
-    let _ = (isa, src, scale, zero_point, qmin, qmax, dst);
+    let _ = (isa, src, scale, zero_point, qmin, qmax, rounding, dst);
     false
 }
 
@@ -327,7 +329,7 @@ pub fn mx_quantize_row(
                 // SAFETY: AVX-512 F/BW are available; the block holds a multiple of 16 values.
                 unsafe { avx512::mx_quantize_block(vals, rule, cs) }
             } else {
-                mx::quantize_block(vals, rule, cs)
+                crate::format::mx::quantize_block(vals, rule, cs)
             };
         }
         return true;
@@ -367,6 +369,7 @@ pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, us
 
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
 /// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]. The buffer is reused.
+#[cfg(target_arch = "x86_64")]
 fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
     let panels = n.div_ceil(NR);
     out.clear();
@@ -391,6 +394,7 @@ fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) 
     for_chunks(out, NR * kp, n * k * 64, pack);
 }
 
+#[cfg(target_arch = "x86_64")]
 thread_local! {
     /// Packing buffers reused from call to call: fresh multi-megabyte allocations are mapped
     /// and faulted in anew each time, which costs as much as the GEMM itself at n = 1024.
@@ -402,6 +406,7 @@ thread_local! {
 /// Runs `f` with the calling thread's three scratch buffers. A GEMM that waits inside rayon
 /// can run another task on the same thread (work stealing), and that task's GEMM may arrive
 /// here while the buffers are lent out: it then gets fresh ones rather than a panic.
+#[cfg(target_arch = "x86_64")]
 fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
     SCRATCH.with(|s| match s.try_borrow_mut() {
         Ok(mut buffers) => f(&mut buffers),
