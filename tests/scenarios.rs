@@ -1598,3 +1598,43 @@ fn csv_header_is_stable() {
     assert_eq!(&rows[2][col("block_size")], "16");
     assert_eq!(&rows[2][col("qlab_version")], env!("CARGO_PKG_VERSION"));
 }
+
+/// Every shipped scenario's whole report (every metric, histogram and count) is the same on
+/// every kernel path this CPU has: the SIMD kernels and quantizers change the speed, never a
+/// bit of the results.
+#[test]
+fn every_scenario_reports_the_same_on_every_kernel() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    let paths = qlab::kernel::simd::Isa::supported();
+    for f in &files {
+        let reports: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|isa| {
+                qlab()
+                    .args(["--kernel", isa.name(), "run", "--json"])
+                    .arg(f)
+                    .assert()
+                    .success()
+                    .get_output()
+                    .stdout
+                    .clone()
+            })
+            .collect();
+        for (isa, r) in paths.iter().zip(&reports).skip(1) {
+            assert!(
+                *r == reports[0],
+                "{}: {} differs from {}",
+                f.display(),
+                isa.name(),
+                paths[0].name()
+            );
+        }
+    }
+}
