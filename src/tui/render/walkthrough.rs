@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::tui::app::{App, Computed};
 use crate::tui::theme::Theme;
@@ -63,7 +63,9 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         title = " walkthrough ".into();
     }
     frame.render_widget(
+        // Long lists of values wrap rather than run off the right edge.
         Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
             .scroll((app.scroll, 0))
             .block(Block::bordered().title(Span::styled(title, theme.title()))),
         area,
