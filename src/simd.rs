@@ -5,8 +5,8 @@
 //! INT8 GEMM (AVX-512 VNNI, AVX2 + AVX-VNNI, plain AVX2). `vpdpbusd` multiplies unsigned by signed
 //! bytes, so W's codes are offset by 128 (a + 128 ∈ [0, 255]) and the excess 128·Σb is taken
 //! out in the epilogue: Σ(a + 128)·b = Σab + 128·Σb. An i32 lane holds at most
-//! 255 · 128 · 65536 < 2^31, so these kernels take K ≤ 65536; longer K runs the portable
-//! kernel (exact in i64 chunks). x's codes are packed in panels of NR = 32 columns, four
+//! 255 · 128 · 65536 < 2^31, so a longer K runs the kernel on chunks of 65536 and adds their
+//! sums in i64 (exact, as the portable kernel does). x's codes are packed in panels of NR = 32 columns, four
 //! consecutive k per column (the 4 bytes `vpdpbusd` consumes); W's rows are read from a copy
 //! padded to the same K. The micro-kernel keeps an 8 × 32 tile of i32 sums in registers, and
 //! the zero-point correction and scaling run on the tile as it is written back. Plain AVX2 has
@@ -198,13 +198,10 @@ fn for_chunks<T: Send>(
     }
 }
 
-/// Raw accumulators Σ_k a[m][k]·b[n][k] for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`.
-/// `isa` must be available.
-/// K beyond one i32 chunk (K > 65536) is rare enough that it runs the portable kernel (rows
-/// in parallel), whatever the ISA: one SIMD tile loop is kept, not two.
-pub fn int8_dots(isa: Isa, a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
+/// Raw accumulators Σ_k a[m][k]·b[n][k] for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`:
+/// the portable kernel, rows in parallel (the scalar path of [`int8_gemm`]).
+pub fn int8_dots(a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
     use rayon::prelude::*;
-    let _ = isa;
     let mut out = vec![0i64; m * n];
     if n == 0 {
         return out;
@@ -245,8 +242,7 @@ impl Int8Epilogue<'_> {
 }
 
 /// y = W·x for INT8 codes `a` (`m × k`) and `b` (`n × k`) with the epilogue fused into the
-/// micro-kernel's write-back (no intermediate accumulator matrix). K must be ≤ 65536;
-/// `isa` must be available.
+/// micro-kernel's write-back (no intermediate accumulator matrix); `isa` must be available.
 pub fn int8_gemm(
     isa: Isa,
     a: &[i8],
@@ -256,10 +252,10 @@ pub fn int8_gemm(
 ) -> Vec<f32> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni | Isa::Avx2Vnni | Isa::Avx2 if isa.available() && k <= K_CHUNK => {
+        Isa::Avx512Vnni | Isa::Avx2Vnni | Isa::Avx2 if isa.available() => {
             avx512::int8_gemm(a, b, m, n, k, e, isa)
         }
-        _ => int8_dots(isa, a, b, m, n, k)
+        _ => int8_dots(a, b, m, n, k)
             .iter()
             .enumerate()
             .map(|(i, &acc)| e.apply(i / n, i % n, k, acc))
@@ -438,6 +434,7 @@ pub fn mx_gemm_f32(
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
+    use std::ops::Range;
 
     use super::{MR, NR};
     use crate::format::int8::Rounding;
@@ -511,10 +508,16 @@ mod avx512 {
             .take(np)
             .collect();
         let rows_per_task = MR * 8;
+        // An i32 lane holds the sum over K_CHUNK k at most: a longer K runs the kernel chunk
+        // by chunk and adds the chunks' sums in i64 (then the epilogue is the scalar one).
+        let groups = kp / 4;
+        let chunk_groups = super::K_CHUNK / 4;
+        let long = groups > chunk_groups;
         let work = |(t, chunk): (usize, &mut [f32])| {
             let r0 = t * rows_per_task;
             let rows = chunk.len() / n;
             let mut tile = [0i32; MR * NR];
+            let mut sums = [0i64; MR * NR];
             // Panels outer, row tiles inner: one panel of B stays in L1/L2 while the task's
             // rows of A (L2-sized) stream past it.
             for p in 0..n.div_ceil(NR) {
@@ -522,26 +525,45 @@ mod avx512 {
                     let mr = MR.min(rows - i0);
                     let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
                     let rows_a = &au[(r0 + i0) * kp..(r0 + i0 + MR) * kp];
-                    // SAFETY: as in `int8_dots`: the caller's dispatch checked the features of
-                    // the chosen kernel, MR padded rows of kp bytes exist, and the panel holds
-                    // kp/4 groups.
-                    unsafe {
-                        match isa {
-                            super::Isa::Avx512Vnni => kernel_8x32(rows_a, kp, panel, &mut tile),
-                            super::Isa::Avx2Vnni => kernel_8x32_avx2(rows_a, kp, panel, &mut tile),
-                            _ => kernel_8x32_avx2_plain(rows_a, kp, panel, &mut tile),
+                    let run = |g: Range<usize>, tile: &mut [i32; MR * NR]| {
+                        // SAFETY: the caller's dispatch checked the features of the chosen
+                        // kernel, MR padded rows of kp bytes exist, and the panel holds kp/4
+                        // groups, of which g is a part.
+                        unsafe {
+                            match isa {
+                                super::Isa::Avx512Vnni => kernel_8x32(rows_a, kp, g, panel, tile),
+                                super::Isa::Avx2Vnni => {
+                                    kernel_8x32_avx2(rows_a, kp, g, panel, tile)
+                                }
+                                _ => kernel_8x32_avx2_plain(rows_a, kp, g, panel, tile),
+                            }
                         }
                     };
+                    if long {
+                        sums.fill(0);
+                        for g0 in (0..groups).step_by(chunk_groups) {
+                            run(g0..(g0 + chunk_groups).min(groups), &mut tile);
+                            for (s, &t) in sums.iter_mut().zip(&tile) {
+                                *s += i64::from(t);
+                            }
+                        }
+                    } else {
+                        run(0..groups, &mut tile);
+                    }
                     let nc = NR.min(n - p * NR);
                     let cols = p * NR..(p + 1) * NR;
                     for r in 0..mr {
                         let i = r0 + i0 + r;
-                        if !wide {
+                        if !wide || long {
                             // The scalar epilogue: the same arithmetic as the vector one.
                             for c in 0..nc {
                                 let j = p * NR + c;
-                                let acc = i64::from(tile[r * NR + c]) - excess[j];
-                                chunk[(i0 + r) * n + j] = e.apply(i, j, k, acc);
+                                let raw = if long {
+                                    sums[r * NR + c]
+                                } else {
+                                    i64::from(tile[r * NR + c])
+                                };
+                                chunk[(i0 + r) * n + j] = e.apply(i, j, k, raw - excess[j]);
                             }
                             continue;
                         }
@@ -768,11 +790,17 @@ mod avx512 {
     /// [`kernel_8x32`] on 256-bit registers (AVX-VNNI): the 32 columns as four ymm of 8,
     /// two rows at a time, so the accumulators fit AVX2's 16 registers.
     #[target_feature(enable = "avx2,avxvnni")]
-    unsafe fn kernel_8x32_avx2(au: &[u8], kp: usize, panel: &[u8], tile: &mut [i32; MR * NR]) {
+    unsafe fn kernel_8x32_avx2(
+        au: &[u8],
+        kp: usize,
+        groups: Range<usize>,
+        panel: &[u8],
+        tile: &mut [i32; MR * NR],
+    ) {
         let (pa, pb) = (au.as_ptr(), panel.as_ptr());
         for r0 in (0..MR).step_by(2) {
             let mut acc = [[_mm256_setzero_si256(); 4]; 2];
-            for g in 0..kp / 4 {
+            for g in groups.clone() {
                 // SAFETY: g < kp/4: the loads lie inside the panel; rows r0, r0 + 1 < MR.
                 unsafe {
                     let b = [0, 1, 2, 3]
@@ -808,6 +836,7 @@ mod avx512 {
     unsafe fn kernel_8x32_avx2_plain(
         au: &[u8],
         kp: usize,
+        groups: Range<usize>,
         panel: &[u8],
         tile: &mut [i32; MR * NR],
     ) {
@@ -820,7 +849,7 @@ mod avx512 {
         );
         for r0 in (0..MR).step_by(2) {
             let mut acc = [[_mm256_setzero_si256(); 4]; 2];
-            for g in 0..kp / 4 {
+            for g in groups.clone() {
                 // SAFETY: g < kp/4: the loads lie inside the panel; rows r0, r0 + 1 < MR.
                 unsafe {
                     let parts = [0, 1].map(|h| {
@@ -858,12 +887,17 @@ mod avx512 {
 
     /// One MR × NR tile: Σ over kp of au[r][k] · panel[c][k] into `tile` (i32, exact).
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn kernel_8x32(au: &[u8], kp: usize, panel: &[u8], tile: &mut [i32; MR * NR]) {
+    unsafe fn kernel_8x32(
+        au: &[u8],
+        kp: usize,
+        groups: Range<usize>,
+        panel: &[u8],
+        tile: &mut [i32; MR * NR],
+    ) {
         let mut acc = [[_mm512_setzero_si512(); 2]; MR];
-        let groups = kp / 4;
         let pb = panel.as_ptr();
         let pa = au.as_ptr();
-        for g in 0..groups {
+        for g in groups {
             // SAFETY: g < kp/4, so both 64-byte loads lie inside the panel.
             let (b0, b1) = unsafe {
                 (

@@ -93,18 +93,25 @@ fn int8_awkward_shapes() {
     check_int8(13, 100, 37, 5, chan);
 }
 
-/// Codes at the ends of the range (−128 and 127 on both sides, so W's offset bytes reach 0
-/// and 255) at the longest K one i32 chunk takes: the sums are as large as the SIMD kernels
-/// ever see, and the plain-AVX2 kernel's split products are at their limits.
+/// Codes at the ends of the range (W's offset bytes 1 and 255, x's codes down to −128): at
+/// the longest K one i32 chunk takes, the sums are as large as the SIMD kernels ever hold and
+/// the plain-AVX2 kernel's split products are at their limits; at K = 140 000 one i32 would
+/// overflow, so the kernels must add chunks in i64.
 #[test]
-fn int8_extreme_codes_at_the_longest_single_chunk() {
-    let k = 65_536;
-    let signs = |rows: usize, seed: u64| {
+fn int8_extreme_codes_at_and_beyond_the_longest_single_chunk() {
+    for k in [65_536, 140_000] {
+        extreme_codes(k);
+    }
+}
+
+fn extreme_codes(k: usize) {
+    // ±1 with mostly the sign `major`, so the sums grow long runs of the largest product:
+    // W mostly +127 (offset byte 255) against x mostly −128.
+    let signs = |rows: usize, seed: u64, major: f32| {
         let v = (0..rows * k)
             .map(|i| {
                 let h = qlab::format::int8::splitmix64(seed ^ i as u64);
-                // Mostly one sign, so the sums grow long runs of the same product.
-                if h.is_multiple_of(16) { 1.0 } else { -1.0 }
+                if h.is_multiple_of(16) { -major } else { major }
             })
             .collect();
         Matrix::new(rows, k, v).unwrap()
@@ -116,8 +123,8 @@ fn int8_extreme_codes_at_the_longest_single_chunk() {
         d
     };
     // Symmetric W: ±127, offset bytes 1 and 255. Asymmetric x: its minimum is −128.
-    let w = Int8Matrix::quantize(&signs(9, 1), Int8Config::ACTIVATIONS).unwrap();
-    let xt = Int8Matrix::quantize(&signs(33, 2), Int8Config::WEIGHTS).unwrap();
+    let w = Int8Matrix::quantize(&signs(9, 1, 1.0), Int8Config::ACTIVATIONS).unwrap();
+    let xt = Int8Matrix::quantize(&signs(33, 2, -1.0), Int8Config::WEIGHTS).unwrap();
     assert_eq!(distinct(&w), [-127, 127]);
     assert_eq!(distinct(&xt)[0], -128);
     let scalar = int8::gemm_with(Isa::Scalar, &w, &xt);
@@ -125,7 +132,7 @@ fn int8_extreme_codes_at_the_longest_single_chunk() {
         assert_eq!(
             bits(&int8::gemm_with(isa, &w, &xt)),
             bits(&scalar),
-            "{isa:?}"
+            "{isa:?} K {k}"
         );
     }
 }
@@ -142,11 +149,11 @@ fn int8_k_beyond_one_i32_chunk() {
     let scalar = int8::gemm_with(Isa::Scalar, &w, &xt);
     for isa in Isa::supported() {
         assert_eq!(bits(&int8::gemm_with(isa, &w, &xt)), bits(&scalar));
-        assert_eq!(
-            simd::int8_dots(isa, w.codes(), xt.codes(), 2, 3, k),
-            vec![140_000 * 16_384; 6]
-        );
     }
+    assert_eq!(
+        simd::int8_dots(w.codes(), xt.codes(), 2, 3, k),
+        vec![140_000 * 16_384; 6]
+    );
 }
 
 #[test]
