@@ -267,9 +267,14 @@ pub fn int8_gemm(
 /// `None` when a value is NaN or infinite.
 pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<(f32, f32)> {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Vnni && isa.available() {
-        // SAFETY: AVX-512 F is available (checked just above).
-        return unsafe { avx512::min_max_finite(data) };
+    if isa.available() {
+        match isa {
+            // SAFETY: AVX-512 F is available (checked just above).
+            Isa::Avx512Vnni => return unsafe { avx512::min_max_finite(data) },
+            // SAFETY: AVX2 is available (checked just above).
+            Isa::Avx2 | Isa::Avx2Vnni => return unsafe { avx512::min_max_finite_avx2(data) },
+            Isa::Scalar => {}
+        }
     }
     let _ = isa;
     let mut lo = 0.0f32;
@@ -283,8 +288,9 @@ pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<(f32, f32)> {
     finite.then_some((lo, hi))
 }
 
-/// INT8 codes of one row, clamp(round(v / scale) + zp), on the SIMD path; `false` when the
-/// path does not apply (scalar ISA, stochastic rounding) and the caller's portable loop runs.
+/// INT8 codes clamp(round(v / scale) + zp) of a row's leading elements on the SIMD path:
+/// returns how many it wrote (whole vectors), and the caller's portable loop does the rest.
+/// 0 when the path does not apply (scalar ISA, stochastic rounding).
 pub fn int8_quantize_row(
     isa: Isa,
     src: &[f32],
@@ -292,16 +298,34 @@ pub fn int8_quantize_row(
     (qmin, qmax): (i32, i32),
     rounding: Rounding,
     dst: &mut [i8],
-) -> bool {
+) -> usize {
+    let n = src.len().min(dst.len());
+    let args = (
+        scale,
+        zero_point as f32,
+        (qmin as f32, qmax as f32),
+        rounding,
+    );
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Vnni && isa.available() && !matches!(rounding, Rounding::Stochastic { .. })
-    {
-        // SAFETY: AVX-512 F/BW are available (checked just above); dst.len() == src.len().
-        unsafe { avx512::int8_quantize_row(src, scale, zero_point, (qmin, qmax), rounding, dst) };
-        return true;
+    if !matches!(rounding, Rounding::Stochastic { .. }) && isa.available() {
+        match isa {
+            Isa::Avx512Vnni => {
+                let n = n / 16 * 16;
+                // SAFETY: AVX-512 F/BW are available (checked just above); n ≤ both lengths.
+                unsafe { avx512::int8_quantize_16s(&src[..n], args, &mut dst[..n]) };
+                return n;
+            }
+            Isa::Avx2 | Isa::Avx2Vnni => {
+                let n = n / 8 * 8;
+                // SAFETY: AVX2 is available (checked just above); n ≤ both lengths.
+                unsafe { avx512::int8_quantize_8s_avx2(&src[..n], args, &mut dst[..n]) };
+                return n;
+            }
+            Isa::Scalar => {}
+        }
     }
-    let _ = (isa, src, scale, zero_point, qmin, qmax, rounding, dst);
-    false
+    let _ = (isa, src, args, dst, n);
+    0
 }
 
 /// MXFP4 codes and scale bytes of one row in blocks of `block`, on the SIMD path; `false`
@@ -632,6 +656,44 @@ mod avx512 {
         }
     }
 
+    /// [`min_max_finite`] on AVX2, 8 lanes at a time.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn min_max_finite_avx2(data: &[f32]) -> Option<(f32, f32)> {
+        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let inf = _mm256_set1_ps(f32::INFINITY);
+        let sign = _mm256_set1_ps(-0.0);
+        let mut finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+        let chunks = data.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            // SAFETY: 8 floats.
+            let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
+            // |v| < inf is false for ±inf and for NaN (an ordered comparison).
+            let ok = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_andnot_ps(sign, v), inf);
+            finite = _mm256_and_ps(finite, ok);
+            lo = _mm256_min_ps(lo, v);
+            hi = _mm256_max_ps(hi, v);
+        }
+        let (mut los, mut his) = ([0f32; 8], [0f32; 8]);
+        // SAFETY: 8 floats each.
+        unsafe {
+            _mm256_storeu_ps(los.as_mut_ptr(), lo);
+            _mm256_storeu_ps(his.as_mut_ptr(), hi);
+        }
+        let mut ok = _mm256_movemask_ps(finite) == 0xFF;
+        let (mut l, mut h) = (los[0], his[0]);
+        for (&a, &b) in los.iter().zip(&his).skip(1) {
+            l = if a < l { a } else { l };
+            h = if b > h { b } else { h };
+        }
+        for &v in tail {
+            ok &= v.is_finite();
+            l = if v < l { v } else { l };
+            h = if v > h { v } else { h };
+        }
+        ok.then_some((l, h))
+    }
+
     #[target_feature(enable = "avx512f")]
     pub unsafe fn min_max_finite(data: &[f32]) -> Option<(f32, f32)> {
         let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
@@ -657,22 +719,23 @@ mod avx512 {
         ok.then_some((l, h))
     }
 
+    /// The arguments of the INT8 row quantizers: scale, zero point (as f32), the code range
+    /// (as f32) and the rounding.
+    pub type Int8RowArgs = (f32, f32, (f32, f32), Rounding);
+
+    /// INT8 codes of `src` (a multiple of 16 values): clamp(round(v / scale) + zp), the
+    /// portable loop's arithmetic, 16 lanes at a time.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub unsafe fn int8_quantize_row(
+    pub unsafe fn int8_quantize_16s(
         src: &[f32],
-        scale: f32,
-        zero_point: i32,
-        (qmin, qmax): (i32, i32),
-        rounding: Rounding,
+        (scale, zp, (qmin, qmax), rounding): Int8RowArgs,
         dst: &mut [i8],
     ) {
-        use crate::format::int8::{floor, round_half_away, round_half_even};
-        let (s, zp) = (_mm512_set1_ps(scale), _mm512_set1_ps(zero_point as f32));
-        let (lo, hi) = (_mm512_set1_ps(qmin as f32), _mm512_set1_ps(qmax as f32));
+        let (s, zp) = (_mm512_set1_ps(scale), _mm512_set1_ps(zp));
+        let (lo, hi) = (_mm512_set1_ps(qmin), _mm512_set1_ps(qmax));
         let half = _mm512_set1_ps(0.5);
-        let n16 = src.len() / 16 * 16;
-        for i in (0..n16).step_by(16) {
-            // SAFETY: i + 16 ≤ len for both slices.
+        for i in (0..src.len()).step_by(16) {
+            // SAFETY: the length is a multiple of 16, so i + 16 ≤ len for both slices.
             unsafe {
                 let q = _mm512_div_ps(_mm512_loadu_ps(src.as_ptr().add(i)), s);
                 let r = match rounding {
@@ -705,20 +768,44 @@ mod avx512 {
                 );
             }
         }
-        for (d, &v) in dst[n16..].iter_mut().zip(&src[n16..]) {
-            let q = v / scale;
-            let r = match rounding {
-                Rounding::Floor => floor(q),
-                Rounding::HalfAway => round_half_away(q),
-                _ => round_half_even(q),
-            } + zero_point as f32;
-            *d = (if r < qmin as f32 {
-                qmin as f32
-            } else if r > qmax as f32 {
-                qmax as f32
-            } else {
-                r
-            }) as i8;
+    }
+
+    /// [`int8_quantize_16s`] on AVX2, 8 lanes at a time (a multiple of 8 values).
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn int8_quantize_8s_avx2(
+        src: &[f32],
+        (scale, zp, (qmin, qmax), rounding): Int8RowArgs,
+        dst: &mut [i8],
+    ) {
+        let (s, zp) = (_mm256_set1_ps(scale), _mm256_set1_ps(zp));
+        let (lo, hi) = (_mm256_set1_ps(qmin), _mm256_set1_ps(qmax));
+        let (half, sign) = (_mm256_set1_ps(0.5), _mm256_set1_ps(-0.0));
+        for i in (0..src.len()).step_by(8) {
+            // SAFETY: the length is a multiple of 8, so i + 8 ≤ len for both slices.
+            unsafe {
+                let q = _mm256_div_ps(_mm256_loadu_ps(src.as_ptr().add(i)), s);
+                let r = match rounding {
+                    Rounding::Floor => {
+                        _mm256_round_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(q)
+                    }
+                    Rounding::HalfAway => {
+                        let r =
+                            _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q);
+                        // |q − r| == 0.5 marks the ties; there q ± 0.5 is exact.
+                        let diff = _mm256_andnot_ps(sign, _mm256_sub_ps(q, r));
+                        let tie = _mm256_cmp_ps::<_CMP_EQ_OQ>(diff, half);
+                        let away = _mm256_add_ps(q, _mm256_or_ps(half, _mm256_and_ps(q, sign)));
+                        _mm256_blendv_ps(r, away, tie)
+                    }
+                    _ => _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q),
+                };
+                let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, zp), lo), hi);
+                // Clamped to [−128, 127]: the saturating packs are exact.
+                let w = _mm256_cvtps_epi32(c);
+                let w16 =
+                    _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
+                _mm_storel_epi64(dst.as_mut_ptr().add(i) as *mut _, _mm_packs_epi16(w16, w16));
+            }
         }
     }
 

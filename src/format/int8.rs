@@ -354,11 +354,12 @@ impl Int8Matrix {
         {
             let p = params[if params.len() == 1 { 0 } else { r }];
             let (scale, zp) = (p.scale, p.zero_point);
-            if crate::simd::int8_quantize_row(isa, src, (scale, zp), range, config.rounding, dst) {
-                continue;
-            }
-            // The portable loop, one per rounding mode so that each compiles to vector code.
-            let base = (r * k) as u64;
+            // The SIMD path takes whole vectors; the portable loop, one per rounding mode so
+            // that each compiles to vector code, the rest (or all of it).
+            let done =
+                crate::simd::int8_quantize_row(isa, src, (scale, zp), range, config.rounding, dst);
+            let (dst, src) = (&mut dst[done..], &src[done..]);
+            let base = (r * k + done) as u64;
             match config.rounding {
                 Rounding::HalfEven => fill_row(dst, src, p, range, |v, _| round_half_even(v)),
                 Rounding::HalfAway => fill_row(dst, src, p, range, |v, _| round_half_away(v)),
