@@ -6,8 +6,8 @@
 //! bytes, so W's codes are offset by 128 (a + 128 ∈ [0, 255]) and the excess 128·Σb is taken
 //! out in the epilogue: Σ(a + 128)·b = Σab + 128·Σb. An i32 lane holds at most
 //! 255 · 128 · 65536 < 2^31, so a longer K runs the kernel on chunks of 65536 and adds their
-//! sums in i64 (exact, as the portable kernel does). x's codes are packed in panels of NR = 32 columns, four
-//! consecutive k per column (the 4 bytes `vpdpbusd` consumes); W's rows are read from a copy
+//! sums in i64 (exact, as the portable kernel does). x's codes are packed in panels of NR = 32
+//! columns, four consecutive k per column (the 4 bytes `vpdpbusd` consumes); W's rows are read from a copy
 //! padded to the same K. The micro-kernel keeps an 8 × 32 tile of i32 sums in registers, and
 //! the zero-point correction and scaling run on the tile as it is written back. Plain AVX2 has
 //! no `vpdpbusd`; `vpmaddubsw` (u8·i8 pairs into i16) saturates at 255·128·2, so each offset
@@ -21,8 +21,11 @@
 //! exact, in f64 otherwise — and added to the f32 sum: the scalar kernel's operations in its
 //! order, so the same bits.
 //!
-//! Quantizers (AVX-512): INT8 with half-even, half-away and floor rounding; MXFP4 blocks whose
-//! length is a multiple of 16.
+//! Quantizers: INT8 with half-even, half-away and floor rounding (AVX-512 and AVX2); MXFP4
+//! blocks whose length is a multiple of 16 (AVX-512).
+//!
+//! The x86 kernels live in `mod x86`, each behind `#[target_feature]` and reached only through
+//! the dispatching wrappers here, which check the CPU first.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -34,11 +37,11 @@ use crate::format::mx::ScaleRule;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
     Scalar,
-    /// AVX2 without VNNI (Haswell to Skylake, Zen 2 and 3): the INT8 and MXFP4 GEMMs; the
-    /// quantizers run portable.
+    /// AVX2 without VNNI (Haswell to Skylake, Zen 2 and 3): the INT8 and MXFP4 GEMMs and the
+    /// INT8 quantizer; the MXFP4 quantizer runs portable.
     Avx2,
-    /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): the INT8 GEMM, and the AVX2 MXFP4 GEMM; the
-    /// quantizers run portable.
+    /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): its own INT8 GEMM, and the AVX2 MXFP4 GEMM and
+    /// INT8 quantizer; the MXFP4 quantizer runs portable.
     Avx2Vnni,
     /// AVX-512 F/BW/DQ with VNNI.
     Avx512Vnni,
@@ -253,7 +256,7 @@ pub fn int8_gemm(
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni | Isa::Avx2Vnni | Isa::Avx2 if isa.available() => {
-            avx512::int8_gemm(a, b, m, n, k, e, isa)
+            x86::int8_gemm(a, b, m, n, k, e, isa)
         }
         _ => int8_dots(a, b, m, n, k)
             .iter()
@@ -270,9 +273,9 @@ pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<(f32, f32)> {
     if isa.available() {
         match isa {
             // SAFETY: AVX-512 F is available (checked just above).
-            Isa::Avx512Vnni => return unsafe { avx512::min_max_finite(data) },
+            Isa::Avx512Vnni => return unsafe { x86::min_max_finite(data) },
             // SAFETY: AVX2 is available (checked just above).
-            Isa::Avx2 | Isa::Avx2Vnni => return unsafe { avx512::min_max_finite_avx2(data) },
+            Isa::Avx2 | Isa::Avx2Vnni => return unsafe { x86::min_max_finite_avx2(data) },
             Isa::Scalar => {}
         }
     }
@@ -312,13 +315,13 @@ pub fn int8_quantize_row(
             Isa::Avx512Vnni => {
                 let n = n / 16 * 16;
                 // SAFETY: AVX-512 F/BW are available (checked just above); n ≤ both lengths.
-                unsafe { avx512::int8_quantize_16s(&src[..n], args, &mut dst[..n]) };
+                unsafe { x86::int8_quantize_16s(&src[..n], args, &mut dst[..n]) };
                 return n;
             }
             Isa::Avx2 | Isa::Avx2Vnni => {
                 let n = n / 8 * 8;
                 // SAFETY: AVX2 is available (checked just above); n ≤ both lengths.
-                unsafe { avx512::int8_quantize_8s_avx2(&src[..n], args, &mut dst[..n]) };
+                unsafe { x86::int8_quantize_8s_avx2(&src[..n], args, &mut dst[..n]) };
                 return n;
             }
             Isa::Scalar => {}
@@ -347,7 +350,7 @@ pub fn mx_quantize_row(
         {
             *byte = if vals.len() == block {
                 // SAFETY: AVX-512 F/BW are available; the block holds a multiple of 16 values.
-                unsafe { avx512::mx_quantize_block(vals, rule, cs) }
+                unsafe { x86::mx_quantize_block(vals, rule, cs) }
             } else {
                 crate::format::mx::quantize_block(vals, rule, cs)
             };
@@ -449,14 +452,14 @@ pub fn mx_gemm_f32(
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Scalar && isa.available() {
         let wide = isa == Isa::Avx512Vnni;
-        return Some(avx512::mx_gemm(a, b, sa, sb, (m, n, k, block), wide));
+        return Some(x86::mx_gemm(a, b, sa, sb, (m, n, k, block), wide));
     }
     let _ = (isa, a, b, sa, sb, m, n, k, block);
     None
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+mod x86 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
