@@ -21,8 +21,8 @@
 //! exact, in f64 otherwise — and added to the f32 sum: the scalar kernel's operations in its
 //! order, so the same bits.
 //!
-//! Quantizers: INT8 with half-even, half-away and floor rounding (AVX-512 and AVX2); MXFP4
-//! blocks whose length is a multiple of 16 (AVX-512).
+//! Quantizers (AVX-512 and AVX2): INT8 with half-even, half-away and floor rounding; MXFP4
+//! blocks whose length is a multiple of the vector (16 or 8 lanes).
 //!
 //! The x86 kernels live in `mod x86`, each behind `#[target_feature]` and reached only through
 //! the dispatching wrappers here, which check the CPU first.
@@ -37,11 +37,11 @@ use crate::format::mx::ScaleRule;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
     Scalar,
-    /// AVX2 without VNNI (Haswell to Skylake, Zen 2 and 3): the INT8 and MXFP4 GEMMs and the
-    /// INT8 quantizer; the MXFP4 quantizer runs portable.
+    /// AVX2 without VNNI (Haswell to Skylake, Zen 2 and 3): the INT8 and MXFP4 GEMMs and
+    /// quantizers.
     Avx2,
-    /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): its own INT8 GEMM, and the AVX2 MXFP4 GEMM and
-    /// INT8 quantizer; the MXFP4 quantizer runs portable.
+    /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): its own INT8 GEMM; the AVX2 MXFP4 GEMM and
+    /// quantizers.
     Avx2Vnni,
     /// AVX-512 F/BW/DQ with VNNI.
     Avx512Vnni,
@@ -332,7 +332,8 @@ pub fn int8_quantize_row(
 }
 
 /// MXFP4 codes and scale bytes of one row in blocks of `block`, on the SIMD path; `false`
-/// when it does not apply (scalar ISA, a block size that is not a multiple of 16).
+/// when it does not apply (scalar ISA, a block size that is not a multiple of the vector:
+/// 16 lanes on AVX-512, 8 on AVX2).
 pub fn mx_quantize_row(
     isa: Isa,
     src: &[f32],
@@ -342,20 +343,30 @@ pub fn mx_quantize_row(
     scales: &mut [u8],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Vnni && isa.available() && block > 0 && block.is_multiple_of(16) {
-        for ((vals, cs), byte) in src
-            .chunks(block)
-            .zip(codes.chunks_mut(block))
-            .zip(scales.iter_mut())
-        {
-            *byte = if vals.len() == block {
-                // SAFETY: AVX-512 F/BW are available; the block holds a multiple of 16 values.
-                unsafe { x86::mx_quantize_block(vals, rule, cs) }
-            } else {
-                crate::format::mx::quantize_block(vals, rule, cs)
-            };
+    {
+        let lanes = match isa {
+            Isa::Avx512Vnni => 16,
+            Isa::Avx2 | Isa::Avx2Vnni => 8,
+            Isa::Scalar => 0,
+        };
+        if lanes > 0 && isa.available() && block > 0 && block.is_multiple_of(lanes) {
+            for ((vals, cs), byte) in src
+                .chunks(block)
+                .zip(codes.chunks_mut(block))
+                .zip(scales.iter_mut())
+            {
+                *byte = if vals.len() < block {
+                    crate::format::mx::quantize_block(vals, rule, cs)
+                } else if lanes == 16 {
+                    // SAFETY: AVX-512 F/BW are available; the block holds a multiple of 16.
+                    unsafe { x86::mx_quantize_block(vals, rule, cs) }
+                } else {
+                    // SAFETY: AVX2 is available; the block holds a multiple of 8 values.
+                    unsafe { x86::mx_quantize_block_avx2(vals, rule, cs) }
+                };
+            }
+            return true;
         }
-        return true;
     }
     let _ = (isa, src, block, rule, codes, scales);
     false
@@ -864,6 +875,74 @@ mod x86 {
                 _mm_storeu_si128(
                     codes.as_mut_ptr().add(16 * i) as *mut _,
                     _mm512_cvtepi32_epi8(code),
+                );
+            }
+        }
+        byte
+    }
+
+    /// [`mx_quantize_block`] on AVX2, 8 lanes at a time (a multiple of 8 values).
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn mx_quantize_block_avx2(vals: &[f32], rule: ScaleRule, codes: &mut [u8]) -> u8 {
+        let inf = _mm256_set1_ps(f32::INFINITY);
+        let sign_bit = _mm256_set1_ps(-0.0);
+        let mut amax = _mm256_setzero_ps();
+        let mut finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+        for c in vals.chunks_exact(8) {
+            // SAFETY: 8 floats.
+            let a = _mm256_andnot_ps(sign_bit, unsafe { _mm256_loadu_ps(c.as_ptr()) });
+            finite = _mm256_and_ps(finite, _mm256_cmp_ps::<_CMP_LT_OQ>(a, inf));
+            amax = _mm256_max_ps(amax, a);
+        }
+        if _mm256_movemask_ps(finite) != 0xFF {
+            // NaN or Inf: the portable quantizer's rules (a NaN scale, zero codes).
+            return mx::quantize_block(vals, rule, codes);
+        }
+        let mut lanes = [0f32; 8];
+        // SAFETY: 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), amax) };
+        let amax = lanes.iter().fold(0f32, |m, &v| if v > m { v } else { m });
+        let byte = mx::scale_byte(amax, rule);
+        let inv = _mm256_set1_ps(mx::inverse_scale(byte));
+        // The decision table of e2m1::encode, one threshold at a time (as on AVX-512).
+        let thresholds: [(f32, bool); 7] = [
+            (0.25, false),
+            (0.75, true),
+            (1.25, false),
+            (1.75, true),
+            (2.5, false),
+            (3.5, true),
+            (5.0, false),
+        ];
+        for (i, c) in vals.chunks_exact(8).enumerate() {
+            // SAFETY: 8 floats in, 8 codes out (codes has the block's length).
+            unsafe {
+                let v = _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), inv);
+                let a = _mm256_andnot_ps(sign_bit, v);
+                let mut m = _mm256_setzero_si256();
+                for (t, inclusive) in thresholds {
+                    let t = _mm256_set1_ps(t);
+                    let k = if inclusive {
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(a, t)
+                    } else {
+                        _mm256_cmp_ps::<_CMP_GT_OQ>(a, t)
+                    };
+                    // A true comparison is −1 in every bit: subtracting it counts it.
+                    m = _mm256_sub_epi32(m, _mm256_castps_si256(k));
+                }
+                let sign = _mm256_and_si256(
+                    _mm256_srli_epi32::<28>(_mm256_castps_si256(v)),
+                    _mm256_set1_epi32(8),
+                );
+                let code = _mm256_or_si256(m, sign);
+                // Codes are 0..=15: the saturating packs are exact.
+                let w16 = _mm_packs_epi32(
+                    _mm256_castsi256_si128(code),
+                    _mm256_extracti128_si256::<1>(code),
+                );
+                _mm_storel_epi64(
+                    codes.as_mut_ptr().add(8 * i) as *mut _,
+                    _mm_packus_epi16(w16, w16),
                 );
             }
         }

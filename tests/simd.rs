@@ -265,8 +265,11 @@ fn quantizers_agree_on_every_path() {
                 }
             }
         }
+        // 8 and 24: whole AVX2 vectors but not AVX-512 ones; 7: neither.
         for block in [
+            BlockSize::Elements(8),
             BlockSize::Elements(16),
+            BlockSize::Elements(24),
             BlockSize::Elements(32),
             BlockSize::Elements(64),
             BlockSize::Elements(7),
