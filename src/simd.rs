@@ -372,6 +372,19 @@ pub fn mx_quantize_row(
     false
 }
 
+/// The reference GEMM's 2 × 2 tile (`reference::dots`, the same code) compiled for AVX2, when
+/// `isa` is a SIMD path; `None` for the scalar path. The arithmetic and its order are those of
+/// the portable code; only the width of the registers differs, so the bits are the same.
+pub fn f64_dots_2x2(isa: Isa, a: [&[f64]; 2], b: [&[f64]; 2]) -> Option<[[f64; 2]; 2]> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && Isa::Avx2.available() {
+        // SAFETY: AVX2 is available (checked just above).
+        return Some(unsafe { x86::f64_dots_2x2(a, b) });
+    }
+    let _ = (isa, a, b);
+    None
+}
+
 /// The f32 baseline of `qlab bench`: C = A · B (row-major, `m × k` times `k × n`) with the
 /// `matrixmultiply` crate, whose API takes raw pointers.
 pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, usize, usize)) {
@@ -947,6 +960,58 @@ mod x86 {
             }
         }
         byte
+    }
+
+    /// `reference::dots` for a 2 × 2 tile on AVX2: each dot's eight partial sums (k mod 8)
+    /// are two ymm of four lanes, multiplied and added separately (no FMA, which would round
+    /// once instead of twice), then summed in the portable code's order.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn f64_dots_2x2(a: [&[f64]; 2], b: [&[f64]; 2]) -> [[f64; 2]; 2] {
+        let k = a[0].len();
+        let whole = k / 8 * 8;
+        let mut acc = [[[_mm256_setzero_pd(); 2]; 2]; 2];
+        let (pa, pb) = (
+            [a[0].as_ptr(), a[1].as_ptr()],
+            [b[0].as_ptr(), b[1].as_ptr()],
+        );
+        for base in (0..whole).step_by(8) {
+            // SAFETY: base + 8 ≤ k, and all four rows hold k values.
+            unsafe {
+                let load = |p: *const f64| {
+                    [
+                        _mm256_loadu_pd(p.add(base)),
+                        _mm256_loadu_pd(p.add(base + 4)),
+                    ]
+                };
+                let (x, y) = (pa.map(load), pb.map(load));
+                for r in 0..2 {
+                    for s in 0..2 {
+                        for h in 0..2 {
+                            acc[r][s][h] =
+                                _mm256_add_pd(acc[r][s][h], _mm256_mul_pd(x[r][h], y[s][h]));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = [[0.0f64; 2]; 2];
+        for r in 0..2 {
+            for s in 0..2 {
+                let mut partial = [0.0f64; 8];
+                // SAFETY: 4 + 4 f64.
+                unsafe {
+                    _mm256_storeu_pd(partial.as_mut_ptr(), acc[r][s][0]);
+                    _mm256_storeu_pd(partial.as_mut_ptr().add(4), acc[r][s][1]);
+                }
+                let tail: f64 = a[r][whole..k]
+                    .iter()
+                    .zip(&b[s][whole..k])
+                    .map(|(&p, &q)| p * q)
+                    .sum();
+                out[r][s] = partial.iter().sum::<f64>() + tail;
+            }
+        }
+        out
     }
 
     /// i8 codes viewed as bytes.

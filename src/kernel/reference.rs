@@ -2,45 +2,186 @@
 
 use rayon::prelude::*;
 
+use super::simd;
 use crate::matrix::Matrix;
 
-/// Σ a·b in f64 with eight independent partial sums, so the compiler can vectorise the loop
-/// (a single running sum would serialise on the add latency). The order of additions differs
-/// from a plain loop only in the last bits of an f64, far below any f32 quantity.
-fn dot_f64(a: &[f32], b: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += f64::from(x[i]) * f64::from(y[i]);
+/// Σ_k a[r][k]·b[s][k] in f64 for every pair of an R-row and an S-row group, in one fixed
+/// order: eight partial sums (k mod 8), added in turn, then the tail past the last multiple
+/// of 8. The partial sums let the compiler vectorise (a single running sum would serialise on
+/// the add latency); the tiles let one load of a row serve S (or R) dot products. This is the
+/// scalar twin of `simd::f64_dots_2x2` (AVX2), which does the same operations in the same
+/// order, so gives the same bits.
+#[inline(always)]
+pub(crate) fn dots<const R: usize, const S: usize>(
+    a: [&[f64]; R],
+    b: [&[f64]; S],
+) -> [[f64; S]; R] {
+    let k = a.first().map_or(0, |r| r.len());
+    let whole = k / 8 * 8;
+    let mut acc = [[[0.0f64; 8]; S]; R];
+    for base in (0..whole).step_by(8) {
+        for (acc_r, a_r) in acc.iter_mut().zip(&a) {
+            let x = &a_r[base..base + 8];
+            for (acc_rs, b_s) in acc_r.iter_mut().zip(&b) {
+                let y = &b_s[base..base + 8];
+                for i in 0..8 {
+                    acc_rs[i] += x[i] * y[i];
+                }
+            }
         }
     }
-    let tail: f64 = ra
-        .iter()
-        .zip(rb)
-        .map(|(&p, &q)| f64::from(p) * f64::from(q))
-        .sum();
-    acc.iter().sum::<f64>() + tail
+    let mut out = [[0.0f64; S]; R];
+    for (r, a_r) in a.iter().enumerate() {
+        for (s, b_s) in b.iter().enumerate() {
+            let tail: f64 = a_r[whole..k]
+                .iter()
+                .zip(&b_s[whole..k])
+                .map(|(&p, &q)| p * q)
+                .sum();
+            out[r][s] = acc[r][s].iter().sum::<f64>() + tail;
+        }
+    }
+    out
+}
+
+/// One element of the reference: the dot product of two f64 rows, in [`dots`]' order.
+pub fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
+    dots::<1, 1>([a], [b])[0][0]
 }
 
 /// y = W · x in f64, `M × N` row-major. `xt` is x transposed (`N × K`), so both operands are
-/// read along contiguous rows. Rows of y are computed in parallel.
+/// read along contiguous rows (converted to f64 once, exactly). Rows of y are computed in
+/// parallel tasks, in 2 × 2 tiles (on AVX2 when the active kernel path permits); every
+/// element has the same bits as [`dot_f64`] of its row and column.
 pub fn gemm_f64(w: &Matrix, xt: &Matrix) -> Vec<f64> {
     assert_eq!(w.cols(), xt.cols(), "reference GEMM: K must match");
-    let n = xt.rows();
-    let mut out = vec![0.0f64; w.rows() * n];
-    if n == 0 {
+    let (m, n, k) = (w.rows(), xt.rows(), w.cols());
+    let mut out = vec![0.0f64; m * n];
+    if n == 0 || m == 0 {
         return out;
     }
-    out.par_chunks_mut(n)
-        .with_min_len((1 << 16) / (w.cols() * n).max(1) + 1)
+    let wide = |v: &Matrix| -> Vec<f64> { v.data().par_iter().map(|&x| f64::from(x)).collect() };
+    let (a, b) = (wide(w), wide(xt));
+    fn row(v: &[f64], k: usize, i: usize) -> &[f64] {
+        &v[i * k..(i + 1) * k]
+    }
+    let isa = simd::active();
+    // Tasks of 16 rows; inside, columns in blocks of about 256 KiB of xᵀ, so a block stays in
+    // cache while the task's rows pass over it (streaming all of xᵀ per row pair made the
+    // product memory-bound).
+    let rows_per_task = 16;
+    let block = ((1usize << 18) / (8 * k).max(1)).clamp(2, n.max(2)) / 2 * 2;
+    out.par_chunks_mut(rows_per_task * n)
+        .with_min_len((1 << 16) / (rows_per_task * k * n).max(1) + 1)
         .enumerate()
-        .for_each(|(m, row)| {
-            let a = w.row(m);
-            for (j, y) in row.iter_mut().enumerate() {
-                *y = dot_f64(a, xt.row(j));
+        .for_each(|(t, task)| {
+            let i0 = t * rows_per_task;
+            let pairs = task.len() / n / 2;
+            for j0 in (0..n / 2 * 2).step_by(block) {
+                let j1 = (j0 + block).min(n / 2 * 2);
+                for p in 0..pairs {
+                    let i = i0 + 2 * p;
+                    let a2 = [row(&a, k, i), row(&a, k, i + 1)];
+                    for j in (j0..j1).step_by(2) {
+                        let b2 = [row(&b, k, j), row(&b, k, j + 1)];
+                        let t = simd::f64_dots_2x2(isa, a2, b2).unwrap_or_else(|| dots(a2, b2));
+                        let (r0, r1) = task[2 * p * n..(2 * p + 2) * n].split_at_mut(n);
+                        r0[j] = t[0][0];
+                        r0[j + 1] = t[0][1];
+                        r1[j] = t[1][0];
+                        r1[j + 1] = t[1][1];
+                    }
+                }
+            }
+            // The odd last column, and an odd last row.
+            for (r, y) in task.chunks_mut(n).enumerate() {
+                let i = i0 + r;
+                let cols = if r < 2 * pairs { (n / 2 * 2)..n } else { 0..n };
+                for j in cols {
+                    y[j] = dot_f64(row(&a, k, i), row(&b, k, j));
+                }
             }
         });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order of [`dots`], written out: eight partial sums, added in turn, then the tail.
+    fn dot_by_hand(a: &[f64], b: &[f64]) -> f64 {
+        let whole = a.len() / 8 * 8;
+        let mut acc = [0.0f64; 8];
+        for (i, (x, y)) in a[..whole].iter().zip(&b[..whole]).enumerate() {
+            acc[i % 8] += x * y;
+        }
+        let mut sum = -0.0f64;
+        for v in acc {
+            sum += v;
+        }
+        let mut tail = -0.0f64;
+        for (x, y) in a[whole..].iter().zip(&b[whole..]) {
+            tail += x * y;
+        }
+        sum + tail
+    }
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let h = crate::format::int8::splitmix64(seed ^ i as u64);
+                ((h >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2f32.powi((h % 40) as i32 - 20)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_element_is_the_dot_in_its_fixed_order() {
+        // Odd sizes: tiles, edge rows and columns, and tails of every length.
+        for (m, k, n) in [
+            (1, 1, 1),
+            (3, 7, 5),
+            (5, 17, 4),
+            (6, 64, 9),
+            (2, 8, 2),
+            (7, 101, 3),
+            (37, 9, 33),
+            (33, 3000, 70),
+        ] {
+            let w = Matrix::new(m, k, values(m * k, 1)).unwrap();
+            let xt = Matrix::new(n, k, values(n * k, 2)).unwrap();
+            let y = gemm_f64(&w, &xt);
+            for i in 0..m {
+                for j in 0..n {
+                    let a: Vec<f64> = w.row(i).iter().map(|&v| f64::from(v)).collect();
+                    let b: Vec<f64> = xt.row(j).iter().map(|&v| f64::from(v)).collect();
+                    assert_eq!(
+                        y[i * n + j].to_bits(),
+                        dot_by_hand(&a, &b).to_bits(),
+                        "({i}, {j}) of {m}×{k}×{n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_equal_single_dots_on_every_path() {
+        let k = 203;
+        let rows: Vec<Vec<f64>> = (0..4)
+            .map(|s| values(k, s).iter().map(|&v| f64::from(v)).collect())
+            .collect();
+        let (a2, b2) = ([&rows[0][..], &rows[1][..]], [&rows[2][..], &rows[3][..]]);
+        let want = [
+            [dot_f64(a2[0], b2[0]), dot_f64(a2[0], b2[1])],
+            [dot_f64(a2[1], b2[0]), dot_f64(a2[1], b2[1])],
+        ];
+        assert_eq!(dots(a2, b2), want);
+        for isa in simd::Isa::supported() {
+            if let Some(t) = simd::f64_dots_2x2(isa, a2, b2) {
+                assert_eq!(t, want, "{isa:?}");
+            }
+        }
+    }
 }
