@@ -1021,6 +1021,18 @@ mod x86 {
         unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len()) }
     }
 
+    /// Rows r0 and r0 + 1 of a tile from the AVX2 kernels' accumulators (four ymm per row).
+    #[target_feature(enable = "avx2")]
+    fn store_rows_avx2(acc: &[[__m256i; 4]; 2], r0: usize, tile: &mut [i32; MR * NR]) {
+        for (h, acc_r) in acc.iter().enumerate() {
+            for (q, v) in acc_r.iter().enumerate() {
+                let at = (r0 + h) * NR + 8 * q;
+                // SAFETY: row r0 + h < MR of NR = 32 i32: 8 lanes at 8q fit.
+                unsafe { _mm256_storeu_si256(tile[at..at + 8].as_mut_ptr() as *mut _, *v) };
+            }
+        }
+    }
+
     /// [`kernel_8x32`] on 256-bit registers (AVX-VNNI): the 32 columns as four ymm of 8,
     /// two rows at a time, so the accumulators fit AVX2's 16 registers.
     #[target_feature(enable = "avx2,avxvnni")]
@@ -1049,17 +1061,7 @@ mod x86 {
                     }
                 }
             }
-            for (h, acc_r) in acc.iter().enumerate() {
-                for (q, v) in acc_r.iter().enumerate() {
-                    // SAFETY: row r0 + h < MR of NR = 32 i32, 8 lanes at 8q.
-                    unsafe {
-                        _mm256_storeu_si256(
-                            tile.as_mut_ptr().add((r0 + h) * NR + 8 * q) as *mut _,
-                            *v,
-                        )
-                    };
-                }
-            }
+            store_rows_avx2(&acc, r0, tile);
         }
     }
 
@@ -1105,17 +1107,7 @@ mod x86 {
                     }
                 }
             }
-            for (h, acc_r) in acc.iter().enumerate() {
-                for (q, v) in acc_r.iter().enumerate() {
-                    // SAFETY: row r0 + h < MR of NR = 32 i32, 8 lanes at 8q.
-                    unsafe {
-                        _mm256_storeu_si256(
-                            tile.as_mut_ptr().add((r0 + h) * NR + 8 * q) as *mut _,
-                            *v,
-                        )
-                    };
-                }
-            }
+            store_rows_avx2(&acc, r0, tile);
         }
     }
 
