@@ -385,6 +385,28 @@ pub fn f64_dots_2x2(isa: Isa, a: [&[f64]; 2], b: [&[f64]; 2]) -> Option<[[f64; 2
     None
 }
 
+/// The side of the reference GEMM's tiles on `isa`: 4 with AVX-512, else 2.
+pub fn f64_tile(isa: Isa) -> usize {
+    if isa == Isa::Avx512Vnni && isa.available() {
+        4
+    } else {
+        2
+    }
+}
+
+/// The reference GEMM's 4 × 4 tile on AVX-512, when `isa` is the AVX-512 path; `None`
+/// otherwise. Its scalar twin is `reference::dots`, whose order (eight partial sums, no FMA)
+/// it keeps lane for lane.
+pub fn f64_dots_4x4(isa: Isa, a: [&[f64]; 4], b: [&[f64]; 4]) -> Option<[[f64; 4]; 4]> {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Vnni && isa.available() {
+        // SAFETY: AVX-512 F is available (checked just above).
+        return Some(unsafe { x86::f64_dots_4x4(a, b) });
+    }
+    let _ = (isa, a, b);
+    None
+}
+
 /// The f32 baseline of `qlab bench`: C = A · B (row-major, `m × k` times `k × n`) with the
 /// `matrixmultiply` crate, whose API takes raw pointers.
 pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, usize, usize)) {
@@ -960,6 +982,44 @@ mod x86 {
             }
         }
         byte
+    }
+
+    /// `reference::dots` for a 4 × 4 tile on AVX-512: each dot's eight partial sums (k mod 8)
+    /// are the eight lanes of one zmm, multiplied and added separately (no FMA), then summed in
+    /// the portable code's order.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn f64_dots_4x4(a: [&[f64]; 4], b: [&[f64]; 4]) -> [[f64; 4]; 4] {
+        let k = a[0].len();
+        let whole = k / 8 * 8;
+        let mut acc = [[_mm512_setzero_pd(); 4]; 4];
+        let (pa, pb) = (a.map(|r| r.as_ptr()), b.map(|r| r.as_ptr()));
+        for base in (0..whole).step_by(8) {
+            // SAFETY: base + 8 ≤ k, and all eight rows hold k values.
+            unsafe {
+                let x = pa.map(|p| _mm512_loadu_pd(p.add(base)));
+                let y = pb.map(|p| _mm512_loadu_pd(p.add(base)));
+                for (acc_r, x_r) in acc.iter_mut().zip(&x) {
+                    for (acc_rs, y_s) in acc_r.iter_mut().zip(&y) {
+                        *acc_rs = _mm512_add_pd(*acc_rs, _mm512_mul_pd(*x_r, *y_s));
+                    }
+                }
+            }
+        }
+        let mut out = [[0.0f64; 4]; 4];
+        for (r, (acc_r, out_r)) in acc.iter().zip(out.iter_mut()).enumerate() {
+            for (s, (acc_rs, y)) in acc_r.iter().zip(out_r.iter_mut()).enumerate() {
+                let mut partial = [0.0f64; 8];
+                // SAFETY: 8 f64.
+                unsafe { _mm512_storeu_pd(partial.as_mut_ptr(), *acc_rs) };
+                let tail: f64 = a[r][whole..k]
+                    .iter()
+                    .zip(&b[s][whole..k])
+                    .map(|(&p, &q)| p * q)
+                    .sum();
+                *y = partial.iter().sum::<f64>() + tail;
+            }
+        }
+        out
     }
 
     /// `reference::dots` for a 2 × 2 tile on AVX2: each dot's eight partial sums (k mod 8)

@@ -51,8 +51,9 @@ pub fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
 
 /// y = W · x in f64, `M × N` row-major. `xt` is x transposed (`N × K`), so both operands are
 /// read along contiguous rows (converted to f64 once, exactly). Rows of y are computed in
-/// parallel tasks, in 2 × 2 tiles (on AVX2 when the active kernel path permits); every
-/// element has the same bits as [`dot_f64`] of its row and column.
+/// parallel tasks, in tiles: 4 × 4 on AVX-512, 2 × 2 on AVX2 and on the portable path (as the
+/// active kernel path allows). Every element has the same bits as [`dot_f64`] of its row and
+/// column.
 pub fn gemm_f64(w: &Matrix, xt: &Matrix) -> Vec<f64> {
     assert_eq!(w.cols(), xt.cols(), "reference GEMM: K must match");
     let (m, n, k) = (w.rows(), xt.rows(), w.cols());
@@ -62,47 +63,63 @@ pub fn gemm_f64(w: &Matrix, xt: &Matrix) -> Vec<f64> {
     }
     let wide = |v: &Matrix| -> Vec<f64> { v.data().par_iter().map(|&x| f64::from(x)).collect() };
     let (a, b) = (wide(w), wide(xt));
-    fn row(v: &[f64], k: usize, i: usize) -> &[f64] {
-        &v[i * k..(i + 1) * k]
-    }
     let isa = simd::active();
-    // Tasks of 16 rows; inside, columns in blocks of about 256 KiB of xᵀ, so a block stays in
-    // cache while the task's rows pass over it (streaming all of xᵀ per row pair made the
-    // product memory-bound).
-    let rows_per_task = 16;
-    let block = ((1usize << 18) / (8 * k).max(1)).clamp(2, n.max(2)) / 2 * 2;
-    out.par_chunks_mut(rows_per_task * n)
-        .with_min_len((1 << 16) / (rows_per_task * k * n).max(1) + 1)
+    if simd::f64_tile(isa) == 4 {
+        tiled::<4>(&a, &b, (n, k), &mut out, |a4, b4| {
+            simd::f64_dots_4x4(isa, a4, b4).unwrap_or_else(|| dots(a4, b4))
+        });
+    } else {
+        tiled::<2>(&a, &b, (n, k), &mut out, |a2, b2| {
+            simd::f64_dots_2x2(isa, a2, b2).unwrap_or_else(|| dots(a2, b2))
+        });
+    }
+    out
+}
+
+fn row(v: &[f64], k: usize, i: usize) -> &[f64] {
+    &v[i * k..(i + 1) * k]
+}
+
+/// The GEMM loops around a T × T `tile` of [`dots`]: tasks of 16 rows; inside, columns in
+/// blocks of about 256 KiB of xᵀ, so a block stays in cache while the task's rows pass over it
+/// (streaming all of xᵀ for every row group made the product memory-bound). Rows and columns
+/// past the last whole tile take [`dot_f64`] one element at a time.
+fn tiled<const T: usize>(
+    a: &[f64],
+    b: &[f64],
+    (n, k): (usize, usize),
+    out: &mut [f64],
+    tile: impl Fn([&[f64]; T], [&[f64]; T]) -> [[f64; T]; T] + Sync,
+) {
+    const ROWS_PER_TASK: usize = 16;
+    let cols = n / T * T;
+    let block = ((1usize << 18) / (8 * k).max(1)).clamp(T, n.max(T)) / T * T;
+    out.par_chunks_mut(ROWS_PER_TASK * n)
+        .with_min_len((1 << 16) / (ROWS_PER_TASK * k * n).max(1) + 1)
         .enumerate()
         .for_each(|(t, task)| {
-            let i0 = t * rows_per_task;
-            let pairs = task.len() / n / 2;
-            for j0 in (0..n / 2 * 2).step_by(block) {
-                let j1 = (j0 + block).min(n / 2 * 2);
-                for p in 0..pairs {
-                    let i = i0 + 2 * p;
-                    let a2 = [row(&a, k, i), row(&a, k, i + 1)];
-                    for j in (j0..j1).step_by(2) {
-                        let b2 = [row(&b, k, j), row(&b, k, j + 1)];
-                        let t = simd::f64_dots_2x2(isa, a2, b2).unwrap_or_else(|| dots(a2, b2));
-                        let (r0, r1) = task[2 * p * n..(2 * p + 2) * n].split_at_mut(n);
-                        r0[j] = t[0][0];
-                        r0[j + 1] = t[0][1];
-                        r1[j] = t[1][0];
-                        r1[j + 1] = t[1][1];
+            let i0 = t * ROWS_PER_TASK;
+            let groups = task.len() / n / T;
+            for j0 in (0..cols).step_by(block) {
+                for g in 0..groups {
+                    let at: [&[f64]; T] = std::array::from_fn(|r| row(a, k, i0 + g * T + r));
+                    for j in (j0..(j0 + block).min(cols)).step_by(T) {
+                        let bt: [&[f64]; T] = std::array::from_fn(|s| row(b, k, j + s));
+                        let y = tile(at, bt);
+                        for (r, y_r) in y.iter().enumerate() {
+                            let at_row = (g * T + r) * n + j;
+                            task[at_row..at_row + T].copy_from_slice(y_r);
+                        }
                     }
                 }
             }
-            // The odd last column, and an odd last row.
             for (r, y) in task.chunks_mut(n).enumerate() {
-                let i = i0 + r;
-                let cols = if r < 2 * pairs { (n / 2 * 2)..n } else { 0..n };
-                for j in cols {
-                    y[j] = dot_f64(row(&a, k, i), row(&b, k, j));
+                let rest = if r < groups * T { cols..n } else { 0..n };
+                for j in rest {
+                    y[j] = dot_f64(row(a, k, i0 + r), row(b, k, j));
                 }
             }
         });
-    out
 }
 
 #[cfg(test)]
@@ -180,6 +197,19 @@ mod tests {
         assert_eq!(dots(a2, b2), want);
         for isa in simd::Isa::supported() {
             if let Some(t) = simd::f64_dots_2x2(isa, a2, b2) {
+                assert_eq!(t, want, "{isa:?}");
+            }
+        }
+        let more: Vec<Vec<f64>> = (4..8)
+            .map(|s| values(k, s).iter().map(|&v| f64::from(v)).collect())
+            .collect();
+        let a4 = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+        let b4 = [&more[0][..], &more[1][..], &more[2][..], &more[3][..]];
+        let want: [[f64; 4]; 4] =
+            std::array::from_fn(|r| std::array::from_fn(|s| dot_f64(a4[r], b4[s])));
+        assert_eq!(dots(a4, b4), want);
+        for isa in simd::Isa::supported() {
+            if let Some(t) = simd::f64_dots_4x4(isa, a4, b4) {
                 assert_eq!(t, want, "{isa:?}");
             }
         }
