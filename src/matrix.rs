@@ -97,13 +97,24 @@ impl Matrix {
     }
 
     pub fn transpose(&self) -> Matrix {
-        let mut out = Vec::with_capacity(self.data.len());
-        for c in 0..self.cols {
-            out.extend((0..self.rows).map(|r| self.data[r * self.cols + c]));
+        // In 32 × 32 blocks, so both the rows read and the rows written stay in cache (a
+        // column-at-a-time walk misses on every read once a column spans more than L1).
+        const B: usize = 32;
+        let (rows, cols) = (self.rows, self.cols);
+        let mut out = vec![0.0f32; self.data.len()];
+        for r0 in (0..rows).step_by(B) {
+            for c0 in (0..cols).step_by(B) {
+                for c in c0..(c0 + B).min(cols) {
+                    let dst = &mut out[c * rows + r0..c * rows + (r0 + B).min(rows)];
+                    for (r, d) in (r0..).zip(dst) {
+                        *d = self.data[r * cols + c];
+                    }
+                }
+            }
         }
         Matrix {
-            rows: self.cols,
-            cols: self.rows,
+            rows: cols,
+            cols: rows,
             data: out,
         }
     }
@@ -143,6 +154,21 @@ mod tests {
         assert_eq!(t.shape(), (3, 2));
         assert_eq!(t.data(), &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
         assert_eq!(t.transpose(), m);
+    }
+
+    #[test]
+    fn transpose_is_exact_across_block_edges() {
+        // Sizes around the 32-element blocks: every element lands at (c, r).
+        for (rows, cols) in [(1, 1), (1, 70), (70, 1), (31, 33), (32, 32), (65, 97)] {
+            let m = Matrix::new(rows, cols, (0..rows * cols).map(|i| i as f32).collect()).unwrap();
+            let t = m.transpose();
+            assert_eq!(t.shape(), (cols, rows));
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(t.get(c, r), m.get(r, c), "({r}, {c}) of {rows}×{cols}");
+                }
+            }
+        }
     }
 
     #[test]
