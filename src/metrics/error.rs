@@ -32,20 +32,29 @@ pub struct ErrorStats {
 }
 
 /// Percentiles `ps` (0..=100) of unsorted values by numpy's default 'linear' method, using
-/// selection (O(n) each) rather than a full sort. `values` is reordered.
+/// selection rather than a full sort. `values` is reordered.
 pub fn percentiles<const N: usize>(values: &mut [f64], ps: [f64; N]) -> [f64; N] {
     let n = values.len();
-    ps.map(|p| {
-        if n == 0 {
-            return f64::NAN;
-        }
-        let pos = p / 100.0 * (n - 1) as f64;
-        let lo = pos.floor() as usize;
-        let (_, &mut a, rest) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    let mut out = [f64::NAN; N];
+    if n == 0 {
+        return out;
+    }
+    // Smallest first: once rank `done` is selected, everything from it on is at least as
+    // large as everything before it, so a higher rank is selected within values[done..]
+    // (p50, p90, p99, p99.9 cost about 1.6 passes instead of 4).
+    let mut order: [usize; N] = std::array::from_fn(|i| i);
+    order.sort_by(|&i, &j| ps[i].total_cmp(&ps[j]));
+    let mut done = 0;
+    for i in order {
+        let pos = ps[i] / 100.0 * (n - 1) as f64;
+        let lo = (pos.floor() as usize).max(done);
+        let (_, &mut a, rest) = values[done..].select_nth_unstable_by(lo - done, f64::total_cmp);
         // The next order statistic is the smallest of what lies above.
         let b = rest.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
-        a + (b - a) * (pos - lo as f64)
-    })
+        out[i] = a + (b - a) * (pos - lo as f64);
+        done = lo;
+    }
+    out
 }
 
 /// Percentile `p` (0..=100) of sorted values, numpy's default 'linear' method.
@@ -188,6 +197,21 @@ mod tests {
         assert_eq!(percentile(&v, 100.0), 10.0);
         assert!((percentile(&v, 90.0) - 7.6).abs() < 1e-12); // np.percentile(v, 90)
         assert_eq!(percentile(&[7.0], 99.9), 7.0);
+    }
+
+    #[test]
+    fn percentiles_by_selection_equal_those_of_the_sorted_values() {
+        let mut v: Vec<f64> = (0..1001)
+            .map(|i| ((i * 7919) % 1009) as f64 * if i % 3 == 0 { -0.5 } else { 1.0 })
+            .collect();
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        // Out of order on purpose, with repeats and the ends.
+        let ps = [99.9, 50.0, 0.0, 90.0, 100.0, 50.0, 99.0, 12.5];
+        let got = percentiles(&mut v, ps);
+        for (p, g) in ps.iter().zip(got) {
+            assert_eq!(g.to_bits(), percentile(&sorted, *p).to_bits(), "p{p}");
+        }
     }
 
     #[test]
