@@ -14,6 +14,20 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs `qlab sweep spec --out out --quiet` (with `--resume` when asked) to success.
+fn sweep_to(spec: &std::path::Path, out: &std::path::Path, resume: bool) {
+    let mut cmd = qlab();
+    cmd.arg("sweep")
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet");
+    if resume {
+        cmd.arg("--resume");
+    }
+    cmd.assert().success();
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Corpus {
@@ -346,14 +360,7 @@ fn a_sweep_killed_repeatedly_and_resumed_equals_an_uninterrupted_run() {
     let spec = d.path().join("s.sweep.toml");
     std::fs::write(&spec, "repeat = 1500\n[scenario]\nm = 32\nk = 256\nn = 8\n").unwrap();
     let clean = d.path().join("clean.csv");
-    qlab()
-        .arg("sweep")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&clean)
-        .arg("--quiet")
-        .assert()
-        .success();
+    sweep_to(&spec, &clean, false);
     let out = d.path().join("out.csv");
     let bin = assert_cmd::cargo::cargo_bin("qlab");
     let mut kills = 0;
@@ -380,14 +387,7 @@ fn a_sweep_killed_repeatedly_and_resumed_equals_an_uninterrupted_run() {
         }
     }
     // Finish whatever is left.
-    qlab()
-        .arg("sweep")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .args(["--resume", "--quiet"])
-        .assert()
-        .success();
+    sweep_to(&spec, &out, true);
     assert!(
         kills >= 1,
         "the sweep finished before it could be interrupted"
@@ -453,14 +453,7 @@ fn a_full_disk_stops_a_sweep_cleanly_and_resume_finishes_it() {
     let spec = d.path().join("s.sweep.toml");
     std::fs::write(&spec, "repeat = 400\n[scenario]\nm = 8\nk = 64\nn = 4\n").unwrap();
     let clean = d.path().join("clean.csv");
-    qlab()
-        .arg("sweep")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&clean)
-        .arg("--quiet")
-        .assert()
-        .success();
+    sweep_to(&spec, &clean, false);
     let clean = std::fs::read(&clean).unwrap();
     let small = d.path().join("small");
     std::fs::create_dir(&small).unwrap();
@@ -542,14 +535,7 @@ exit $rc"#;
     // Resumed where there is room, it completes to the uninterrupted run.
     let out = d.path().join("out.csv");
     std::fs::write(&out, &kept).unwrap();
-    qlab()
-        .arg("sweep")
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .args(["--resume", "--quiet"])
-        .assert()
-        .success();
+    sweep_to(&spec, &out, true);
     assert_eq!(std::fs::read(&out).unwrap(), clean);
 }
 
@@ -572,14 +558,7 @@ fn a_read_only_output_directory_gets_one_line_per_command_and_keeps_its_files() 
     )
     .unwrap();
     let csv = input.join("s.csv");
-    qlab()
-        .arg("sweep")
-        .arg(input.join("s.sweep.toml"))
-        .arg("--out")
-        .arg(&csv)
-        .arg("--quiet")
-        .assert()
-        .success();
+    sweep_to(&input.join("s.sweep.toml"), &csv, false);
     let outputs = [
         "q.npy",
         "codes.npy",
