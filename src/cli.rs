@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::atomic;
 use crate::data::npy::{self, NpyData};
 use crate::error::{Error, Result};
+use crate::files::{Content, Outputs};
 use crate::format::{
     self, BlockSize, Granularity, Int8Config, Int8Matrix, MxConfig, MxMatrix, Rounding, ScaleRule,
     Scheme, e2m1, e8m0, packed,
@@ -18,7 +18,7 @@ use crate::matrix::{Matrix, shape_str};
 use crate::metrics;
 use crate::scenario::Scenario;
 use crate::walkthrough::{self, Mode};
-use crate::{experiment, report};
+use crate::{experiment, note, report, stdio, text};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -271,11 +271,38 @@ pub struct MatmulArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`| head`): end quietly, with the status
+        // a shell reports for a process that SIGPIPE ended.
+        Err(Error::Closed) => ExitCode::from(CLOSED_PIPE),
         Err(e) => {
-            eprintln!("qlab: error: {e}");
+            // Messages carry text from files: escaped, so they stay one line and cannot drive
+            // the terminal, and bounded, whatever a file echoes into them.
+            note!("qlab: error: {}", text::cut(&e.to_string(), MESSAGE_MAX));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// 128 + SIGPIPE.
+const CLOSED_PIPE: u8 = 141;
+
+/// The longest error line qlab prints (a path can be long; a file's echo is cut before).
+const MESSAGE_MAX: usize = 2000;
+
+/// Prints clap's own message (help, version, a usage error) as clap would, colours and
+/// all, but survives a closed or full standard output.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    match e.print() {
+        Ok(()) => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+        Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(CLOSED_PIPE),
+        Err(io) => {
+            note!("qlab: error: standard output: {io}");
             ExitCode::FAILURE
         }
     }
@@ -296,12 +323,8 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Some(isa) = kernel {
         crate::kernel::simd::force(isa);
     }
-    if cli.threads == Some(0) {
-        return Err(Error::Invalid(
-            "--threads 0 is invalid; expected at least 1".into(),
-        ));
-    }
-    if let Some(n) = cli.threads {
+    let threads = threads(cli.threads)?;
+    if let Some(n) = threads {
         // The global pool serves every command; a sweep's own pool uses the same count.
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -310,61 +333,132 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => tui_cmd(None),
         Some(Command::Tui { scenario }) => tui_cmd(scenario.as_deref()),
-        Some(Command::Walkthrough { mode }) => walkthrough_cmd(mode),
-        Some(Command::Formats) => {
-            print!("{}", formats_text());
-            Ok(())
+        Some(Command::Walkthrough { mode }) => {
+            stdio::print(&walkthrough::render(&walkthrough::sections(mode)))
         }
+        Some(Command::Formats) => stdio::print(&formats_text()),
         Some(Command::Quantize(a)) => quantize_cmd(&a),
         Some(Command::Matmul(a)) => matmul_cmd(&a),
         Some(Command::Run(a)) => run_cmd(&a),
-        Some(Command::Sweep(a)) => sweep_cmd(&a, cli.threads),
-        Some(Command::Merge(a)) => {
-            let m = crate::sweep::merge::merge(&a.inputs, &a.out)?;
-            eprintln!(
-                "merged {} configurations ({} rows) into {}",
-                m.configs,
-                m.rows,
-                a.out.display()
-            );
-            if !m.missing.is_empty() {
-                let shown: Vec<String> = m.missing.iter().take(20).map(|c| c.to_string()).collect();
-                eprintln!(
-                    "qlab: {} configurations are missing: {}{}",
-                    m.missing.len(),
-                    shown.join(", "),
-                    if m.missing.len() > 20 { ", …" } else { "" }
-                );
-            }
-            Ok(())
-        }
-        Some(Command::Bench(a)) => {
-            if a.runs == 0 || a.sizes.contains(&0) {
-                return Err(Error::Invalid("--runs and --sizes must be ≥ 1".into()));
-            }
-            if a.scaling && rayon::current_num_threads() < 2 {
-                return Err(Error::Invalid(
-                    "--scaling compares one thread with several; give --threads 2 or more \
-                     (or leave it out on a machine with more than one core)"
-                        .into(),
-                ));
-            }
-            let r = crate::bench::run(&a.sizes, a.runs, a.scaling);
-            if a.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&r)
-                        .map_err(|e| Error::Invalid(format!("JSON: {e}")))?
-                );
-            } else {
-                print!("{}", crate::bench::render(&r));
-            }
-            Ok(())
-        }
-        Some(Command::Plot(a)) => {
-            crate::plot::plot(&a.csv, &a.x, &a.y, a.by.as_deref(), &a.filters, &a.out)
-        }
+        Some(Command::Sweep(a)) => sweep_cmd(&a, threads),
+        Some(Command::Merge(a)) => merge_cmd(&a),
+        Some(Command::Bench(a)) => bench_cmd(&a),
+        Some(Command::Plot(a)) => plot_cmd(&a),
     }
+}
+
+/// The most worker threads qlab starts, per core: more only costs memory and switches.
+const THREADS_PER_CORE: usize = 8;
+
+/// `--threads`: at least 1, and at most [`THREADS_PER_CORE`] per core (a larger count is
+/// capped, with a note: a million threads would exhaust the machine before any work).
+fn threads(asked: Option<usize>) -> Result<Option<usize>> {
+    match asked {
+        Some(0) => Err(Error::Invalid(
+            "--threads 0 is invalid; expected at least 1".into(),
+        )),
+        Some(n) => {
+            let cores = crate::system::cores();
+            let max = cores.saturating_mul(THREADS_PER_CORE);
+            if n > max {
+                note!(
+                    "qlab: --threads {n} is more than {THREADS_PER_CORE} per core ({cores} \
+                     core{} here); using {max}",
+                    if cores == 1 { "" } else { "s" }
+                );
+                Ok(Some(max))
+            } else {
+                Ok(Some(n))
+            }
+        }
+        None => Ok(None),
+    }
+}
+
+/// The largest `qlab bench` size: an n³ GEMM on the portable kernels at n = 8192 already
+/// takes minutes per run.
+const BENCH_MAX_SIZE: usize = 8192;
+/// The most timed runs per measurement.
+const BENCH_MAX_RUNS: usize = 1000;
+/// Bytes `qlab bench` holds per n² (f32 operands and their transposes, codes, outputs).
+const BENCH_BYTES_PER_ELEMENT: u64 = 40;
+
+fn bench_cmd(a: &BenchArgs) -> Result<()> {
+    if a.runs == 0 || a.runs > BENCH_MAX_RUNS {
+        return Err(Error::Invalid(format!(
+            "--runs {} is invalid; expected 1 to {BENCH_MAX_RUNS}",
+            a.runs
+        )));
+    }
+    if let Some(&n) = a.sizes.iter().find(|&&n| n == 0 || n > BENCH_MAX_SIZE) {
+        return Err(Error::Invalid(format!(
+            "--sizes {n} is invalid; expected sizes from 1 to {BENCH_MAX_SIZE}"
+        )));
+    }
+    let largest = a.sizes.iter().copied().max().unwrap_or(0) as u64;
+    let need = largest * largest * BENCH_BYTES_PER_ELEMENT;
+    let available = crate::system::available_memory();
+    if need > available {
+        return Err(Error::Invalid(format!(
+            "--sizes {largest} needs about {} of memory; {} is available",
+            crate::system::gib(need),
+            crate::system::gib(available)
+        )));
+    }
+    if a.scaling && rayon::current_num_threads() < 2 {
+        return Err(Error::Invalid(
+            "--scaling compares one thread with several; give --threads 2 or more \
+             (or leave it out on a machine with more than one core)"
+                .into(),
+        ));
+    }
+    let r = crate::bench::run(&a.sizes, a.runs, a.scaling);
+    if a.json {
+        let json =
+            serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(format!("JSON: {e}")))?;
+        stdio::print(&format!("{json}\n"))
+    } else {
+        stdio::print(&crate::bench::render(&r))
+    }
+}
+
+fn merge_cmd(a: &MergeArgs) -> Result<()> {
+    let m = crate::sweep::merge::merge(&a.inputs, &a.out)?;
+    note!(
+        "merged {} configurations ({} rows) into {}",
+        m.configs,
+        m.rows,
+        a.out.display()
+    );
+    if m.missing_count > 0 {
+        let shown: Vec<String> = m.missing.iter().map(|c| c.to_string()).collect();
+        note!(
+            "qlab: {} configurations are missing: {}{}",
+            m.missing_count,
+            shown.join(", "),
+            if m.missing_count > m.missing.len() as u64 {
+                ", …"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+fn plot_cmd(a: &PlotArgs) -> Result<()> {
+    let mut outs = Outputs::new(&[&a.csv]);
+    let slot = outs.add("--out", &a.out, Content::Text)?;
+    let chart = crate::plot::plot(&a.csv, &a.x, &a.y, a.by.as_deref(), &a.filters)?;
+    if chart.skipped > 0 {
+        note!(
+            "qlab: plot: {} of {} rows skipped: their x or y is not a finite number",
+            chart.skipped,
+            chart.rows
+        );
+    }
+    outs.put(slot, chart.svg.into_bytes());
+    outs.commit()
 }
 
 fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
@@ -381,11 +475,6 @@ fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
         ));
     }
     crate::tui::run(scenario)
-}
-
-fn walkthrough_cmd(mode: Mode) -> Result<()> {
-    print!("{}", walkthrough::render(&walkthrough::sections(mode)));
-    Ok(())
 }
 
 /// Refuses options that do not apply to the chosen format, naming them.
@@ -457,66 +546,88 @@ fn about(path: &Path, e: Error) -> Error {
 }
 
 fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
+    match a.format {
+        QuantFormat::Mxfp4 => refuse(
+            "mxfp4",
+            &[
+                ("--scheme", a.scheme.is_some()),
+                ("--granularity", a.granularity.is_some()),
+                ("--rounding", a.rounding.is_some()),
+                ("--seed", a.seed.is_some()),
+                ("--zero-points", a.zero_points.is_some()),
+            ],
+        )?,
+        QuantFormat::Int8 => refuse(
+            "int8",
+            &[
+                ("--block-size", a.mx.block_size.is_some()),
+                ("--scale-rule", a.mx.scale_rule.is_some()),
+                ("--packed", a.packed.is_some()),
+                ("--ggml", a.ggml.is_some()),
+            ],
+        )?,
+    }
+    // Every output is resolved before the input is read and written together at the end:
+    // a bad output path costs no work, and a failure anywhere writes nothing.
+    let mut outs = Outputs::new(&[&a.input]);
+    let mut slot = |flag: &str, path: &Option<PathBuf>| {
+        path.as_ref()
+            .map(|p| outs.add(flag, p, Content::Binary))
+            .transpose()
+    };
+    let out = slot("--out", &Some(a.out.clone()))?;
+    let codes = slot("--codes", &a.codes)?;
+    let scales = slot("--scales", &a.scales)?;
+    let zero_points = slot("--zero-points", &a.zero_points)?;
+    let packed_out = slot("--packed", &a.packed)?;
+    let ggml_out = slot("--ggml", &a.ggml)?;
     let arr = npy::read(&a.input)?;
     let shape = arr.shape.clone();
     let m = arr.into_matrix();
-    // Every output is encoded first and written together, so a failure writes nothing.
-    let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    let mut put = |path: &Option<PathBuf>, shape: &[usize], data: NpyData| {
-        if let Some(p) = path {
-            outputs.push((p.clone(), npy::encode(shape, &data)));
+    let mut put = |slot: Option<crate::files::Slot>, shape: &[usize], data: NpyData| {
+        if let Some(s) = slot {
+            outs.put(s, npy::encode(shape, &data));
         }
     };
     match a.format {
         QuantFormat::Mxfp4 => {
-            refuse(
-                "mxfp4",
-                &[
-                    ("--scheme", a.scheme.is_some()),
-                    ("--granularity", a.granularity.is_some()),
-                    ("--rounding", a.rounding.is_some()),
-                    ("--seed", a.seed.is_some()),
-                    ("--zero-points", a.zero_points.is_some()),
-                ],
-            )?;
             let q = MxMatrix::quantize(&m, mx_config(&a.mx))?;
-            let ggml = match &a.ggml {
+            let ggml = match ggml_out {
                 Some(_) => packed::to_ggml(&q)?,
                 None => Vec::new(),
             };
-            put(
-                &Some(a.out.clone()),
-                &shape,
-                NpyData::F32(q.dequantize().data()),
-            );
-            put(&a.codes, &shape, NpyData::U8(q.codes()));
+            let deq = q.dequantize();
+            put(out, &shape, NpyData::F32(deq.data()));
+            put(codes, &shape, NpyData::U8(q.codes()));
             let per_row = |n| per_row_shape(&shape, q.rows(), n);
             put(
-                &a.scales,
+                scales,
                 &per_row(q.blocks_per_row()),
                 NpyData::U8(q.scales()),
             );
-            let packed = packed::pack_linear(&q);
-            put(&a.packed, &per_row(q.k().div_ceil(2)), NpyData::U8(&packed));
-            put(&a.ggml, &per_row(ggml.len() / q.rows()), NpyData::U8(&ggml));
+            if packed_out.is_some() {
+                let packed = packed::pack_linear(&q);
+                put(
+                    packed_out,
+                    &per_row(q.k().div_ceil(2)),
+                    NpyData::U8(&packed),
+                );
+            }
+            put(
+                ggml_out,
+                &per_row(ggml.len() / q.rows()),
+                NpyData::U8(&ggml),
+            );
             let nan = q.nan_blocks();
             if nan > 0 {
-                eprintln!(
+                note!(
                     "qlab: {nan} of {} blocks held NaN or Inf and dequantize to NaN (scale byte 0xFF)",
                     q.scales().len()
                 );
             }
+            note_overflow(m.data(), deq.data());
         }
         QuantFormat::Int8 => {
-            refuse(
-                "int8",
-                &[
-                    ("--block-size", a.mx.block_size.is_some()),
-                    ("--scale-rule", a.mx.scale_rule.is_some()),
-                    ("--packed", a.packed.is_some()),
-                    ("--ggml", a.ggml.is_some()),
-                ],
-            )?;
             let config = Int8Config {
                 scheme: a.scheme.unwrap_or(Scheme::Asymmetric),
                 granularity: a.granularity.unwrap_or_default(),
@@ -524,20 +635,35 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
             };
             check_finite_for_int8(&a.input, &shape, m.data())?;
             let q = Int8Matrix::quantize(&m, config).map_err(|e| about(&a.input, e))?;
-            put(
-                &Some(a.out.clone()),
-                &shape,
-                NpyData::F32(q.dequantize().data()),
-            );
-            put(&a.codes, &shape, NpyData::I8(q.codes()));
+            put(out, &shape, NpyData::F32(q.dequantize().data()));
+            put(codes, &shape, NpyData::I8(q.codes()));
             let n = q.params().len();
-            let scales: Vec<f32> = q.params().iter().map(|p| p.scale).collect();
-            put(&a.scales, &[n], NpyData::F32(&scales));
+            let scales_v: Vec<f32> = q.params().iter().map(|p| p.scale).collect();
+            put(scales, &[n], NpyData::F32(&scales_v));
             let zps: Vec<i32> = q.params().iter().map(|p| p.zero_point).collect();
-            put(&a.zero_points, &[n], NpyData::I32(&zps));
+            put(zero_points, &[n], NpyData::I32(&zps));
         }
     }
-    atomic::write_all(&outputs)
+    outs.commit()
+}
+
+/// Says how many finite inputs dequantize beyond f32's range. Only MX scale rules that round
+/// the scale up do this: near f32::MAX, ceil, even and rceil give 2^126, and the E2M1 value 4
+/// (or 6) times that is 2^128 or more, which f32 cannot hold.
+fn note_overflow(input: &[f32], dequantized: &[f32]) {
+    let n = input
+        .iter()
+        .zip(dequantized)
+        .filter(|(v, d)| v.is_finite() && d.is_infinite())
+        .count();
+    if n > 0 {
+        note!(
+            "qlab: {n} of {} finite values dequantize beyond f32's range (the block scale times \
+             the element is 2^128 or more) and are written as ±inf; the floor scale rule keeps \
+             them finite",
+            input.len()
+        );
+    }
 }
 
 fn read_w(path: &Path) -> Result<Matrix> {
@@ -566,6 +692,8 @@ fn read_x(path: &Path) -> Result<(Matrix, Vec<usize>)> {
 }
 
 fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
+    let mut outs = Outputs::new(&[&a.w, &a.x]);
+    let out = outs.add("--out", &a.out, Content::Binary)?;
     let w = read_w(&a.w)?;
     let (x, x_shape) = read_x(&a.x)?;
     let vector = x_shape.len() == 1;
@@ -635,7 +763,8 @@ fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
     } else {
         vec![w.rows(), x.cols()]
     };
-    npy::write(&a.out, &out_shape, NpyData::F32(y.data()))?;
+    outs.put(out, npy::encode(&out_shape, &NpyData::F32(y.data())));
+    outs.commit()?;
 
     let mut summary = format!(
         "{name}: W {} · x {} → y {}: SQNR {:.2} dB, max abs error {:.3e} vs the f64 reference",
@@ -662,30 +791,49 @@ fn matmul_cmd(a: &MatmulArgs) -> Result<()> {
             y.len()
         ));
     }
-    eprintln!("{summary}");
+    note!("{summary}");
     Ok(())
 }
 
 fn run_cmd(a: &RunArgs) -> Result<()> {
+    let csv_to_stdout = a
+        .csv
+        .as_deref()
+        .is_some_and(crate::files::output::is_stdout_path);
+    if csv_to_stdout && a.json {
+        return Err(Error::Invalid(
+            "--csv - and --json would both write to standard output; give --csv a file".into(),
+        ));
+    }
     let scenario = match &a.scenario {
         Some(p) => Scenario::load(p)?,
         None => Scenario::default(),
     };
+    let mut inputs = scenario.data_files();
+    inputs.extend(a.scenario.clone());
+    let mut outs = Outputs::new(&inputs);
+    let csv = a
+        .csv
+        .as_ref()
+        .map(|p| outs.add("--csv", p, Content::Text))
+        .transpose()?;
     let report = experiment::run(&scenario).map_err(|e| match &a.scenario {
         Some(p) => e.in_file(p),
         None => e,
     })?;
-    if let Some(p) = &a.csv {
-        report::write_csv(p, &report)?;
+    if let Some(slot) = csv {
+        outs.put(slot, report::csv_bytes(&report::ReportRow::all(&report))?);
+        outs.commit()?;
     }
-    if a.json {
+    if csv_to_stdout {
+        Ok(())
+    } else if a.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::Invalid(format!("JSON: {e}")))?;
-        println!("{json}");
+        stdio::print(&format!("{json}\n"))
     } else {
-        print!("{}", report::render(&report));
+        stdio::print(&report::render(&report))
     }
-    Ok(())
 }
 
 fn parse_filter(s: &str) -> std::result::Result<(String, String), String> {
@@ -699,25 +847,22 @@ fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
     let spec = Sweep::load(&a.spec)?;
     let n = spec.len();
     if a.dry_run {
-        use std::io::Write;
         let v = spec.variants();
-        let mut text = format!(
+        let mut lines = format!(
             "{}: {n} configuration{} × {v} variant{} = {} rows (sweep {})\n",
-            spec.name,
+            text::printable(&spec.name),
             if n == 1 { "" } else { "s" },
             if v == 1 { "" } else { "s" },
             n.saturating_mul(v as u64),
             spec.id
         );
         for line in sweep::run::plan(&spec, 10)? {
-            text.push_str(&format!("{line}\n"));
+            lines.push_str(&format!("{}\n", text::printable(&line)));
         }
         if n > 10 {
-            text.push_str(&format!("   … {} more\n", n - 10));
+            lines.push_str(&format!("   … {} more\n", n - 10));
         }
-        // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = std::io::stdout().write_all(text.as_bytes());
-        return Ok(());
+        return stdio::print(&lines);
     }
     if n > LARGE_SWEEP && !a.yes {
         return Err(Error::Invalid(format!(
@@ -742,7 +887,7 @@ fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
     };
     let ran = sweep::run(&spec, out, &opts)?;
     if !a.quiet {
-        eprintln!(
+        note!(
             "sweep {}: ran {ran} configurations into {}",
             spec.id,
             out.display()

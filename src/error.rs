@@ -23,6 +23,9 @@ pub enum Error {
     /// An option or parameter outside its valid range.
     #[error("{0}")]
     Invalid(String),
+    /// Standard output was closed by its reader (`| head`): not a failure to report.
+    #[error("standard output was closed")]
+    Closed,
 }
 
 impl Error {

@@ -2,12 +2,12 @@
 //! data → format (quantize) → kernel (integer GEMMs) → metrics → front-ends (cli).
 #![deny(unsafe_code)]
 
-pub mod atomic;
 pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod files;
 pub mod format;
 pub mod kernel;
 pub mod matrix;
@@ -16,7 +16,10 @@ pub mod plot;
 pub mod report;
 pub mod scenario;
 pub mod simd;
+pub mod stdio;
 pub mod sweep;
+pub mod system;
+pub mod text;
 pub mod tui;
 pub mod walkthrough;
 

@@ -212,7 +212,8 @@ fn parse_axis(
         Some("k") => Ok(ChannelAxis::K),
         Some("outer") => Ok(ChannelAxis::Outer),
         Some(a) => Err(Error::Invalid(format!(
-            "{operand}.{key}.axis = '{a}' is unknown; expected k or outer"
+            "{operand}.{key}.axis = '{}' is unknown; expected k or outer",
+            crate::text::echo(a)
         ))),
     }
 }
@@ -223,8 +224,10 @@ fn parse_axis(
     expecting = "values: expected a list of numbers or a list of equal-length lists of numbers"
 )]
 enum InlineValues {
-    Vector(Vec<f32>),
-    Matrix(Vec<Vec<f32>>),
+    // f64, as TOML writes them: read as f32 directly, a value beyond f32's range would
+    // become ±inf without a word.
+    Vector(Vec<f64>),
+    Matrix(Vec<Vec<f64>>),
 }
 
 impl OperandSpec {
@@ -262,8 +265,9 @@ impl OperandSpec {
             let dist = r.dist.as_deref().unwrap_or("normal");
             let Some(takes) = dist_params(dist) else {
                 return Err(bad(format!(
-                    "unknown dist '{dist}'; expected normal, uniform, laplace, student_t, \
-                     lognormal, bimodal or constant"
+                    "unknown dist '{}'; expected normal, uniform, laplace, student_t, \
+                     lognormal, bimodal or constant",
+                    crate::text::echo(dist)
                 )));
             };
             if let Some((p, _)) = params
@@ -301,7 +305,8 @@ impl OperandSpec {
                         "random" => Sign::Random,
                         s => {
                             return Err(bad(format!(
-                                "unknown sign '{s}'; expected positive, negative or random"
+                                "unknown sign '{}'; expected positive, negative or random",
+                                crate::text::echo(s)
                             )));
                         }
                     },
@@ -382,9 +387,30 @@ impl OperandSpec {
 }
 
 fn inline_matrix(v: InlineValues) -> Result<Matrix> {
+    let narrow = |row: Vec<f64>, r: Option<usize>| -> Result<Vec<f32>> {
+        row.into_iter()
+            .enumerate()
+            .map(|(c, v)| {
+                crate::data::npy::f64_to_f32(v).map_err(|m| {
+                    let at = r.map_or(format!("[{c}]"), |r| format!("[{r}][{c}]"));
+                    Error::Invalid(format!("values{at}: {m}"))
+                })
+            })
+            .collect()
+    };
     let m = match v {
-        InlineValues::Vector(v) => Matrix::new(1, v.len(), v)?,
-        InlineValues::Matrix(rows) => Matrix::from_rows(&rows)?,
+        InlineValues::Vector(v) => {
+            let v = narrow(v, None)?;
+            Matrix::new(1, v.len(), v)?
+        }
+        InlineValues::Matrix(rows) => {
+            let rows = rows
+                .into_iter()
+                .enumerate()
+                .map(|(r, row)| narrow(row, Some(r)))
+                .collect::<Result<Vec<_>>>()?;
+            Matrix::from_rows(&rows)?
+        }
     };
     if m.is_empty() {
         return Err(Error::Invalid("'values' is empty".into()));
@@ -506,7 +532,8 @@ impl Variant {
             }
             other => {
                 return Err(Error::Invalid(format!(
-                    "unknown format '{other}'; expected int8 or mxfp4"
+                    "unknown format '{}'; expected int8 or mxfp4",
+                    crate::text::echo(other)
                 )));
             }
         };
@@ -684,7 +711,7 @@ impl Scenario {
                 origin,
                 format!(
                     "two variants are labelled '{}'; give each a unique 'label'",
-                    w[0]
+                    crate::text::echo(w[0])
                 ),
             ));
         }
@@ -704,9 +731,26 @@ impl Scenario {
 
     /// Reads a scenario file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_text(path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Scenario::from_toml(&text, path, base)
+    }
+}
+
+impl Scenario {
+    /// The data files the scenario reads (relative paths resolved against its directory).
+    pub fn data_files(&self) -> Vec<PathBuf> {
+        [&self.w, &self.x]
+            .into_iter()
+            .filter_map(|op| match &op.source {
+                Source::File { path, .. } => Some(if path.is_absolute() {
+                    path.clone()
+                } else {
+                    self.base_dir.join(path)
+                }),
+                _ => None,
+            })
+            .collect()
     }
 }
 

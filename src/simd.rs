@@ -116,13 +116,15 @@ impl std::str::FromStr for Isa {
             "avx512-vnni" | "avx512" => Isa::Avx512Vnni,
             _ => {
                 return Err(crate::error::Error::Invalid(format!(
-                    "unknown kernel '{s}'; expected scalar, avx2, avx2-vnni or avx512-vnni"
+                    "unknown kernel '{}'; expected scalar, avx2, avx2-vnni or avx512-vnni",
+                    crate::text::echo(s)
                 )));
             }
         };
         if !isa.available() {
             return Err(crate::error::Error::Invalid(format!(
-                "kernel '{s}' is not supported by this CPU; supported: {}",
+                "kernel '{}' is not supported by this CPU; supported: {}",
+                crate::text::echo(s),
                 Isa::supported()
                     .iter()
                     .map(|i| i.name())

@@ -51,7 +51,8 @@ impl std::str::FromStr for Mode {
             "spec" => Ok(Mode::Spec),
             "both" => Ok(Mode::Both),
             _ => Err(crate::error::Error::Invalid(format!(
-                "unknown walkthrough mode '{s}'; expected document, spec or both"
+                "unknown walkthrough mode '{}'; expected document, spec or both",
+                crate::text::echo(s)
             ))),
         }
     }

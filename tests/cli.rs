@@ -1438,7 +1438,20 @@ fn bench_scaling_times_one_thread_against_the_pool() {
         "--scaling compares one thread with several; give --threads 2 or more (or leave it out \
          on a machine with more than one core)",
     );
-    fails(&["bench", "--runs", "0"], "--runs and --sizes must be ≥ 1");
+    fails(
+        &["bench", "--runs", "0"],
+        "--runs 0 is invalid; expected 1 to 1000",
+    );
+    fails(
+        &["bench", "--runs", "1000000000000"],
+        "--runs 1000000000000 is invalid; expected 1 to 1000",
+    );
+    for size in ["0", "8193", "100000", "4294967296", "18446744073709551615"] {
+        fails(
+            &["bench", "--sizes", &format!("256,{size}")],
+            &format!("--sizes {size} is invalid; expected sizes from 1 to 8192"),
+        );
+    }
 }
 
 #[test]

@@ -1283,7 +1283,7 @@ fn safetensors_tensor_names_are_checked() {
     assert_eq!(
         operands_err(&s),
         format!(
-            "{}: no tensor named 'weight' (available: b, h, w)",
+            "{}: no tensor named 'weight' (3 tensors: b, h, w)",
             path.display()
         )
     );
@@ -1291,7 +1291,7 @@ fn safetensors_tensor_names_are_checked() {
     assert_eq!(
         operands_err(&s),
         format!(
-            "{}: holds several tensors; name one with `tensor = \"...\"` (available: b, h, w)",
+            "{}: holds several tensors; name one with `tensor = \"...\"` (3 tensors: b, h, w)",
             path.display()
         )
     );

@@ -534,6 +534,7 @@ fn shards_merged_in_any_order_equal_the_unsharded_run() {
             Merged {
                 configs: 12,
                 rows: 24,
+                missing_count: 0,
                 missing: vec![]
             }
         );
@@ -598,7 +599,7 @@ fn merge_rejects_duplicates() {
     assert_error(
         &o,
         &format!(
-            "{}: row 2: configuration 0, variant 'int8' appears twice",
+            "{}: line 2: configuration 0, variant 'int8' appears twice",
             parts[0].display()
         ),
     );
@@ -608,7 +609,7 @@ fn merge_rejects_duplicates() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}: row 2: configuration 1, variant 'int8' appears twice",
+            "{}: line 2: configuration 1, variant 'int8' appears twice",
             parts[1].display()
         )
     );
@@ -639,7 +640,7 @@ fn merge_refuses_files_of_different_sweeps() {
     assert_error(
         &o,
         &format!(
-            "{}: row 2: belongs to sweep {other_id} but earlier rows to sweep {id}",
+            "{}: line 2: belongs to sweep {other_id} but earlier rows to sweep {id}",
             b.display()
         ),
     );
@@ -707,6 +708,7 @@ fn merge_with_a_missing_shard_reports_the_missing_configurations() {
         Merged {
             configs: 8,
             rows: 16,
+            missing_count: 4,
             missing: vec![1, 4, 7, 10]
         }
     );
@@ -767,7 +769,7 @@ fn merge_refuses_a_csv_that_is_not_a_sweep() {
         assert_error(
             &output(&args),
             &format!(
-                "{}: not a qlab sweep CSV (its first columns are not sweep_id, config)",
+                "{}: not a qlab sweep CSV (its first columns are not sweep_id, config, configs)",
                 bad.display()
             ),
         );
@@ -2166,14 +2168,14 @@ fn plot_errors_have_exact_messages() {
     assert_error(
         &plot_cmd(&csv, &out, &["--x", "x.dist", "--y", "variant"]),
         &format!(
-            "{}: column 'variant' holds 'int8', not a number",
+            "{}: line 2: column 'variant' holds 'int8', not a number",
             csv.display()
         ),
     );
     assert_error(
         &plot_cmd(&csv, &out, &["--x", "x.dist", "--y", "block_size"]),
         &format!(
-            "{}: column 'block_size' holds '', not a number",
+            "{}: line 2: column 'block_size' holds '', not a number",
             csv.display()
         ),
     );

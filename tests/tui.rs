@@ -259,6 +259,16 @@ fn ch(c: char) -> KeyEvent {
     key(KeyCode::Char(c))
 }
 
+/// Opens the picker as the event loop does: `OpenScenario` asks for the listing, which the
+/// I/O thread delivers as `Listed`.
+fn open_picker(app: &mut App) {
+    assert_eq!(app.update(Action::OpenScenario), Some(Command::List));
+    assert!(
+        app.update(Action::Listed(qlab::tui::app::scenario_files()))
+            .is_none()
+    );
+}
+
 /// The scenario files a user finds under ./scenarios (tests run in the crate root).
 fn shipped_scenarios() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir("scenarios")
@@ -1110,7 +1120,7 @@ fn accumulator_and_scale_rule_cycle() {
 fn open_scenario_lists_the_scenarios_directory() {
     let mut app = ready();
     app.open_cursor = 3;
-    assert!(app.update(Action::OpenScenario).is_none());
+    open_picker(&mut app);
     assert_eq!(app.overlay, Overlay::Open);
     assert_eq!(app.open_items, shipped_scenarios());
     assert!(app.open_items.contains(&PathBuf::from(SEED)));
@@ -1136,7 +1146,7 @@ fn open_scenario_lists_the_scenarios_directory() {
 #[test]
 fn confirm_loads_the_selected_file() {
     let mut app = ready();
-    app.update(Action::OpenScenario);
+    open_picker(&mut app);
     app.update(Action::Down);
     let want = app.open_items[1].clone();
     let cmd = app.update(Action::Confirm);
@@ -1151,7 +1161,7 @@ fn typing_edits_the_path_and_confirm_loads_it() {
     app.update(Action::Type('z'));
     assert_eq!(app.open_input, "");
 
-    app.update(Action::OpenScenario);
+    open_picker(&mut app);
     // Confirm on an empty path field does nothing.
     let n = app.open_items.len();
     for _ in 0..n {
@@ -1239,7 +1249,7 @@ fn loaded_keeps_the_parameter_cursor_in_range() {
 #[test]
 fn the_picker_round_trip_through_a_real_file() {
     let mut app = ready();
-    app.update(Action::OpenScenario);
+    open_picker(&mut app);
     let i = app
         .open_items
         .iter()
@@ -1615,7 +1625,7 @@ fn snapshot_params_int8() {
 #[test]
 fn snapshot_open() {
     let mut app = ready();
-    app.update(Action::OpenScenario);
+    open_picker(&mut app);
     app.update(Action::Down);
     app.update(Action::Down);
     insta::assert_snapshot!("open", render(&app, W, H));

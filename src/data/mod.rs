@@ -5,6 +5,7 @@ pub mod npy;
 pub mod tensors;
 
 use crate::error::{Error, Result};
+use crate::system::{available_memory, gib};
 
 /// Bytes qlab needs per element of W and x (original, transposed, dequantized copies, codes)
 /// and per output element (reference, outputs, error decomposition), rounded up generously.
@@ -33,41 +34,4 @@ pub fn check_memory(m: usize, k: usize, n: usize) -> Result<()> {
             gib(available)
         ))),
     }
-}
-
-fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
-}
-
-/// Reads a whole file, refusing one larger than the memory available (a multi-gigabyte file
-/// would otherwise be read before its header is even looked at).
-pub fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    let available = available_memory();
-    if len > available / 2 {
-        return Err(Error::file(
-            path,
-            format!(
-                "the file is {}, more than half the {} of memory available",
-                gib(len),
-                gib(available)
-            ),
-        ));
-    }
-    std::fs::read(path).map_err(|e| Error::io(path, e))
-}
-
-/// MemAvailable from /proc/meminfo, or 8 GiB where that cannot be read.
-pub fn available_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(8 << 30, |kb| kb * 1024)
 }

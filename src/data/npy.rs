@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use crate::atomic;
 use crate::error::{Error, Result};
 use crate::matrix::{Matrix, shape_str};
+use crate::text;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -97,25 +97,39 @@ pub fn encode(shape: &[usize], data: &NpyData) -> Vec<u8> {
     out
 }
 
-/// Writes a `.npy` file atomically.
-pub fn write(path: &Path, shape: &[usize], data: NpyData) -> Result<()> {
-    atomic::write(path, &encode(shape, &data))
+/// Index `i` of a flat array, formatted in the array's own shape: `(i,)` for 1-D, `(r, c)`
+/// for 2-D.
+pub fn index_str(shape: &[usize], i: usize) -> String {
+    match shape {
+        [_, c] if *c > 0 => format!("({}, {})", i / c, i % c),
+        _ => format!("({i},)"),
+    }
 }
 
-/// Index of the first NaN or infinite value, formatted in the array's own shape:
-/// `(i,)` for 1-D, `(r, c)` for 2-D.
+/// Index of the first NaN or infinite value, formatted in the array's own shape.
 pub fn first_non_finite(shape: &[usize], data: &[f32]) -> Option<(String, f32)> {
     let i = data.iter().position(|v| !v.is_finite())?;
-    let at = match shape {
-        [_, c] => format!("({}, {})", i / c, i % c),
-        _ => format!("({i},)"),
-    };
-    Some((at, data[i]))
+    Some((index_str(shape, i), data[i]))
+}
+
+/// An f64 as qlab's f32, refusing a finite value beyond f32's range (it would become ±inf
+/// without a word). NaN and ±inf stay what they are.
+pub fn f64_to_f32(v: f64) -> std::result::Result<f32, String> {
+    let f = v as f32;
+    if f.is_infinite() && v.is_finite() {
+        Err(format!(
+            "{v:e} is finite in float64 but beyond float32's range (±{:e}); qlab computes in \
+             float32: rescale the data",
+            f32::MAX
+        ))
+    } else {
+        Ok(f)
+    }
 }
 
 /// Reads a float32 or float64 array of one or two dimensions, in C order.
 pub fn read(path: &Path) -> Result<NpyArray> {
-    let bytes = crate::data::read_bounded(path)?;
+    let bytes = crate::files::read(path)?;
     decode(&bytes).map_err(|msg| Error::file(path, msg))
 }
 
@@ -163,7 +177,8 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         ">f8" => (false, 8),
         other => {
             return Err(format!(
-                "dtype '{other}'{} is not supported; expected float32 ('<f4') or float64 ('<f8')",
+                "dtype '{}'{} is not supported; expected float32 ('<f4') or float64 ('<f8')",
+                text::echo(other),
                 dtype_name(other)
                     .map(|n| format!(" ({n})"))
                     .unwrap_or_default()
@@ -218,15 +233,18 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     } else {
         payload
             .chunks_exact(8)
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let b: [u8; 8] = c.try_into().expect("8 bytes");
-                (if little {
+                let v = if little {
                     f64::from_le_bytes(b)
                 } else {
                     f64::from_be_bytes(b)
-                }) as f32
+                };
+                f64_to_f32(v)
+                    .map_err(|m| format!("value at index {}: {m}", index_str(&header.shape, i)))
             })
-            .collect()
+            .collect::<std::result::Result<_, _>>()?
     };
     Ok(NpyArray {
         shape: header.shape,
@@ -260,10 +278,10 @@ struct Header {
 
 /// Parses the header, a Python dict literal such as
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
-fn parse_header(text: &str) -> std::result::Result<Header, String> {
-    let bad = || format!("malformed .npy header: {}", text.trim_end());
+fn parse_header(dict: &str) -> std::result::Result<Header, String> {
+    let bad = || format!("malformed .npy header: {}", text::echo(dict.trim_end()));
     let mut p = Parser {
-        s: text.as_bytes(),
+        s: dict.as_bytes(),
         i: 0,
     };
     p.expect(b'{').ok_or_else(bad)?;
@@ -280,7 +298,12 @@ fn parse_header(text: &str) -> std::result::Result<Header, String> {
             "descr" => descr = Some(p.string().ok_or_else(bad)?),
             "fortran_order" => fortran = Some(p.boolean().ok_or_else(bad)?),
             "shape" => shape = Some(p.tuple().ok_or_else(bad)?),
-            _ => return Err(format!("unexpected key '{key}' in .npy header")),
+            _ => {
+                return Err(format!(
+                    "unexpected key '{}' in .npy header",
+                    text::echo(&key)
+                ));
+            }
         }
         p.skip_ws();
         if !p.eat(b',') {

@@ -54,7 +54,8 @@ impl FromStr for Scheme {
             "asymmetric" => Ok(Scheme::Asymmetric),
             "symmetric" => Ok(Scheme::Symmetric),
             _ => Err(Error::Invalid(format!(
-                "unknown scheme '{s}'; expected asymmetric or symmetric"
+                "unknown scheme '{}'; expected asymmetric or symmetric",
+                crate::text::echo(s)
             ))),
         }
     }
@@ -76,7 +77,8 @@ impl FromStr for Granularity {
             "tensor" => Ok(Granularity::Tensor),
             "channel" => Ok(Granularity::Channel),
             _ => Err(Error::Invalid(format!(
-                "unknown granularity '{s}'; expected tensor or channel"
+                "unknown granularity '{}'; expected tensor or channel",
+                crate::text::echo(s)
             ))),
         }
     }
@@ -100,7 +102,8 @@ impl Rounding {
             "floor" => Ok(Rounding::Floor),
             "stochastic" => Ok(Rounding::Stochastic { seed }),
             _ => Err(Error::Invalid(format!(
-                "unknown rounding '{s}'; expected half-even, half-away, floor or stochastic"
+                "unknown rounding '{}'; expected half-even, half-away, floor or stochastic",
+                crate::text::echo(s)
             ))),
         }
     }

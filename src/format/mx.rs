@@ -71,7 +71,8 @@ impl FromStr for ScaleRule {
             .find(|r| r.name() == s)
             .ok_or_else(|| {
                 Error::Invalid(format!(
-                    "unknown scale rule '{s}'; expected floor, ceil, even or rceil"
+                    "unknown scale rule '{}'; expected floor, ceil, even or rceil",
+                    crate::text::echo(s)
                 ))
             })
     }
@@ -122,7 +123,8 @@ impl FromStr for BlockSize {
         match s.parse::<usize>() {
             Ok(n) if n >= 1 => Ok(BlockSize::Elements(n)),
             _ => Err(Error::Invalid(format!(
-                "invalid block size '{s}'; expected an integer ≥ 1 or 'tensor'"
+                "invalid block size '{}'; expected an integer ≥ 1 or 'tensor'",
+                crate::text::echo(s)
             ))),
         }
     }

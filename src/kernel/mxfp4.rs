@@ -45,7 +45,8 @@ impl FromStr for Accumulator {
             "f32" => Ok(Accumulator::F32),
             "f64" => Ok(Accumulator::F64),
             _ => Err(Error::Invalid(format!(
-                "unknown accumulator '{s}'; expected f32 or f64"
+                "unknown accumulator '{}'; expected f32 or f64",
+                crate::text::echo(s)
             ))),
         }
     }

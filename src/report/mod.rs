@@ -3,5 +3,5 @@
 pub mod rows;
 pub mod table;
 
-pub use rows::{HistogramRow, ReportRow, export, write_csv};
+pub use rows::{HistogramRow, ReportRow, csv_bytes, export};
 pub use table::render;

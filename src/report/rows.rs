@@ -5,9 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::atomic;
 use crate::error::{Error, Result};
 use crate::experiment::{Report, VariantReport};
+use crate::files::{Content, Outputs};
 
 /// One variant of one scenario. Field order is the column order; renaming a field is a
 /// breaking change for users' notebooks.
@@ -145,11 +145,6 @@ pub fn csv_bytes<T: Serialize>(rows: &[T]) -> Result<Vec<u8>> {
         .map_err(|e| Error::Invalid(format!("CSV: {e}")))
 }
 
-/// Writes a report's rows to `path` atomically.
-pub fn write_csv(path: &Path, report: &Report) -> Result<()> {
-    atomic::write(path, &csv_bytes(&ReportRow::all(report))?)
-}
-
 /// One bin of an exported error histogram.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HistogramRow {
@@ -189,13 +184,43 @@ impl HistogramRow {
 }
 
 /// Writes `<stem>.csv` (the report rows) and `<stem>-histograms.csv` (every error histogram)
-/// into `dir`, both atomically; returns the paths.
-pub fn export(dir: &Path, stem: &str, report: &Report) -> Result<Vec<std::path::PathBuf>> {
+/// into `dir`, both or neither, never over one of `inputs`; returns the paths. The stem comes
+/// from the scenario's name, so it is made a plain file name first (no separators, no dot
+/// files, no control characters).
+pub fn export(
+    dir: &Path,
+    stem: &str,
+    report: &Report,
+    inputs: &[std::path::PathBuf],
+) -> Result<Vec<std::path::PathBuf>> {
+    let stem = file_stem(stem);
     let rows = dir.join(format!("{stem}.csv"));
     let hist = dir.join(format!("{stem}-histograms.csv"));
-    atomic::write_all(&[
-        (&rows, csv_bytes(&ReportRow::all(report))?),
-        (&hist, csv_bytes(&HistogramRow::all(report))?),
-    ])?;
+    let mut outs = Outputs::new(inputs);
+    let a = outs.add("export", &rows, Content::Text)?;
+    let b = outs.add("export", &hist, Content::Text)?;
+    outs.put(a, csv_bytes(&ReportRow::all(report))?);
+    outs.put(b, csv_bytes(&HistogramRow::all(report))?);
+    outs.commit()?;
     Ok(vec![rows, hist])
+}
+
+/// `name` as a safe file name: letters, digits, `-`, `_`, `.` and `+` kept, anything else
+/// (separators, spaces, controls) as `_`, no leading dot, at most 100 characters.
+pub fn file_stem(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_alphanumeric() && !c.is_control() || matches!(c, '-' | '_' | '.' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while s.starts_with('.') {
+        s.replace_range(..1, "_");
+    }
+    if s.is_empty() { "qlab".into() } else { s }
 }

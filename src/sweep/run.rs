@@ -1,6 +1,6 @@
 //! Running a sweep into a CSV: parallel, in index order, incremental, resumable, shardable.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -8,9 +8,10 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::spec::{Sweep, value_text};
-use crate::atomic;
 use crate::error::{Error, Result};
 use crate::experiment;
+use crate::files::lock::Lock;
+use crate::files::{Content, Staged};
 use crate::report::rows::ReportRow;
 
 /// Columns the sweep writes before the axis columns and the report columns.
@@ -37,7 +38,8 @@ impl std::str::FromStr for Shard {
     fn from_str(s: &str) -> Result<Shard> {
         let bad = || {
             Error::Invalid(format!(
-                "invalid shard '{s}'; expected I/N with 1 ≤ I ≤ N, e.g. 2/8"
+                "invalid shard '{}'; expected I/N with 1 ≤ I ≤ N, e.g. 2/8",
+                crate::text::echo(s)
             ))
         };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
@@ -167,15 +169,15 @@ pub fn run_config(sweep: &Sweep, index: u64, timings: bool) -> Result<Vec<Vec<St
 
 /// What an existing output file holds for resuming.
 struct Existing {
-    /// Complete configurations' rows, in file order.
+    /// Complete configurations' rows, in configuration order.
     rows: Vec<Vec<String>>,
     done: std::collections::HashSet<u64>,
 }
 
 /// Reads a partial output file: checks it belongs to this sweep and keeps the configurations
 /// that are complete (a row for every variant), dropping a torn last line.
-fn read_existing(path: &Path, sweep: &Sweep, header: &[String]) -> Result<Existing> {
-    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+fn read_existing(path: &Path, shown: &Path, sweep: &Sweep, header: &[String]) -> Result<Existing> {
+    let bytes = crate::files::read(path).map_err(|e| rename_error(e, path, shown))?;
     // Only whole lines count: an interrupted write may leave a partial last line.
     let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let mut r = csv::ReaderBuilder::new()
@@ -184,7 +186,7 @@ fn read_existing(path: &Path, sweep: &Sweep, header: &[String]) -> Result<Existi
         .from_reader(&bytes[..end]);
     let file_header: Vec<String> = r
         .headers()
-        .map_err(|e| Error::file(path, format!("cannot resume: {e}")))?
+        .map_err(|e| Error::file(shown, format!("cannot resume: {e}")))?
         .iter()
         .map(String::from)
         .collect();
@@ -196,13 +198,12 @@ fn read_existing(path: &Path, sweep: &Sweep, header: &[String]) -> Result<Existi
     }
     if file_header != header {
         return Err(Error::file(
-            path,
+            shown,
             "cannot resume: its columns differ from this sweep's (a different sweep, or different --timings); \
              use another --out or remove the file",
         ));
     }
     let mut by_config: std::collections::BTreeMap<u64, Vec<Vec<String>>> = Default::default();
-    let mut order = Vec::new();
     for rec in r.records() {
         let Ok(rec) = rec else { continue };
         if rec.len() != header.len() {
@@ -210,7 +211,7 @@ fn read_existing(path: &Path, sweep: &Sweep, header: &[String]) -> Result<Existi
         }
         if &rec[0] != sweep.id.as_str() {
             return Err(Error::file(
-                path,
+                shown,
                 format!(
                     "cannot resume: it belongs to sweep {} and this is sweep {}; use another --out or remove the file",
                     &rec[0], sweep.id
@@ -220,8 +221,8 @@ fn read_existing(path: &Path, sweep: &Sweep, header: &[String]) -> Result<Existi
         let Ok(config) = rec[1].parse::<u64>() else {
             continue;
         };
-        if !by_config.contains_key(&config) {
-            order.push(config);
+        if config >= sweep.len() {
+            continue;
         }
         by_config
             .entry(config)
@@ -231,8 +232,7 @@ fn read_existing(path: &Path, sweep: &Sweep, header: &[String]) -> Result<Existi
     let variants = sweep.variants();
     let mut rows = Vec::new();
     let mut done = std::collections::HashSet::new();
-    for c in order {
-        let recs = &by_config[&c];
+    for (&c, recs) in &by_config {
         if recs.len() == variants && plausible(sweep, header, c, recs) {
             rows.extend(recs.iter().cloned());
             done.insert(c);
@@ -347,49 +347,132 @@ impl Reporter {
     }
 }
 
+/// An error about the real path of an output, named as the user gave it.
+fn rename_error(e: Error, real: &Path, shown: &Path) -> Error {
+    match e {
+        Error::Io { path, source } if path == real => Error::io(shown, source),
+        Error::File { path, message } if path == real => Error::file(shown, message),
+        other => other,
+    }
+}
+
+/// The configurations of a shard, in order, without holding them: a sweep may have 10^12.
+fn shard_indices(len: u64, shard: Shard) -> impl Iterator<Item = u64> {
+    let step = usize::try_from(shard.count).unwrap_or(usize::MAX);
+    (shard.index - 1..len).step_by(step)
+}
+
+/// How many configurations a shard has.
+fn shard_len(len: u64, shard: Shard) -> u64 {
+    let first = shard.index - 1;
+    if len <= first {
+        0
+    } else {
+        (len - first).div_ceil(shard.count)
+    }
+}
+
+/// Where a sweep's rows go while it runs.
+enum Sink {
+    /// Standard output or another stream: rows are written as they come; nothing to resume.
+    Stream(Box<crate::files::Output>),
+    /// A file: staged until the first batch is in (an existing file stays as it was until
+    /// then), appended to in place afterwards.
+    File {
+        file: File,
+        staged: Option<Staged>,
+        /// Bytes in the file.
+        len: u64,
+    },
+}
+
 /// Runs the sweep (or its shard) into `out`. Rows are appended one batch of configurations at
 /// a time, in configuration order, so an interruption loses at most the batch in flight and
 /// `--resume` continues where it stopped.
+///
+/// `out` may be `-` (standard output) or a stream, written as the rows come. A file is
+/// locked for the run (a second sweep on it is refused), and it is replaced only once the
+/// first batch is written: a sweep that fails before then leaves an existing file as it was.
+/// A resumed run whose rows came in out of order (a shard's file completed without
+/// `--shard`) is rewritten in configuration order at the end, so it equals the unsharded run.
 pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
     let header = header(sweep, opts.timings);
-    let todo_all: Vec<u64> = (0..sweep.len())
-        .filter(|&i| opts.shard.contains(i))
-        .collect();
-    let existing = if opts.resume && out.exists() {
-        Some(read_existing(out, sweep, &header)?)
-    } else {
-        None
+    let target =
+        crate::files::output::resolve_checked("--out", out, Content::Text, sweep.input_files())
+            .map_err(|e| match e {
+                Error::File { path, message } if message.starts_with("--out is the input") => {
+                    Error::file(
+                        path,
+                        message.replace("qlab does not overwrite its inputs", "a sweep reads it"),
+                    )
+                }
+                other => other,
+            })?;
+    let (real, existing_meta) = match &target.sink {
+        crate::files::Sink::File { real, existing } => (Some(real.clone()), existing.clone()),
+        _ => (None, None),
     };
-    // Start the file: the header and any complete rows kept from before, written atomically.
+    let _lock = match &real {
+        Some(r) => Some(Lock::acquire(r, out)?),
+        None => None,
+    };
+    let existing = match (&real, opts.resume) {
+        (None, true) => {
+            return Err(Error::Invalid(format!(
+                "--resume needs a file to continue; {} is a stream",
+                out.display()
+            )));
+        }
+        (Some(r), true) if existing_meta.is_some() => Some(read_existing(r, out, sweep, &header)?),
+        _ => None,
+    };
+    // The start of the output: the header and any complete rows kept from before.
     let mut start = encode_rows(std::slice::from_ref(&header))?;
-    let done = match &existing {
+    let (done, kept_max) = match &existing {
         Some(e) => {
             start.extend(encode_rows(&e.rows)?);
-            e.done.clone()
+            (e.done.clone(), e.done.iter().copied().max())
         }
-        None => Default::default(),
+        None => (Default::default(), None),
     };
-    atomic::write(out, &start)?;
-    let mut written = start.len() as u64;
-    let todo: Vec<u64> = todo_all
-        .iter()
-        .copied()
-        .filter(|i| !done.contains(i))
-        .collect();
-    let mut file = OpenOptions::new()
-        .append(true)
-        .open(out)
-        .map_err(|e| Error::io(out, e))?;
+    let mut sink = match real {
+        Some(r) => {
+            let (staged, mut file) = Staged::create(&r, existing_meta.as_ref(), out)?;
+            if let Err(e) = file.write_all(&start) {
+                staged.discard();
+                return Err(Error::io(out, e));
+            }
+            Sink::File {
+                file,
+                staged: Some(staged),
+                len: start.len() as u64,
+            }
+        }
+        None => {
+            write_stream(&target, &start)?;
+            Sink::Stream(Box::new(target))
+        }
+    };
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
         .build()
         .map_err(|e| Error::Invalid(format!("thread pool: {e}")))?;
     let batch = pool.current_num_threads().max(1) * 2;
-    let mut reporter = Reporter::new(todo_all.len() as u64, opts.progress);
-    let mut finished = (todo_all.len() - todo.len()) as u64;
+    let len = sweep.len();
+    let in_shard = shard_len(len, opts.shard);
+    let mut finished = done.iter().filter(|&&c| opts.shard.contains(c)).count() as u64;
+    let mut todo = shard_indices(len, opts.shard).filter(|i| !done.contains(i));
+    let mut reporter = Reporter::new(in_shard, opts.progress);
     reporter.advance(finished);
-    for chunk in todo.chunks(batch) {
+    let mut ran = 0u64;
+    let mut out_of_order = false;
+    loop {
+        let chunk: Vec<u64> = todo.by_ref().take(batch).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        out_of_order |= kept_max.is_some_and(|m| chunk[0] < m);
         let results: Vec<Result<Vec<Vec<String>>>> = pool.install(|| {
             chunk
                 .par_iter()
@@ -398,27 +481,100 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
         });
         let mut rows = Vec::new();
         for r in results {
-            rows.extend(r?);
+            match r {
+                Ok(r) => rows.extend(r),
+                Err(e) => {
+                    reporter.finish();
+                    discard(sink);
+                    return Err(e);
+                }
+            }
         }
         let bytes = encode_rows(&rows)?;
-        if let Err(e) = append(&mut file, written, &bytes) {
-            reporter.finish();
-            return Err(Error::file(
-                out,
-                format!(
-                    "{e}; the file keeps its header and {finished} complete configuration{} \
-                     (the failed batch was taken back out): free space, then run the same \
-                     command with --resume to continue",
-                    if finished == 1 { "" } else { "s" }
-                ),
-            ));
+        match &mut sink {
+            Sink::Stream(target) => {
+                if let Err(e) = write_stream(target, &bytes) {
+                    reporter.finish();
+                    return Err(e);
+                }
+            }
+            Sink::File { file, staged, len } => {
+                if let Err(e) = append(file, *len, &bytes) {
+                    reporter.finish();
+                    let message = if staged.is_some() {
+                        format!("{e}; nothing was written: the file is as it was before this run")
+                    } else {
+                        format!(
+                            "{e}; the file keeps its header and {finished} complete \
+                             configuration{} (the failed batch was taken back out): free \
+                             space, then run the same command with --resume to continue",
+                            if finished == 1 { "" } else { "s" }
+                        )
+                    };
+                    discard(sink);
+                    return Err(Error::file(out, message));
+                }
+                *len += bytes.len() as u64;
+                // The first batch is in: the new file replaces the old one.
+                if let Some(s) = staged.take() {
+                    s.persist()?;
+                }
+            }
         }
-        written += bytes.len() as u64;
+        ran += chunk.len() as u64;
         finished += chunk.len() as u64;
         reporter.advance(finished);
     }
     reporter.finish();
-    Ok(todo.len() as u64)
+    if let Sink::File {
+        file,
+        staged: Some(s),
+        ..
+    } = sink
+    {
+        // Nothing was left to run: the file is the header and the kept rows.
+        drop(file);
+        s.persist()?;
+    }
+    if out_of_order {
+        sort_file(out, sweep, &header)?;
+    }
+    Ok(ran)
+}
+
+/// Writes to a stream output; a closed standard output ends the sweep quietly.
+fn write_stream(target: &crate::files::Output, bytes: &[u8]) -> Result<()> {
+    match &target.sink {
+        crate::files::Sink::Stream(f) => {
+            let mut f: &File = f;
+            f.write_all(bytes)
+                .and_then(|_| f.flush())
+                .map_err(|e| Error::io(&target.path, e))
+        }
+        _ => crate::stdio::write_stdout(bytes),
+    }
+}
+
+/// Drops a sink after a failure: a staged file that never replaced the output is removed.
+fn discard(sink: Sink) {
+    if let Sink::File {
+        staged: Some(s), ..
+    } = sink
+    {
+        s.discard();
+    }
+}
+
+/// Rewrites a complete sweep file in configuration order (variant rows keep their order).
+fn sort_file(out: &Path, sweep: &Sweep, header: &[String]) -> Result<()> {
+    let target = crate::files::output::resolve("--out", out, Content::Text)?;
+    let crate::files::Sink::File { real, existing } = &target.sink else {
+        return Ok(());
+    };
+    let e = read_existing(real, out, sweep, header)?;
+    let mut bytes = encode_rows(std::slice::from_ref(&header.to_vec()))?;
+    bytes.extend(encode_rows(&e.rows)?);
+    Staged::write(real, existing.as_ref(), out, &bytes)?.persist()
 }
 
 /// One write per batch, then flushed to the disk: a kill loses at most this batch. A failed

@@ -56,6 +56,8 @@ pub struct Sweep {
     base: Table,
     base_dir: PathBuf,
     origin: PathBuf,
+    /// The files the sweep reads: its own, the base scenario's, their data files.
+    inputs: Vec<PathBuf>,
     /// Identifies the sweep: a hash of the base scenario, the axes, the seed, the repeat count
     /// and the qlab version. Resume and merge refuse files of another sweep.
     pub id: String,
@@ -151,6 +153,7 @@ impl Sweep {
             Error::file(origin, format!("{place}{}", msg.trim_end()))
         };
         let raw: RawSpec = toml::from_str(text).map_err(|e| at(e.span(), e.message().into()))?;
+        let mut inputs = vec![origin.to_path_buf()];
         let (base, base_dir, base_text) = match (raw.base, raw.scenario) {
             (Some(_), Some(_)) => {
                 return Err(Error::file(
@@ -160,13 +163,15 @@ impl Sweep {
             }
             (Some(p), None) => {
                 let path = if p.is_absolute() { p } else { dir.join(p) };
-                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+                let text = crate::files::read_text(&path)?;
                 // The base must be a valid scenario on its own.
-                Scenario::from_toml(
+                let scenario = Scenario::from_toml(
                     &text,
                     &path,
                     path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 )?;
+                inputs.push(path.clone());
+                inputs.extend(scenario.data_files());
                 let table: Table = toml::from_str(&text)
                     .map_err(|e| Error::file(&path, e.message().to_string()))?;
                 let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -248,7 +253,7 @@ impl Sweep {
                 .as_bytes()
             )
         );
-        let sweep = Sweep {
+        let mut sweep = Sweep {
             name: raw.name.unwrap_or_else(|| {
                 origin
                     .file_stem()
@@ -261,15 +266,17 @@ impl Sweep {
             base,
             base_dir,
             origin: origin.to_path_buf(),
+            inputs,
             id,
         };
-        sweep.check_values()?;
+        let base = sweep.check_values()?;
+        sweep.inputs.extend(base.data_files());
         Ok(sweep)
     }
 
     /// Reads a sweep file.
     pub fn load(path: &Path) -> Result<Sweep> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_text(path)?;
         Sweep::from_toml(&text, path)
     }
 
@@ -292,19 +299,26 @@ impl Sweep {
             .map_or(scenario::default_variants().len(), Vec::len)
     }
 
+    /// The files the sweep reads (its own file, the base scenario's, their data files): an
+    /// output may be none of them.
+    pub fn input_files(&self) -> &[PathBuf] {
+        &self.inputs
+    }
+
     /// Builds every value of every axis once (with the others at their first value), so a bad
-    /// value is reported before the sweep starts.
-    fn check_values(&self) -> Result<()> {
+    /// value is reported before the sweep starts. Returns the base scenario.
+    fn check_values(&self) -> Result<Scenario> {
         // The base itself first, so that its errors are not blamed on an axis value.
         let mut t = self.base.clone();
         t.insert("seed".into(), Value::Integer(self.seed as i64));
         let text = toml::to_string(&t).map_err(|e| Error::Invalid(format!("sweep: {e}")))?;
-        Scenario::from_toml(&text, &self.origin, self.base_dir.clone()).map_err(|e| {
-            Error::file(
-                &self.origin,
-                format!("the base scenario: {}", strip_position(&e)),
-            )
-        })?;
+        let base =
+            Scenario::from_toml(&text, &self.origin, self.base_dir.clone()).map_err(|e| {
+                Error::file(
+                    &self.origin,
+                    format!("the base scenario: {}", strip_position(&e)),
+                )
+            })?;
         for (i, a) in self.axes.iter().enumerate() {
             for j in 0..a.values.len() {
                 let mut choice = vec![0; self.axes.len()];
@@ -340,7 +354,7 @@ impl Sweep {
                 })?;
             }
         }
-        Ok(())
+        Ok(base)
     }
 
     /// Splits a configuration index into the repeat number and the axis choices (the last

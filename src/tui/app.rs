@@ -126,14 +126,20 @@ pub enum Action {
     Loaded(Box<Result<Scenario, String>>),
     /// An export finished, with the paths written or the error.
     Exported(Result<Vec<PathBuf>, String>),
+    /// The scenario files the picker offers were listed.
+    Listed(Vec<PathBuf>),
 }
 
-/// Side effects that `update` asks the event loop to perform.
+/// Side effects that `update` asks the event loop to perform. All of them run off the UI
+/// thread (a computation on the worker, file reads and writes on the I/O thread), so a slow
+/// disk never stops the explorer from answering a key.
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Compute(Box<Job>),
     Load(PathBuf),
     Export,
+    /// List the scenario files for the picker.
+    List,
 }
 
 /// One editable parameter.
@@ -716,8 +722,12 @@ impl App {
             }
             Action::OpenScenario => {
                 self.overlay = Overlay::Open;
-                self.open_items = scenario_files();
                 self.open_cursor = 0;
+                return Some(Command::List);
+            }
+            Action::Listed(items) => {
+                self.open_items = items;
+                self.open_cursor = self.open_cursor.min(self.open_items.len());
             }
             Action::Export => {
                 if self.computed.is_some() {
@@ -864,8 +874,8 @@ impl App {
     }
 }
 
-/// The scenario files under `./scenarios`, sorted.
-fn scenario_files() -> Vec<PathBuf> {
+/// The scenario files under `./scenarios`, sorted (run on the I/O thread).
+pub fn scenario_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir("scenarios")
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))

@@ -9,8 +9,8 @@ pub mod theme;
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -124,10 +124,56 @@ pub fn with_terminal(body: impl FnOnce(&mut DefaultTerminal) -> io::Result<()>) 
     result
 }
 
+/// Work for the I/O thread: every file the explorer reads or writes.
+enum Io {
+    Load(PathBuf),
+    Export(Arc<Computed>, Vec<PathBuf>),
+    List,
+}
+
+/// The I/O thread: reads and writes files one request at a time and reports each outcome as
+/// an action. A request that waits on a slow disk delays only the requests behind it.
+fn spawn_io(requests: mpsc::Receiver<Io>, done: mpsc::Sender<Action>) {
+    thread::spawn(move || {
+        while let Ok(request) = requests.recv() {
+            let action = match request {
+                Io::Load(path) => {
+                    Action::Loaded(Box::new(Scenario::load(&path).map_err(|e| e.to_string())))
+                }
+                Io::Export(c, inputs) => {
+                    let r = &c.report;
+                    let stem = format!("qlab-{}-seed{}", r.scenario.name, r.scenario.seed);
+                    Action::Exported(
+                        crate::report::export(Path::new("."), &stem, r, &inputs)
+                            .map_err(|e| e.to_string()),
+                    )
+                }
+                Io::List => Action::Listed(app::scenario_files()),
+            };
+            if done.send(action).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// The channels to the two background threads.
+struct Workers {
+    jobs: mpsc::Sender<Job>,
+    io: mpsc::Sender<Io>,
+}
+
 fn event_loop(terminal: &mut DefaultTerminal, scenario: Scenario) -> io::Result<()> {
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     spawn_worker(job_rx, done_tx);
+    let (io_tx, io_rx) = mpsc::channel::<Io>();
+    let (io_done_tx, io_done_rx) = mpsc::channel::<Action>();
+    spawn_io(io_rx, io_done_tx);
+    let job_tx = Workers {
+        jobs: job_tx,
+        io: io_tx,
+    };
     let mut app = App::new(scenario);
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
@@ -152,6 +198,9 @@ fn event_loop(terminal: &mut DefaultTerminal, scenario: Scenario) -> io::Result<
         while let Ok(done) = done_rx.try_recv() {
             dispatch(&mut app, Action::Finished(Box::new(done)), &job_tx);
         }
+        while let Ok(action) = io_done_rx.try_recv() {
+            dispatch(&mut app, action, &job_tx);
+        }
         if app.pending.is_some() {
             app.update(Action::Tick);
         }
@@ -159,32 +208,25 @@ fn event_loop(terminal: &mut DefaultTerminal, scenario: Scenario) -> io::Result<
     Ok(())
 }
 
-fn dispatch(app: &mut App, action: Action, jobs: &mpsc::Sender<Job>) {
+fn dispatch(app: &mut App, action: Action, workers: &Workers) {
     if let Some(cmd) = app.update(action) {
-        perform(app, cmd, jobs);
+        perform(app, cmd, workers);
     }
 }
 
-/// Carries out a command; its outcome comes back through `update` as an action.
-fn perform(app: &mut App, cmd: Command, jobs: &mpsc::Sender<Job>) {
-    let outcome = match cmd {
-        Command::Compute(job) => {
-            let _ = jobs.send(*job);
-            return;
-        }
-        Command::Load(path) => {
-            Action::Loaded(Box::new(Scenario::load(&path).map_err(|e| e.to_string())))
-        }
+/// Hands a command to the thread that carries it out; its outcome comes back through
+/// `update` as an action.
+fn perform(app: &mut App, cmd: Command, workers: &Workers) {
+    let _ = match cmd {
+        Command::Compute(job) => workers.jobs.send(*job).is_ok(),
+        Command::Load(path) => workers.io.send(Io::Load(path)).is_ok(),
+        Command::List => workers.io.send(Io::List).is_ok(),
         Command::Export => match &app.computed {
-            Some(c) => {
-                let r = &c.report;
-                let stem = format!("qlab-{}-seed{}", r.scenario.name, r.scenario.seed);
-                Action::Exported(
-                    crate::report::export(Path::new("."), &stem, r).map_err(|e| e.to_string()),
-                )
-            }
-            None => return,
+            Some(c) => workers
+                .io
+                .send(Io::Export(Arc::clone(c), app.scenario.data_files()))
+                .is_ok(),
+            None => false,
         },
     };
-    dispatch(app, outcome, jobs);
 }

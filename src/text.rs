@@ -1,0 +1,152 @@
+//! Text that came from a file or a user, made safe to print: control characters shown as
+//! escapes (so a name cannot move the cursor, clear the screen or break a line), and long text
+//! cut to a length a message can carry. Used by the table, the errors, the SVG and the TUI.
+
+use std::borrow::Cow;
+
+/// How many characters of echoed input an error message shows.
+pub const ECHO: usize = 60;
+
+/// Whether `c` must not reach a terminal or an XML file as it is: C0 and C1 controls, DEL,
+/// the bidirectional overrides and isolates (which reorder what follows them on screen), and
+/// the two noncharacters XML forbids.
+fn hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fffe}'
+                | '\u{ffff}'
+        )
+}
+
+/// `s` with every hostile character written as an escape (`\n`, `\t`, `\r`, `\u{1b}`), so the
+/// text stays on one line and means only what it shows. Text with none comes back borrowed.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(hostile) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if hostile(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `s` cut to at most `max` characters (an ellipsis marks the cut), then made printable.
+pub fn cut(s: &str, max: usize) -> String {
+    let mut chars = s.char_indices();
+    match chars.nth(max) {
+        None => printable(s).into_owned(),
+        Some((at, _)) => {
+            let head = &s[..at];
+            let rest = s[at..].chars().count();
+            let unit = if rest == 1 { "character" } else { "characters" };
+            format!("{}… ({rest} more {unit})", printable(head))
+        }
+    }
+}
+
+/// Echoed input for an error message: cut to [`ECHO`] characters, made printable.
+pub fn echo(s: &str) -> String {
+    cut(s, ECHO)
+}
+
+/// A list of names for a message: at most `max` of them, then how many more there are.
+pub fn list<S: AsRef<str>>(names: &[S], max: usize) -> String {
+    let shown: Vec<String> = names.iter().take(max).map(|n| echo(n.as_ref())).collect();
+    let mut s = shown.join(", ");
+    if names.len() > max {
+        s.push_str(&format!(" and {} more", names.len() - max));
+    }
+    s
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely
+/// typo (at most a third of the word's length, and at least one edit allowed).
+pub fn did_you_mean<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a str> {
+    // Long words are not typos of short names; bound the work too.
+    if word.chars().count() > 200 {
+        return None;
+    }
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c.as_ref()), c.as_ref()))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_become_escapes() {
+        assert_eq!(printable("plain ±6 µ"), "plain ±6 µ");
+        assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+        assert_eq!(printable("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(printable("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(printable("\u{7f}\u{85}\u{9b}"), "\\u{7f}\\u{85}\\u{9b}");
+        assert_eq!(printable("x\u{202e}y\u{2066}"), "x\\u{202e}y\\u{2066}");
+        assert_eq!(printable("\u{0}"), "\\u{0}");
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary() {
+        assert_eq!(cut("abcdef", 6), "abcdef");
+        assert_eq!(cut("abcdefg", 6), "abcdef… (1 more character)");
+        assert_eq!(cut("µµµµ", 2), "µµ… (2 more characters)");
+        // Escapes are made after the cut, so a cut never splits one.
+        assert_eq!(cut("\n\n\n", 2), "\\n\\n… (1 more character)");
+    }
+
+    #[test]
+    fn lists_are_bounded() {
+        assert_eq!(list(&["a", "b"], 3), "a, b");
+        assert_eq!(list(&["a", "b", "c", "d", "e"], 3), "a, b, c and 2 more");
+    }
+
+    #[test]
+    fn suggestions_are_close_matches_only() {
+        let names = ["encoder.weight", "decoder.weight", "lm_head.bias"];
+        assert_eq!(
+            did_you_mean("encoder.wieght", &names),
+            Some("encoder.weight")
+        );
+        assert_eq!(did_you_mean("lm_head.bais", &names), Some("lm_head.bias"));
+        assert_eq!(did_you_mean("zzz", &names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}
