@@ -189,7 +189,7 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> Error {
 /// XML forbids even escaped) shown as escapes, and cut to a length a chart can show.
 /// Plotters escapes `<`, `&` and quotes itself.
 fn svg_text(s: &str) -> String {
-    text::cut(s, 80)
+    text::short(s, 80)
 }
 
 /// Draws the series as SVG text: lines when every x is a number, grouped bars otherwise.
@@ -269,7 +269,7 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
         let root = SVGBackend::with_string(&mut out, (960, 560)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(text::cut(title, 120), ("sans-serif", 22))
+            .caption(text::short(title, 120), ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(70)

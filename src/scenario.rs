@@ -891,14 +891,35 @@ impl Scenario {
         use crate::data::distribution::Role;
         let mut w = w_data.map_or_else(|| generate(&self.w, Role::W, m, k), |l| l.m);
         let mut x = x_data.unwrap_or_else(|| generate(&self.x, Role::X, k, n));
-        self.w
-            .modifiers
-            .apply(&mut w, Role::W, self.seed)
-            .map_err(|e| in_operand("w", e))?;
-        self.x
-            .modifiers
-            .apply(&mut x, Role::X, self.seed)
-            .map_err(|e| in_operand("x", e))?;
+        // A file may hold NaN and ±inf (MXFP4 has an answer for them); numbers qlab makes up
+        // may not: a distribution or modifier that reaches beyond f32 is the scenario's
+        // mistake, and is said to be.
+        let first_non_finite = |m: &Matrix| m.data().iter().position(|v| !v.is_finite());
+        let beyond = |name: &str, what: String, m: &Matrix, i: usize| {
+            Error::Invalid(format!(
+                "{name}: {} gives {} at index ({}, {}), beyond float32's range; choose smaller \
+                 parameters",
+                crate::text::echo(&what),
+                m.data()[i],
+                i / m.cols(),
+                i % m.cols()
+            ))
+        };
+        for (name, spec, m, role) in [
+            ("w", &self.w, &mut w, Role::W),
+            ("x", &self.x, &mut x, Role::X),
+        ] {
+            let finite_before = first_non_finite(m).is_none();
+            if let (Source::Random(d), Some(i)) = (&spec.source, first_non_finite(m)) {
+                return Err(beyond(name, d.describe(), m, i));
+            }
+            spec.modifiers
+                .apply(m, role, self.seed)
+                .map_err(|e| in_operand(name, e))?;
+            if finite_before && let Some(i) = first_non_finite(m) {
+                return Err(beyond(name, spec.modifiers.describe(), m, i));
+            }
+        }
         Ok(Operands { w, x })
     }
 }

@@ -60,6 +60,18 @@ pub fn cut(s: &str, max: usize) -> String {
     }
 }
 
+/// `s` for a narrow place (a table column, a legend): at most `max` characters before its
+/// escapes, the last of them an ellipsis when it was cut.
+pub fn short(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => printable(s).into_owned(),
+        Some(_) => {
+            let head: String = s.chars().take(max.saturating_sub(1)).collect();
+            format!("{}…", printable(&head))
+        }
+    }
+}
+
 /// Echoed input for an error message: cut to [`ECHO`] characters, made printable.
 pub fn echo(s: &str) -> String {
     cut(s, ECHO)
@@ -129,6 +141,13 @@ mod tests {
         assert_eq!(cut("µµµµ", 2), "µµ… (2 more characters)");
         // Escapes are made after the cut, so a cut never splits one.
         assert_eq!(cut("\n\n\n", 2), "\\n\\n… (1 more character)");
+    }
+
+    #[test]
+    fn short_text_fits_its_place() {
+        assert_eq!(short("abc", 3), "abc");
+        assert_eq!(short("abcd", 3), "ab…");
+        assert_eq!(short("a\u{1b}cd", 3), "a\\u{1b}…");
     }
 
     #[test]

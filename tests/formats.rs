@@ -301,7 +301,7 @@ fn packed_layouts_handle_odd_rows_and_refuse_bad_shapes() {
     assert_eq!(packed::unpack_linear(&bytes, 2, 3).unwrap(), q.codes());
     assert_eq!(
         packed::to_ggml(&q).unwrap_err().to_string(),
-        "ggml block_mxfp4 needs block size 32 and K a multiple of 32; got block 32, K 3"
+        "ggml block_mxfp4 needs block size 32 and K a multiple of 32; got block 3, K 3"
     );
     assert!(packed::from_ggml(&[0u8; 16], 1, 32).is_err());
     // A 2 × 64 matrix: blocks in row order.

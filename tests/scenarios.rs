@@ -1366,8 +1366,8 @@ fn huge_shapes_are_refused_before_allocating() {
     let msg = operands_err(&parse("m = 5000000000\nk = 5000000000\nn = 2\n"));
     assert!(
         msg.starts_with(
-            "W (5000000000 × 5000000000), x (5000000000 × 2) and y (5000000000 × 2) need about \
-             more than 16 EiB of memory; "
+            "W (5000000000 × 5000000000), x (5000000000 × 2) and y (5000000000 × 2) need more \
+             than 16 EiB of memory; "
         ),
         "{msg}"
     );

@@ -74,19 +74,31 @@ impl Distribution {
 
     /// A short human description, e.g. `normal(0, 0.02)`.
     pub fn describe(&self) -> String {
-        match self {
-            Distribution::Normal { mean, std } => format!("normal(mean {mean}, std {std})"),
-            Distribution::Uniform { low, high } => format!("uniform[{low}, {high})"),
-            Distribution::Laplace { mean, scale } => format!("laplace(mean {mean}, scale {scale})"),
-            Distribution::StudentT { nu, scale } => format!("student_t(nu {nu}, scale {scale})"),
-            Distribution::LogNormal { mu, sigma, sign } => {
-                format!("lognormal(mu {mu}, sigma {sigma}, {sign:?} sign)").to_lowercase()
+        match *self {
+            Distribution::Normal { mean, std } => {
+                format!("normal(mean {}, std {})", num(mean), num(std))
             }
+            Distribution::Uniform { low, high } => format!("uniform[{}, {})", num(low), num(high)),
+            Distribution::Laplace { mean, scale } => {
+                format!("laplace(mean {}, scale {})", num(mean), num(scale))
+            }
+            Distribution::StudentT { nu, scale } => {
+                format!("student_t(nu {}, scale {})", num(nu), num(scale))
+            }
+            Distribution::LogNormal { mu, sigma, sign } => format!(
+                "lognormal(mu {}, sigma {}, {sign:?} sign)",
+                num(mu),
+                num(sigma)
+            )
+            .to_lowercase(),
             Distribution::Bimodal { means, std, weight } => format!(
-                "bimodal(means {} / {}, std {std}, weight {weight})",
-                means[0], means[1]
+                "bimodal(means {} / {}, std {}, weight {})",
+                num(means[0]),
+                num(means[1]),
+                num(std),
+                num(weight)
             ),
-            Distribution::Constant { value } => format!("constant({value})"),
+            Distribution::Constant { value } => format!("constant({})", num(value)),
         }
     }
 
@@ -266,7 +278,7 @@ impl Modifiers {
             parts.push(format!(
                 "{}% outliers ×{}",
                 o.fraction * 100.0,
-                o.multiplier
+                num(o.multiplier)
             ));
         }
         if let Some(c) = &self.outlier_channels {
@@ -274,7 +286,7 @@ impl Modifiers {
                 "{} {} channels ×{}",
                 c.count,
                 axis_name(c.axis),
-                c.factor
+                num(c.factor)
             ));
         }
         parts.join(", ")
@@ -420,4 +432,14 @@ pub fn sample(dist: &Distribution, rows: usize, cols: usize, role: Role, seed: u
         .map(|_| dist.sample(&mut rng) as f32)
         .collect();
     Matrix::new(rows, cols, data).expect("rows · cols values")
+}
+
+/// A parameter for a description: as written for everyday values, in exponent form for the
+/// extreme ones (1e300 would otherwise print as 301 digits).
+fn num(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-6..1e16).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }

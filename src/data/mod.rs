@@ -29,8 +29,8 @@ pub fn check_memory(m: usize, k: usize, n: usize) -> Result<()> {
     match need {
         Some(need) if need <= available => Ok(()),
         _ => Err(Error::Invalid(format!(
-            "W ({m} × {k}), x ({k} × {n}) and y ({m} × {n}) need about {} of memory; {} is available",
-            need.map_or("more than 16 EiB".into(), gib),
+            "W ({m} × {k}), x ({k} × {n}) and y ({m} × {n}) need {} of memory; {} is available",
+            need.map_or("more than 16 EiB".into(), |b| format!("about {}", gib(b))),
             gib(available)
         ))),
     }

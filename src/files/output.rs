@@ -339,7 +339,7 @@ fn check_input(out: &Output, inputs: &[(PathBuf, FileId)]) -> Result<()> {
         return Err(Error::file(
             &out.path,
             format!(
-                "{} is the input {}; qlab does not overwrite its inputs: choose another path",
+                "{} names {}, which this command reads; choose another output path",
                 out.flag,
                 input.display()
             ),
@@ -486,7 +486,12 @@ mod tests {
         fs::write(&input, b"x").unwrap();
         let mut outs = Outputs::new(&[&input]);
         let e = outs.add("--out", &input, Content::Binary).unwrap_err();
-        assert!(e.to_string().contains("--out is the input"), "{e}");
+        assert!(e.to_string().contains("--out names "), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with(", which this command reads; choose another output path"),
+            "{e}"
+        );
         let new = d.path().join("n.npy");
         outs.add("--out", &new, Content::Binary).unwrap();
         let other_spelling = d.path().join(".").join("n.npy");

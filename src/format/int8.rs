@@ -229,18 +229,24 @@ impl Affine {
                 // The range always contains 0, so that 0 is exactly representable.
                 let lo = lo.min(0.0);
                 let hi = hi.max(0.0);
-                let scale = (hi - lo) / 255.0;
+                let mut scale = (hi - lo) / 255.0;
                 if scale == 0.0 {
                     return Affine {
                         scale: 1.0,
                         zero_point: -128,
                     };
                 }
+                if scale.is_infinite() {
+                    // hi − lo overflows f32 (a range wider than f32::MAX): the same quotient
+                    // taken in parts, which cannot.
+                    scale = hi / 255.0 - lo / 255.0;
+                }
                 let zp = -128.0 - rounding.for_zero_point().round(lo / scale, 0);
                 Affine {
                     scale,
                     zero_point: (zp as i32).clamp(-128, 127),
                 }
+                .finite((-128, 127))
             }
             Scheme::Symmetric => {
                 let amax = lo.abs().max(hi.abs());
@@ -249,8 +255,23 @@ impl Affine {
                     scale: if scale > 0.0 { scale } else { 1.0 },
                     zero_point: 0,
                 }
+                .finite((-127, 127))
             }
         }
+    }
+
+    /// The same parameters, with the scale stepped down (by single ulps) until every code of
+    /// `range` dequantizes to a finite value. Only ranges that reach f32::MAX need a step:
+    /// there amax / 127 · 127 can round up past f32::MAX, and a finite input would come back
+    /// as ±inf. The values nearest ±f32::MAX then clip to the largest finite code instead.
+    fn finite(mut self, range: (i32, i32)) -> Affine {
+        let reach = (range.1 - self.zero_point)
+            .abs()
+            .max((range.0 - self.zero_point).abs()) as f32;
+        while self.scale.is_finite() && (self.scale * reach).is_infinite() {
+            self.scale = self.scale.next_down();
+        }
+        self
     }
 
     /// round(v / scale) + zp, before the clamp.

@@ -90,10 +90,11 @@ pub enum BlockSize {
 impl BlockSize {
     pub const DEFAULT: BlockSize = BlockSize::Elements(32);
 
-    /// Block length along a row of `k` elements.
+    /// Block length along a row of `k` elements: a block longer than the row is the row
+    /// (the same blocks, and no size a kernel must allocate or index beyond K).
     pub fn len_for(self, k: usize) -> usize {
         match self {
-            BlockSize::Elements(n) => n,
+            BlockSize::Elements(n) => n.min(k.max(1)),
             BlockSize::Tensor => k.max(1),
         }
     }

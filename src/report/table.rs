@@ -2,6 +2,7 @@
 //! in each row marked.
 
 use crate::experiment::{Report, TensorStats, VariantReport};
+use crate::text;
 
 /// Which way a metric improves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,16 +245,26 @@ fn stats_line(name: &str, s: &TensorStats) -> String {
     )
 }
 
-/// Renders the report as a table for a terminal.
+/// The longest variant label a column shows.
+const LABEL_MAX: usize = 40;
+
+/// Renders the report as a table for a terminal. Names, descriptions, labels and sources come
+/// from files: they are shown with control characters escaped, and long ones cut.
 pub fn render(r: &Report) -> String {
     let s = &r.scenario;
-    let mut out = s.name.clone();
+    let mut out = text::cut(&s.name, 200);
     if !s.description.is_empty() {
-        out.push_str(&format!(" — {}", s.description));
+        out.push_str(&format!(" — {}", text::cut(&s.description, 1000)));
     }
     out.push_str(&format!(
         "\nseed {} · W {}×{}: {} · x {}×{}: {}\n\n",
-        s.seed, s.m, s.k, s.w_source, s.k, s.n, s.x_source
+        s.seed,
+        s.m,
+        s.k,
+        text::cut(&s.w_source, 300),
+        s.k,
+        s.n,
+        text::cut(&s.x_source, 300)
     ));
     out.push_str(&format!(
         "{:<10}{:>12}{:>12}{:>12}{:>12}{:>12}{:>10}{:>10}\n",
@@ -264,18 +275,22 @@ pub fn render(r: &Report) -> String {
     out.push_str(&stats_line("y = W·x", &r.reference.y));
     out.push('\n');
 
-    let width = r
+    let labels: Vec<String> = r
         .variants
         .iter()
-        .map(|v| v.label.chars().count())
+        .map(|v| text::short(&v.label, LABEL_MAX))
+        .collect();
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
         .max()
         .unwrap_or(0)
         .max(12)
         + 2;
     let name_width = ROWS.iter().map(|row| row.name.len()).max().unwrap_or(0) + 2;
     out.push_str(&format!("{:<name_width$}", "metric"));
-    for v in &r.variants {
-        out.push_str(&format!("{:>width$}", v.label));
+    for label in &labels {
+        out.push_str(&format!("{label:>width$}"));
     }
     out.push('\n');
     for row in ROWS {

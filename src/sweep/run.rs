@@ -398,16 +398,7 @@ enum Sink {
 pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
     let header = header(sweep, opts.timings);
     let target =
-        crate::files::output::resolve_checked("--out", out, Content::Text, sweep.input_files())
-            .map_err(|e| match e {
-                Error::File { path, message } if message.starts_with("--out is the input") => {
-                    Error::file(
-                        path,
-                        message.replace("qlab does not overwrite its inputs", "a sweep reads it"),
-                    )
-                }
-                other => other,
-            })?;
+        crate::files::output::resolve_checked("--out", out, Content::Text, sweep.input_files())?;
     let (real, existing_meta) = match &target.sink {
         crate::files::Sink::File { real, existing } => (Some(real.clone()), existing.clone()),
         _ => (None, None),

@@ -202,11 +202,14 @@ impl Sweep {
             let span = Some(a.span());
             let a = a.into_inner();
             if !valid.contains(&a.name) {
+                let hint = crate::text::did_you_mean(&a.name, &valid)
+                    .map(|v| format!("did you mean '{v}'? "))
+                    .unwrap_or_default();
                 return Err(at(
                     span,
                     format!(
-                        "unknown axis '{}'; valid axes: {}",
-                        a.name,
+                        "unknown axis '{}'; {hint}valid axes: {}",
+                        crate::text::echo(&a.name),
                         valid.join(", ")
                     ),
                 ));
@@ -335,7 +338,13 @@ impl Sweep {
                             .axes
                             .iter()
                             .filter(|b| b.name != a.name)
-                            .map(|b| format!("{} = {}", b.name, value_text(&b.values[0])))
+                            .map(|b| {
+                                format!(
+                                    "{} = {}",
+                                    b.name,
+                                    crate::text::echo(&value_text(&b.values[0]))
+                                )
+                            })
                             .collect();
                         let with = if others.is_empty() {
                             String::new()
@@ -347,7 +356,7 @@ impl Sweep {
                             format!(
                                 "axis '{}' = {}{with}: {msg}",
                                 a.name,
-                                value_text(&a.values[j])
+                                crate::text::echo(&value_text(&a.values[j]))
                             ),
                         )
                     }
