@@ -139,8 +139,20 @@ fn encode_rows(rows: &[Vec<String>]) -> Result<Vec<u8>> {
 pub fn run_config(sweep: &Sweep, index: u64, timings: bool) -> Result<Vec<Vec<String>>> {
     let start = Instant::now();
     let config = sweep.config(index)?;
-    let report = experiment::run(&config.scenario)
-        .map_err(|e| Error::Invalid(format!("configuration {index}: {e}")))?;
+    let report = experiment::run(&config.scenario).map_err(|e| {
+        let axes: Vec<String> = sweep
+            .axes
+            .iter()
+            .zip(&config.choice)
+            .map(|(a, &c)| format!("{} = {}", a.name, super::spec::value_brief(&a.values[c])))
+            .collect();
+        let at = if axes.is_empty() {
+            format!("configuration {index}")
+        } else {
+            format!("configuration {index} ({})", axes.join(", "))
+        };
+        Error::file(sweep.origin(), format!("{at}: {e}"))
+    })?;
     let seconds = start.elapsed().as_secs_f64();
     let mut out = Vec::new();
     for v in &report.variants {
@@ -332,7 +344,7 @@ impl Reporter {
             self.last = Instant::now();
             let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
             let eta = (self.total - done) as f64 / rate.max(1e-9);
-            eprintln!(
+            crate::note!(
                 "sweep: {done}/{} configurations ({:.0}%), {rate:.1}/s, ETA {eta:.0} s",
                 self.total,
                 done as f64 / self.total.max(1) as f64 * 100.0

@@ -122,6 +122,17 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
+/// A TOML value for a message: [`value_text`], with extreme floats in exponent form and long
+/// text cut.
+pub fn value_brief(v: &Value) -> String {
+    match v {
+        Value::Float(f) if *f != 0.0 && f.is_finite() && !(1e-6..1e16).contains(&f.abs()) => {
+            format!("{f:e}")
+        }
+        other => crate::text::echo(&value_text(other)),
+    }
+}
+
 fn set_path(table: &mut Table, path: &[&str], value: Value) {
     if let [last] = path {
         table.insert(last.to_string(), value);
@@ -225,6 +236,17 @@ impl Sweep {
                 values: a.values,
             });
         }
+        if axes
+            .iter()
+            .try_fold(repeat, |n, a| n.checked_mul(a.values.len() as u64))
+            .is_none()
+        {
+            return Err(Error::file(
+                origin,
+                "the sweep has more than 2^64 configurations (the axes' lengths times the \
+                 repeat count); make it smaller",
+            ));
+        }
         if repeat > 1 && axes.iter().any(|a| a.name == "seed") {
             return Err(Error::file(
                 origin,
@@ -302,6 +324,11 @@ impl Sweep {
             .map_or(scenario::default_variants().len(), Vec::len)
     }
 
+    /// The sweep file (or what stands for it in messages).
+    pub fn origin(&self) -> &Path {
+        &self.origin
+    }
+
     /// The files the sweep reads (its own file, the base scenario's, their data files): an
     /// output may be none of them.
     pub fn input_files(&self) -> &[PathBuf] {
@@ -338,13 +365,7 @@ impl Sweep {
                             .axes
                             .iter()
                             .filter(|b| b.name != a.name)
-                            .map(|b| {
-                                format!(
-                                    "{} = {}",
-                                    b.name,
-                                    crate::text::echo(&value_text(&b.values[0]))
-                                )
-                            })
+                            .map(|b| format!("{} = {}", b.name, value_brief(&b.values[0])))
                             .collect();
                         let with = if others.is_empty() {
                             String::new()
@@ -356,7 +377,7 @@ impl Sweep {
                             format!(
                                 "axis '{}' = {}{with}: {msg}",
                                 a.name,
-                                crate::text::echo(&value_text(&a.values[j]))
+                                value_brief(&a.values[j])
                             ),
                         )
                     }
