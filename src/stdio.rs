@@ -2,7 +2,7 @@
 //! ends the command quietly, as SIGPIPE would; a full device is one error line; a message that
 //! cannot reach standard error is dropped rather than turned into a panic.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use crate::error::{Error, Result};
 
@@ -18,9 +18,23 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
         })
 }
 
-/// Prints `text` on standard output.
+/// Prints `text` on standard output. On a terminal, control characters other than line
+/// breaks and tabs are shown as escapes: text from files cannot drive the terminal.
 pub fn print(text: &str) -> Result<()> {
-    write_stdout(text.as_bytes())
+    if std::io::stdout().is_terminal() {
+        write_stdout(crate::text::for_terminal(text).as_bytes())
+    } else {
+        write_stdout(text.as_bytes())
+    }
+}
+
+/// Writes text bytes (a CSV, an SVG) to standard output, as [`print`] does.
+pub fn print_bytes(bytes: &[u8]) -> Result<()> {
+    if std::io::stdout().is_terminal() {
+        print(&String::from_utf8_lossy(bytes))
+    } else {
+        write_stdout(bytes)
+    }
 }
 
 /// Prints one line on standard error, ignoring a failure to do so (there is nowhere left to

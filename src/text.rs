@@ -46,6 +46,31 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whole text (a report, a CSV) for a terminal: like [`printable`], but line breaks and
+/// tabs stay what they are.
+pub fn for_terminal(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| hostile(c) && c != '\n' && c != '\t') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for line in s.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        for part in body.split_inclusive('\t') {
+            let (p, tab) = match part.strip_suffix('\t') {
+                Some(p) => (p, "\t"),
+                None => (part, ""),
+            };
+            out.push_str(&printable(p));
+            out.push_str(tab);
+        }
+        out.push_str(end);
+    }
+    Cow::Owned(out)
+}
+
 /// `s` cut to at most `max` characters (an ellipsis marks the cut), then made printable.
 pub fn cut(s: &str, max: usize) -> String {
     let mut chars = s.char_indices();
@@ -132,6 +157,12 @@ mod tests {
         assert_eq!(printable("\u{7f}\u{85}\u{9b}"), "\\u{7f}\\u{85}\\u{9b}");
         assert_eq!(printable("x\u{202e}y\u{2066}"), "x\\u{202e}y\\u{2066}");
         assert_eq!(printable("\u{0}"), "\\u{0}");
+    }
+
+    #[test]
+    fn terminal_text_keeps_its_lines() {
+        assert_eq!(for_terminal("a\tb\nc\n"), "a\tb\nc\n");
+        assert_eq!(for_terminal("a\u{1b}[2J\r\nb"), "a\\u{1b}[2J\\r\nb");
     }
 
     #[test]

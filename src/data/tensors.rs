@@ -13,8 +13,6 @@ use crate::text;
 /// A 1-D tensor of length k becomes `1 × k`, and the flag says it was 1-D.
 pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool)> {
     let bytes = crate::files::read(path)?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::file(path, format!("not a valid .safetensors file: {e}")))?;
     // The crate keeps the last of two entries with one name; a file that says two things
     // about one tensor is broken, not a choice to make silently.
     if let Some(dup) = duplicate_key(&bytes) {
@@ -26,6 +24,8 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool
             ),
         ));
     }
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::file(path, format!("not a valid .safetensors file: {e}")))?;
     let mut names: Vec<&str> = st.names();
     names.sort_unstable();
     let available = || {
@@ -225,20 +225,19 @@ fn unquote(f: &[u8]) -> &[u8] {
 /// A CSV field as an f32: correctly rounded from its decimal text, with a finite number
 /// beyond f32's range refused rather than turned into ±inf.
 fn parse_number(field: &[u8]) -> std::result::Result<f32, String> {
-    let Ok(text) = std::str::from_utf8(field) else {
+    let Ok(field) = std::str::from_utf8(field) else {
         return Err("not UTF-8 text".into());
     };
-    if text.is_empty() {
+    if field.is_empty() {
         return Err("the field is empty; expected a number".into());
     }
-    match text.parse::<f32>() {
-        Ok(v) if v.is_infinite() => match text.parse::<f64>() {
-            Ok(d) if d.is_finite() => {
-                f64_to_f32(d).map_err(|m| format!("'{}': {m}", text::echo(text)))
-            }
+    match field.parse::<f32>() {
+        // ±inf from a finite decimal: beyond f32, refused; an explicit "inf" stays.
+        Ok(v) if v.is_infinite() => match field.parse::<f64>() {
+            Ok(d) if d.is_finite() => f64_to_f32(d),
             _ => Ok(v),
         },
         Ok(v) => Ok(v),
-        Err(_) => Err(format!("'{}' is not a number", text::echo(text))),
+        Err(_) => Err(format!("'{}' is not a number", text::echo(field))),
     }
 }

@@ -48,6 +48,7 @@ pub struct Output {
     /// The path as given.
     pub path: PathBuf,
     pub sink: Sink,
+    pub content: Content,
     id: Option<FileId>,
     /// For a new file: its directory's identity and its name, to tell two spellings apart.
     new_key: Option<(FileId, std::ffi::OsString)>,
@@ -81,6 +82,7 @@ pub fn resolve(flag: &str, path: &Path, content: Content) -> Result<Output> {
         flag: flag.to_string(),
         path: path.to_path_buf(),
         sink,
+        content,
         id,
         new_key,
     };
@@ -293,6 +295,7 @@ impl Outputs {
         }
         for (o, bytes) in &items {
             let result = match &o.sink {
+                Sink::Stdout if o.content == Content::Text => crate::stdio::print_bytes(bytes),
                 Sink::Stdout => crate::stdio::write_stdout(bytes),
                 Sink::Stream(f) => {
                     let mut f: &File = f;

@@ -554,7 +554,7 @@ fn write_stream(target: &crate::files::Output, bytes: &[u8]) -> Result<()> {
                 .and_then(|_| f.flush())
                 .map_err(|e| Error::io(&target.path, e))
         }
-        _ => crate::stdio::write_stdout(bytes),
+        _ => crate::stdio::print_bytes(bytes),
     }
 }
 
