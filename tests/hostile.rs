@@ -627,3 +627,1038 @@ exit 0"#;
     assert_eq!(std::fs::read_dir(&ro).unwrap().count(), outputs.len());
     assert!(!input.join("q8.npy").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Outputs are committed as one; no output may be another output or an input
+// ---------------------------------------------------------------------------------------------
+
+/// Every file in `dir` (hidden temporaries and lock files included) with its bytes and mode.
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            let bytes = if meta.is_file() {
+                std::fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                (bytes, meta.permissions().mode()),
+            )
+        })
+        .collect()
+}
+
+/// A directory with a W, an x, a scenario reading W from a file, a small sweep, its CSV, and
+/// outputs that already exist.
+fn workspace() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = |f: &str| d.path().join(f);
+    let w: Vec<f32> = (0..128).map(|i| (i as f32 * 0.37).sin()).collect();
+    std::fs::write(p("w.npy"), encode(&[2, 64], &NpyData::F32(&w))).unwrap();
+    std::fs::write(p("x.npy"), encode(&[64, 2], &NpyData::F32(&w))).unwrap();
+    std::fs::write(p("scen.toml"), "n = 2\n[w]\nfile = \"w.npy\"\n").unwrap();
+    std::fs::write(p("base.toml"), "m = 4\nk = 32\nn = 2\n").unwrap();
+    std::fs::write(
+        p("s.sweep.toml"),
+        "repeat = 3\n[scenario]\nm = 4\nk = 32\nn = 2\n",
+    )
+    .unwrap();
+    std::fs::write(p("b.sweep.toml"), "base = \"base.toml\"\nrepeat = 2\n").unwrap();
+    sweep_to(&p("s.sweep.toml"), &p("s.csv"), false);
+    std::fs::write(p("a.npy"), b"old a").unwrap();
+    std::fs::write(p("b.npy"), b"old b").unwrap();
+    std::fs::hard_link(p("a.npy"), p("a-link.npy")).unwrap();
+    std::fs::create_dir(p("sub")).unwrap();
+    std::os::unix::fs::symlink("nowhere.npy", p("dangling.npy")).unwrap();
+    d
+}
+
+#[test]
+fn outputs_that_name_one_file_or_an_input_are_refused_and_nothing_changes() {
+    let d = workspace();
+    let q = ["quantize", "w.npy", "--format", "mxfp4", "--out", "a.npy"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { [&q[..], extra].concat() };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            with(&["--codes", "a.npy"]),
+            "a.npy: --codes and --out name the same file; give each output its own path",
+        ),
+        (
+            with(&["--codes", "./sub/../a.npy"]),
+            "./sub/../a.npy: --codes and --out name the same file; give each output its own path",
+        ),
+        (
+            with(&["--scales", "a-link.npy"]),
+            "a-link.npy: --scales and --out name the same file; give each output its own path",
+        ),
+        (
+            with(&["--codes", "new.npy", "--packed", "new.npy"]),
+            "new.npy: --packed and --codes name the same file; give each output its own path",
+        ),
+        (
+            with(&["--codes", "-", "--scales", "/dev/stdout"]),
+            "/dev/stdout: --scales and --codes name the same file; give each output its own path",
+        ),
+        (
+            vec!["quantize", "w.npy", "--format", "int8", "--out", "w.npy"],
+            "w.npy: --out names w.npy, which this command reads; choose another output path",
+        ),
+        (
+            vec![
+                "matmul", "w.npy", "x.npy", "--format", "int8", "--out", "x.npy",
+            ],
+            "x.npy: --out names x.npy, which this command reads; choose another output path",
+        ),
+        (
+            vec!["run", "scen.toml", "--csv", "scen.toml"],
+            "scen.toml: --csv names scen.toml, which this command reads; choose another output path",
+        ),
+        (
+            vec!["run", "scen.toml", "--csv", "w.npy"],
+            "w.npy: --csv names w.npy, which this command reads; choose another output path",
+        ),
+        (
+            vec!["sweep", "s.sweep.toml", "--out", "s.sweep.toml"],
+            "s.sweep.toml: --out names s.sweep.toml, which this command reads; choose another output path",
+        ),
+        (
+            vec!["sweep", "b.sweep.toml", "--out", "base.toml"],
+            "base.toml: --out names base.toml, which this command reads; choose another output path",
+        ),
+        (
+            vec!["merge", "s.csv", "--out", "s.csv"],
+            "s.csv: --out names s.csv, which this command reads; choose another output path",
+        ),
+        (
+            vec![
+                "plot",
+                "s.csv",
+                "--x",
+                "seed",
+                "--y",
+                "out_sqnr_db",
+                "--out",
+                "s.csv",
+            ],
+            "s.csv: --out names s.csv, which this command reads; choose another output path",
+        ),
+        (
+            with(&["--codes", "missing/c.npy"]),
+            "missing/c.npy: No such file or directory (os error 2)",
+        ),
+        (
+            with(&["--codes", "w.npy/c.npy"]),
+            "w.npy/c.npy: Not a directory (os error 20)",
+        ),
+        (
+            with(&["--codes", "sub"]),
+            "sub: --codes is a directory; expected a file path",
+        ),
+        (
+            with(&["--codes", "dangling.npy"]),
+            "dangling.npy: --codes is a symbolic link to nowhere.npy, which does not exist; qlab \
+             writes through links to existing files only",
+        ),
+        (
+            with(&["--codes", "/dev/full"]),
+            "/dev/full: No space left on device (os error 28)",
+        ),
+    ];
+    for (args, message) in cases {
+        let before = tree(d.path());
+        let o = qlab().current_dir(d.path()).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), format!("qlab: error: {message}\n"), "{args:?}");
+        assert_eq!(tree(d.path()), before, "{args:?} changed the directory");
+    }
+}
+
+#[test]
+fn a_replaced_file_keeps_its_mode_and_a_link_is_written_through() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    std::fs::set_permissions(p("a.npy"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(p("target.npy"), b"old").unwrap();
+    std::os::unix::fs::symlink("target.npy", p("link.npy")).unwrap();
+    qlab()
+        .current_dir(d.path())
+        .args(["quantize", "w.npy", "--format", "mxfp4", "--out", "a.npy"])
+        .args(["--codes", "link.npy"])
+        .assert()
+        .success();
+    let mode = std::fs::metadata(p("a.npy")).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640);
+    assert!(qlab::data::npy::read(&p("a.npy")).is_ok());
+    let link = std::fs::symlink_metadata(p("link.npy")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link stays a link");
+    assert_eq!(&std::fs::read(p("target.npy")).unwrap()[..6], b"\x93NUMPY");
+    // The hard link still has the old content: a rename replaces a name, not the inode.
+    assert_eq!(std::fs::read(p("a-link.npy")).unwrap(), b"old a");
+    let names: Vec<String> = tree(d.path()).into_keys().collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "no temporaries or locks left: {names:?}"
+    );
+}
+
+#[test]
+fn stale_temporaries_of_dead_processes_are_removed_by_the_next_write() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    // Process ids above the kernel's limit (2^22) belong to no process.
+    for f in [
+        ".a.npy.tmp-99999999-0",
+        ".a.npy.tmp-99999998",
+        ".a.npy.lock",
+    ] {
+        std::fs::write(p(f), b"left by a killed run").unwrap();
+    }
+    let alive = format!(".a.npy.tmp-{}-0", std::process::id());
+    std::fs::write(p(&alive), b"a live process's").unwrap();
+    qlab()
+        .current_dir(d.path())
+        .args(["quantize", "w.npy", "--format", "mxfp4", "--out", "a.npy"])
+        .assert()
+        .success();
+    let hidden: Vec<String> = tree(d.path())
+        .into_keys()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert_eq!(hidden, [alive], "only the live process's temporary is left");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Special files: inputs are refused before they are read; outputs are streams, never replaced
+// ---------------------------------------------------------------------------------------------
+
+/// Runs qlab in `dir` with a deadline: a command that waits on a FIFO fails the test instead
+/// of hanging it.
+fn qlab_within(dir: &std::path::Path, args: &[&str], secs: u64) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qlab"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("qlab {args:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+#[test]
+fn special_files_are_refused_as_inputs_before_they_are_read() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    for f in ["fifo.npy", "fifo.toml", "fifo.csv", "fifo.safetensors"] {
+        mkfifo(&p(f));
+    }
+    let _socket = std::os::unix::net::UnixListener::bind(p("sock.npy")).unwrap();
+    std::fs::write(p("reads-fifo.toml"), "[w]\nfile = \"fifo.npy\"\n").unwrap();
+    std::fs::write(p("reads-fifo-csv.toml"), "[w]\nfile = \"fifo.csv\"\n").unwrap();
+    std::fs::write(
+        p("reads-fifo-st.toml"),
+        "[w]\nfile = \"fifo.safetensors\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p("fifo-base.sweep.toml"),
+        "base = \"fifo.toml\"\nrepeat = 2\n",
+    )
+    .unwrap();
+    let fifo = "is a FIFO (named pipe); expected a regular file";
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["quantize", "fifo.npy", "--format", "int8", "--out", "o.npy"],
+            format!("fifo.npy: {fifo}"),
+        ),
+        (
+            vec![
+                "matmul", "w.npy", "fifo.npy", "--format", "int8", "--out", "o.npy",
+            ],
+            format!("fifo.npy: {fifo}"),
+        ),
+        (
+            vec![
+                "matmul", "fifo.npy", "x.npy", "--format", "f64", "--out", "o.npy",
+            ],
+            format!("fifo.npy: {fifo}"),
+        ),
+        (vec!["run", "fifo.toml"], format!("fifo.toml: {fifo}")),
+        (vec!["tui", "fifo.toml"], format!("fifo.toml: {fifo}")),
+        (vec!["run", "reads-fifo.toml"], format!("fifo.npy: {fifo}")),
+        (
+            vec!["run", "reads-fifo-csv.toml"],
+            format!("fifo.csv: {fifo}"),
+        ),
+        (
+            vec!["run", "reads-fifo-st.toml"],
+            format!("fifo.safetensors: {fifo}"),
+        ),
+        (
+            vec!["sweep", "fifo.toml", "--dry-run"],
+            format!("fifo.toml: {fifo}"),
+        ),
+        (
+            vec!["sweep", "fifo-base.sweep.toml", "--dry-run"],
+            format!("fifo.toml: {fifo}"),
+        ),
+        (
+            vec!["merge", "fifo.csv", "--out", "m.csv"],
+            format!("fifo.csv: {fifo}"),
+        ),
+        (
+            vec!["plot", "fifo.csv", "--x", "a", "--y", "b", "--out", "p.svg"],
+            format!("fifo.csv: {fifo}"),
+        ),
+        (
+            vec![
+                "quantize",
+                "/dev/zero",
+                "--format",
+                "int8",
+                "--out",
+                "o.npy",
+            ],
+            "/dev/zero: is a character device; expected a regular file".into(),
+        ),
+        (
+            vec!["merge", "/dev/zero", "--out", "m.csv"],
+            "/dev/zero: is a character device; expected a regular file".into(),
+        ),
+        (
+            vec!["quantize", "sub", "--format", "int8", "--out", "o.npy"],
+            "sub: is a directory; expected a regular file".into(),
+        ),
+        (
+            vec!["run", "sub"],
+            "sub: is a directory; expected a regular file".into(),
+        ),
+        (
+            vec!["quantize", "sock.npy", "--format", "int8", "--out", "o.npy"],
+            "sock.npy: is a socket; expected a regular file".into(),
+        ),
+    ];
+    for (args, message) in cases {
+        let before = tree(d.path());
+        let o = qlab_within(d.path(), &args, 20);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), format!("qlab: error: {message}\n"), "{args:?}");
+        assert_eq!(tree(d.path()), before, "{args:?}");
+    }
+}
+
+#[test]
+fn devices_and_fifos_are_written_in_place_and_never_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    qlab()
+        .current_dir(d.path())
+        .args([
+            "quantize", "w.npy", "--format", "mxfp4", "--out", "want.npy",
+        ])
+        .assert()
+        .success();
+    let want = std::fs::read(p("want.npy")).unwrap();
+    // /dev/null, directly and through a link.
+    std::os::unix::fs::symlink("/dev/null", p("null.npy")).unwrap();
+    for out in ["/dev/null", "null.npy"] {
+        qlab()
+            .current_dir(d.path())
+            .args(["quantize", "w.npy", "--format", "mxfp4", "--out", out])
+            .assert()
+            .success();
+        assert!(
+            std::fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(p("null.npy"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // A FIFO without a reader is refused at once; with one, it gets the array.
+    mkfifo(&p("out.fifo"));
+    let o = qlab_within(
+        d.path(),
+        &[
+            "quantize", "w.npy", "--format", "mxfp4", "--out", "out.fifo",
+        ],
+        20,
+    );
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: out.fifo: --out is a FIFO with no reader; start the reader first\n"
+    );
+    let fifo = p("out.fifo");
+    let reader = std::thread::spawn(move || std::fs::read(fifo).unwrap());
+    // The reader's open blocks until a writer comes; give it time to be there first.
+    let mut got = None;
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let o = qlab_within(
+            d.path(),
+            &[
+                "quantize", "w.npy", "--format", "mxfp4", "--out", "out.fifo",
+            ],
+            20,
+        );
+        if o.status.success() {
+            got = Some(reader.join().unwrap());
+            break;
+        }
+    }
+    assert_eq!(got.expect("the FIFO's reader was never there"), want);
+    assert!(
+        std::fs::metadata(p("out.fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // A block device is refused (loop devices exist on the machines this runs on; skipped
+    // where there is none).
+    if let Some(dev) = ["/dev/loop0", "/dev/sda", "/dev/vda", "/dev/nvme0n1"]
+        .into_iter()
+        .find(|d| std::fs::metadata(d).is_ok_and(|m| m.file_type().is_block_device()))
+    {
+        let o = qlab_within(
+            d.path(),
+            &["quantize", "w.npy", "--format", "mxfp4", "--out", dev],
+            20,
+        );
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "qlab: error: {dev}: --out is a block device; expected a file, a FIFO, a terminal or -\n"
+            )
+        );
+        assert!(
+            std::fs::metadata(dev)
+                .unwrap()
+                .file_type()
+                .is_block_device()
+        );
+    }
+}
+
+#[test]
+fn dash_and_dev_stdout_stream_every_output_that_makes_sense() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    let file_then_stdout = |args: &[&str], flag: &str, file: &str| {
+        let mut with_file = args.to_vec();
+        with_file.extend([flag, file]);
+        let o = qlab_within(d.path(), &with_file, 60);
+        assert!(o.status.success(), "{with_file:?}: {}", stderr(&o));
+        let want = std::fs::read(p(file)).unwrap();
+        for out in ["-", "/dev/stdout"] {
+            let mut to_stdout = args.to_vec();
+            to_stdout.extend([flag, out]);
+            let o = qlab_within(d.path(), &to_stdout, 60);
+            assert!(o.status.success(), "{to_stdout:?}: {}", stderr(&o));
+            assert_eq!(o.stdout, want, "{to_stdout:?}");
+        }
+    };
+    file_then_stdout(
+        &["quantize", "w.npy", "--format", "mxfp4"],
+        "--out",
+        "q.npy",
+    );
+    file_then_stdout(
+        &["quantize", "w.npy", "--format", "mxfp4", "--out", "q2.npy"],
+        "--codes",
+        "c.npy",
+    );
+    file_then_stdout(
+        &["matmul", "w.npy", "x.npy", "--format", "int8"],
+        "--out",
+        "y.npy",
+    );
+    file_then_stdout(&["run", "scen.toml"], "--csv", "r.csv");
+    file_then_stdout(&["sweep", "s.sweep.toml", "--quiet"], "--out", "s2.csv");
+    file_then_stdout(&["merge", "s.csv"], "--out", "m.csv");
+    file_then_stdout(
+        &["plot", "s.csv", "--x", "seed", "--y", "out_sqnr_db"],
+        "--out",
+        "p.svg",
+    );
+    let o = qlab_within(d.path(), &["run", "--csv", "-", "--json"], 20);
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: --csv - and --json would both write to standard output; give --csv a file\n"
+    );
+    let o = qlab_within(
+        d.path(),
+        &["sweep", "s.sweep.toml", "--out", "-", "--resume"],
+        20,
+    );
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: --resume needs a file to continue; - is a stream\n"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeps: one writer per output, an old file kept until the first batch is in
+// ---------------------------------------------------------------------------------------------
+
+/// A sweep whose configurations take a while each (a 1024 × 4096 × 256 product).
+fn slow_sweep(dir: &std::path::Path) -> std::path::PathBuf {
+    let spec = dir.join("slow.sweep.toml");
+    std::fs::write(
+        &spec,
+        "repeat = 6\n[scenario]\nm = 1024\nk = 4096\nn = 256\n",
+    )
+    .unwrap();
+    spec
+}
+
+/// A child process that is killed (and reaped) when the test lets go of it, also when the
+/// test fails: it must not outlive the directory it works in.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn a_second_sweep_on_the_same_output_is_refused_while_the_first_runs() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    let spec = slow_sweep(d.path());
+    let bin = assert_cmd::cargo::cargo_bin("qlab");
+    let first = KillOnDrop(
+        std::process::Command::new(&bin)
+            .current_dir(d.path())
+            .args([
+                "sweep",
+                "slow.sweep.toml",
+                "--out",
+                "out.csv",
+                "--quiet",
+                "--threads",
+                "1",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the first sweep's lock", || p(".out.csv.lock").exists());
+    let refused = |path: &str| {
+        format!(
+            "qlab: error: {path}: another qlab process (pid {}) is writing this file; wait for \
+             it to finish, or choose another output\n",
+            first.0.id()
+        )
+    };
+    for (args, path) in [
+        (
+            vec!["sweep", "slow.sweep.toml", "--out", "out.csv", "--quiet"],
+            "out.csv",
+        ),
+        (
+            vec![
+                "sweep",
+                "slow.sweep.toml",
+                "--out",
+                "./out.csv",
+                "--resume",
+                "--quiet",
+            ],
+            "./out.csv",
+        ),
+        (vec!["merge", "s.csv", "--out", "out.csv"], "out.csv"),
+    ] {
+        // The pid is written just after the lock is taken.
+        wait_for("the pid in the lock", || {
+            std::fs::read_to_string(p(".out.csv.lock")).is_ok_and(|s| s.ends_with('\n'))
+        });
+        let o = qlab_within(d.path(), &args, 20);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr(&o), refused(path), "{args:?}");
+    }
+    drop(first);
+    // Killed during its first batch, the first sweep never replaced anything.
+    assert!(!p("out.csv").exists());
+    drop(spec);
+}
+
+#[test]
+fn a_sweep_that_fails_or_is_interrupted_in_its_first_batch_leaves_the_old_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    let old = std::fs::read(p("s.csv")).unwrap();
+    // A configuration that fails when it runs (its values overflow f32), not when planned.
+    std::fs::write(
+        p("fails.sweep.toml"),
+        "[scenario]\nm = 4\nk = 32\nn = 2\n[[axis]]\nname = \"w.mean\"\nvalues = [0.0, 1e300]\n",
+    )
+    .unwrap();
+    let before = tree(d.path());
+    let o = qlab_within(
+        d.path(),
+        &["sweep", "fails.sweep.toml", "--out", "s.csv", "--quiet"],
+        60,
+    );
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: fails.sweep.toml: configuration 1 (w.mean = 1e300): w: normal(mean \
+         1e300, std 1) gives inf at index (0, 0), beyond float32's range; choose smaller \
+         parameters\n"
+    );
+    assert_eq!(tree(d.path()), before);
+    // SIGINT and SIGTERM in the first batch: the old file stays, no temporary or lock is
+    // left, and the process dies of the signal.
+    slow_sweep(d.path());
+    let before = tree(d.path());
+    for signal in ["INT", "TERM", "HUP"] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qlab"))
+            .current_dir(d.path())
+            .args([
+                "sweep",
+                "slow.sweep.toml",
+                "--out",
+                "s.csv",
+                "--quiet",
+                "--threads",
+                "1",
+            ])
+            .spawn()
+            .unwrap();
+        wait_for("the staged file", || {
+            tree(d.path()).keys().any(|n| n.starts_with(".s.csv.tmp-"))
+        });
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = child.wait().unwrap();
+        assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+        assert_eq!(tree(d.path()), before, "after SIG{signal}");
+        assert_eq!(std::fs::read(p("s.csv")).unwrap(), old);
+    }
+}
+
+#[test]
+fn resuming_a_shard_without_shard_gives_the_unsharded_run() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    std::fs::write(
+        p("r.sweep.toml"),
+        "repeat = 11\n[scenario]\nm = 4\nk = 32\nn = 2\n",
+    )
+    .unwrap();
+    sweep_to(&p("r.sweep.toml"), &p("full.csv"), false);
+    let full = std::fs::read(p("full.csv")).unwrap();
+    for shards in [["2/3", ""], ["3/3", "1/3"]] {
+        let out = p("part.csv");
+        let _ = std::fs::remove_file(&out);
+        for (i, s) in shards.iter().enumerate() {
+            if s.is_empty() {
+                continue;
+            }
+            let mut args = vec![
+                "sweep",
+                "r.sweep.toml",
+                "--out",
+                "part.csv",
+                "--quiet",
+                "--shard",
+                s,
+            ];
+            if i > 0 {
+                args.push("--resume");
+            }
+            assert!(qlab_within(d.path(), &args, 60).status.success());
+        }
+        let o = qlab_within(
+            d.path(),
+            &[
+                "sweep",
+                "r.sweep.toml",
+                "--out",
+                "part.csv",
+                "--quiet",
+                "--resume",
+            ],
+            60,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            std::fs::read(&out).unwrap() == full,
+            "{shards:?}: not the unsharded bytes"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Standard output and error are files too
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_the_sigpipe_status() {
+    let d = workspace();
+    for args in [
+        vec!["formats"],
+        vec!["walkthrough"],
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["--version"],
+        vec!["run"],
+        vec!["run", "--json"],
+        vec!["run", "scen.toml", "--csv", "-"],
+        vec!["sweep", "s.sweep.toml", "--dry-run"],
+        vec!["sweep", "s.sweep.toml", "--out", "-", "--quiet"],
+        vec!["quantize", "w.npy", "--format", "int8", "--out", "-"],
+        vec![
+            "matmul", "w.npy", "x.npy", "--format", "mxfp4", "--out", "-",
+        ],
+        vec!["merge", "s.csv", "--out", "-"],
+        vec![
+            "plot",
+            "s.csv",
+            "--x",
+            "seed",
+            "--y",
+            "out_sqnr_db",
+            "--out",
+            "-",
+        ],
+        vec!["bench", "--sizes", "16", "--runs", "1", "--json"],
+    ] {
+        // A pipe whose reading end is closed before qlab starts: every write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let before = tree(d.path());
+        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("qlab"))
+            .current_dir(d.path())
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+        assert_eq!(tree(d.path()), before, "{args:?}");
+    }
+}
+
+#[test]
+fn a_full_stdout_is_one_error_line_and_a_closed_stderr_is_no_panic() {
+    let d = workspace();
+    for args in [
+        vec!["formats"],
+        vec!["run", "--json"],
+        vec!["quantize", "w.npy", "--format", "int8", "--out", "-"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("qlab"))
+            .current_dir(d.path())
+            .args(&args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&o),
+            "qlab: error: standard output: No space left on device (os error 28)\n",
+            "{args:?}"
+        );
+    }
+    // Messages to a standard error nobody reads: the command's own status, not a panic's.
+    for (args, status) in [
+        (
+            vec![
+                "quantize",
+                "missing.npy",
+                "--format",
+                "int8",
+                "--out",
+                "o.npy",
+            ],
+            1,
+        ),
+        (vec!["sweep", "s.sweep.toml", "--out", "t.csv"], 0),
+        (vec!["merge", "s.csv", "--out", "m.csv"], 0),
+        (vec!["--threads", "100000", "formats"], 0),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("qlab"))
+            .current_dir(d.path())
+            .args(&args)
+            .stderr(writer)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(o.code(), Some(status), "{args:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text from files is data: escaped on the terminal, in messages and in the SVG
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn control_characters_from_files_never_reach_the_output_raw() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    std::fs::write(
+        p("evil.toml"),
+        "name = \"evil\\u001b[2J\"\ndescription = \"two\\nlines\\u202e\"\nm = 4\nk = 32\nn = 2\n\
+         [[variants]]\nformat = \"int8\"\nlabel = \"red\\u001b[31m\"\n",
+    )
+    .unwrap();
+    let raw = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .chars()
+            .filter(|&c| (c.is_control() && c != '\n') || c == '\u{202e}')
+            .count()
+    };
+    let o = qlab()
+        .current_dir(d.path())
+        .args(["run", "evil.toml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(raw(&o.stdout), 0, "{out}");
+    assert!(
+        out.starts_with("evil\\u{1b}[2J — two\\nlines\\u{202e}\n"),
+        "{out}"
+    );
+    assert!(out.contains("red\\u{1b}[31m"), "{out}");
+    // The sweep plan shows axis values the same way.
+    std::fs::write(
+        p("evil.sweep.toml"),
+        "name = \"n\\u0007\"\n[scenario]\nm = 2\nk = 8\nn = 1\n[[variant]]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p("evil.sweep.toml"),
+        "name = \"n\\u0007\"\n[scenario]\nm = 2\nk = 8\nn = 1\n[[axis]]\nname = \"variant.scale_rule\"\nvalues = [\"floor\"]\n",
+    )
+    .unwrap();
+    let o = qlab()
+        .current_dir(d.path())
+        .args(["sweep", "evil.sweep.toml", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(raw(&o.stdout), 0);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("n\\u{7}: "));
+    // The SVG stays valid XML whatever its labels hold: no control characters at all,
+    // markup characters escaped.
+    std::fs::write(
+        p("evil.csv"),
+        "x,y,s\n\"a\u{1b}[2J\",1,\"<b>&\u{1}\"\n\"c\u{7}\",2,\"<b>&\u{1}\"\n",
+    )
+    .unwrap();
+    qlab()
+        .current_dir(d.path())
+        .args([
+            "plot", "evil.csv", "--x", "x", "--y", "y", "--by", "s", "--out", "evil.svg",
+        ])
+        .assert()
+        .success();
+    let svg = std::fs::read(p("evil.svg")).unwrap();
+    assert!(
+        svg.iter().all(|&b| b >= 0x20 || b == b'\n'),
+        "control bytes in the SVG"
+    );
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(svg.contains("&lt;b&gt;&amp;\\u{1}"), "{svg}");
+    assert!(svg.contains("a\\u{1b}[2J"), "{svg}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers: bounded before they reach an allocator; results that would be silently wrong
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn block_sizes_beyond_k_are_the_whole_row() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    let y = |block: &str| {
+        let o = qlab_within(
+            d.path(),
+            &[
+                "matmul",
+                "w.npy",
+                "x.npy",
+                "--format",
+                "mxfp4",
+                "--block-size",
+                block,
+                "--out",
+                "y.npy",
+            ],
+            20,
+        );
+        assert!(o.status.success(), "{block}: {}", stderr(&o));
+        std::fs::read(p("y.npy")).unwrap()
+    };
+    let whole_row = y("64");
+    for block in [
+        "65",
+        "1073741824",
+        "4611686018427387904",
+        "18446744073709551615",
+    ] {
+        assert!(y(block) == whole_row, "block {block}");
+    }
+}
+
+#[test]
+fn threads_beyond_eight_per_core_are_capped_with_a_note() {
+    let o = qlab()
+        .args(["--threads", "1000000", "formats"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "qlab: --threads 1000000 is more than 8 per core ({cores} core{} here); using {}\n",
+            if cores == 1 { "" } else { "s" },
+            cores * 8
+        )
+    );
+}
+
+#[test]
+fn values_near_f32_max_stay_finite_or_are_said_to_overflow() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    let m = f32::MAX;
+    std::fs::write(
+        p("max.npy"),
+        encode(&[1, 4], &NpyData::F32(&[m, -m, 1.0, 2.0])),
+    )
+    .unwrap();
+    // INT8, both schemes, both granularities: the scale keeps every code finite.
+    for scheme in ["symmetric", "asymmetric"] {
+        for granularity in ["tensor", "channel"] {
+            let o = qlab()
+                .current_dir(d.path())
+                .args(["quantize", "max.npy", "--format", "int8", "--out", "q.npy"])
+                .args(["--scheme", scheme, "--granularity", granularity])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert_eq!(stderr(&o), "");
+            let q = qlab::data::npy::read(&p("q.npy")).unwrap();
+            assert!(
+                q.data.iter().all(|v| v.is_finite()),
+                "{scheme} {granularity}: {:?}",
+                q.data
+            );
+            assert!(q.data[1] == -m || q.data[1] < -3.3e38, "{:?}", q.data);
+        }
+    }
+    // MXFP4: floor keeps them finite (6 · 2^125); ceil, even and rceil round the scale up to
+    // 2^126, where 4 · 2^126 = 2^128 is beyond f32: written as ±inf, and said.
+    let o = qlab()
+        .current_dir(d.path())
+        .args(["quantize", "max.npy", "--format", "mxfp4", "--out", "q.npy"])
+        .output()
+        .unwrap();
+    assert_eq!(stderr(&o), "");
+    assert_eq!(
+        qlab::data::npy::read(&p("q.npy")).unwrap().data,
+        [6.0 * 2f32.powi(125), -6.0 * 2f32.powi(125), 0.0, 0.0]
+    );
+    for rule in ["ceil", "even", "rceil"] {
+        let o = qlab()
+            .current_dir(d.path())
+            .args([
+                "quantize",
+                "max.npy",
+                "--format",
+                "mxfp4",
+                "--scale-rule",
+                rule,
+            ])
+            .args(["--out", "q.npy"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        assert_eq!(
+            stderr(&o),
+            "qlab: 2 of 4 finite values dequantize beyond f32's range (the block scale times the \
+             element is 2^128 or more) and are written as ±inf; the floor scale rule keeps them \
+             finite\n",
+            "{rule}"
+        );
+        let q = qlab::data::npy::read(&p("q.npy")).unwrap().data;
+        assert_eq!(q, [f32::INFINITY, f32::NEG_INFINITY, 0.0, 0.0], "{rule}");
+    }
+}
+
+#[test]
+fn a_csv_larger_than_memory_is_refused_before_reading() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("huge.csv");
+    std::fs::File::create(&p)
+        .unwrap()
+        .set_len(40 << 30)
+        .unwrap();
+    for args in [
+        vec!["merge", "huge.csv", "--out", "m.csv"],
+        vec!["plot", "huge.csv", "--x", "a", "--y", "b", "--out", "p.svg"],
+    ] {
+        let o = qlab_within(d.path(), &args, 20);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o)
+                .starts_with("qlab: error: huge.csv: the file is 40.0 GiB, more than half the "),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

@@ -115,7 +115,7 @@ pub fn resolve(flag: &str, path: &Path, content: Content) -> Result<Output> {
         }
         Ok(meta) if meta.is_dir() => Err(Error::file(
             path,
-            format!("{flag}: is a directory; expected a file path"),
+            format!("{flag} is a directory; expected a file path"),
         )),
         Ok(meta) => {
             let file = open_stream(path, &meta, flag)?;
@@ -130,7 +130,7 @@ pub fn resolve(flag: &str, path: &Path, content: Content) -> Result<Output> {
                 return Err(Error::file(
                     path,
                     format!(
-                        "{flag}: is a symbolic link to {to}, which does not exist; qlab writes \
+                        "{flag} is a symbolic link to {to}, which does not exist; qlab writes \
                          through links to existing files only"
                     ),
                 ));
@@ -138,7 +138,7 @@ pub fn resolve(flag: &str, path: &Path, content: Content) -> Result<Output> {
             let name = path.file_name().ok_or_else(|| {
                 Error::file(
                     path,
-                    format!("{flag}: names a directory; expected a file path"),
+                    format!("{flag} names a directory; expected a file path"),
                 )
             })?;
             let parent = match path.parent() {
@@ -146,12 +146,6 @@ pub fn resolve(flag: &str, path: &Path, content: Content) -> Result<Output> {
                 _ => Path::new("."),
             };
             let dir = fs::canonicalize(parent).map_err(|e| Error::io(path, e))?;
-            if !dir.is_dir() {
-                return Err(Error::file(
-                    path,
-                    format!("{flag}: {} is not a directory", parent.display()),
-                ));
-            }
             let key = FileId::of_path(&dir).map(|d| (d, name.to_os_string()));
             Ok(out(
                 Sink::File {
@@ -176,7 +170,7 @@ fn open_stream(path: &Path, meta: &fs::Metadata, flag: &str) -> Result<File> {
             return Err(Error::file(
                 path,
                 format!(
-                    "{flag}: is {}; expected a file, a FIFO, a terminal or -",
+                    "{flag} is {}; expected a file, a FIFO, a terminal or -",
                     kind(meta)
                 ),
             ));
@@ -191,7 +185,7 @@ fn open_stream(path: &Path, meta: &fs::Metadata, flag: &str) -> Result<File> {
                 Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
                     return Err(Error::file(
                         path,
-                        format!("{flag}: is a FIFO with no reader; start the reader first"),
+                        format!("{flag} is a FIFO with no reader; start the reader first"),
                     ));
                 }
                 Err(e) => return Err(Error::io(path, e)),
