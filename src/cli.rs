@@ -280,6 +280,8 @@ pub fn main() -> ExitCode {
         // The reader of standard output went away (`| head`): end quietly, with the status
         // a shell reports for a process that SIGPIPE ended.
         Err(Error::Closed) => ExitCode::from(CLOSED_PIPE),
+        // A signal is ending the process; its handler removed the files this failed on.
+        Err(_) if crate::files::temps::dying() => ExitCode::FAILURE,
         Err(e) => {
             // Messages carry text from files: escaped, so they stay one line and cannot drive
             // the terminal, and bounded, whatever a file echoes into them.

@@ -6,12 +6,19 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
 static NEXT: AtomicU64 = AtomicU64::new(0);
+static DYING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a signal is ending the process: its temporaries are being removed under the
+/// main thread's feet, and what fails because of that is not worth a message.
+pub fn dying() -> bool {
+    DYING.load(Ordering::SeqCst)
+}
 
 /// Adds `path` to the files removed on a signal, installing the handler on first use.
 pub fn register(path: &Path) {
@@ -43,6 +50,7 @@ fn install_handler() {
     };
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
+            DYING.store(true, Ordering::SeqCst);
             for p in live().drain(..) {
                 let _ = fs::remove_file(p);
             }
