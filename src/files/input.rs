@@ -78,6 +78,12 @@ fn not_regular(path: &Path, meta: &Metadata) -> Error {
 
 /// Opens `path` for reading: a regular file (through symbolic links), and nothing else.
 pub fn open(path: &Path) -> Result<(File, Metadata)> {
+    if path.as_os_str() == "-" {
+        return Err(Error::file(
+            path,
+            "standard input is not read (qlab reads regular files only); give a file path",
+        ));
+    }
     let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
         return Err(not_regular(path, &meta));
