@@ -1,27 +1,22 @@
-//! qlab: a quantization accuracy lab. Data flows one way:
-//! data → format (quantize) → kernel (integer GEMMs) → metrics → front-ends (cli).
+//! qlab: a quantization accuracy lab. Data flows one way, and the tree shows it:
+//!
+//! - [`core`]: the numeric core — data sources, formats (quantizers), kernels (exact GEMMs, with
+//!   SIMD beneath them), metrics, one experiment's report. It never imports a front-end.
+//! - [`app`]: the front-ends over it — the command line, the explorer, sweeps, plots, the
+//!   bench, the walkthrough.
+//!
+//! The public paths of both are re-exported at the root (`qlab::format`, `qlab::sweep`, ...).
+//! (The module is named `core`: at this root, write `::core::` for the language's own crate.)
 #![deny(unsafe_code)]
 
-pub mod bench;
-pub mod cli;
-pub mod data;
-pub mod error;
-pub mod experiment;
-pub mod files;
-pub mod format;
-pub mod kernel;
-pub mod matrix;
-pub mod metrics;
-pub mod plot;
-pub mod report;
-pub mod scenario;
-pub mod simd;
-pub mod stdio;
-pub mod sweep;
-pub mod system;
-pub mod text;
-pub mod tui;
-pub mod walkthrough;
+pub mod app;
+pub mod core;
 
-pub use error::{Error, Result};
-pub use matrix::Matrix;
+pub use app::{bench, cli, plot, sweep, table, tui, walkthrough};
+pub use core::error::{Error, Result};
+pub use core::kernel::simd;
+pub use core::matrix::Matrix;
+pub use core::{
+    data, error, experiment, files, format, kernel, matrix, metrics, report, scenario, stdio,
+    system, text,
+};

@@ -1426,7 +1426,7 @@ fn run_prints_the_table() {
     }
     // The same text as the library renders.
     let report = experiment::run(&parse(SMALL)).expect("runs");
-    assert_eq!(text, qlab::report::render(&report));
+    assert_eq!(text, qlab::table::render(&report));
 }
 
 #[test]

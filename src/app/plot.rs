@@ -1,0 +1,376 @@
+//! `qlab plot`: a line or bar chart of a sweep CSV, as SVG (no system fonts needed: the SVG
+//! names a generic font family and the viewer draws the text).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::core::error::{Error, Result};
+use crate::core::text;
+
+/// One series of the chart: its name and (x label, mean y, rows averaged) in first-seen order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(String, f64, usize)>,
+}
+
+/// The rows a chart draws, grouped into series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grouped {
+    pub series: Vec<Series>,
+    /// Rows that passed the filters.
+    pub rows: usize,
+    /// Of those, rows left out because y (or a numeric x) is NaN or ±inf.
+    pub skipped: usize,
+}
+
+/// A drawn chart.
+pub struct Chart {
+    pub svg: String,
+    pub rows: usize,
+    pub skipped: usize,
+}
+
+/// [`group`]'s series alone.
+pub fn series(
+    path: &Path,
+    x: &str,
+    y: &str,
+    by: Option<&str>,
+    filters: &[(String, String)],
+) -> Result<Vec<Series>> {
+    group(path, x, y, by, filters).map(|g| g.series)
+}
+
+/// Groups the CSV's rows that pass every `filter` (column, value) by `by` (one series per value)
+/// and `x`, averaging `y` over the rows of each group (repeats, and any other axis the chart
+/// does not show). Rows whose y is not finite, or whose x is not finite where x is numeric,
+/// are counted and left out.
+pub fn group(
+    path: &Path,
+    x: &str,
+    y: &str,
+    by: Option<&str>,
+    filters: &[(String, String)],
+) -> Result<Grouped> {
+    let bytes = crate::core::files::read(path)?;
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
+    let header = r.headers().map_err(|e| Error::csv(path, e))?.clone();
+    if header.is_empty() {
+        return Err(Error::file(
+            path,
+            "the file is empty; expected a CSV with a header row",
+        ));
+    }
+    let names: Vec<&str> = header.iter().collect();
+    let col = |name: &str| {
+        header.iter().position(|c| c == name).ok_or_else(|| {
+            let hint = text::did_you_mean(name, &names)
+                .map(|n| format!("did you mean '{}'? ", text::echo(n)))
+                .unwrap_or_default();
+            Error::file(
+                path,
+                format!(
+                    "no column '{}'; {hint}columns: {}",
+                    text::echo(name),
+                    text::list(&names, 60)
+                ),
+            )
+        })
+    };
+    let (xi, yi) = (col(x)?, col(y)?);
+    let bi = by.map(col).transpose()?;
+    let fi: Vec<(usize, &str)> = filters
+        .iter()
+        .map(|(c, v)| Ok((col(c)?, v.as_str())))
+        .collect::<Result<_>>()?;
+    // (series, x, y) of every row that passes the filters.
+    let mut kept: Vec<(String, String, f64)> = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| Error::csv(path, e))?;
+        if fi.iter().any(|&(c, v)| &rec[c] != v) {
+            continue;
+        }
+        let name = bi.map_or(y.to_string(), |b| rec[b].to_string());
+        let Ok(v) = rec[yi].parse::<f64>() else {
+            let line = rec.position().map_or(0, csv::Position::line);
+            return Err(Error::file(
+                path,
+                format!(
+                    "line {line}: column '{}' holds '{}', not a number",
+                    text::echo(y),
+                    text::echo(&rec[yi])
+                ),
+            ));
+        };
+        kept.push((name, rec[xi].to_string(), v));
+    }
+    let rows = kept.len();
+    if rows == 0 {
+        let why = if filters.is_empty() {
+            "has no rows to plot"
+        } else {
+            "has no rows to plot after --where"
+        };
+        return Err(Error::file(path, why));
+    }
+    let numeric_x = kept.iter().all(|(_, x, _)| x.parse::<f64>().is_ok());
+    kept.retain(|(_, xv, v)| {
+        v.is_finite() && (!numeric_x || xv.parse::<f64>().is_ok_and(f64::is_finite))
+    });
+    let skipped = rows - kept.len();
+    if kept.is_empty() {
+        return Err(Error::file(
+            path,
+            format!(
+                "column '{}' holds no finite value to plot (all NaN or ±inf)",
+                text::echo(y)
+            ),
+        ));
+    }
+    let mut order: Vec<String> = Vec::new();
+    let mut xs: Vec<String> = Vec::new();
+    let mut groups: BTreeMap<(usize, usize), (f64, usize)> = BTreeMap::new();
+    for (name, xv, v) in kept {
+        let s = order.iter().position(|o| *o == name).unwrap_or_else(|| {
+            order.push(name);
+            order.len() - 1
+        });
+        let xk = xs.iter().position(|o| *o == xv).unwrap_or_else(|| {
+            xs.push(xv);
+            xs.len() - 1
+        });
+        let e = groups.entry((s, xk)).or_insert((0.0, 0));
+        // Halves, so two values near ±f64::MAX do not sum to ±inf.
+        e.0 += v / 2.0;
+        e.1 += 1;
+    }
+    let series = order
+        .iter()
+        .enumerate()
+        .filter_map(|(s, name)| {
+            let points: Vec<(String, f64, usize)> = (0..xs.len())
+                .filter_map(|xk| {
+                    let &(half_sum, n) = groups.get(&(s, xk))?;
+                    Some((xs[xk].clone(), half_sum / n as f64 * 2.0, n))
+                })
+                .collect();
+            (!points.is_empty()).then(|| Series {
+                name: name.clone(),
+                points,
+            })
+        })
+        .collect();
+    Ok(Grouped {
+        series,
+        rows,
+        skipped,
+    })
+}
+
+/// A power of ten to divide values by so that a range of them stays far from f64's limits
+/// (plotting ±1e308 would overflow every tick and span computation), or 0 for none.
+fn decade_shift(lo: f64, hi: f64) -> i32 {
+    let m = lo.abs().max(hi.abs());
+    if m > 1e100 {
+        m.log10().floor() as i32
+    } else {
+        0
+    }
+}
+
+fn draw_err<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Invalid(format!("plot: {e:?}"))
+}
+
+/// Text from the CSV or the command line as it goes into the SVG: control characters (which
+/// XML forbids even escaped) shown as escapes, and cut to a length a chart can show.
+/// Plotters escapes `<`, `&` and quotes itself.
+fn svg_text(s: &str) -> String {
+    text::short(s, 80)
+}
+
+/// Draws the series as SVG text: lines when every x is a number, grouped bars otherwise.
+pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
+    let numeric = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .all(|p| p.0.parse::<f64>().is_ok_and(f64::is_finite));
+    let (y_lo, y_hi) = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let (y_lo, y_hi) = if y_lo.is_finite() {
+        (y_lo, y_hi)
+    } else {
+        (0.0, 1.0)
+    };
+    // Values near f64's limits are drawn in units of a power of ten.
+    let ky = decade_shift(y_lo, y_hi);
+    let y_unit = 10f64.powi(ky);
+    let (y0, y1) = (y_lo / y_unit, y_hi / y_unit);
+    let pad = ((y1 - y0) * 0.08).max(1e-9);
+    let (y0, y1) = (if y0 >= 0.0 && !numeric { 0.0 } else { y0 - pad }, y1 + pad);
+    let mut cats: Vec<String> = Vec::new();
+    for s in series {
+        for p in &s.points {
+            if !cats.contains(&p.0) {
+                cats.push(p.0.clone());
+            }
+        }
+    }
+    // Positive x spanning two decades or more is drawn on a log axis.
+    let xs: Vec<f64> = cats.iter().filter_map(|c| c.parse().ok()).collect();
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let log = numeric && lo > 0.0 && hi / lo >= 100.0;
+    let kx = if numeric && !log {
+        decade_shift(lo, hi)
+    } else {
+        0
+    };
+    let x_unit = 10f64.powi(kx);
+    let to_axis = |x: f64| if log { x.log10() } else { x / x_unit };
+    let (x0, x1) = if numeric {
+        let (a, b) = (to_axis(lo), to_axis(hi));
+        let pad = (b - a) * 0.03;
+        if a == b {
+            (a - 1.0, b + 1.0)
+        } else {
+            (a - pad, b + pad)
+        }
+    } else {
+        (-0.5, cats.len() as f64 - 0.5)
+    };
+    let cat_labels: Vec<String> = cats.iter().map(|c| svg_text(c)).collect();
+    let unit = |k: i32| {
+        if k == 0 {
+            String::new()
+        } else {
+            format!(" (×1e{k})")
+        }
+    };
+    let x_desc = if log {
+        format!("{} (log scale)", svg_text(x))
+    } else {
+        format!("{}{}", svg_text(x), unit(kx))
+    };
+    let y_desc = format!("{}{}", svg_text(y), unit(ky));
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (960, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(text::short(title, 120), ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(draw_err)?;
+        let label = |v: &f64| {
+            if log {
+                let x = 10f64.powf(*v);
+                format!("{}", (x * 1000.0).round() / 1000.0)
+            } else if numeric {
+                format!("{v}")
+            } else {
+                let i = v.round();
+                if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cat_labels.len() {
+                    cat_labels[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_labels(if numeric { 10 } else { cats.len() * 4 + 1 })
+            .x_label_formatter(&label)
+            .draw()
+            .map_err(draw_err)?;
+        let n = series.len().max(1) as f64;
+        for (i, s) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let name = svg_text(&s.name);
+            if numeric {
+                let mut pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .filter_map(|p| Some((to_axis(p.0.parse().ok()?), p.1 / y_unit)))
+                    .collect();
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                    .map_err(draw_err)?
+                    .label(name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(draw_err)?;
+            } else {
+                let w = 0.8 / n;
+                let bars = s.points.iter().filter_map(|p| {
+                    let c = cats.iter().position(|c| *c == p.0)? as f64;
+                    let left = c - 0.4 + w * i as f64;
+                    let v = p.1 / y_unit;
+                    Some(Rectangle::new(
+                        [(left, y0.max(0.0).min(v)), (left + w * 0.9, v)],
+                        color.filled(),
+                    ))
+                });
+                chart
+                    .draw_series(bars)
+                    .map_err(draw_err)?
+                    .label(name)
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+    }
+    Ok(out)
+}
+
+/// `qlab plot`: reads `csv` and draws the chart.
+pub fn plot(
+    csv: &Path,
+    x: &str,
+    y: &str,
+    by: Option<&str>,
+    filters: &[(String, String)],
+) -> Result<Chart> {
+    let g = group(csv, x, y, by, filters)?;
+    let mut title = match by {
+        Some(b) => format!("{y} vs {x}, by {b}"),
+        None => format!("{y} vs {x}"),
+    };
+    for (c, v) in filters {
+        title.push_str(&format!(", {c} = {v}"));
+    }
+    title.push_str(" (mean of the other rows)");
+    Ok(Chart {
+        svg: svg(&g.series, x, y, &title)?,
+        rows: g.rows,
+        skipped: g.skipped,
+    })
+}

@@ -1,0 +1,245 @@
+//! The E2M1 grid: the 16 codes on a number line and how often W and x use each; for INT8
+//! variants, the histogram of the 256 codes.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use crate::app::tui::app::{App, Computed};
+use crate::app::tui::theme::Theme;
+use crate::core::experiment::OperandReport;
+use crate::core::format::e2m1;
+
+/// The number line: a tick per distinct grid value, codes above, values below. Labels that
+/// would collide are left out, the largest magnitudes first in line.
+fn number_line(width: usize) -> Vec<String> {
+    let width = width.max(40);
+    let col = |v: f32| (((v + 6.0) / 12.0) * (width - 1) as f32).round() as usize;
+    let mut codes = vec![' '; width];
+    let mut axis = vec!['─'; width];
+    let mut vals = vec![' '; width];
+    let put = |row: &mut Vec<char>, at: usize, s: &str| {
+        let n = s.chars().count();
+        let start = at.saturating_sub(n / 2).min(width - n);
+        let free = (start.saturating_sub(1)..(start + n + 1).min(width)).all(|i| row[i] == ' ');
+        if free {
+            for (i, ch) in s.chars().enumerate() {
+                row[start + i] = ch;
+            }
+        }
+    };
+    let mut order: Vec<u8> = (0u8..16).filter(|&c| c != 0x8).collect();
+    order.sort_by(|&a, &b| {
+        e2m1::decode(b)
+            .abs()
+            .total_cmp(&e2m1::decode(a).abs())
+            .then(a.cmp(&b))
+    });
+    order.rotate_right(1); // ±0 first: it is the landmark
+    for code in order {
+        let v = e2m1::decode(code);
+        let at = col(v);
+        axis[at] = '┼';
+        let (label, text) = if code == 0 {
+            ("0/8".to_string(), "±0".to_string())
+        } else {
+            (format!("{code:X}"), short_value(v))
+        };
+        put(&mut codes, at, &label);
+        put(&mut vals, at, &text);
+    }
+    vec![
+        codes.into_iter().collect(),
+        axis.into_iter().collect(),
+        vals.into_iter().collect(),
+    ]
+}
+
+/// A grid value in at most three characters: 1.5 → "1½", -0.5 → "-½".
+fn short_value(v: f32) -> String {
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    let a = v.abs();
+    match (a.trunc() as u32, a.fract() == 0.5) {
+        (0, true) => format!("{sign}½"),
+        (i, true) => format!("{sign}{i}½"),
+        (i, false) => format!("{sign}{i}"),
+    }
+}
+
+/// Vertical bars of the 16 code counts, in value order (−6 … −0, +0 … 6).
+fn occupancy(
+    counts: &[u64],
+    height: usize,
+    theme_style: ratatui::style::Style,
+) -> Vec<Line<'static>> {
+    let order: Vec<u8> = (0x8..=0xF).rev().chain(0x0..=0x7).collect();
+    let total: u64 = counts.iter().sum::<u64>().max(1);
+    let values: Vec<u64> = order.iter().map(|&c| counts[usize::from(c)]).collect();
+    let mut lines = super::columns(&values, height, 3, 1, theme_style);
+    let mut labels = String::new();
+    let mut pct = String::new();
+    for &c in &order {
+        labels.push_str(&format!("{:>3} ", short_value(e2m1::decode(c))));
+        let p = counts[usize::from(c)] as f64 / total as f64 * 100.0;
+        pct.push_str(&format!(
+            "{:>3} ",
+            if p >= 9.5 {
+                format!("{p:.0}")
+            } else {
+                format!("{p:.1}").trim_start_matches('0').to_string()
+            }
+        ));
+    }
+    lines.push(Line::from(labels));
+    lines.push(Line::from(pct));
+    lines
+}
+
+/// Clipped and flushed fractions, with their explanations where the width allows.
+fn clip_line(name: &str, o: &OperandReport, theme: Theme, width: u16) -> Line<'static> {
+    let clip_style = if o.clipped > 0.0 {
+        theme.bad()
+    } else {
+        theme.dim()
+    };
+    let flush_style = if o.flushed > 0.0 {
+        theme.warn()
+    } else {
+        theme.dim()
+    };
+    let line = |clip_note: &'static str, flush_note: &'static str| {
+        Line::from(vec![
+            Span::raw(format!("{name}: ")),
+            Span::styled(format!("clipped {:.3}%", o.clipped * 100.0), clip_style),
+            Span::raw(clip_note),
+            Span::styled(format!("flushed {:.3}%", o.flushed * 100.0), flush_style),
+            Span::raw(flush_note),
+        ])
+    };
+    super::fitting(
+        width,
+        vec![
+            line(" (saturated at the end of the grid) · ", " (non-zero → 0)"),
+            line(" (saturated) · ", " (non-zero → 0)"),
+            line(" · ", ""),
+        ],
+    )
+}
+
+/// The most used scale byte of an operand, as text.
+fn common_scale(o: &OperandReport) -> String {
+    match o.scales.iter().max_by_key(|s| s.count) {
+        Some(s) => {
+            let total: u64 = o.scales.iter().map(|s| s.count).sum();
+            match s.exponent {
+                Some(e) => format!(
+                    "2^{e} (byte {:#04x}, {} of {total} blocks)",
+                    s.byte, s.count
+                ),
+                None => format!("NaN (byte 0xff, {} of {total} blocks)", s.count),
+            }
+        }
+        None => "—".into(),
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect) {
+    let Some(v) = c.report.variants.get(app.variant) else {
+        return;
+    };
+    if v.format == "int8" {
+        return draw_int8(frame, v, theme, area);
+    }
+    // At 80×24 the three boxes get exactly 21 rows: 6 + 7 + 8.
+    let [line_area, w_area, x_area] = Layout::vertical([
+        Constraint::Length(6),
+        Constraint::Min(7),
+        Constraint::Min(7),
+    ])
+    .areas(area);
+    let width = line_area.width.saturating_sub(2) as usize;
+    let mut lines: Vec<Line> = number_line(width).into_iter().map(Line::from).collect();
+    let (w_scale, x_scale) = (common_scale(&v.w), common_scale(&v.x));
+    let short = |s: &str| s.split(" (").next().unwrap_or_default().to_string();
+    lines.push(
+        super::fitting(
+            line_area.width.saturating_sub(2),
+            vec![
+                Line::from(format!(
+                    "values in units of each block's scale 2^e · most used: W {w_scale} · x {x_scale}"
+                )),
+                Line::from(format!("most used block scale: W {w_scale} · x {x_scale}")),
+                Line::from(format!(
+                    "values in units of each block's scale 2^e · most used: W {} · x {}",
+                    short(&w_scale),
+                    short(&x_scale)
+                )),
+                Line::from(format!(
+                    "most used block scale: W {} · x {}",
+                    short(&w_scale),
+                    short(&x_scale)
+                )),
+            ],
+        )
+        .style(theme.dim()),
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(Span::styled(
+            " E2M1: the 16 codes on the number line ",
+            theme.title(),
+        ))),
+        line_area,
+    );
+    for (name, o, style, a) in [
+        ("W", &v.w, theme.w(), w_area),
+        ("x", &v.x, theme.x(), x_area),
+    ] {
+        let inner_h = a.height.saturating_sub(5) as usize;
+        let mut lines = occupancy(&o.codes, inner_h.max(1), style);
+        lines.push(clip_line(name, o, theme, a.width.saturating_sub(2)));
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::bordered().title(Span::styled(
+                format!(" {name}: code occupancy (% of elements) "),
+                theme.title(),
+            ))),
+            a,
+        );
+    }
+}
+
+fn draw_int8(
+    frame: &mut Frame,
+    v: &crate::core::experiment::VariantReport,
+    theme: Theme,
+    area: Rect,
+) {
+    let halves = Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).split(area);
+    for (i, (name, o, style)) in [("W", &v.w, theme.w()), ("x", &v.x, theme.x())]
+        .into_iter()
+        .enumerate()
+    {
+        let a = halves[i];
+        let width = a.width.saturating_sub(2) as usize;
+        let height = a.height.saturating_sub(5).max(1) as usize;
+        // 256 codes into `width` columns, each the sum of its codes.
+        let per = 256usize.div_ceil(width.max(1));
+        let cols: Vec<u64> = o.codes.chunks(per).map(|c| c.iter().sum()).collect();
+        let mut lines = super::columns(&cols, height, 1, 0, style);
+        let mut axis = format!("-128{:>w$}", "127", w = cols.len().saturating_sub(4));
+        axis.truncate(width);
+        lines.push(Line::from(axis));
+        lines.push(Line::from(format!(
+            "{per} codes per column · codes used: {} of 256",
+            o.codes.iter().filter(|&&n| n > 0).count()
+        )));
+        lines.push(clip_line(name, o, theme, a.width.saturating_sub(2)));
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::bordered().title(Span::styled(
+                format!(" {name}: INT8 code histogram "),
+                theme.title(),
+            ))),
+            a,
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Block scales: a heat map of the E8M0 exponents over the operand's blocks, the scale-byte
+//! histogram, and the selected block's elements in detail.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::bar;
+use crate::app::tui::app::{App, Computed, Operand};
+use crate::app::tui::theme::Theme;
+use crate::core::format::{MxMatrix, e2m1, e8m0};
+use crate::core::kernel::Operands;
+use crate::core::matrix::Matrix;
+
+/// First index of a window of `visible` items that keeps `cursor` in view, centred when it can.
+fn window(cursor: usize, total: usize, visible: usize) -> usize {
+    if total <= visible {
+        0
+    } else {
+        cursor.saturating_sub(visible / 2).min(total - visible)
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect) {
+    let Some(v) = c.run.variants.get(app.variant) else {
+        return;
+    };
+    let Operands::Mxfp4 { w, xt, .. } = &v.operands else {
+        let lines = vec![
+            Line::styled("Block scales belong to MXFP4 variants.", theme.title()),
+            Line::from(
+                "This variant is INT8: one scale per tensor or per channel (see the E2M1 grid screen for its codes).",
+            ),
+            Line::from("Press [ or ] to choose an MXFP4 variant."),
+        ];
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: true })
+                .block(Block::bordered()),
+            area,
+        );
+        return;
+    };
+    let (q, original, name): (&MxMatrix, &Matrix, &str) = match app.operand {
+        Operand::W => (w, &c.run.w, "W"),
+        Operand::X => (xt, &c.run.xt, "x (as xᵀ: one row per column of x)"),
+    };
+    let [map_area, side] =
+        Layout::horizontal([Constraint::Fill(3), Constraint::Length(50)]).areas(area);
+    let [hist_area, detail_area] =
+        Layout::vertical([Constraint::Length(10), Constraint::Fill(1)]).areas(side);
+
+    // Heat map: two characters per block; levels spread between the smallest and largest
+    // finite exponent in use.
+    let exps: Vec<i32> = q
+        .scales()
+        .iter()
+        .filter_map(|&b| e8m0::exponent(b))
+        .collect();
+    let (lo, hi) = (
+        exps.iter().copied().min().unwrap_or(0),
+        exps.iter().copied().max().unwrap_or(0),
+    );
+    let inner_w = map_area.width.saturating_sub(2) as usize;
+    let inner_h = map_area.height.saturating_sub(3) as usize;
+    let (rows, cols) = (q.rows(), q.blocks_per_row());
+    let (sel_r, sel_c) = (app.block.0.min(rows - 1), app.block.1.min(cols - 1));
+    let vis_cols = (inner_w.saturating_sub(6) / 2).max(1);
+    let r0 = window(sel_r, rows, inner_h.max(1));
+    let c0 = window(sel_c, cols, vis_cols);
+    let mut lines = Vec::new();
+    for r in r0..(r0 + inner_h).min(rows) {
+        let mut spans = vec![Span::styled(format!("{r:>5} "), theme.dim())];
+        let scales = q.row_scales(r);
+        for (j, &b) in scales.iter().enumerate().skip(c0).take(vis_cols) {
+            let (ch, mut style) = match e8m0::exponent(b) {
+                Some(e) if hi > lo => theme.heat(f64::from(e - lo) / f64::from(hi - lo)),
+                Some(_) => theme.heat(0.5),
+                None => ('N', theme.bad()),
+            };
+            if (r, j) == (sel_r, sel_c) {
+                style = style.patch(theme.selected());
+            }
+            let clipped = block_clipped(q, original, r, j) > 0;
+            let text: String = [ch, if clipped { '!' } else { ch }].iter().collect();
+            spans.push(Span::styled(text, style));
+        }
+        lines.push(Line::from(spans));
+    }
+    let (r1, c1) = (
+        (r0 + inner_h).min(rows).saturating_sub(1),
+        (c0 + vis_cols).min(cols).saturating_sub(1),
+    );
+    let legend = [
+        format!(
+            "rows {r0}–{r1} of {rows}, blocks {c0}–{c1} of {cols} · exponents 2^{lo} (·) … \
+             2^{hi} (█) · ! = a clipped element"
+        ),
+        format!(
+            "rows {r0}–{r1} of {rows}, blocks {c0}–{c1} of {cols} · 2^{lo} (·) … 2^{hi} (█) · \
+             ! clipped"
+        ),
+        format!("2^{lo} (·) … 2^{hi} (█) · ! clipped · rows {r0}–{r1}, blocks {c0}–{c1}"),
+        format!("·2^{lo} … █2^{hi} · ! clipped"),
+    ];
+    lines.push(
+        super::fitting(
+            map_area.width.saturating_sub(2),
+            legend.into_iter().map(Line::from).collect(),
+        )
+        .style(theme.dim()),
+    );
+    let title = |what: String, keys: &'static str| {
+        Line::from(vec![
+            Span::styled(what, theme.title()),
+            Span::styled(keys, theme.dim()),
+        ])
+    };
+    let title = super::fitting(
+        map_area.width.saturating_sub(2),
+        vec![
+            title(
+                format!(" {name}: E8M0 exponent per block of {} ", q.block()),
+                "(t: W/x · arrows: select) ",
+            ),
+            title(format!(" {name}: E8M0 exponents "), "(t: W/x) "),
+            title(format!(" {name}: exponents "), ""),
+        ],
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title)),
+        map_area,
+    );
+
+    // Scale-byte histogram: the most used bytes.
+    let counts = crate::core::metrics::occupancy::scale_counts(q.scales());
+    let total = q.scales().len().max(1) as f64;
+    let mut sorted = counts.clone();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.count));
+    let max = sorted.first().map_or(1, |s| s.count).max(1) as f64;
+    let mut lines: Vec<Line> = sorted
+        .iter()
+        .take(hist_area.height.saturating_sub(3) as usize)
+        .map(|s| {
+            let e = s.exponent.map_or("NaN".into(), |e| format!("2^{e}"));
+            Line::from(format!(
+                "{:#04x} {:>6} {:>7.3}% {}",
+                s.byte,
+                e,
+                s.count as f64 / total * 100.0,
+                bar(s.count as f64 / max, 24)
+            ))
+        })
+        .collect();
+    lines.push(Line::styled(
+        format!(
+            "{} distinct bytes in {} blocks",
+            counts.len(),
+            q.scales().len()
+        ),
+        theme.dim(),
+    ));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(Span::styled(" scale bytes ", theme.title()))),
+        hist_area,
+    );
+
+    draw_block(frame, q, original, (sel_r, sel_c), theme, detail_area);
+}
+
+/// Elements of block (r, j) beyond ±6 · 2^e.
+fn block_clipped(q: &MxMatrix, original: &Matrix, r: usize, j: usize) -> usize {
+    let byte = q.row_scales(r)[j];
+    if byte == e8m0::NAN {
+        return 0;
+    }
+    let limit = f64::from(e2m1::MAX) * e8m0::to_f64(byte);
+    let span = j * q.block()..((j + 1) * q.block()).min(q.k());
+    original.row(r)[span]
+        .iter()
+        .filter(|v| f64::from(v.abs()) > limit)
+        .count()
+}
+
+fn draw_block(
+    frame: &mut Frame,
+    q: &MxMatrix,
+    original: &Matrix,
+    (r, j): (usize, usize),
+    theme: Theme,
+    area: Rect,
+) {
+    let byte = q.row_scales(r)[j];
+    let span = j * q.block()..((j + 1) * q.block()).min(q.k());
+    let vals = &original.row(r)[span.clone()];
+    let codes = &q.row_codes(r)[span.clone()];
+    let amax = vals.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let scale = e8m0::to_f64(byte);
+    let mut lines = vec![
+        Line::from(format!(
+            "row {r}, block {j}, k {}..{} · {byte:#04x} = {}",
+            span.start,
+            span.end,
+            e8m0::exponent(byte).map_or("NaN".into(), |e| format!("2^{e}"))
+        )),
+        Line::from(format!(
+            "amax {amax:.4e} · {} clipped",
+            block_clipped(q, original, r, j)
+        )),
+        Line::styled(
+            "    k      input    v/2^e code     P      error",
+            theme.dim(),
+        ),
+    ];
+    let room = area.height.saturating_sub(5) as usize;
+    for (i, (&v, &c)) in vals.iter().zip(codes).enumerate().take(room) {
+        let deq = (f64::from(e2m1::decode(c)) * scale) as f32;
+        let scaled = f64::from(v) / scale;
+        let style = if scaled.abs() > f64::from(e2m1::MAX) {
+            theme.bad()
+        } else if v != 0.0 && deq == 0.0 {
+            theme.warn()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::styled(
+            format!(
+                "{:>5} {:>10.3e} {:>8.3}   {c:X}  {:>5} {:>10.2e}",
+                span.start + i,
+                v,
+                scaled,
+                e2m1::decode(c),
+                f64::from(deq) - f64::from(v)
+            ),
+            style,
+        ));
+    }
+    if vals.len() > room {
+        lines.push(Line::styled(
+            format!("… {} more (enlarge the terminal)", vals.len() - room),
+            theme.dim(),
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(Span::styled(" selected block ", theme.title()))),
+        area,
+    );
+}

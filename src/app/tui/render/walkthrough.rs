@@ -1,0 +1,73 @@
+//! Walkthrough: the seed document step by step (document or spec mode), or, for any other
+//! scenario, every step of y[0][0] through the current variant's kernel.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::app::tui::app::{App, Computed};
+use crate::app::tui::theme::Theme;
+use crate::app::walkthrough::{self, Step};
+
+fn step_lines(steps: &[Step], theme: Theme, out: &mut Vec<Line<'static>>) {
+    for s in steps {
+        out.push(Line::styled(s.title.clone(), theme.title()));
+        for l in &s.lines {
+            out.push(Line::from(format!("  {l}")));
+        }
+        for c in &s.checks {
+            let (mark, style) = if c.agrees {
+                ("✓", theme.best())
+            } else {
+                ("≠", theme.bad())
+            };
+            out.push(Line::from(vec![
+                Span::styled(format!("  {mark} "), style),
+                Span::raw(format!(
+                    "{:<14} computed {:<28} document {}",
+                    c.what, c.computed, c.document
+                )),
+            ]));
+        }
+    }
+}
+
+/// Whether the run's operands are the seed document's W and x.
+fn is_seed(c: &Computed) -> bool {
+    c.run.w == walkthrough::seed_w() && c.run.x == walkthrough::seed_x()
+}
+
+pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect) {
+    let mut lines = Vec::new();
+    let title;
+    if is_seed(c) {
+        title = format!(
+            " the seed document, {} mode (m: switch) ",
+            match app.walk_mode {
+                walkthrough::Mode::Document => "document",
+                _ => "spec",
+            }
+        );
+        for sec in walkthrough::sections(app.walk_mode) {
+            lines.push(Line::styled(format!("== {} ==", sec.title), theme.key()));
+            step_lines(&sec.steps, theme, &mut lines);
+            lines.push(Line::from(""));
+        }
+    } else if let Some(v) = c.run.variants.get(app.variant) {
+        title = format!(" y[0][0] through {}, step by step ", v.variant.label);
+        let steps =
+            walkthrough::trace_element(&c.run.w, &c.run.x, &v.operands, c.run.reference[0], 0, 0);
+        step_lines(&steps, theme, &mut lines);
+    } else {
+        title = " walkthrough ".into();
+    }
+    frame.render_widget(
+        // Long lists of values wrap rather than run off the right edge.
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((app.scroll, 0))
+            .block(Block::bordered().title(Span::styled(title, theme.title()))),
+        area,
+    );
+}

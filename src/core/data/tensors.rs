@@ -1,0 +1,243 @@
+//! Real tensors from `.safetensors` and `.csv` files, as f32 matrices.
+
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::core::data::npy::{f64_to_f32, index_str};
+use crate::core::error::{Error, Result};
+use crate::core::matrix::{Matrix, shape_str};
+use crate::core::text;
+
+/// Reads tensor `name` from a `.safetensors` file; f32, f64, f16 and bf16 become f32.
+/// A 1-D tensor of length k becomes `1 × k`, and the flag says it was 1-D.
+pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool)> {
+    let bytes = crate::core::files::read(path)?;
+    // The crate keeps the last of two entries with one name; a file that says two things
+    // about one tensor is broken, not a choice to make silently.
+    if let Some(dup) = duplicate_key(&bytes) {
+        return Err(Error::file(
+            path,
+            format!(
+                "not a valid .safetensors file: its header names tensor '{}' twice",
+                text::echo(&dup)
+            ),
+        ));
+    }
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::file(path, format!("not a valid .safetensors file: {e}")))?;
+    let mut names: Vec<&str> = st.names();
+    names.sort_unstable();
+    let available = || {
+        if names.is_empty() {
+            "the file holds no tensors".to_string()
+        } else {
+            format!("{} tensors: {}", names.len(), text::list(&names, 5))
+        }
+    };
+    let name = match name {
+        Some(n) => n,
+        None if names.len() == 1 => names[0],
+        None => {
+            return Err(Error::file(
+                path,
+                format!(
+                    "holds several tensors; name one with `tensor = \"...\"` ({})",
+                    available()
+                ),
+            ));
+        }
+    };
+    let shown = text::echo(name);
+    let view = st.tensor(name).map_err(|_| {
+        let hint = text::did_you_mean(name, &names)
+            .map(|n| format!("did you mean '{}'? ", text::echo(n)))
+            .unwrap_or_default();
+        Error::file(
+            path,
+            format!("no tensor named '{shown}' ({hint}{})", available()),
+        )
+    })?;
+    let shape = view.shape().to_vec();
+    let (rows, cols) = match shape[..] {
+        [k] => (1, k),
+        [r, c] => (r, c),
+        _ => {
+            return Err(Error::file(
+                path,
+                format!(
+                    "tensor '{shown}' has shape {}; expected 1 or 2 dimensions",
+                    shape_str(&shape)
+                ),
+            ));
+        }
+    };
+    let data = view.data();
+    let values: Vec<f32> = match view.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .enumerate()
+            .map(|(i, c)| {
+                let v = f64::from_le_bytes(c.try_into().expect("8 bytes"));
+                f64_to_f32(v).map_err(|m| {
+                    Error::file(
+                        path,
+                        format!(
+                            "tensor '{shown}', value at index {}: {m}",
+                            index_str(&shape, i)
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?,
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        other => {
+            return Err(Error::file(
+                path,
+                format!("tensor '{shown}' has dtype {other:?}; expected F32, F64, F16 or BF16"),
+            ));
+        }
+    };
+    if values.is_empty() {
+        return Err(Error::file(
+            path,
+            format!("tensor '{shown}' of shape {} is empty", shape_str(&shape)),
+        ));
+    }
+    let m = Matrix::new(rows, cols, values).map_err(|e| Error::file(path, e.to_string()))?;
+    Ok((m, shape.len() == 1))
+}
+
+/// A name the JSON header of a `.safetensors` file gives twice, if any. The header is the
+/// 8-byte little-endian length and that many bytes of JSON (already checked by the crate).
+fn duplicate_key(bytes: &[u8]) -> Option<String> {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> std::result::Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some(k) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        keys.push(k);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    let len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header = bytes.get(8..8usize.checked_add(len)?)?;
+    let Keys(mut keys) = serde_json::from_slice(header).ok()?;
+    keys.sort_unstable();
+    keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0].clone())
+}
+
+/// Reads a numeric matrix from a `.csv` file (see [`parse_csv`]).
+pub fn read_csv(path: &Path) -> Result<Matrix> {
+    let bytes = crate::core::files::read(path)?;
+    parse_csv(&bytes).map_err(|m| Error::file(path, m))
+}
+
+/// Parses a numeric CSV: comma-separated numbers, one row per line; blank lines and lines
+/// starting with `#` are skipped; a field may be wrapped in double quotes. A first row none
+/// of whose fields is a number is a header and skipped; a first row with some numbers and
+/// some not is an error like any other row. Errors name the physical line (counting every
+/// line of the file) and the column.
+pub fn parse_csv(bytes: &[u8]) -> std::result::Result<Matrix, String> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let mut data = Vec::new();
+    let mut cols = None;
+    let mut rows = 0usize;
+    let mut first = true;
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_no = i + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line).trim_ascii();
+        if line.is_empty() || line.starts_with(b"#") {
+            continue;
+        }
+        let fields: Vec<&[u8]> = line.split(|&b| b == b',').map(unquote).collect();
+        let parsed: Vec<std::result::Result<f32, String>> =
+            fields.iter().map(|f| parse_number(f)).collect();
+        if first {
+            first = false;
+            // A header: no field of the first row reads as a number.
+            if parsed.iter().all(|p| p.is_err()) {
+                continue;
+            }
+        }
+        let mut values = Vec::with_capacity(fields.len());
+        for (c, p) in parsed.into_iter().enumerate() {
+            match p {
+                Ok(v) => values.push(v),
+                Err(what) => return Err(format!("line {line_no}, column {}: {what}", c + 1)),
+            }
+        }
+        match cols {
+            None => cols = Some(values.len()),
+            Some(n) if n != values.len() => {
+                return Err(format!(
+                    "line {line_no} has {} values; earlier rows have {n}",
+                    values.len()
+                ));
+            }
+            _ => {}
+        }
+        data.extend(values);
+        rows += 1;
+    }
+    let cols = cols.unwrap_or(0);
+    if rows == 0 || cols == 0 {
+        return Err("holds no numeric rows".into());
+    }
+    Matrix::new(rows, cols, data).map_err(|e| e.to_string())
+}
+
+/// A field without surrounding whitespace and one pair of double quotes.
+fn unquote(f: &[u8]) -> &[u8] {
+    let f = f.trim_ascii();
+    match f {
+        [b'"', inner @ .., b'"'] => inner.trim_ascii(),
+        _ => f,
+    }
+}
+
+/// A CSV field as an f32: correctly rounded from its decimal text, with a finite number
+/// beyond f32's range refused rather than turned into ±inf.
+fn parse_number(field: &[u8]) -> std::result::Result<f32, String> {
+    let Ok(field) = std::str::from_utf8(field) else {
+        return Err("not UTF-8 text".into());
+    };
+    if field.is_empty() {
+        return Err("the field is empty; expected a number".into());
+    }
+    match field.parse::<f32>() {
+        // ±inf from a finite decimal: beyond f32, refused; an explicit "inf" stays.
+        Ok(v) if v.is_infinite() => match field.parse::<f64>() {
+            Ok(d) if d.is_finite() => f64_to_f32(d),
+            _ => Ok(v),
+        },
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("'{}' is not a number", text::echo(field))),
+    }
+}

@@ -1,0 +1,404 @@
+//! One scenario in, one [`Report`] out: quantize, multiply, measure, for every variant.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::core::error::Result;
+use crate::core::format::{self, Granularity, Int8Matrix, MxMatrix};
+use crate::core::kernel::{self, Method, Operands, reference};
+use crate::core::matrix::Matrix;
+use crate::core::metrics::histogram::{self, Histogram};
+use crate::core::metrics::occupancy::{self, ScaleCount};
+use crate::core::metrics::{ErrorStats, error_stats, model, operand_stats};
+use crate::core::scenario::{Scenario, Variant};
+
+/// Bins of the error histograms.
+pub const HISTOGRAM_BINS: usize = 40;
+
+/// A variant, run: its quantized operands and its output.
+#[derive(Clone, Debug)]
+pub struct VariantRun {
+    pub variant: Variant,
+    pub operands: Operands,
+    /// `M × N`.
+    pub y: Matrix,
+    /// Dequantized W (`M × K`) and x (`K × N`).
+    pub w_deq: Matrix,
+    pub x_deq: Matrix,
+    /// deq(W)·x and W·deq(x) in f64: the output error of each operand alone.
+    pub y_w_only: Vec<f64>,
+    pub y_x_only: Vec<f64>,
+}
+
+/// A scenario, run: the data, the reference and every variant.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub scenario: Scenario,
+    pub w: Matrix,
+    pub x: Matrix,
+    /// x transposed (`N × K`): the orientation x is quantized in.
+    pub xt: Matrix,
+    /// f64 W·x, `M × N`.
+    pub reference: Vec<f64>,
+    pub variants: Vec<VariantRun>,
+}
+
+/// Loads the scenario's data and runs every variant.
+pub fn execute(scenario: &Scenario) -> Result<Run> {
+    let ops = scenario.operands()?;
+    execute_on(scenario, ops.w, ops.x)
+}
+
+/// Runs every variant of `scenario` on the given W (`M × K`) and x (`K × N`).
+pub fn execute_on(scenario: &Scenario, w: Matrix, x: Matrix) -> Result<Run> {
+    kernel::check_shapes(&w, &x)?;
+    let xt = x.transpose();
+    let reference = reference::gemm_f64(&w, &xt);
+    let variants = scenario
+        .variants
+        .par_iter()
+        .map(|v| run_variant(v, &w, &x, &xt))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Run {
+        scenario: scenario.clone(),
+        w,
+        x,
+        xt,
+        reference,
+        variants,
+    })
+}
+
+fn run_variant(variant: &Variant, w: &Matrix, x: &Matrix, xt: &Matrix) -> Result<VariantRun> {
+    let operands = kernel::quantize(w, x, variant.method)
+        .map_err(|e| crate::Error::Invalid(format!("variant '{}': {e}", variant.label)))?
+        .expect("variants are quantized methods");
+    let y = operands.multiply();
+    let (w_deq, x_deq) = operands.dequantized();
+    let y_w_only = reference::gemm_f64(&w_deq, xt);
+    let y_x_only = reference::gemm_f64(w, &x_deq.transpose());
+    Ok(VariantRun {
+        variant: variant.clone(),
+        operands,
+        y,
+        w_deq,
+        x_deq,
+        y_w_only,
+        y_x_only,
+    })
+}
+
+/// Shape and summary statistics of a tensor.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TensorStats {
+    pub rows: usize,
+    pub cols: usize,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    pub rms: f64,
+    /// Fraction of exact zeros.
+    pub zeros: f64,
+    /// Excess kurtosis: 0 for a normal distribution, large for heavy tails and outliers.
+    pub kurtosis: f64,
+}
+
+impl TensorStats {
+    pub fn of(rows: usize, cols: usize, values: impl Iterator<Item = f64> + Clone) -> Self {
+        let (mut n, mut sum, mut min, mut max, mut zeros) =
+            (0usize, 0.0f64, f64::INFINITY, f64::NEG_INFINITY, 0usize);
+        for v in values.clone().filter(|v| v.is_finite()) {
+            n += 1;
+            sum += v;
+            min = min.min(v);
+            max = max.max(v);
+            zeros += usize::from(v == 0.0);
+        }
+        let nf = n.max(1) as f64;
+        let mean = sum / nf;
+        let (mut m2, mut m4, mut sq) = (0.0, 0.0, 0.0);
+        for v in values.filter(|v| v.is_finite()) {
+            let d = v - mean;
+            m2 += d * d;
+            m4 += d * d * d * d;
+            sq += v * v;
+        }
+        let var = m2 / nf;
+        TensorStats {
+            rows,
+            cols,
+            mean,
+            std: var.sqrt(),
+            min,
+            max,
+            rms: (sq / nf).sqrt(),
+            zeros: zeros as f64 / nf,
+            kurtosis: if var > 0.0 {
+                m4 / nf / (var * var) - 3.0
+            } else {
+                0.0
+            },
+        }
+    }
+
+    pub fn of_matrix(m: &Matrix) -> Self {
+        TensorStats::of(m.rows(), m.cols(), m.data().iter().map(|&v| f64::from(v)))
+    }
+}
+
+/// The scenario as run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub w_source: String,
+    pub x_source: String,
+}
+
+/// The unquantized data and the reference output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReferenceInfo {
+    pub w: TensorStats,
+    pub x: TensorStats,
+    pub y: TensorStats,
+}
+
+/// The settings of a variant, flattened; fields that do not apply are `null`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct VariantParams {
+    pub w_scheme: Option<String>,
+    pub w_granularity: Option<String>,
+    pub x_scheme: Option<String>,
+    pub x_granularity: Option<String>,
+    pub rounding: Option<String>,
+    pub block_size: Option<String>,
+    pub scale_rule: Option<String>,
+    pub accumulator: Option<String>,
+}
+
+impl VariantParams {
+    pub fn of(method: &Method) -> Self {
+        match method {
+            Method::Reference => VariantParams::default(),
+            Method::Int8 { w, x } => VariantParams {
+                w_scheme: Some(w.scheme.name().into()),
+                w_granularity: Some(w.granularity.name().into()),
+                x_scheme: Some(x.scheme.name().into()),
+                x_granularity: Some(x.granularity.name().into()),
+                rounding: Some(w.rounding.name().into()),
+                ..VariantParams::default()
+            },
+            Method::Mxfp4 { config, acc } => VariantParams {
+                block_size: Some(config.block.to_string()),
+                scale_rule: Some(config.rule.name().into()),
+                accumulator: Some(acc.name().into()),
+                ..VariantParams::default()
+            },
+        }
+    }
+}
+
+/// What quantization did to one operand.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OperandReport {
+    pub error: ErrorStats,
+    /// Fraction of elements saturated at the edge of the grid.
+    pub clipped: f64,
+    /// Fraction of non-zero elements that became zero.
+    pub flushed: f64,
+    /// MXFP4 blocks with a NaN scale (they held NaN or Inf).
+    pub nan_blocks: usize,
+    /// Storage cost, scales and zero points included.
+    pub bits_per_element: f64,
+    /// Code occupancy: 16 E2M1 codes, or 256 INT8 codes indexed by code + 128.
+    pub codes: Vec<u64>,
+    /// MXFP4: the E8M0 scale bytes used (empty for INT8).
+    pub scales: Vec<ScaleCount>,
+    /// SQNR predicted by the uniform-noise model.
+    pub model_sqnr_db: f64,
+}
+
+/// Output SQNR with only W, only x, or both quantized.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decomposition {
+    pub w_only_sqnr_db: f64,
+    pub x_only_sqnr_db: f64,
+    pub both_sqnr_db: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VariantReport {
+    pub label: String,
+    pub format: String,
+    pub params: VariantParams,
+    pub w: OperandReport,
+    pub x: OperandReport,
+    pub output: ErrorStats,
+    pub decomposition: Decomposition,
+    /// Output SQNR predicted from the operands' modelled noise.
+    pub model_output_sqnr_db: f64,
+    /// Compression of W against f32.
+    pub compression: f64,
+    /// Histograms of the output error (out − ref): linear, and log-spaced over |error|.
+    pub error_histogram: Histogram,
+    pub error_histogram_log: Histogram,
+}
+
+/// Everything `qlab run` reports, as `--json` writes it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub qlab_version: String,
+    pub scenario: ScenarioInfo,
+    pub reference: ReferenceInfo,
+    pub variants: Vec<VariantReport>,
+}
+
+fn operand_report(
+    original: &Matrix,
+    dequantized: &Matrix,
+    q: QuantRef,
+) -> (OperandReport, Vec<f64>) {
+    let n = original.len().max(1) as f64;
+    let error = operand_stats(dequantized.data(), original.data());
+    let flushed = occupancy::flushed(original.data(), dequantized.data()) as f64 / n;
+    let (clipped, codes, scales, nan_blocks, bits, noise) = match q {
+        QuantRef::Int8(q) => {
+            let per_scale = match q.config().granularity {
+                Granularity::Tensor => original.len(),
+                Granularity::Channel => q.k(),
+            };
+            (
+                q.clipped(original),
+                occupancy::int8_counts(q.codes()),
+                Vec::new(),
+                0,
+                format::int8_bits_per_element(per_scale),
+                model::int8_noise(q),
+            )
+        }
+        QuantRef::Mx(q) => {
+            let bits = (4.0 * q.codes().len() as f64 + 8.0 * q.scales().len() as f64) / n;
+            (
+                q.clipped(original),
+                occupancy::e2m1_counts(q.codes()),
+                occupancy::scale_counts(q.scales()),
+                q.nan_blocks(),
+                bits,
+                model::mx_noise(q, original),
+            )
+        }
+    };
+    let report = OperandReport {
+        error,
+        clipped: clipped as f64 / n,
+        flushed,
+        nan_blocks,
+        bits_per_element: bits,
+        codes,
+        scales,
+        model_sqnr_db: model::operand_sqnr_db(original.data(), &noise),
+    };
+    (report, noise)
+}
+
+/// A quantized operand, in the orientation it was quantized in.
+enum QuantRef<'a> {
+    Int8(&'a Int8Matrix),
+    Mx(&'a MxMatrix),
+}
+
+fn sqnr(out: &[f64], reference: &[f64]) -> f64 {
+    let (s, n) = out
+        .iter()
+        .zip(reference)
+        .fold((0.0, 0.0), |(s, n), (&o, &r)| {
+            (s + r * r, n + (o - r) * (o - r))
+        });
+    crate::core::metrics::error::db(s, n)
+}
+
+impl Run {
+    /// Measures everything, for the table, the JSON and the CSV.
+    pub fn report(&self) -> Report {
+        let xt = &self.xt;
+        let s = &self.scenario;
+        let (m, k) = self.w.shape();
+        let n = self.x.cols();
+        let variants = self
+            .variants
+            .par_iter()
+            .map(|v| {
+                let (wq, xq) = match &v.operands {
+                    Operands::Int8 { w, xt } => (QuantRef::Int8(w), QuantRef::Int8(xt)),
+                    Operands::Mxfp4 { w, xt, .. } => (QuantRef::Mx(w), QuantRef::Mx(xt)),
+                };
+                let (w_rep, w_noise) = operand_report(&self.w, &v.w_deq, wq);
+                let (x_rep, x_noise) = operand_report(xt, &v.x_deq.transpose(), xq);
+                let errors: Vec<f64> =
+                    v.y.data()
+                        .iter()
+                        .zip(&self.reference)
+                        .map(|(&o, &r)| f64::from(o) - r)
+                        .collect();
+                let output = error_stats(v.y.data(), &self.reference);
+                VariantReport {
+                    label: v.variant.label.clone(),
+                    format: match v.variant.method {
+                        Method::Int8 { .. } => "int8",
+                        Method::Mxfp4 { .. } => "mxfp4",
+                        Method::Reference => "f64",
+                    }
+                    .into(),
+                    params: VariantParams::of(&v.variant.method),
+                    decomposition: Decomposition {
+                        w_only_sqnr_db: sqnr(&v.y_w_only, &self.reference),
+                        x_only_sqnr_db: sqnr(&v.y_x_only, &self.reference),
+                        both_sqnr_db: output.sqnr_db,
+                    },
+                    model_output_sqnr_db: model::output_sqnr_db(
+                        &self.w,
+                        &w_noise,
+                        xt,
+                        &x_noise,
+                        &self.reference,
+                    ),
+                    compression: 32.0 / w_rep.bits_per_element,
+                    error_histogram: histogram::linear(&errors, HISTOGRAM_BINS),
+                    error_histogram_log: histogram::log(&errors, HISTOGRAM_BINS),
+                    output,
+                    w: w_rep,
+                    x: x_rep,
+                }
+            })
+            .collect();
+        Report {
+            qlab_version: env!("CARGO_PKG_VERSION").into(),
+            scenario: ScenarioInfo {
+                name: s.name.clone(),
+                description: s.description.clone(),
+                seed: s.seed,
+                m,
+                k,
+                n,
+                w_source: s.w.describe(),
+                x_source: s.x.describe(),
+            },
+            reference: ReferenceInfo {
+                w: TensorStats::of_matrix(&self.w),
+                x: TensorStats::of_matrix(&self.x),
+                y: TensorStats::of(m, n, self.reference.iter().copied()),
+            },
+            variants,
+        }
+    }
+}
+
+/// Convenience: load, run and report in one call.
+pub fn run(scenario: &Scenario) -> Result<Report> {
+    Ok(execute(scenario)?.report())
+}

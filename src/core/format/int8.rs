@@ -1,0 +1,470 @@
+//! INT8 affine quantization: real = scale · (q − zp), codes i8.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::core::error::{Error, Result};
+use crate::core::kernel::simd::Isa;
+use crate::core::matrix::Matrix;
+
+/// Asymmetric uses the full [−128, 127] with a zero point; symmetric uses the restricted
+/// [−127, 127] with zp = 0 (as PyTorch's weight observers and most kernels do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    Asymmetric,
+    Symmetric,
+}
+
+/// One scale for the tensor, or one per channel (a row of the quantized matrix).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Granularity {
+    #[default]
+    Tensor,
+    Channel,
+}
+
+/// How x / scale becomes an integer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Rounding {
+    /// Round half to even: ONNX QuantizeLinear, PyTorch, numpy.
+    #[default]
+    HalfEven,
+    /// Round half away from zero (gemmlowp).
+    HalfAway,
+    /// Round toward −∞: what reproduces the seed document's integers.
+    Floor,
+    /// Round up with probability equal to the fractional part. The uniform draw for element i
+    /// is a hash of (seed, i), so results do not depend on evaluation order or threads.
+    Stochastic { seed: u64 },
+}
+
+impl Scheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Asymmetric => "asymmetric",
+            Scheme::Symmetric => "symmetric",
+        }
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "asymmetric" => Ok(Scheme::Asymmetric),
+            "symmetric" => Ok(Scheme::Symmetric),
+            _ => Err(Error::Invalid(format!(
+                "unknown scheme '{}'; expected asymmetric or symmetric",
+                crate::core::text::echo(s)
+            ))),
+        }
+    }
+}
+
+impl Granularity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Granularity::Tensor => "tensor",
+            Granularity::Channel => "channel",
+        }
+    }
+}
+
+impl FromStr for Granularity {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "tensor" => Ok(Granularity::Tensor),
+            "channel" => Ok(Granularity::Channel),
+            _ => Err(Error::Invalid(format!(
+                "unknown granularity '{}'; expected tensor or channel",
+                crate::core::text::echo(s)
+            ))),
+        }
+    }
+}
+
+impl Rounding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Rounding::HalfEven => "half-even",
+            Rounding::HalfAway => "half-away",
+            Rounding::Floor => "floor",
+            Rounding::Stochastic { .. } => "stochastic",
+        }
+    }
+
+    /// Parses a rounding name; `seed` is used by `stochastic` only.
+    pub fn parse(s: &str, seed: u64) -> Result<Self> {
+        match s {
+            "half-even" => Ok(Rounding::HalfEven),
+            "half-away" => Ok(Rounding::HalfAway),
+            "floor" => Ok(Rounding::Floor),
+            "stochastic" => Ok(Rounding::Stochastic { seed }),
+            _ => Err(Error::Invalid(format!(
+                "unknown rounding '{}'; expected half-even, half-away, floor or stochastic",
+                crate::core::text::echo(s)
+            ))),
+        }
+    }
+
+    /// Rounds `v` to an integer-valued f32. `index` identifies the element for stochastic
+    /// rounding.
+    pub fn round(self, v: f32, index: u64) -> f32 {
+        match self {
+            Rounding::HalfEven => round_half_even(v),
+            Rounding::HalfAway => round_half_away(v),
+            Rounding::Floor => floor(v),
+            Rounding::Stochastic { seed } => {
+                let low = floor(v);
+                // v − floor(v) is exact in f32; u is uniform on [0, 1) in steps of 2^−24.
+                let u = (splitmix64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40) as f32
+                    * (1.0 / 16_777_216.0);
+                if u < v - low { low + 1.0 } else { low }
+            }
+        }
+    }
+
+    /// The rounding used for zero points: stochastic rounding of a zero point would make the
+    /// representable zero random, so it falls back to half-even.
+    fn for_zero_point(self) -> Rounding {
+        match self {
+            Rounding::Stochastic { .. } => Rounding::HalfEven,
+            r => r,
+        }
+    }
+}
+
+impl fmt::Display for Rounding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Round half to even, as `f32::round_ties_even`, without a libm call: for |v| < 2^23,
+/// adding and subtracting 2^23 leaves the nearest integer (the FPU rounds to nearest even);
+/// larger values are integers already. Loops over it vectorise on any x86-64.
+#[inline]
+pub fn round_half_even(v: f32) -> f32 {
+    const TWO23: f32 = 8_388_608.0;
+    let a = v.abs();
+    if a < TWO23 {
+        ((a + TWO23) - TWO23).copysign(v)
+    } else {
+        v
+    }
+}
+
+/// `f32::floor` without a libm call.
+#[inline]
+pub fn floor(v: f32) -> f32 {
+    let r = round_half_even(v);
+    if r > v { r - 1.0 } else { r }
+}
+
+/// `f32::round` (half away from zero) without a libm call: only exact halves differ from
+/// half-even, and for them v ± 0.5 is exact.
+#[inline]
+pub fn round_half_away(v: f32) -> f32 {
+    let r = round_half_even(v);
+    if (v - r).abs() == 0.5 {
+        v + 0.5f32.copysign(v)
+    } else {
+        r
+    }
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit hash, used as a counter-based RNG.
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Quantization settings of an INT8 operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Int8Config {
+    pub scheme: Scheme,
+    pub granularity: Granularity,
+    pub rounding: Rounding,
+}
+
+impl Int8Config {
+    /// The seed's (and common practice's) choice for weights.
+    pub const WEIGHTS: Int8Config = Int8Config {
+        scheme: Scheme::Asymmetric,
+        granularity: Granularity::Tensor,
+        rounding: Rounding::HalfEven,
+    };
+    /// The seed's choice for activations.
+    pub const ACTIVATIONS: Int8Config = Int8Config {
+        scheme: Scheme::Symmetric,
+        granularity: Granularity::Tensor,
+        rounding: Rounding::HalfEven,
+    };
+}
+
+/// Scale and zero point of one tensor or channel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl Affine {
+    /// Range of codes the scheme may use.
+    pub fn code_range(scheme: Scheme) -> (i32, i32) {
+        match scheme {
+            Scheme::Asymmetric => (-128, 127),
+            Scheme::Symmetric => (-127, 127),
+        }
+    }
+
+    /// Scale and zero point for finite values with this range. A zero range (all zeros)
+    /// gets scale 1, so every code dequantizes to exactly 0.
+    pub fn fit(lo: f32, hi: f32, scheme: Scheme, rounding: Rounding) -> Affine {
+        match scheme {
+            Scheme::Asymmetric => {
+                // The range always contains 0, so that 0 is exactly representable.
+                let lo = lo.min(0.0);
+                let hi = hi.max(0.0);
+                let mut scale = (hi - lo) / 255.0;
+                if scale == 0.0 {
+                    return Affine {
+                        scale: 1.0,
+                        zero_point: -128,
+                    };
+                }
+                if scale.is_infinite() {
+                    // hi − lo overflows f32 (a range wider than f32::MAX): the same quotient
+                    // taken in parts, which cannot.
+                    scale = hi / 255.0 - lo / 255.0;
+                }
+                let zp = -128.0 - rounding.for_zero_point().round(lo / scale, 0);
+                Affine {
+                    scale,
+                    zero_point: (zp as i32).clamp(-128, 127),
+                }
+                .finite((-128, 127))
+            }
+            Scheme::Symmetric => {
+                let amax = lo.abs().max(hi.abs());
+                let scale = amax / 127.0;
+                Affine {
+                    scale: if scale > 0.0 { scale } else { 1.0 },
+                    zero_point: 0,
+                }
+                .finite((-127, 127))
+            }
+        }
+    }
+
+    /// The same parameters, with the scale stepped down (by single ulps) until every code of
+    /// `range` dequantizes to a finite value. Only ranges that reach f32::MAX need a step:
+    /// there amax / 127 · 127 can round up past f32::MAX, and a finite input would come back
+    /// as ±inf. The values nearest ±f32::MAX then clip to the largest finite code instead.
+    fn finite(mut self, range: (i32, i32)) -> Affine {
+        let reach = (range.1 - self.zero_point)
+            .abs()
+            .max((range.0 - self.zero_point).abs()) as f32;
+        while self.scale.is_finite() && (self.scale * reach).is_infinite() {
+            self.scale = self.scale.next_down();
+        }
+        self
+    }
+
+    /// round(v / scale) + zp, before the clamp.
+    pub fn unclamped(self, v: f32, rounding: Rounding, index: u64) -> f32 {
+        self.shifted(rounding.round(v / self.scale, index))
+    }
+
+    /// r + zp for a rounded quotient r, in f32: exact for every value the clamp lets through
+    /// (|r| < 2^24), and beyond that the clamp decides whatever the rounding.
+    #[inline]
+    fn shifted(self, rounded: f32) -> f32 {
+        rounded + self.zero_point as f32
+    }
+
+    /// q = clamp(round(v / scale) + zp, qmin, qmax).
+    pub fn quantize(self, v: f32, rounding: Rounding, index: u64, range: (i32, i32)) -> i8 {
+        clamp_code(self.unclamped(v, rounding, index), range)
+    }
+
+    pub fn dequantize(self, q: i8) -> f32 {
+        self.scale * (i32::from(q) - self.zero_point) as f32
+    }
+}
+
+/// A `rows × k` matrix in INT8: codes plus one `Affine` per tensor or per row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Int8Matrix {
+    rows: usize,
+    k: usize,
+    config: Int8Config,
+    codes: Vec<i8>,
+    params: Vec<Affine>,
+}
+
+/// The clamp to the code range, and the code.
+#[inline]
+fn clamp_code(q: f32, (qmin, qmax): (i32, i32)) -> i8 {
+    q.clamp(qmin as f32, qmax as f32) as i8
+}
+
+/// Quantizes one row with [`Affine::quantize`]'s arithmetic, the rounding passed in as a
+/// closure so that the loop, one per rounding mode, compiles to vector code.
+fn fill_row(
+    dst: &mut [i8],
+    src: &[f32],
+    p: Affine,
+    range: (i32, i32),
+    round: impl Fn(f32, usize) -> f32,
+) {
+    for (c, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
+        *d = clamp_code(p.shifted(round(v / p.scale, c)), range);
+    }
+}
+
+/// Refuses NaN and Inf, which an affine scale cannot represent, naming the first one.
+pub fn check_finite(name: &str, m: &Matrix) -> Result<()> {
+    match m.first_non_finite() {
+        Some((r, c)) => Err(Error::Value(format!(
+            "{name}: INT8 cannot quantize {} at index ({r}, {c}); remove NaN/Inf or use MXFP4",
+            m.get(r, c)
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl Int8Matrix {
+    /// Quantizes `m`; channels are rows. NaN and Inf are refused (an affine scale cannot
+    /// represent them), naming the first offending element.
+    pub fn quantize(m: &Matrix, config: Int8Config) -> Result<Self> {
+        Int8Matrix::quantize_with(crate::core::kernel::simd::active(), m, config)
+    }
+
+    /// [`Int8Matrix::quantize`] on a chosen instruction set; every path gives the same codes.
+    pub fn quantize_with(isa: Isa, m: &Matrix, config: Int8Config) -> Result<Self> {
+        let (rows, k) = m.shape();
+        let range_of = |values: &[f32]| match crate::core::kernel::simd::min_max_finite(isa, values)
+        {
+            Some(r) => Ok(r),
+            None => check_finite("input", m).map(|_| (0.0, 0.0)),
+        };
+        let params: Vec<Affine> = match config.granularity {
+            Granularity::Tensor => {
+                let (lo, hi) = range_of(m.data())?;
+                vec![Affine::fit(lo, hi, config.scheme, config.rounding)]
+            }
+            Granularity::Channel => (0..rows)
+                .map(|r| {
+                    let (lo, hi) = range_of(m.row(r))?;
+                    Ok(Affine::fit(lo, hi, config.scheme, config.rounding))
+                })
+                .collect::<Result<_>>()?,
+        };
+        if let Some(p) = params.iter().find(|p| !p.scale.is_finite()) {
+            return Err(Error::Value(format!(
+                "INT8 scale overflows f32 (range too wide: scale {}); values must span less than ~1e36",
+                p.scale
+            )));
+        }
+        let range = Affine::code_range(config.scheme);
+        let mut codes = vec![0i8; rows * k];
+        for (r, (dst, src)) in codes
+            .chunks_mut(k.max(1))
+            .zip(m.data().chunks(k.max(1)))
+            .enumerate()
+        {
+            let p = params[if params.len() == 1 { 0 } else { r }];
+            let (scale, zp) = (p.scale, p.zero_point);
+            // The SIMD path takes whole vectors; the portable loop, one per rounding mode so
+            // that each compiles to vector code, the rest (or all of it).
+            let done = crate::core::kernel::simd::int8_quantize_row(
+                isa,
+                src,
+                (scale, zp),
+                range,
+                config.rounding,
+                dst,
+            );
+            let (dst, src) = (&mut dst[done..], &src[done..]);
+            let base = (r * k + done) as u64;
+            match config.rounding {
+                Rounding::HalfEven => fill_row(dst, src, p, range, |v, _| round_half_even(v)),
+                Rounding::HalfAway => fill_row(dst, src, p, range, |v, _| round_half_away(v)),
+                Rounding::Floor => fill_row(dst, src, p, range, |v, _| floor(v)),
+                rd @ Rounding::Stochastic { .. } => {
+                    fill_row(dst, src, p, range, |v, c| rd.round(v, base + c as u64))
+                }
+            }
+        }
+        Ok(Int8Matrix {
+            rows,
+            k,
+            config,
+            codes,
+            params,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn config(&self) -> Int8Config {
+        self.config
+    }
+
+    pub fn codes(&self) -> &[i8] {
+        &self.codes
+    }
+
+    pub fn row_codes(&self, r: usize) -> &[i8] {
+        &self.codes[r * self.k..(r + 1) * self.k]
+    }
+
+    /// One entry per tensor or per row.
+    pub fn params(&self) -> &[Affine] {
+        &self.params
+    }
+
+    pub fn row_params(&self, r: usize) -> Affine {
+        self.params[if self.params.len() == 1 { 0 } else { r }]
+    }
+
+    /// Elements of `original` (the matrix this was quantized from) whose code the clamp
+    /// saturated. Min/max scales clip nothing under round-to-nearest; floor and stochastic
+    /// rounding, or params fitted on other data, can.
+    pub fn clipped(&self, original: &Matrix) -> usize {
+        let range = Affine::code_range(self.config.scheme);
+        let mut n = 0;
+        for r in 0..self.rows {
+            let p = self.row_params(r);
+            n += original
+                .row(r)
+                .iter()
+                .enumerate()
+                .filter(|&(c, &v)| {
+                    let q = p.unclamped(v, self.config.rounding, (r * self.k + c) as u64);
+                    q < range.0 as f32 || q > range.1 as f32
+                })
+                .count();
+        }
+        n
+    }
+
+    pub fn dequantize(&self) -> Matrix {
+        let mut out = Vec::with_capacity(self.codes.len());
+        for r in 0..self.rows {
+            let p = self.row_params(r);
+            out.extend(self.row_codes(r).iter().map(|&q| p.dequantize(q)));
+        }
+        Matrix::new(self.rows, self.k, out).expect("shape kept")
+    }
+}

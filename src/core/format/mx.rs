@@ -1,0 +1,390 @@
+//! The MX block quantizer (OCP Microscaling Formats v1.0) for MXFP4: blocks of E2M1 elements
+//! along the reduction axis, each with one E8M0 scale byte.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::{e2m1, e8m0};
+use crate::core::error::{Error, Result};
+use crate::core::matrix::Matrix;
+
+/// E2M1's largest exponent: 6 = 1.5 · 2^2.
+const E2M1_EMAX: i32 = 2;
+
+/// How the shared exponent is chosen from the block's largest magnitude amax = sig · 2^E.
+/// Every rule starts from e = E − 2 and bumps it by one under its own condition on sig.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ScaleRule {
+    /// Never bump: the OCP spec's algorithm (also microxcaling, torchao's default, ggml).
+    /// amax may scale to just under 8 and clip to 6.
+    #[default]
+    Floor,
+    /// Bump when sig > 1: nothing ever clips, small values lose resolution (torchao CEIL).
+    Ceil,
+    /// Bump when sig ≥ 1.75 (torchao EVEN).
+    Even,
+    /// Bump when sig > 1.5, i.e. e = ceil(log2(amax / 6)): amax never clips (cuBLAS,
+    /// TransformerEngine, torchao RCEIL).
+    Rceil,
+}
+
+impl ScaleRule {
+    pub const ALL: [ScaleRule; 4] = [
+        ScaleRule::Floor,
+        ScaleRule::Ceil,
+        ScaleRule::Even,
+        ScaleRule::Rceil,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScaleRule::Floor => "floor",
+            ScaleRule::Ceil => "ceil",
+            ScaleRule::Even => "even",
+            ScaleRule::Rceil => "rceil",
+        }
+    }
+
+    /// Whether the rule bumps e for a significand whose 23 fraction bits are `frac`
+    /// (sig = 1 + frac / 2^23). Compared on the bits, so there is no rounding anywhere.
+    fn bumps(self, frac: u32) -> bool {
+        match self {
+            ScaleRule::Floor => false,
+            ScaleRule::Ceil => frac > 0,
+            ScaleRule::Even => frac >= 0x60_0000,
+            ScaleRule::Rceil => frac > 0x40_0000,
+        }
+    }
+}
+
+impl fmt::Display for ScaleRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ScaleRule {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        ScaleRule::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown scale rule '{}'; expected floor, ceil, even or rceil",
+                    crate::core::text::echo(s)
+                ))
+            })
+    }
+}
+
+/// How many elements share one scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockSize {
+    /// Blocks of n consecutive elements along K; the last block of a row may be shorter.
+    Elements(usize),
+    /// One scale for the whole tensor (the seed document's choice for its 2×2 example).
+    Tensor,
+}
+
+impl BlockSize {
+    pub const DEFAULT: BlockSize = BlockSize::Elements(32);
+
+    /// Block length along a row of `k` elements: a block longer than the row is the row
+    /// (the same blocks, and no size a kernel must allocate or index beyond K).
+    pub fn len_for(self, k: usize) -> usize {
+        match self {
+            BlockSize::Elements(n) => n.min(k.max(1)),
+            BlockSize::Tensor => k.max(1),
+        }
+    }
+}
+
+impl Default for BlockSize {
+    fn default() -> Self {
+        BlockSize::DEFAULT
+    }
+}
+
+impl fmt::Display for BlockSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockSize::Elements(n) => write!(f, "{n}"),
+            BlockSize::Tensor => f.write_str("tensor"),
+        }
+    }
+}
+
+impl FromStr for BlockSize {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "tensor" {
+            return Ok(BlockSize::Tensor);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(BlockSize::Elements(n)),
+            _ => Err(Error::Invalid(format!(
+                "invalid block size '{}'; expected an integer ≥ 1 or 'tensor'",
+                crate::core::text::echo(s)
+            ))),
+        }
+    }
+}
+
+/// amax = sig · 2^E exactly, from the f32 bits: returns (E, the 23 fraction bits of sig).
+/// Subnormals are normalised first. `x` must be finite and non-zero.
+pub fn split_exponent(x: f32) -> (i32, u32) {
+    let bits = x.to_bits() & 0x7FFF_FFFF;
+    let exp_field = (bits >> 23) as i32;
+    let mantissa = bits & 0x7F_FFFF;
+    if exp_field != 0 {
+        (exp_field - 127, mantissa)
+    } else {
+        // Subnormal: value = mantissa · 2^−149. Move the leading one to bit 23.
+        let shift = mantissa.leading_zeros() - 8;
+        let normalised = mantissa << shift;
+        (-126 - shift as i32, normalised & 0x7F_FFFF)
+    }
+}
+
+/// The E8M0 scale byte for a block whose largest magnitude is `amax`.
+/// Zero blocks get 0x00; a NaN or infinite amax gives the NaN byte.
+pub fn scale_byte(amax: f32, rule: ScaleRule) -> u8 {
+    if !amax.is_finite() {
+        return e8m0::NAN;
+    }
+    if amax == 0.0 {
+        return 0;
+    }
+    let (e, frac) = split_exponent(amax);
+    let bump = i32::from(rule.bumps(frac));
+    e8m0::from_exponent(e - E2M1_EMAX + bump)
+}
+
+/// 2^−e as f32 for a finite scale byte. With e in [−127, 126] (the most an f32 amax can
+/// produce), 2^−e is a normal f32, so multiplying by it is the exact division by the scale.
+pub fn inverse_scale(byte: u8) -> f32 {
+    let e = e8m0::exponent(byte).expect("finite scale byte");
+    f32::from_bits(((e8m0::BIAS - e).clamp(1, 254) as u32) << 23)
+}
+
+/// Largest magnitude of a block; NaN when the block holds a NaN, +Inf when it holds an Inf.
+fn block_amax(values: &[f32]) -> f32 {
+    let mut amax = 0.0f32;
+    for &v in values {
+        if v.is_nan() {
+            return f32::NAN;
+        }
+        amax = amax.max(v.abs());
+    }
+    amax
+}
+
+/// Quantizes one block into `codes` given its scale byte (a NaN scale gives zero codes).
+fn encode_block(values: &[f32], byte: u8, codes: &mut [u8]) {
+    if byte == e8m0::NAN {
+        codes.fill(0);
+        return;
+    }
+    let inv = inverse_scale(byte);
+    for (c, &v) in codes.iter_mut().zip(values) {
+        *c = e2m1::encode(v * inv);
+    }
+}
+
+/// Quantizes one block: returns the scale byte and writes one E2M1 code per element.
+pub fn quantize_block(values: &[f32], rule: ScaleRule, codes: &mut [u8]) -> u8 {
+    let byte = scale_byte(block_amax(values), rule);
+    encode_block(values, byte, codes);
+    byte
+}
+
+/// Value of one element: P · 2^e, NaN for a NaN block.
+pub fn dequantize(code: u8, byte: u8) -> f32 {
+    (f64::from(e2m1::decode(code)) * e8m0::to_f64(byte)) as f32
+}
+
+/// Quantization settings of an MXFP4 operand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MxConfig {
+    pub block: BlockSize,
+    pub rule: ScaleRule,
+}
+
+/// A `rows × k` matrix in MXFP4, blocks running along each row (the reduction axis K).
+/// Codes are kept one per byte (the packed layouts are in `format::packed`); scales are
+/// `rows × blocks_per_row` bytes. With `BlockSize::Tensor`, every row carries the same
+/// tensor-wide byte so that kernels see a uniform layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MxMatrix {
+    rows: usize,
+    k: usize,
+    block: usize,
+    codes: Vec<u8>,
+    scales: Vec<u8>,
+}
+
+impl MxMatrix {
+    /// Quantizes every row of `m` in blocks along the row.
+    pub fn quantize(m: &Matrix, config: MxConfig) -> Result<Self> {
+        MxMatrix::quantize_with(crate::core::kernel::simd::active(), m, config)
+    }
+
+    /// [`MxMatrix::quantize`] on a chosen instruction set; every path gives the same bytes.
+    pub fn quantize_with(
+        isa: crate::core::kernel::simd::Isa,
+        m: &Matrix,
+        config: MxConfig,
+    ) -> Result<Self> {
+        if config.block == BlockSize::Elements(0) {
+            return Err(Error::Invalid(
+                "block size 0 is invalid; expected an integer ≥ 1 or 'tensor'".into(),
+            ));
+        }
+        let (rows, k) = m.shape();
+        let block = config.block.len_for(k);
+        let per_row = k.div_ceil(block);
+        let mut codes = vec![0u8; rows * k];
+        let mut scales = vec![0u8; rows * per_row];
+        let tensor_byte = (config.block == BlockSize::Tensor)
+            .then(|| scale_byte(block_amax(m.data()), config.rule));
+        for r in 0..rows {
+            let row = m.row(r);
+            let row_codes = &mut codes[r * k..(r + 1) * k];
+            if tensor_byte.is_none()
+                && crate::core::kernel::simd::mx_quantize_row(
+                    isa,
+                    row,
+                    block,
+                    config.rule,
+                    row_codes,
+                    &mut scales[r * per_row..(r + 1) * per_row],
+                )
+            {
+                continue;
+            }
+            for (j, (vals, cs)) in row
+                .chunks(block)
+                .zip(row_codes.chunks_mut(block))
+                .enumerate()
+            {
+                scales[r * per_row + j] = match tensor_byte {
+                    Some(byte) => {
+                        encode_block(vals, byte, cs);
+                        byte
+                    }
+                    None => quantize_block(vals, config.rule, cs),
+                };
+            }
+        }
+        Ok(MxMatrix {
+            rows,
+            k,
+            block,
+            codes,
+            scales,
+        })
+    }
+
+    /// Builds a matrix from raw codes and scale bytes (e.g. unpacked from a file).
+    pub fn from_parts(
+        rows: usize,
+        k: usize,
+        block: usize,
+        codes: Vec<u8>,
+        scales: Vec<u8>,
+    ) -> Result<Self> {
+        if block == 0 {
+            return Err(Error::Invalid("block size must be ≥ 1".into()));
+        }
+        let per_row = k.div_ceil(block);
+        if codes.len() != rows * k || scales.len() != rows * per_row {
+            return Err(Error::Shape(format!(
+                "MXFP4 parts for ({rows}, {k}) with block {block} need {} codes and {} scales, got {} and {}",
+                rows * k,
+                rows * per_row,
+                codes.len(),
+                scales.len()
+            )));
+        }
+        if let Some(c) = codes.iter().find(|&&c| c > 0xF) {
+            return Err(Error::Value(format!(
+                "E2M1 code {c:#04x} is out of range; expected 0x0..=0xF"
+            )));
+        }
+        Ok(MxMatrix {
+            rows,
+            k,
+            block,
+            codes,
+            scales,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    pub fn blocks_per_row(&self) -> usize {
+        self.k.div_ceil(self.block)
+    }
+
+    pub fn codes(&self) -> &[u8] {
+        &self.codes
+    }
+
+    pub fn scales(&self) -> &[u8] {
+        &self.scales
+    }
+
+    pub fn row_codes(&self, r: usize) -> &[u8] {
+        &self.codes[r * self.k..(r + 1) * self.k]
+    }
+
+    pub fn row_scales(&self, r: usize) -> &[u8] {
+        let n = self.blocks_per_row();
+        &self.scales[r * n..(r + 1) * n]
+    }
+
+    /// Number of blocks whose scale is NaN (they held a NaN or an infinity).
+    pub fn nan_blocks(&self) -> usize {
+        self.scales.iter().filter(|&&b| b == e8m0::NAN).count()
+    }
+
+    /// Elements of `original` (the matrix this was quantized from) beyond ±6 · 2^e, which the
+    /// encoder saturated: only the floor and even rules let that happen.
+    pub fn clipped(&self, original: &Matrix) -> usize {
+        let mut n = 0;
+        for r in 0..self.rows {
+            let scales = self.row_scales(r);
+            for (j, block) in original.row(r).chunks(self.block).enumerate() {
+                if scales[j] == e8m0::NAN {
+                    continue;
+                }
+                let limit = f64::from(e2m1::MAX) * e8m0::to_f64(scales[j]);
+                n += block.iter().filter(|v| f64::from(v.abs()) > limit).count();
+            }
+        }
+        n
+    }
+
+    /// The dequantized matrix: every element P · 2^e.
+    pub fn dequantize(&self) -> Matrix {
+        let mut out = Vec::with_capacity(self.codes.len());
+        for r in 0..self.rows {
+            let scales = self.row_scales(r);
+            for (j, block) in self.row_codes(r).chunks(self.block).enumerate() {
+                out.extend(block.iter().map(|&c| dequantize(c, scales[j])));
+            }
+        }
+        Matrix::new(self.rows, self.k, out).expect("shape kept")
+    }
+}

@@ -1,0 +1,16 @@
+//! The numeric core: data → format (quantize) → kernel (exact GEMMs) → metrics → one
+//! experiment's report. Nothing here imports a front-end (`crate::app`).
+
+pub mod data;
+pub mod error;
+pub mod experiment;
+pub mod files;
+pub mod format;
+pub mod kernel;
+pub mod matrix;
+pub mod metrics;
+pub mod report;
+pub mod scenario;
+pub mod stdio;
+pub mod system;
+pub mod text;
