@@ -180,7 +180,7 @@ proptest! {
 
 /// A deterministic pseudo-random stream for test data.
 fn int8_hash(seed: u64, i: usize) -> u64 {
-    qlab::format::int8::splitmix64(seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
+    qlab::rng::splitmix64(seed ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
 }
 
 #[test]

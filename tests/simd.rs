@@ -9,7 +9,7 @@ use qlab::kernel::{Accumulator, int8, mxfp4};
 fn data(rows: usize, cols: usize, seed: u64, spread: bool) -> Matrix {
     let v = (0..rows * cols)
         .map(|i| {
-            let h = qlab::format::int8::splitmix64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9));
+            let h = qlab::rng::splitmix64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9));
             let u = (h >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
             // With `spread`, magnitudes vary over many binades so blocks get different scales.
             let mag = if spread {
@@ -110,7 +110,7 @@ fn extreme_codes(k: usize) {
     let signs = |rows: usize, seed: u64, major: f32| {
         let v = (0..rows * k)
             .map(|i| {
-                let h = qlab::format::int8::splitmix64(seed ^ i as u64);
+                let h = qlab::rng::splitmix64(seed ^ i as u64);
                 if h.is_multiple_of(16) { -major } else { major }
             })
             .collect();

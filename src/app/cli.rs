@@ -313,16 +313,11 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    // --kernel wins over QLAB_KERNEL; a QLAB_KERNEL that names no kernel is an error, not
-    // silently the default.
-    let kernel = match (cli.kernel, std::env::var_os("QLAB_KERNEL")) {
-        (Some(isa), _) => Some(isa),
-        (None, Some(v)) => Some(
-            v.to_string_lossy()
-                .parse()
-                .map_err(|e| Error::Invalid(format!("QLAB_KERNEL: {e}")))?,
-        ),
-        (None, None) => None,
+    // --kernel wins over QLAB_KERNEL; without it, a QLAB_KERNEL that names no kernel is an
+    // error, not silently the default.
+    let kernel = match cli.kernel {
+        Some(isa) => Some(isa),
+        None => crate::core::kernel::simd::from_env()?,
     };
     if let Some(isa) = kernel {
         crate::core::kernel::simd::force(isa);

@@ -10,6 +10,7 @@ pub mod kernel;
 pub mod matrix;
 pub mod metrics;
 pub mod report;
+pub mod rng;
 pub mod scenario;
 pub mod stdio;
 pub mod system;

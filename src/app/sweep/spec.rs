@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::{Spanned, Table, Value};
 
 use crate::core::error::{Error, Result};
-use crate::core::format::int8::splitmix64;
+use crate::core::rng::splitmix64;
 use crate::core::scenario::{self, Scenario};
 
 /// Refuse sweeps larger than this without `--yes`.

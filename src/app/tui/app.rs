@@ -8,10 +8,10 @@ use std::time::Duration;
 use crate::app::walkthrough::Mode;
 use crate::core::data::distribution::{ChannelAxis, ChannelOutliers, Distribution, Sign};
 use crate::core::experiment::{Report, Run};
-use crate::core::format::int8::splitmix64;
 use crate::core::format::{BlockSize, Granularity, Rounding, ScaleRule, Scheme};
 use crate::core::kernel::{Accumulator, Method};
 use crate::core::metrics::hotspots::Hotspots;
+use crate::core::rng::splitmix64;
 use crate::core::scenario::{OperandSpec, Scenario, Source, default_label};
 
 use super::keymap::Context;

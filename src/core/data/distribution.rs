@@ -8,8 +8,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
 
 use crate::core::error::{Error, Result};
-use crate::core::format::int8::splitmix64;
 use crate::core::matrix::Matrix;
+use crate::core::rng::splitmix64;
 
 /// Sign of log-normal samples (which are positive by nature).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use crate::core::error::{Error, Result};
 use crate::core::kernel::simd::Isa;
 use crate::core::matrix::Matrix;
+use crate::core::rng::splitmix64;
 
 /// Asymmetric uses the full [−128, 127] with a zero point; symmetric uses the restricted
 /// [−127, 127] with zp = 0 (as PyTorch's weight observers and most kernels do).
@@ -172,14 +173,6 @@ pub fn round_half_away(v: f32) -> f32 {
     } else {
         r
     }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit hash, used as a counter-based RNG.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Quantization settings of an INT8 operand.

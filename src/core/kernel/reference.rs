@@ -147,7 +147,7 @@ mod tests {
     fn values(n: usize, seed: u64) -> Vec<f32> {
         (0..n)
             .map(|i| {
-                let h = crate::core::format::int8::splitmix64(seed ^ i as u64);
+                let h = crate::core::rng::splitmix64(seed ^ i as u64);
                 ((h >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2f32.powi((h % 40) as i32 - 20)
             })
             .collect()

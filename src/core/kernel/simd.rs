@@ -138,31 +138,39 @@ impl std::str::FromStr for Isa {
 
 static FORCED: OnceLock<Isa> = OnceLock::new();
 
-/// Forces a path for the whole process (the `--kernel` option); the first call wins.
+/// The path `QLAB_KERNEL` names: `None` when it is unset, an error naming the variable when it
+/// names no path this CPU has. The one place the variable is read; the command line forces
+/// what it returns (an explicit `--kernel` wins).
+pub fn from_env() -> crate::core::error::Result<Option<Isa>> {
+    match std::env::var_os("QLAB_KERNEL") {
+        None => Ok(None),
+        Some(v) => v
+            .to_string_lossy()
+            .parse()
+            .map(Some)
+            .map_err(|e| crate::core::error::Error::Invalid(format!("QLAB_KERNEL: {e}"))),
+    }
+}
+
+/// Forces a path for the whole process (`--kernel`, `QLAB_KERNEL`); the first call wins.
 pub fn force(isa: Isa) {
     let _ = FORCED.set(isa);
 }
 
-/// The forced path, if `--kernel` or `QLAB_KERNEL` chose one.
+/// The forced path, if one was.
 pub fn forced() -> Option<Isa> {
-    FORCED
-        .get()
-        .copied()
-        .or_else(|| std::env::var("QLAB_KERNEL").ok()?.parse().ok())
+    FORCED.get().copied()
 }
 
-/// The path kernels use: a forced one, else `QLAB_KERNEL`, else the best the CPU supports.
+/// The path kernels use: the forced one, else the best the CPU supports.
 pub fn active() -> Isa {
-    if let Some(&i) = FORCED.get() {
-        return i;
-    }
-    static AUTO: OnceLock<Isa> = OnceLock::new();
-    *AUTO.get_or_init(|| {
-        if let Ok(s) = std::env::var("QLAB_KERNEL")
-            && let Ok(i) = s.parse::<Isa>()
-        {
-            return i;
-        }
+    forced().unwrap_or_else(best)
+}
+
+/// The best path this CPU supports, detected once.
+pub fn best() -> Isa {
+    static BEST: OnceLock<Isa> = OnceLock::new();
+    *BEST.get_or_init(|| {
         if Isa::Avx512Vnni.available() {
             Isa::Avx512Vnni
         } else if Isa::Avx2Vnni.available() {
