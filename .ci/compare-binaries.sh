@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs two qlab binaries on the same inputs and compares every output byte for byte: stdout,
 # stderr, exit status and every file written. For refactors that must not change a single bit
-# (`.ci/compare-binaries.sh OLD_QLAB NEW_QLAB`). Not part of CI: it needs a build of the old
+# (`.ci/compare-binaries.sh OLD_QLAB NEW_QLAB`; both named `qlab`, since help texts name the
+# binary). Not part of CI: it needs a build of the old
 # commit. Prints each difference and exits 1 if there is any.
 set -uo pipefail
 old=$(realpath "$1")
@@ -103,6 +104,10 @@ done
 for s in "$work"/in/results/*.sweep.toml; do
     b=$(basename "$s" .sweep.toml)
     run_case "dry-$b" sweep "results/$b.sweep.toml" --dry-run
+done
+run_case help --help
+for c in tui quantize matmul walkthrough formats run sweep merge plot bench; do
+    run_case "help-$c" "$c" --help
 done
 run_case merge merge results/distributions.csv --out m.csv
 run_case plot-line plot results/block-size-outliers.csv --x x.outlier_channels.factor --y out_sqnr_db --by variant --out p.svg

@@ -1,0 +1,199 @@
+//! The command line: argument parsing and the headless commands. No numerics live here; every
+//! command reads its inputs, calls the library, and writes or prints what it returns.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod formats;
+mod matmul;
+mod quantize;
+mod run;
+mod sweep;
+
+pub use bench::BenchArgs;
+pub use formats::formats_text;
+pub use matmul::{MatmulArgs, MatmulFormat};
+pub use quantize::{MxArgs, QuantFormat, QuantizeArgs, RoundingArg};
+pub use run::RunArgs;
+pub use sweep::{MergeArgs, PlotArgs, SweepArgs};
+
+use crate::app::walkthrough::{self, Mode};
+use crate::core::error::{Error, Result};
+use crate::core::scenario::Scenario;
+use crate::core::stdio;
+use crate::core::text;
+use crate::note;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "qlab",
+    version,
+    about = "A quantization accuracy lab: what INT8 and MXFP4 do to a matmul.",
+    long_about = "A quantization accuracy lab: runs the same matrix multiplication through \
+                  bit-exact INT8 and MXFP4 integer kernels and shows what the quantization did.\n\
+                  Without a command, opens the interactive explorer on the built-in scenario."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Worker threads for every command [default: all cores]
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Force a kernel path: scalar, avx2, avx2-vnni or avx512-vnni [default: the best this CPU has;
+    /// also QLAB_KERNEL]
+    #[arg(long, global = true)]
+    pub kernel: Option<crate::core::kernel::simd::Isa>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the interactive explorer (the default command)
+    Tui {
+        /// Scenario file (TOML); the built-in default scenario when omitted
+        scenario: Option<PathBuf>,
+    },
+    /// Quantize a .npy array (blocks / channels along its rows) and write the dequantized array
+    Quantize(QuantizeArgs),
+    /// Multiply W (M × K) by x (K × N or K) through INT8, MXFP4 or the f64 reference
+    Matmul(MatmulArgs),
+    /// Replay the seed document's INT8 and MXFP4 examples step by step
+    Walkthrough {
+        /// document (as the document computes), spec (as the standards compute), or both
+        #[arg(long, default_value = "both")]
+        mode: Mode,
+    },
+    /// Print the E2M1 table, the E8M0 range and the storage cost of each format
+    Formats,
+    /// Run a scenario: every variant side by side against the f64 reference
+    Run(RunArgs),
+    /// Run a sweep (the Cartesian product of its axes) into a tidy CSV
+    Sweep(SweepArgs),
+    /// Combine sweep CSVs (shards) into one
+    Merge(MergeArgs),
+    /// Chart a sweep CSV as SVG
+    Plot(PlotArgs),
+    /// Measure the GEMM paths and quantizers on this CPU
+    Bench(BenchArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`| head`): end quietly, with the status
+        // a shell reports for a process that SIGPIPE ended.
+        Err(Error::Closed) => ExitCode::from(CLOSED_PIPE),
+        // A signal is ending the process; its handler removed the files this failed on.
+        Err(_) if crate::core::files::temps::dying() => ExitCode::FAILURE,
+        Err(e) => {
+            // Messages carry text from files: escaped, so they stay one line and cannot drive
+            // the terminal, and bounded, whatever a file echoes into them.
+            note!("qlab: error: {}", text::cut(&e.to_string(), MESSAGE_MAX));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// 128 + SIGPIPE.
+const CLOSED_PIPE: u8 = 141;
+
+/// The longest error line qlab prints (a path can be long; a file's echo is cut before).
+const MESSAGE_MAX: usize = 2000;
+
+/// Prints clap's own message (help, version, a usage error) as clap would, colours and
+/// all, but survives a closed or full standard output.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    match e.print() {
+        Ok(()) => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+        Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(CLOSED_PIPE),
+        Err(io) => {
+            note!("qlab: error: standard output: {io}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    // --kernel wins over QLAB_KERNEL; without it, a QLAB_KERNEL that names no kernel is an
+    // error, not silently the default.
+    let kernel = match cli.kernel {
+        Some(isa) => Some(isa),
+        None => crate::core::kernel::simd::from_env()?,
+    };
+    if let Some(isa) = kernel {
+        crate::core::kernel::simd::force(isa);
+    }
+    let threads = threads(cli.threads)?;
+    if let Some(n) = threads {
+        // The global pool serves every command; a sweep's own pool uses the same count.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    match cli.command {
+        None => tui_cmd(None),
+        Some(Command::Tui { scenario }) => tui_cmd(scenario.as_deref()),
+        Some(Command::Walkthrough { mode }) => {
+            stdio::print(&walkthrough::render(&walkthrough::sections(mode)))
+        }
+        Some(Command::Formats) => stdio::print(&formats_text()),
+        Some(Command::Quantize(a)) => quantize::cmd(&a),
+        Some(Command::Matmul(a)) => matmul::cmd(&a),
+        Some(Command::Run(a)) => run::cmd(&a),
+        Some(Command::Sweep(a)) => sweep::sweep_cmd(&a, threads),
+        Some(Command::Merge(a)) => sweep::merge_cmd(&a),
+        Some(Command::Bench(a)) => bench::cmd(&a),
+        Some(Command::Plot(a)) => sweep::plot_cmd(&a),
+    }
+}
+
+/// The most worker threads qlab starts, per core: more only costs memory and switches.
+const THREADS_PER_CORE: usize = 8;
+
+/// `--threads`: at least 1, and at most [`THREADS_PER_CORE`] per core (a larger count is
+/// capped, with a note: a million threads would exhaust the machine before any work).
+fn threads(asked: Option<usize>) -> Result<Option<usize>> {
+    match asked {
+        Some(0) => Err(Error::Invalid(
+            "--threads 0 is invalid; expected at least 1".into(),
+        )),
+        Some(n) => {
+            let cores = crate::core::system::cores();
+            let max = cores.saturating_mul(THREADS_PER_CORE);
+            if n > max {
+                note!(
+                    "qlab: --threads {n} is more than {THREADS_PER_CORE} per core ({cores} \
+                     core{} here); using {max}",
+                    if cores == 1 { "" } else { "s" }
+                );
+                Ok(Some(max))
+            } else {
+                Ok(Some(n))
+            }
+        }
+        None => Ok(None),
+    }
+}
+
+fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
+    use std::io::IsTerminal;
+    let scenario = match scenario {
+        Some(p) => Scenario::load(p)?,
+        None => Scenario::default(),
+    };
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(Error::Invalid(
+            "the interactive explorer needs a terminal; for headless use try `qlab run`, \
+             `qlab walkthrough` or `qlab --help`"
+                .into(),
+        ));
+    }
+    crate::app::tui::run(scenario)
+}

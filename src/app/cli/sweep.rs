@@ -1,0 +1,168 @@
+//! `qlab sweep`, `qlab merge` and `qlab plot`: many configurations into one CSV, shards into
+//! one file, a CSV into a chart.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::core::error::{Error, Result};
+use crate::core::files::{Content, Outputs};
+use crate::core::{stdio, text};
+use crate::note;
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Sweep file (TOML)
+    pub spec: PathBuf,
+    /// Output CSV (one row per configuration × variant)
+    #[arg(long, value_name = "FILE.csv", required_unless_present = "dry_run")]
+    pub out: Option<PathBuf>,
+    /// Continue a partial output file, skipping the configurations it holds
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only part I of N (configurations whose index is I-1 modulo N)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::app::sweep::Shard>,
+    /// Print the number of configurations and the first rows of the plan, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress output
+    #[arg(long)]
+    pub quiet: bool,
+    /// Add a 'seconds' column (makes the file differ from run to run)
+    #[arg(long)]
+    pub timings: bool,
+    /// Run sweeps of more than 10 million configurations
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Sweep CSVs to combine (shards of one sweep)
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output CSV
+    #[arg(long, value_name = "ALL.csv")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// A sweep or run CSV
+    pub csv: PathBuf,
+    /// Column for the x axis (numbers give a line chart, anything else a bar chart)
+    #[arg(long)]
+    pub x: String,
+    /// Column for the y axis (averaged over rows that share x and --by)
+    #[arg(long)]
+    pub y: String,
+    /// One series per value of this column
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Keep only rows where COLUMN equals VALUE (repeatable), e.g. --where format=mxfp4
+    #[arg(long = "where", value_name = "COLUMN=VALUE", value_parser = parse_filter)]
+    pub filters: Vec<(String, String)>,
+    /// Output SVG
+    #[arg(long, value_name = "FIG.svg")]
+    pub out: PathBuf,
+}
+
+pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
+    let m = crate::app::sweep::merge::merge(&a.inputs, &a.out)?;
+    note!(
+        "merged {} configurations ({} rows) into {}",
+        m.configs,
+        m.rows,
+        a.out.display()
+    );
+    if m.missing_count > 0 {
+        let shown: Vec<String> = m.missing.iter().map(|c| c.to_string()).collect();
+        note!(
+            "qlab: {} configurations are missing: {}{}",
+            m.missing_count,
+            shown.join(", "),
+            if m.missing_count > m.missing.len() as u64 {
+                ", …"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn plot_cmd(a: &PlotArgs) -> Result<()> {
+    let mut outs = Outputs::new(&[&a.csv]);
+    let slot = outs.add("--out", &a.out, Content::Text)?;
+    let chart = crate::app::plot::plot(&a.csv, &a.x, &a.y, a.by.as_deref(), &a.filters)?;
+    if chart.skipped > 0 {
+        note!(
+            "qlab: plot: {} of {} rows skipped: their x or y is not a finite number",
+            chart.skipped,
+            chart.rows
+        );
+    }
+    outs.put(slot, chart.svg.into_bytes());
+    outs.commit()
+}
+
+fn parse_filter(s: &str) -> std::result::Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(c, v)| (c.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected COLUMN=VALUE, got '{s}'"))
+}
+
+pub(super) fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
+    use crate::app::sweep::{self, LARGE_SWEEP, Progress, Shard, Sweep};
+    let spec = Sweep::load(&a.spec)?;
+    let n = spec.len();
+    if a.dry_run {
+        let v = spec.variants();
+        let mut lines = format!(
+            "{}: {n} configuration{} × {v} variant{} = {} rows (sweep {})\n",
+            text::printable(&spec.name),
+            if n == 1 { "" } else { "s" },
+            if v == 1 { "" } else { "s" },
+            n.saturating_mul(v as u64),
+            spec.id
+        );
+        for line in sweep::run::plan(&spec, 10)? {
+            lines.push_str(&format!("{}\n", text::printable(&line)));
+        }
+        if n > 10 {
+            lines.push_str(&format!("   … {} more\n", n - 10));
+        }
+        return stdio::print(&lines);
+    }
+    if n > LARGE_SWEEP && !a.yes {
+        return Err(Error::Invalid(format!(
+            "{}: the sweep has {n} configurations, more than {LARGE_SWEEP}; pass --yes to run it anyway",
+            a.spec.display()
+        )));
+    }
+    let out = a
+        .out
+        .as_ref()
+        .expect("clap requires --out without --dry-run");
+    let opts = sweep::Options {
+        threads,
+        resume: a.resume,
+        shard: a.shard.unwrap_or(Shard::ALL),
+        timings: a.timings,
+        progress: if a.quiet {
+            Progress::Quiet
+        } else {
+            Progress::Auto
+        },
+    };
+    let ran = sweep::run(&spec, out, &opts)?;
+    if !a.quiet {
+        note!(
+            "sweep {}: ran {ran} configurations into {}",
+            spec.id,
+            out.display()
+        );
+    }
+    Ok(())
+}
