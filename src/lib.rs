@@ -17,6 +17,6 @@ pub use core::error::{Error, Result};
 pub use core::kernel::simd;
 pub use core::matrix::Matrix;
 pub use core::{
-    data, error, experiment, files, format, kernel, matrix, metrics, report, rng, scenario, stdio,
-    system, text,
+    data, error, experiment, family, files, format, kernel, matrix, metrics, report, rng, scenario,
+    stdio, system, text,
 };

@@ -1081,8 +1081,8 @@ fn unknown_scale_rule_is_a_usage_error() {
         .code(2)
         .stdout("")
         .stderr(predicate::str::contains(
-            "invalid value 'nearest' for '--scale-rule <SCALE_RULE>': \
-             unknown scale rule 'nearest'; expected floor, ceil, even or rceil",
+            "qlab: error: invalid value 'nearest' for '--scale-rule <SCALE_RULE>' \
+             [possible values: floor, ceil, even, rceil] (see --help)\n",
         ));
     assert!(!out.exists());
 }

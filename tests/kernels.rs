@@ -2,10 +2,12 @@
 
 use proptest::prelude::*;
 use qlab::Matrix;
+use qlab::data::distribution::Role;
+use qlab::family::Variant;
 use qlab::format::{BlockSize, Granularity, Int8Config, Int8Matrix, MxConfig, MxMatrix};
 use qlab::format::{Rounding, ScaleRule, Scheme};
 use qlab::format::{e2m1, e8m0};
-use qlab::kernel::{self, Accumulator, Method, int8, mxfp4};
+use qlab::kernel::{self, Accumulator, int8, mxfp4};
 
 fn finite() -> impl Strategy<Value = f32> {
     prop_oneof![
@@ -258,20 +260,14 @@ fn awkward_shapes_agree_with_the_dequantized_product() {
                 .collect(),
         )
         .unwrap();
-        for method in [
-            Method::Mxfp4 {
-                config: MxConfig::default(),
-                acc: Accumulator::F64,
-            },
-            Method::Int8 {
-                w: Int8Config::WEIGHTS,
-                x: Int8Config::ACTIVATIONS,
-            },
-        ] {
-            let ops = kernel::quantize(&w, &x, method).unwrap().unwrap();
-            let y = ops.multiply();
+        // Every registered family, its GEMM summing exactly where it can choose.
+        for &f in qlab::family::REGISTRY {
+            let mut v = Variant::defaults(f);
+            if let Some(k) = f.knobs().iter().find(|k| k.key == "accumulator") {
+                v.set(k, Role::W, "f64".into());
+            }
+            let (y, dw, dx) = product(&v, &w, &x).unwrap();
             assert_eq!(y.shape(), (m, n));
-            let (dw, dx) = ops.dequantized();
             assert_eq!((dw.shape(), dx.shape()), ((m, k), (k, n)));
             for i in 0..m {
                 for j in 0..n {
@@ -283,14 +279,24 @@ fn awkward_shapes_agree_with_the_dequantized_product() {
                         .sum();
                     assert!(
                         (f64::from(y.get(i, j)) - exact).abs() <= 1e-5 * mag + 1e-6,
-                        "{method:?} ({m},{k},{n}) [{i},{j}]"
+                        "{} ({m},{k},{n}) [{i},{j}]",
+                        v.label
                     );
                 }
             }
         }
-        let r = kernel::matmul(&w, &x, Method::Reference).unwrap();
-        assert_eq!(r.shape(), (m, n));
+        let r = kernel::reference(&w, &x).unwrap();
+        assert_eq!(r.len(), m * n);
     }
+}
+
+/// A variant's product y = W · x, with the dequantized W and x.
+fn product(v: &Variant, w: &Matrix, x: &Matrix) -> qlab::Result<(Matrix, Matrix, Matrix)> {
+    kernel::check_shapes(w, x)?;
+    let xt = x.transpose();
+    let (qw, qx) = qlab::experiment::quantize(v, w, x, &xt)?;
+    let y = v.family.gemm(&*qw, &*qx, &v.gemm);
+    Ok((y, qw.dequantize(), qx.dequantize().transpose()))
 }
 
 #[test]
@@ -298,30 +304,18 @@ fn matmul_reports_shape_and_value_errors() {
     let w = Matrix::new(2, 3, vec![1.0; 6]).unwrap();
     let x = Matrix::new(4, 1, vec![1.0; 4]).unwrap();
     assert_eq!(
-        kernel::matmul(&w, &x, Method::Reference)
-            .unwrap_err()
-            .to_string(),
+        kernel::reference(&w, &x).unwrap_err().to_string(),
         "K mismatch: W has shape (2, 3) and x has shape (4, 1); W's columns must equal x's rows"
     );
     let mut xs = vec![1.0; 6];
     xs[4] = f32::NAN; // x[2][0] of a 3 × 2 x
     let x = Matrix::new(3, 2, xs).unwrap();
-    let int8 = Method::Int8 {
-        w: Int8Config::WEIGHTS,
-        x: Int8Config::ACTIVATIONS,
-    };
+    let int8 = Variant::defaults(qlab::family::lookup("int8").unwrap());
     assert_eq!(
-        kernel::matmul(&w, &x, int8).unwrap_err().to_string(),
+        product(&int8, &w, &x).unwrap_err().to_string(),
         "x: INT8 cannot quantize NaN at index (2, 0); remove NaN/Inf or use MXFP4"
     );
-    let y = kernel::matmul(
-        &w,
-        &x,
-        Method::Mxfp4 {
-            config: MxConfig::default(),
-            acc: Accumulator::F32,
-        },
-    )
-    .unwrap();
+    let mx = Variant::defaults(qlab::family::lookup("mxfp4").unwrap());
+    let (y, _, _) = product(&mx, &w, &x).unwrap();
     assert!(y.get(0, 0).is_nan() && !y.get(0, 1).is_nan());
 }

@@ -15,7 +15,6 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use proptest::prelude::*;
 use qlab::format::{BlockSize, ScaleRule};
-use qlab::kernel::Method;
 use qlab::scenario::Scenario;
 use qlab::sweep::merge::{Merged, merge};
 use qlab::sweep::run::{LEAD_COLUMNS, header, plan, run_config};
@@ -1282,15 +1281,12 @@ fn a_variant_axis_applies_to_every_variant_of_its_format() {
     assert_eq!(sweep.variants(), 3);
     for (i, want) in [(0, BlockSize::Elements(8)), (1, BlockSize::Tensor)] {
         let s = sweep.config(i).unwrap().scenario;
-        assert!(matches!(s.variants[0].method, Method::Int8 { .. }));
+        assert_eq!(s.variants[0].family.name(), "int8");
         for (v, rule) in [(1, ScaleRule::Floor), (2, ScaleRule::Ceil)] {
-            match s.variants[v].method {
-                Method::Mxfp4 { config, .. } => {
-                    assert_eq!(config.block, want, "config {i} variant {v}");
-                    assert_eq!(config.rule, rule, "the other settings are kept");
-                }
-                _ => panic!("variant {v} is not mxfp4"),
-            }
+            assert_eq!(s.variants[v].family.name(), "mxfp4", "variant {v}");
+            let config = qlab::family::mxfp4::config(&s.variants[v].w).unwrap();
+            assert_eq!(config.block, want, "config {i} variant {v}");
+            assert_eq!(config.rule, rule, "the other settings are kept");
         }
         assert_eq!(s.variants[1].label, "a");
         assert_eq!(s.variants[2].label, "b");
@@ -1779,10 +1775,10 @@ fn bad_shards_are_refused_by_the_parser() {
         assert_eq!(o.status.code(), Some(2), "{s}");
         let e = stderr(&o);
         assert!(
-            e.starts_with(&format!(
-                "error: invalid value '{s}' for '--shard <I/N>': invalid shard '{s}'; \
-                 expected I/N with 1 ≤ I ≤ N, e.g. 2/8\n"
-            )),
+            e == format!(
+                "qlab: error: invalid value '{s}' for '--shard <I/N>': invalid shard '{s}'; \
+                 expected I/N with 1 ≤ I ≤ N, e.g. 2/8 (see --help)\n"
+            ),
             "{s}: {e}"
         );
         assert_eq!(

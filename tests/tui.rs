@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use qlab::data::distribution::Distribution;
+use qlab::data::distribution::{Distribution, Role};
 use qlab::format::{BlockSize, Rounding, ScaleRule};
-use qlab::kernel::Method;
 use qlab::scenario::{Scenario, Source};
 use qlab::tui::app::{Action, App, Command, Done, Job, Operand, Overlay, Param, Screen, Target};
 use qlab::tui::keymap::{self, BINDINGS, Context, Key};
@@ -223,21 +222,29 @@ fn change_recomputes(app: &mut App, p: Param, right: bool) -> Job {
     recomputes(app, if right { Action::Right } else { Action::Left })
 }
 
+// The format settings in the editor: knobs of the registry.
+const X_SCHEME: Param = Param::Knob("scheme", Some(Role::X));
+const W_GRANULARITY: Param = Param::Knob("granularity", Some(Role::W));
+const ROUNDING: Param = Param::Knob("rounding", None);
+const BLOCK_SIZE: Param = Param::Knob("block_size", None);
+const SCALE_RULE: Param = Param::Knob("scale_rule", None);
+const ACCUMULATOR: Param = Param::Knob("accumulator", None);
+
 fn mx_block(app: &App, i: usize) -> BlockSize {
-    match app.scenario.variants[i].method {
-        Method::Mxfp4 { config, .. } => config.block,
-        other => panic!("variant {i} is not MXFP4: {other:?}"),
-    }
+    let v = &app.scenario.variants[i];
+    assert_eq!(v.family.name(), "mxfp4", "variant {i}");
+    qlab::family::mxfp4::config(&v.w).unwrap().block
 }
 
 fn int8_rounding(app: &App, i: usize) -> Rounding {
-    match app.scenario.variants[i].method {
-        Method::Int8 { w, x } => {
-            assert_eq!(w.rounding, x.rounding, "W and x share the rounding");
-            w.rounding
-        }
-        other => panic!("variant {i} is not INT8: {other:?}"),
-    }
+    let v = &app.scenario.variants[i];
+    assert_eq!(v.family.name(), "int8", "variant {i}");
+    let (w, x) = (
+        qlab::family::int8::config(&v.w).unwrap(),
+        qlab::family::int8::config(&v.x).unwrap(),
+    );
+    assert_eq!(w.rounding, x.rounding, "W and x share the rounding");
+    w.rounding
 }
 
 fn dist(app: &App, t: Target) -> Distribution {
@@ -815,11 +822,11 @@ fn the_editor_lists_the_current_variants_parameters() {
     assert_eq!(app.variant, INT8);
     let p = app.params();
     assert_eq!(p.len(), common + 5 + 1);
-    assert!(p.contains(&Param::Rounding) && !p.contains(&Param::BlockSize));
+    assert!(p.contains(&ROUNDING) && !p.contains(&BLOCK_SIZE));
     app.update(Action::NextVariant);
     let p = app.params();
     assert_eq!(p.len(), common + 3 + 1);
-    assert!(p.contains(&Param::BlockSize) && !p.contains(&Param::Rounding));
+    assert!(p.contains(&BLOCK_SIZE) && !p.contains(&ROUNDING));
     assert_eq!(p.last(), Some(&Param::Shown));
 
     // The cursor on INT8's last parameter is clamped when the list gets shorter.
@@ -976,10 +983,10 @@ fn block_size_cycles_for_an_mxfp4_variant() {
     let mut app = ready();
     select_variant(&mut app, MX32);
     app.update(Action::OpenParams);
-    assert_eq!(app.param_value(Param::BlockSize), "32");
+    assert_eq!(app.param_value(BLOCK_SIZE), "32");
     let mut seen = Vec::new();
     for _ in 0..6 {
-        change_recomputes(&mut app, Param::BlockSize, true);
+        change_recomputes(&mut app, BLOCK_SIZE, true);
         seen.push((mx_block(&app, MX32), app.block_grid()));
     }
     assert_eq!(
@@ -993,24 +1000,23 @@ fn block_size_cycles_for_an_mxfp4_variant() {
             (BlockSize::Elements(32), Some((16, 3))),
         ]
     );
-    change_recomputes(&mut app, Param::BlockSize, false);
+    change_recomputes(&mut app, BLOCK_SIZE, false);
     assert_eq!(mx_block(&app, MX32), BlockSize::Elements(16));
-    assert_eq!(app.param_value(Param::BlockSize), "16");
+    assert_eq!(app.param_value(BLOCK_SIZE), "16");
     // The label follows the settings, and stays unique: variant 2 is "mxfp4 b16 rceil".
     assert_eq!(app.scenario.variants[MX32].label, "mxfp4 b16 floor");
     select_variant(&mut app, MX16);
     app.update(Action::OpenParams);
-    change_recomputes(&mut app, Param::ScaleRule, true);
-    assert!(matches!(
-        app.scenario.variants[MX16].method,
-        Method::Mxfp4 { config, .. } if config.rule == ScaleRule::Floor
-    ));
+    change_recomputes(&mut app, SCALE_RULE, true);
+    assert_eq!(
+        qlab::family::mxfp4::config(&app.scenario.variants[MX16].w)
+            .unwrap()
+            .rule,
+        ScaleRule::Floor
+    );
     assert_eq!(app.scenario.variants[MX16].label, "mxfp4 b16 floor #2");
     // Other variants are untouched.
-    assert!(matches!(
-        app.scenario.variants[INT8].method,
-        Method::Int8 { .. }
-    ));
+    assert_eq!(app.scenario.variants[INT8].family.name(), "int8");
 }
 
 #[test]
@@ -1024,7 +1030,7 @@ fn the_block_cursor_is_clamped_when_the_grid_shrinks() {
     }
     assert_eq!(app.block, (15, 2));
     app.update(Action::OpenParams);
-    change_recomputes(&mut app, Param::BlockSize, true); // 64: 2 blocks per row
+    change_recomputes(&mut app, BLOCK_SIZE, true); // 64: 2 blocks per row
     assert_eq!(app.block, (15, 1));
     change_recomputes(&mut app, Param::M, false); // 8 rows
     assert_eq!(app.block, (7, 1));
@@ -1035,10 +1041,10 @@ fn rounding_cycles_for_an_int8_variant() {
     let mut app = ready();
     assert_eq!(app.variant, INT8);
     app.update(Action::OpenParams);
-    assert_eq!(app.param_value(Param::Rounding), "half-even");
+    assert_eq!(app.param_value(ROUNDING), "half-even");
     let mut seen = Vec::new();
     for _ in 0..4 {
-        change_recomputes(&mut app, Param::Rounding, true);
+        change_recomputes(&mut app, ROUNDING, true);
         seen.push(int8_rounding(&app, INT8));
     }
     assert_eq!(
@@ -1050,15 +1056,15 @@ fn rounding_cycles_for_an_int8_variant() {
             Rounding::HalfEven
         ]
     );
-    change_recomputes(&mut app, Param::Rounding, false);
+    change_recomputes(&mut app, ROUNDING, false);
     assert_eq!(int8_rounding(&app, INT8), Rounding::Stochastic { seed: 7 });
-    assert_eq!(app.param_value(Param::Rounding), "stochastic");
+    assert_eq!(app.param_value(ROUNDING), "stochastic");
     assert_eq!(app.scenario.variants[INT8].label, "int8 stochastic");
     // The scheme and granularity cycle too.
-    change_recomputes(&mut app, Param::WGranularity, true);
-    assert_eq!(app.param_value(Param::WGranularity), "channel");
-    change_recomputes(&mut app, Param::XScheme, true);
-    assert_eq!(app.param_value(Param::XScheme), "asymmetric");
+    change_recomputes(&mut app, W_GRANULARITY, true);
+    assert_eq!(app.param_value(W_GRANULARITY), "channel");
+    change_recomputes(&mut app, X_SCHEME, true);
+    assert_eq!(app.param_value(X_SCHEME), "asymmetric");
 }
 
 /// From stochastic rounding whose seed is not the scenario's (after a reroll, a seed change,
@@ -1068,10 +1074,10 @@ fn rounding_cycles_for_an_int8_variant() {
 fn rounding_cycle_after_a_seed_change() {
     let mut app = ready();
     app.update(Action::OpenParams);
-    change_recomputes(&mut app, Param::Rounding, false); // half-even → stochastic (seed 7)
+    change_recomputes(&mut app, ROUNDING, false); // half-even → stochastic (seed 7)
     assert_eq!(int8_rounding(&app, INT8), Rounding::Stochastic { seed: 7 });
     change_recomputes(&mut app, Param::Seed, true); // scenario seed 8
-    change_recomputes(&mut app, Param::Rounding, true);
+    change_recomputes(&mut app, ROUNDING, true);
     assert_eq!(
         int8_rounding(&app, INT8),
         Rounding::HalfEven,
@@ -1100,14 +1106,14 @@ fn accumulator_and_scale_rule_cycle() {
     let mut app = ready();
     select_variant(&mut app, MX32);
     app.update(Action::OpenParams);
-    assert_eq!(app.param_value(Param::Accumulator), "f32");
-    change_recomputes(&mut app, Param::Accumulator, true);
-    assert_eq!(app.param_value(Param::Accumulator), "f64");
+    assert_eq!(app.param_value(ACCUMULATOR), "f32");
+    change_recomputes(&mut app, ACCUMULATOR, true);
+    assert_eq!(app.param_value(ACCUMULATOR), "f64");
     assert_eq!(app.scenario.variants[MX32].label, "mxfp4 b32 floor acc64");
     let mut rules = Vec::new();
     for _ in 0..4 {
-        change_recomputes(&mut app, Param::ScaleRule, true);
-        rules.push(app.param_value(Param::ScaleRule));
+        change_recomputes(&mut app, SCALE_RULE, true);
+        rules.push(app.param_value(SCALE_RULE));
     }
     assert_eq!(rules, ["ceil", "even", "rceil", "floor"]);
 }
@@ -1609,7 +1615,7 @@ fn snapshot_params_mxfp4() {
     let mut app = ready();
     select_variant(&mut app, MX32);
     app.update(Action::OpenParams);
-    goto_param(&mut app, Param::BlockSize);
+    goto_param(&mut app, BLOCK_SIZE);
     insta::assert_snapshot!("params_mxfp4", render(&app, W, H));
 }
 

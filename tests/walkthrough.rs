@@ -1,7 +1,7 @@
 //! The seed walkthrough (DESIGN §3): the document's integers, reproduced by the library.
 
 use qlab::format::{Granularity, Int8Config, Int8Matrix, MxConfig, MxMatrix, Rounding, Scheme};
-use qlab::kernel::{Accumulator, Method, int8};
+use qlab::kernel::{Accumulator, int8, mxfp4};
 use qlab::walkthrough::{self, Mode};
 
 fn int8(rounding: Rounding) -> (Int8Matrix, Int8Matrix, Vec<int8::Int8Cell>) {
@@ -52,15 +52,12 @@ fn spec_mode_mxfp4_is_exact() {
             block: block.parse().unwrap(),
             ..MxConfig::default()
         };
-        let y = qlab::kernel::matmul(
-            &w,
-            &x,
-            Method::Mxfp4 {
-                config,
-                acc: Accumulator::F32,
-            },
-        )
-        .unwrap();
+        let xt = x.transpose();
+        let (qw, qx) = (
+            MxMatrix::quantize(&w, config).unwrap(),
+            MxMatrix::quantize(&xt, config).unwrap(),
+        );
+        let y = mxfp4::gemm(&qw, &qx, Accumulator::F32);
         assert_eq!(y.data(), &[0.46875, -0.3125], "block {block}");
         let q = MxMatrix::quantize(&w, config).unwrap();
         assert_eq!(

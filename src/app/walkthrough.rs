@@ -610,137 +610,37 @@ pub fn render(sections: &[Section]) -> String {
     out
 }
 
-/// Elements shown per operand row in a traced element, and blocks shown in an MXFP4 trace.
-const TRACE_ELEMENTS: usize = 8;
-const TRACE_BLOCKS: usize = 6;
-
-fn preview<T>(items: impl Iterator<Item = T>, total: usize, f: impl Fn(T) -> String) -> String {
-    let shown: Vec<String> = items.take(TRACE_ELEMENTS).map(f).collect();
-    let more = if total > TRACE_ELEMENTS {
-        format!(", … ({} more)", total - TRACE_ELEMENTS)
-    } else {
-        String::new()
-    };
-    format!("[{}{more}]", shown.join(", "))
-}
-
 /// Every step of one output element y[m][n] of a quantized product, for any W (`M × K`) and
-/// x (`K × N`) already quantized into `ops`: what a front-end shows as "the walkthrough of the
-/// current matrices".
+/// x (`K × N`) already quantized (W as `qw`, xᵀ as `qx`) by `variant`'s format: what a
+/// front-end shows as "the walkthrough of the current matrices". The format writes the steps.
+#[allow(clippy::too_many_arguments)]
 pub fn trace_element(
     w: &Matrix,
     x: &Matrix,
-    ops: &crate::core::kernel::Operands,
+    variant: &crate::core::family::Variant,
+    qw: &dyn crate::core::family::Quantized,
+    qx: &dyn crate::core::family::Quantized,
     reference: f64,
     m: usize,
     n: usize,
 ) -> Vec<Step> {
-    use crate::core::kernel::Operands;
-    let k = w.cols();
-    let x_col: Vec<f32> = (0..k).map(|i| x.get(i, n)).collect();
-    let mut steps = Vec::new();
-    let y = match ops {
-        Operands::Int8 { w: qw, xt: qx } => {
-            let (pw, px) = (qw.row_params(m), qx.row_params(n));
-            for (name, vals, codes, p, idx) in [
-                ("W", w.row(m), qw.row_codes(m), pw, format!("row {m}")),
-                ("x", &x_col[..], qx.row_codes(n), px, format!("column {n}")),
-            ] {
-                let mut s = step(format!("Quantize {name} {idx} to INT8"));
-                s.line(format!("scale {} · zero-point {}", p.scale, p.zero_point));
-                s.line(format!(
-                    "values {}",
-                    preview(vals.iter(), k, |v| v.to_string())
-                ));
-                s.line(format!(
-                    "codes  {}",
-                    preview(codes.iter(), k, |c| c.to_string())
-                ));
-                steps.push(s);
-            }
-            let w_sum: i64 = qw.row_codes(m).iter().map(|&q| i64::from(q)).sum();
-            let x_sum: i64 = qx.row_codes(n).iter().map(|&q| i64::from(q)).sum();
-            let c = int8::cell(qw, qx, m, n, w_sum, x_sum);
-            let mut s = step("Integer dot product");
-            s.line(format!("acc = Σ qW·qx over K = {k}: {}", c.acc));
-            steps.push(s);
-            let (zw, zx) = (i64::from(pw.zero_point), i64::from(px.zero_point));
-            let mut s = step("Zero-point correction (gemmlowp's terms)");
-            s.line(format!("-zW · Σqx = {} · {x_sum} = {}", -zw, -zw * x_sum));
-            s.line(format!("-zx · ΣqW = {} · {w_sum} = {}", -zx, -zx * w_sum));
-            s.line(format!(
-                "K · zW · zx = {k} · {zw} · {zx} = {}",
-                k as i64 * zw * zx
-            ));
-            s.line(format!(
-                "corrected = {} + {} = {}",
-                c.acc, c.correction, c.corrected
-            ));
-            steps.push(s);
-            let mut s = step("De-quantize");
-            s.line(format!(
-                "y = corrected · (sW · sx) = {} · {} = {}",
-                c.corrected, c.scale, c.y
-            ));
-            steps.push(s);
-            c.y
-        }
-        Operands::Mxfp4 { w: qw, xt: qx, acc } => {
-            let terms = mxfp4::cell_terms(qw, qx, m, n);
-            let mut s = step(format!(
-                "Quantize W row {m} and x column {n} to MXFP4 ({} blocks of {})",
-                terms.len(),
-                qw.block()
-            ));
-            for (j, t) in terms.iter().take(TRACE_BLOCKS).enumerate() {
-                let span = j * qw.block()..((j + 1) * qw.block()).min(k);
-                let fmt_codes = |codes: &[u8]| {
-                    preview(codes.iter(), codes.len(), |&c| {
-                        format!("{}", e2m1::decode(c))
-                    })
-                };
-                let exp = |b: u8| e8m0::exponent(b).map_or("NaN".into(), |e| format!("2^{e}"));
-                s.line(format!(
-                    "block {j}: W scale {:#04x} = {}, P {}",
-                    t.scale_a,
-                    exp(t.scale_a),
-                    fmt_codes(&qw.row_codes(m)[span.clone()])
-                ));
-                s.line(format!(
-                    "         x scale {:#04x} = {}, P {}",
-                    t.scale_b,
-                    exp(t.scale_b),
-                    fmt_codes(&qx.row_codes(n)[span])
-                ));
-            }
-            if terms.len() > TRACE_BLOCKS {
-                s.line(format!("… {} more blocks", terms.len() - TRACE_BLOCKS));
-            }
-            steps.push(s);
-            let mut s = step(format!(
-                "Per block: exact integer dot, scaled, summed in {acc}"
-            ));
-            let mut running = 0.0f32;
-            let mut running64 = 0.0f64;
-            for (j, t) in terms.iter().enumerate() {
-                running += t.value as f32;
-                running64 += t.value;
-                if j < TRACE_BLOCKS {
-                    let sum = if *acc == Accumulator::F32 {
-                        f64::from(running)
-                    } else {
-                        running64
-                    };
-                    s.line(format!(
-                        "block {j}: Σ(2Pw)(2Px) = {} → × 2^(ea+eb-2) = {} → sum {}",
-                        t.dot, t.value, sum
-                    ));
-                }
-            }
-            steps.push(s);
-            mxfp4::accumulate(terms.iter().copied(), *acc)
-        }
-    };
+    let (traced, y) = variant.family.trace(&crate::core::family::TraceInput {
+        w,
+        x,
+        qw,
+        qx,
+        gemm: &variant.gemm,
+        m,
+        n,
+    });
+    let mut steps: Vec<Step> = traced
+        .into_iter()
+        .map(|t| Step {
+            title: t.title,
+            lines: t.lines,
+            checks: Vec::new(),
+        })
+        .collect();
     let mut s = step("Against the reference");
     s.line(format!(
         "y[{m}][{n}] = {y}   f64 reference = {reference}   error = {:e}",

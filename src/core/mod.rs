@@ -4,6 +4,7 @@
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod family;
 pub mod files;
 pub mod format;
 pub mod kernel;

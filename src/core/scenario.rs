@@ -10,13 +10,10 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::core::data::distribution::{
-    ChannelAxis, ChannelOutliers, ChannelSpread, Distribution, Modifiers, ScatteredOutliers, Sign,
+    ChannelAxis, ChannelOutliers, ChannelSpread, Distribution, Modifiers, Role, ScatteredOutliers,
+    Sign,
 };
 use crate::core::error::{Error, Result};
-use crate::core::format::{
-    BlockSize, Granularity, Int8Config, MxConfig, Rounding, ScaleRule, Scheme,
-};
-use crate::core::kernel::{Accumulator, Method};
 use crate::core::matrix::Matrix;
 
 /// Shape used for generated operands when neither the file nor the data fixes it.
@@ -140,17 +137,6 @@ pub const OPERAND_KEYS: &[&str] = &[
     "channel_spread.decades",
     "channel_spread.axis",
 ];
-
-/// Keys of a `[[variants]]` table that only INT8 or only MXFP4 variants take.
-pub const INT8_KEYS: &[&str] = &[
-    "w_scheme",
-    "x_scheme",
-    "w_granularity",
-    "x_granularity",
-    "rounding",
-    "seed",
-];
-pub const MXFP4_KEYS: &[&str] = &["block_size", "scale_rule", "accumulator"];
 
 /// The operand table as written in the file.
 #[derive(Deserialize, Default)]
@@ -420,183 +406,98 @@ fn inline_matrix(v: InlineValues) -> Result<Matrix> {
     Ok(m)
 }
 
-/// One quantization variant to compare.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Variant {
-    pub label: String,
-    #[serde(skip)]
-    pub method: Method,
-}
+pub use crate::core::family::{Variant, default_variants};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawVariant {
-    label: Option<String>,
-    format: String,
-    w_scheme: Option<String>,
-    x_scheme: Option<String>,
-    w_granularity: Option<String>,
-    x_granularity: Option<String>,
-    rounding: Option<String>,
-    seed: Option<u64>,
-    block_size: Option<RawBlockSize>,
-    scale_rule: Option<String>,
-    accumulator: Option<String>,
-}
+/// A `[[variants]]` table as written: its keys (with their places in the file) and values.
+type RawVariant = std::collections::BTreeMap<Spanned<String>, toml::Value>;
 
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "block_size: expected an integer ≥ 1 or \"tensor\""
-)]
-enum RawBlockSize {
-    Elements(i64),
-    Named(String),
-}
-
-impl Variant {
-    /// Checks and types a `[[variants]]` table.
-    fn from_raw(r: RawVariant) -> Result<Self> {
-        let int8_keys = [
-            ("w_scheme", r.w_scheme.is_some()),
-            ("x_scheme", r.x_scheme.is_some()),
-            ("w_granularity", r.w_granularity.is_some()),
-            ("x_granularity", r.x_granularity.is_some()),
-            ("rounding", r.rounding.is_some()),
-            ("seed", r.seed.is_some()),
-        ];
-        let mx_keys = [
-            ("block_size", r.block_size.is_some()),
-            ("scale_rule", r.scale_rule.is_some()),
-            ("accumulator", r.accumulator.is_some()),
-        ];
-        let refuse = |keys: &[(&str, bool)], format: &str| -> Result<()> {
-            match keys.iter().find(|k| k.1) {
-                Some((k, _)) => Err(Error::Invalid(format!(
-                    "'{k}' does not apply to format '{format}'"
-                ))),
-                None => Ok(()),
-            }
-        };
-        let method = match r.format.as_str() {
-            "int8" => {
-                refuse(&mx_keys, "int8")?;
-                if r.seed.is_some() && r.rounding.as_deref() != Some("stochastic") {
-                    return Err(Error::Invalid(
-                        "'seed' applies to rounding = \"stochastic\" only".into(),
-                    ));
-                }
-                let rounding = Rounding::parse(
-                    r.rounding.as_deref().unwrap_or("half-even"),
-                    r.seed.unwrap_or(0),
-                )?;
-                let parse_scheme = |s: &Option<String>, d| s.as_deref().map_or(Ok(d), str::parse);
-                let parse_gran =
-                    |s: &Option<String>| s.as_deref().map_or(Ok(Granularity::Tensor), str::parse);
-                Method::Int8 {
-                    w: Int8Config {
-                        scheme: parse_scheme(&r.w_scheme, Scheme::Asymmetric)?,
-                        granularity: parse_gran(&r.w_granularity)?,
-                        rounding,
-                    },
-                    x: Int8Config {
-                        scheme: parse_scheme(&r.x_scheme, Scheme::Symmetric)?,
-                        granularity: parse_gran(&r.x_granularity)?,
-                        rounding,
-                    },
-                }
-            }
-            "mxfp4" => {
-                refuse(&int8_keys, "mxfp4")?;
-                let block = match r.block_size {
-                    None => BlockSize::DEFAULT,
-                    Some(RawBlockSize::Elements(n)) if n >= 1 => BlockSize::Elements(n as usize),
-                    Some(RawBlockSize::Elements(n)) => {
-                        return Err(Error::Invalid(format!(
-                            "block_size = {n} is invalid; expected an integer ≥ 1 or \"tensor\""
-                        )));
-                    }
-                    Some(RawBlockSize::Named(s)) => s.parse()?,
-                };
-                Method::Mxfp4 {
-                    config: MxConfig {
-                        block,
-                        rule: r
-                            .scale_rule
-                            .as_deref()
-                            .map_or(Ok(ScaleRule::Floor), str::parse)?,
-                    },
-                    acc: r
-                        .accumulator
-                        .as_deref()
-                        .map_or(Ok(Accumulator::F32), str::parse)?,
-                }
-            }
-            other => {
-                return Err(Error::Invalid(format!(
-                    "unknown format '{}'; expected int8 or mxfp4",
-                    crate::core::text::echo(other)
-                )));
-            }
-        };
-        Ok(Variant {
-            label: r.label.unwrap_or_else(|| default_label(&method)),
-            method,
-        })
-    }
-}
-
-/// A short label naming what differs from the defaults, e.g. `int8 w:channel`, `mxfp4 b16 rceil`.
-pub fn default_label(method: &Method) -> String {
-    match method {
-        Method::Reference => "f64".into(),
-        Method::Int8 { w, x } => {
-            let mut s = String::from("int8");
-            if w.scheme != Scheme::Asymmetric {
-                s.push_str(&format!(" w:{}", w.scheme.name()));
-            }
-            if w.granularity != Granularity::Tensor {
-                s.push_str(" w:channel");
-            }
-            if x.scheme != Scheme::Symmetric {
-                s.push_str(&format!(" x:{}", x.scheme.name()));
-            }
-            if x.granularity != Granularity::Tensor {
-                s.push_str(" x:channel");
-            }
-            if w.rounding != Rounding::HalfEven {
-                s.push_str(&format!(" {}", w.rounding.name()));
-            }
-            s
-        }
-        Method::Mxfp4 { config, acc } => {
-            let mut s = format!("mxfp4 b{} {}", config.block, config.rule);
-            if *acc == Accumulator::F64 {
-                s.push_str(" acc64");
-            }
-            s
+/// Checks and types a `[[variants]]` table against the registry. `table` is the span of its
+/// header; `at` places a message in the file. Keys are checked in file order.
+fn variant_from_raw(
+    raw: RawVariant,
+    table: std::ops::Range<usize>,
+    index: usize,
+    at: &dyn Fn(Option<std::ops::Range<usize>>, String) -> Error,
+) -> Result<Variant> {
+    use crate::core::family::{self, knob_for_key};
+    let mut entries: Vec<(Spanned<String>, toml::Value)> = raw.into_iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    let in_table = |m: String| at(Some(table.clone()), format!("variants[{index}]: {m}"));
+    let string = |key: &str, v: &toml::Value| match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        other => Err(in_table(format!(
+            "{key} = {} is invalid; expected a string",
+            crate::core::text::echo(&other.to_string())
+        ))),
+    };
+    // Unknown keys first, as the file's own schema would report them: at the key.
+    let known = family::all_keys();
+    for (k, _) in &entries {
+        let key = k.get_ref().as_str();
+        if key != "label" && key != "format" && !known.iter().any(|x| x == key) {
+            let expected: Vec<String> = ["label", "format"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(known.iter().cloned())
+                .map(|s| format!("`{s}`"))
+                .collect();
+            return Err(at(
+                Some(k.span()),
+                format!(
+                    "unknown field `{}`, expected one of {}",
+                    crate::core::text::echo(key),
+                    expected.join(", ")
+                ),
+            ));
         }
     }
-}
-
-/// The variants compared when a scenario lists none: INT8 and MXFP4 at their defaults.
-pub fn default_variants() -> Vec<Variant> {
-    [
-        Method::Int8 {
-            w: Int8Config::WEIGHTS,
-            x: Int8Config::ACTIVATIONS,
-        },
-        Method::Mxfp4 {
-            config: MxConfig::default(),
-            acc: Accumulator::F32,
-        },
-    ]
-    .into_iter()
-    .map(|method| Variant {
-        label: default_label(&method),
-        method,
-    })
-    .collect()
+    let value = |name: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == name)
+            .map(|e| &e.1)
+    };
+    let format = match value("format") {
+        Some(v) => string("format", v)?,
+        None => return Err(at(Some(table.clone()), "missing field `format`".into())),
+    };
+    let fam = family::lookup(&format).map_err(|e| in_table(e.to_string()))?;
+    let mut v = Variant::defaults(fam);
+    let mut given: Vec<&str> = Vec::new();
+    for (k, val) in &entries {
+        let key = k.get_ref().as_str();
+        if key == "label" || key == "format" {
+            continue;
+        }
+        let Some((knob, role)) = knob_for_key(fam, key) else {
+            return Err(in_table(format!(
+                "'{key}' does not apply to format '{}'",
+                fam.name()
+            )));
+        };
+        let parsed = knob
+            .parse_toml(key, val)
+            .map_err(|e| in_table(e.to_string()))?;
+        v.set(knob, role.unwrap_or(Role::W), parsed);
+        given.push(knob.key);
+    }
+    // A setting that only means something beside another's value is refused elsewhere.
+    for knob in fam.knobs() {
+        if let Some((other, needed)) = knob.requires
+            && given.contains(&knob.key)
+            && v.w.get(other) != Some(needed)
+        {
+            return Err(in_table(format!(
+                "'{}' applies to {other} = \"{needed}\" only",
+                knob.key
+            )));
+        }
+    }
+    v.label = match value("label") {
+        Some(l) => string("label", l)?,
+        None => v.default_label(),
+    };
+    Ok(v)
 }
 
 /// A whole scenario.
@@ -689,8 +590,7 @@ impl Scenario {
                     .enumerate()
                     .map(|(i, v)| {
                         let span = v.span();
-                        Variant::from_raw(v.into_inner())
-                            .map_err(|e| at(Some(span), format!("variants[{i}]: {e}")))
+                        variant_from_raw(v.into_inner(), span, i, &at)
                     })
                     .collect::<Result<Vec<_>>>()?
             }
@@ -894,7 +794,6 @@ impl Scenario {
             }
             _ => unreachable!("data operands are loaded"),
         };
-        use crate::core::data::distribution::Role;
         let mut w = w_data.map_or_else(|| generate(&self.w, Role::W, m, k), |l| l.m);
         let mut x = x_data.unwrap_or_else(|| generate(&self.x, Role::X, k, n));
         // A file may hold NaN and ±inf (MXFP4 has an answer for them); numbers qlab makes up

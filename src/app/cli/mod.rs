@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod formats;
+mod knobs;
 mod matmul;
 mod quantize;
 mod run;
@@ -15,8 +16,9 @@ mod sweep;
 
 pub use bench::BenchArgs;
 pub use formats::formats_text;
-pub use matmul::{MatmulArgs, MatmulFormat};
-pub use quantize::{MxArgs, QuantFormat, QuantizeArgs, RoundingArg};
+pub use knobs::{MatmulKnobs, QuantizeKnobs};
+pub use matmul::MatmulArgs;
+pub use quantize::QuantizeArgs;
 pub use run::RunArgs;
 pub use sweep::{MergeArgs, PlotArgs, SweepArgs};
 
@@ -107,9 +109,20 @@ const CLOSED_PIPE: u8 = 141;
 /// The longest error line qlab prints (a path can be long; a file's echo is cut before).
 const MESSAGE_MAX: usize = 2000;
 
-/// Prints clap's own message (help, version, a usage error) as clap would, colours and
-/// all, but survives a closed or full standard output.
+/// Prints clap's own message: help and version as clap would (colours and all, surviving a
+/// closed or full standard output); a usage error as every other error, one line
+/// `qlab: error: …` with what was typed escaped, and status 2.
 fn clap_exit(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        note!("qlab: error: {}", usage_line(&e.render().to_string()));
+        return ExitCode::from(2);
+    }
     match e.print() {
         Ok(()) => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
         Err(io) if io.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(CLOSED_PIPE),
@@ -118,6 +131,26 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's usage error (`error: …`, a tip, a usage block, "For more information…") as one
+/// line: the error and its details, then where to look.
+fn usage_line(rendered: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let mut usage = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u);
+        } else if !line.starts_with("For more information") {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    let mut s = parts.join(" ");
+    match usage {
+        Some(u) => s.push_str(&format!(" (usage: {u}; see --help)")),
+        None => s.push_str(" (see --help)"),
+    }
+    text::cut(&s, MESSAGE_MAX)
 }
 
 pub fn run(cli: Cli) -> Result<()> {

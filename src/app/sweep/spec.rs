@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::{Spanned, Table, Value};
 
 use crate::core::error::{Error, Result};
+use crate::core::family;
 use crate::core::rng::splitmix64;
 use crate::core::scenario::{self, Scenario};
 
@@ -82,13 +83,16 @@ pub fn valid_axes() -> Vec<String> {
     for op in ["w", "x"] {
         v.extend(scenario::OPERAND_KEYS.iter().map(|k| format!("{op}.{k}")));
     }
-    v.extend(
-        scenario::INT8_KEYS
-            .iter()
-            .chain(scenario::MXFP4_KEYS)
-            .filter(|k| **k != "seed")
-            .map(|k| format!("variant.{k}")),
-    );
+    for f in family::REGISTRY {
+        for k in f.knobs().iter().filter(|k| k.axis) {
+            for key in k.file_keys() {
+                let axis = format!("variant.{key}");
+                if !v.contains(&axis) {
+                    v.push(axis);
+                }
+            }
+        }
+    }
     v
 }
 
@@ -321,7 +325,7 @@ impl Sweep {
         self.base
             .get("variants")
             .and_then(Value::as_array)
-            .map_or(scenario::default_variants().len(), Vec::len)
+            .map_or(family::default_variants().len(), Vec::len)
     }
 
     /// The sweep file (or what stands for it in messages).
@@ -472,12 +476,12 @@ impl Sweep {
                 let key = parts[1];
                 let variants = t.entry("variants".to_string()).or_insert_with(|| {
                     Value::Array(
-                        ["int8", "mxfp4"]
+                        family::default_variants()
                             .iter()
-                            .map(|f| {
-                                let mut v = Table::new();
-                                v.insert("format".into(), Value::String(f.to_string()));
-                                Value::Table(v)
+                            .map(|v| {
+                                let mut t = Table::new();
+                                t.insert("format".into(), Value::String(v.family.name().into()));
+                                Value::Table(t)
                             })
                             .collect(),
                     )
@@ -487,21 +491,28 @@ impl Sweep {
                         "sweep: 'variants' in the base scenario is not a list".into(),
                     ));
                 };
-                let wanted = if scenario::MXFP4_KEYS.contains(&key) {
-                    "mxfp4"
-                } else {
-                    "int8"
-                };
+                // The setting goes to every variant whose format has it.
+                let takes = family::families_with(key);
                 let mut hit = false;
                 for v in list.iter_mut().filter_map(Value::as_table_mut) {
-                    if v.get("format").and_then(Value::as_str) == Some(wanted) {
+                    let format = v.get("format").and_then(Value::as_str).unwrap_or("");
+                    if takes.iter().any(|f| f.name() == format) {
                         v.insert(key.to_string(), value.clone());
                         hit = true;
                     }
                 }
                 if !hit {
+                    let names: Vec<&str> = takes.iter().map(|f| f.name()).collect();
+                    let wanted = crate::core::family::knob::one_of(&names);
+                    // Format names are read letter by letter: "an mxfp4", "an int8", "a bf16".
+                    let article = if wanted.starts_with(|c| "aefhilmnorsx".contains(c)) {
+                        "an"
+                    } else {
+                        "a"
+                    };
                     return Err(Error::Invalid(format!(
-                        "axis '{}' sets an {wanted} setting, but the base scenario has no {wanted} variant",
+                        "axis '{}' sets {article} {wanted} setting, but the base scenario has no \
+                         {wanted} variant",
                         axis.name
                     )));
                 }

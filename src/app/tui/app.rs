@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::walkthrough::Mode;
-use crate::core::data::distribution::{ChannelAxis, ChannelOutliers, Distribution, Sign};
+use crate::core::data::distribution::{ChannelAxis, ChannelOutliers, Distribution, Role, Sign};
 use crate::core::experiment::{Report, Run};
-use crate::core::format::{BlockSize, Granularity, Rounding, ScaleRule, Scheme};
-use crate::core::kernel::{Accumulator, Method};
+use crate::core::family::{self, Kind, Knob, Scope};
 use crate::core::metrics::hotspots::Hotspots;
 use crate::core::rng::splitmix64;
-use crate::core::scenario::{OperandSpec, Scenario, Source, default_label};
+use crate::core::scenario::{OperandSpec, Scenario, Source};
 
 use super::keymap::Context;
 
@@ -154,14 +153,9 @@ pub enum Param {
     K,
     N,
     Seed,
-    WScheme,
-    XScheme,
-    WGranularity,
-    XGranularity,
-    Rounding,
-    BlockSize,
-    ScaleRule,
-    Accumulator,
+    /// A setting of the current variant's format: a knob of the registry, for one operand
+    /// (`Some`) or as a whole.
+    Knob(&'static str, Option<Role>),
     Shown,
 }
 
@@ -221,7 +215,6 @@ const DISTS: [&str; 7] = [
 ];
 const COUNTS: [usize; 7] = [0, 1, 2, 4, 8, 16, 32];
 const FACTORS: [f64; 8] = [2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 1000.0];
-const BLOCKS: [usize; 6] = [8, 16, 32, 64, 128, 0];
 const MAX_DIM: usize = 8192;
 
 fn step_in<T: PartialEq + Copy>(list: &[T], current: T, dir: i32) -> T {
@@ -347,18 +340,16 @@ impl App {
             ]);
         }
         p.extend([Param::M, Param::K, Param::N, Param::Seed]);
-        match self.scenario.variants.get(self.variant).map(|v| v.method) {
-            Some(Method::Int8 { .. }) => p.extend([
-                Param::WScheme,
-                Param::XScheme,
-                Param::WGranularity,
-                Param::XGranularity,
-                Param::Rounding,
-            ]),
-            Some(Method::Mxfp4 { .. }) => {
-                p.extend([Param::BlockSize, Param::ScaleRule, Param::Accumulator])
+        if let Some(v) = self.scenario.variants.get(self.variant) {
+            for k in v.family.knobs().iter().filter(|k| !k.steps.is_empty()) {
+                match k.scope {
+                    Scope::PerOperand => p.extend([
+                        Param::Knob(k.key, Some(Role::W)),
+                        Param::Knob(k.key, Some(Role::X)),
+                    ]),
+                    Scope::Shared | Scope::Gemm => p.push(Param::Knob(k.key, None)),
+                }
             }
-            _ => {}
         }
         p.push(Param::Shown);
         p
@@ -474,72 +465,36 @@ impl App {
     }
 
     fn adjust_variant(&mut self, param: Param, dir: i32) -> bool {
+        let Param::Knob(key, role) = param else {
+            return false;
+        };
+        let seed = self.scenario.seed;
         let Some(v) = self.scenario.variants.get_mut(self.variant) else {
             return false;
         };
-        match &mut v.method {
-            Method::Int8 { w, x } => match param {
-                Param::WScheme => {
-                    w.scheme = cycle(&[Scheme::Asymmetric, Scheme::Symmetric], w.scheme, dir)
-                }
-                Param::XScheme => {
-                    x.scheme = cycle(&[Scheme::Asymmetric, Scheme::Symmetric], x.scheme, dir)
-                }
-                Param::WGranularity => {
-                    w.granularity = cycle(
-                        &[Granularity::Tensor, Granularity::Channel],
-                        w.granularity,
-                        dir,
-                    )
-                }
-                Param::XGranularity => {
-                    x.granularity = cycle(
-                        &[Granularity::Tensor, Granularity::Channel],
-                        x.granularity,
-                        dir,
-                    )
-                }
-                Param::Rounding => {
-                    let all = [
-                        Rounding::HalfEven,
-                        Rounding::HalfAway,
-                        Rounding::Floor,
-                        Rounding::Stochastic {
-                            seed: self.scenario.seed,
-                        },
-                    ];
-                    // Found by name: a stochastic rounding keeps the seed it was made with.
-                    let names = all.map(Rounding::name);
-                    let next = cycle(&names, w.rounding.name(), dir);
-                    let r = all[names.iter().position(|&n| n == next).unwrap_or(0)];
-                    w.rounding = r;
-                    x.rounding = r;
-                }
-                _ => return false,
-            },
-            Method::Mxfp4 { config, acc } => match param {
-                Param::BlockSize => {
-                    let cur = match config.block {
-                        BlockSize::Elements(n) => n,
-                        BlockSize::Tensor => 0,
-                    };
-                    let next = cycle(&BLOCKS, if BLOCKS.contains(&cur) { cur } else { 32 }, dir);
-                    config.block = if next == 0 {
-                        BlockSize::Tensor
-                    } else {
-                        BlockSize::Elements(next)
-                    };
-                }
-                Param::ScaleRule => config.rule = cycle(&ScaleRule::ALL, config.rule, dir),
-                Param::Accumulator => {
-                    *acc = cycle(&[Accumulator::F32, Accumulator::F64], *acc, dir)
-                }
-                _ => return false,
-            },
-            Method::Reference => return false,
+        let Some(knob) = v.family.knobs().iter().find(|k| k.key == key) else {
+            return false;
+        };
+        let role = role.unwrap_or(Role::W);
+        // A value the editor does not list (a block size of 48 from a file) steps from the
+        // default.
+        let current = v.value(knob, role);
+        let from = if knob.steps.contains(&current) {
+            current
+        } else {
+            knob.default(role)
+        };
+        let next = cycle(knob.steps, from, dir).to_string();
+        v.set(knob, role, next.clone());
+        // A seed that only means something with this value (stochastic rounding's) takes the
+        // scenario's seed.
+        for dep in v.family.knobs() {
+            if dep.kind == Kind::Seed && dep.requires == Some((knob.key, next.as_str())) {
+                v.set(dep, role, seed.to_string());
+            }
         }
         // The label follows the settings, kept unique among the variants.
-        let base = default_label(&v.method);
+        let base = v.default_label();
         let mut label = base.clone();
         let mut i = 2;
         while self
@@ -563,7 +518,7 @@ impl App {
             Target::W => &s.w,
             Target::X => &s.x,
         };
-        let variant = s.variants.get(self.variant).map(|v| v.method);
+        let variant = s.variants.get(self.variant);
         match p {
             Param::Dist(t) => match &op(t).source {
                 Source::Random(d) => d.name().to_string(),
@@ -614,23 +569,12 @@ impl App {
                 "shown"
             }
             .into(),
-            _ => match variant {
-                Some(Method::Int8 { w, x }) => match p {
-                    Param::WScheme => w.scheme.name().into(),
-                    Param::XScheme => x.scheme.name().into(),
-                    Param::WGranularity => w.granularity.name().into(),
-                    Param::XGranularity => x.granularity.name().into(),
-                    Param::Rounding => w.rounding.name().into(),
-                    _ => String::new(),
-                },
-                Some(Method::Mxfp4 { config, acc }) => match p {
-                    Param::BlockSize => config.block.to_string(),
-                    Param::ScaleRule => config.rule.name().into(),
-                    Param::Accumulator => acc.name().into(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            },
+            Param::Knob(key, role) => variant
+                .and_then(|v| {
+                    let k = v.family.knobs().iter().find(|k| k.key == key)?;
+                    Some(v.value(k, role.unwrap_or(Role::W)).to_string())
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -646,14 +590,14 @@ impl App {
             Param::K => "K (reduction)".into(),
             Param::N => "N (columns of x)".into(),
             Param::Seed => "seed".into(),
-            Param::WScheme => "W scheme".into(),
-            Param::XScheme => "x scheme".into(),
-            Param::WGranularity => "W granularity".into(),
-            Param::XGranularity => "x granularity".into(),
-            Param::Rounding => "rounding".into(),
-            Param::BlockSize => "block size".into(),
-            Param::ScaleRule => "scale rule".into(),
-            Param::Accumulator => "accumulator".into(),
+            Param::Knob(key, role) => {
+                let noun = knob_noun(key);
+                match role {
+                    Some(Role::W) => format!("W {noun}"),
+                    Some(Role::X) => format!("x {noun}"),
+                    None => noun.to_string(),
+                }
+            }
             Param::Shown => "variant shown".into(),
         }
     }
@@ -662,17 +606,17 @@ impl App {
         self.scenario.variants.len()
     }
 
-    /// Blocks per row and rows of the operand the scale screen shows, if it is MXFP4.
+    /// Rows and blocks per row of the operand the scale screen shows, if its format has
+    /// block scales.
     pub fn block_grid(&self) -> Option<(usize, usize)> {
         let c = self.computed.as_ref()?;
         let v = c.run.variants.get(self.variant)?;
-        match &v.operands {
-            crate::core::kernel::Operands::Mxfp4 { w, xt, .. } => Some(match self.operand {
-                Operand::W => (w.rows(), w.blocks_per_row()),
-                Operand::X => (xt.rows(), xt.blocks_per_row()),
-            }),
-            _ => None,
-        }
+        let q = match self.operand {
+            Operand::W => &v.qw,
+            Operand::X => &v.qx,
+        };
+        let b = q.blocks()?;
+        Some((b.rows(), b.blocks_per_row()))
     }
 
     fn move_cursor(&mut self, dr: i64, dc: i64) {
@@ -872,6 +816,15 @@ impl App {
         }
         None
     }
+}
+
+/// The prose name of a knob key (`block_size` → `block size`), from the registry.
+fn knob_noun(key: &str) -> &'static str {
+    family::REGISTRY
+        .iter()
+        .flat_map(|f| f.knobs())
+        .find(|k| k.key == key)
+        .map_or("setting", |k: &Knob| k.noun)
 }
 
 /// The scenario files under `./scenarios`, sorted (run on the I/O thread).

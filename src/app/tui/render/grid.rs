@@ -9,13 +9,16 @@ use ratatui::widgets::{Block, Paragraph};
 use crate::app::tui::app::{App, Computed};
 use crate::app::tui::theme::Theme;
 use crate::core::experiment::OperandReport;
-use crate::core::format::e2m1;
+use crate::core::family::Codec;
 
 /// The number line: a tick per distinct grid value, codes above, values below. Labels that
 /// would collide are left out, the largest magnitudes first in line.
-fn number_line(width: usize) -> Vec<String> {
+/// The codes of a minifloat element on a number line from −max to max: the code above its
+/// tick, the value below. `decode` gives every code's value; the upper half of the codes are
+/// the negatives (sign bit set), so `codes / 2` is −0.
+fn number_line(width: usize, count: u16, decode: fn(u8) -> f32, max: f32) -> Vec<String> {
     let width = width.max(40);
-    let col = |v: f32| (((v + 6.0) / 12.0) * (width - 1) as f32).round() as usize;
+    let col = |v: f32| (((v + max) / (2.0 * max)) * (width - 1) as f32).round() as usize;
     let mut codes = vec![' '; width];
     let mut axis = vec!['─'; width];
     let mut vals = vec![' '; width];
@@ -29,20 +32,19 @@ fn number_line(width: usize) -> Vec<String> {
             }
         }
     };
-    let mut order: Vec<u8> = (0u8..16).filter(|&c| c != 0x8).collect();
-    order.sort_by(|&a, &b| {
-        e2m1::decode(b)
-            .abs()
-            .total_cmp(&e2m1::decode(a).abs())
-            .then(a.cmp(&b))
-    });
+    let neg_zero = (count / 2) as u8;
+    let mut order: Vec<u8> = (0..count)
+        .map(|c| c as u8)
+        .filter(|&c| c != neg_zero)
+        .collect();
+    order.sort_by(|&a, &b| decode(b).abs().total_cmp(&decode(a).abs()).then(a.cmp(&b)));
     order.rotate_right(1); // ±0 first: it is the landmark
     for code in order {
-        let v = e2m1::decode(code);
+        let v = decode(code);
         let at = col(v);
         axis[at] = '┼';
         let (label, text) = if code == 0 {
-            ("0/8".to_string(), "±0".to_string())
+            (format!("0/{neg_zero:X}"), "±0".to_string())
         } else {
             (format!("{code:X}"), short_value(v))
         };
@@ -70,17 +72,21 @@ fn short_value(v: f32) -> String {
 /// Vertical bars of the 16 code counts, in value order (−6 … −0, +0 … 6).
 fn occupancy(
     counts: &[u64],
+    (codes, decode): (u16, fn(u8) -> f32),
     height: usize,
     theme_style: ratatui::style::Style,
 ) -> Vec<Line<'static>> {
-    let order: Vec<u8> = (0x8..=0xF).rev().chain(0x0..=0x7).collect();
+    // Most negative to most positive: the negatives (upper half) reversed, then the rest.
+    let half = (codes / 2) as u8;
+    let last = (codes - 1) as u8;
+    let order: Vec<u8> = (half..=last).rev().chain(0..half).collect();
     let total: u64 = counts.iter().sum::<u64>().max(1);
     let values: Vec<u64> = order.iter().map(|&c| counts[usize::from(c)]).collect();
     let mut lines = super::columns(&values, height, 3, 1, theme_style);
     let mut labels = String::new();
     let mut pct = String::new();
     for &c in &order {
-        labels.push_str(&format!("{:>3} ", short_value(e2m1::decode(c))));
+        labels.push_str(&format!("{:>3} ", short_value(decode(c))));
         let p = counts[usize::from(c)] as f64 / total as f64 * 100.0;
         pct.push_str(&format!(
             "{:>3} ",
@@ -148,9 +154,21 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let Some(v) = c.report.variants.get(app.variant) else {
         return;
     };
-    if v.format == "int8" {
-        return draw_int8(frame, v, theme, area);
-    }
+    let Some(run) = c.run.variants.get(app.variant) else {
+        return;
+    };
+    let (name, codes, decode, max) = match run.variant.family.codec() {
+        Codec::Integer { name, lo, hi } => {
+            return draw_integer(frame, v, (name, lo, hi), theme, area);
+        }
+        Codec::Minifloat {
+            name,
+            codes,
+            decode,
+            max,
+            ..
+        } => (name, codes, decode, max),
+    };
     // At 80×24 the three boxes get exactly 21 rows: 6 + 7 + 8.
     let [line_area, w_area, x_area] = Layout::vertical([
         Constraint::Length(6),
@@ -159,7 +177,10 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     ])
     .areas(area);
     let width = line_area.width.saturating_sub(2) as usize;
-    let mut lines: Vec<Line> = number_line(width).into_iter().map(Line::from).collect();
+    let mut lines: Vec<Line> = number_line(width, codes, decode, max)
+        .into_iter()
+        .map(Line::from)
+        .collect();
     let (w_scale, x_scale) = (common_scale(&v.w), common_scale(&v.x));
     let short = |s: &str| s.split(" (").next().unwrap_or_default().to_string();
     lines.push(
@@ -186,7 +207,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     );
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(Span::styled(
-            " E2M1: the 16 codes on the number line ",
+            format!(" {name}: the {codes} codes on the number line "),
             theme.title(),
         ))),
         line_area,
@@ -196,7 +217,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         ("x", &v.x, theme.x(), x_area),
     ] {
         let inner_h = a.height.saturating_sub(5) as usize;
-        let mut lines = occupancy(&o.codes, inner_h.max(1), style);
+        let mut lines = occupancy(&o.codes, (codes, decode), inner_h.max(1), style);
         lines.push(clip_line(name, o, theme, a.width.saturating_sub(2)));
         frame.render_widget(
             Paragraph::new(lines).block(Block::bordered().title(Span::styled(
@@ -208,12 +229,15 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     }
 }
 
-fn draw_int8(
+/// Integer codes `lo..=hi`: a histogram of each operand's codes.
+fn draw_integer(
     frame: &mut Frame,
     v: &crate::core::experiment::VariantReport,
+    (codec, lo, hi): (&str, i32, i32),
     theme: Theme,
     area: Rect,
 ) {
+    let n = (hi - lo + 1).max(1) as usize;
     let halves = Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).split(area);
     for (i, (name, o, style)) in [("W", &v.w, theme.w()), ("x", &v.x, theme.x())]
         .into_iter()
@@ -222,21 +246,22 @@ fn draw_int8(
         let a = halves[i];
         let width = a.width.saturating_sub(2) as usize;
         let height = a.height.saturating_sub(5).max(1) as usize;
-        // 256 codes into `width` columns, each the sum of its codes.
-        let per = 256usize.div_ceil(width.max(1));
+        // n codes into `width` columns, each the sum of its codes.
+        let per = n.div_ceil(width.max(1));
         let cols: Vec<u64> = o.codes.chunks(per).map(|c| c.iter().sum()).collect();
         let mut lines = super::columns(&cols, height, 1, 0, style);
-        let mut axis = format!("-128{:>w$}", "127", w = cols.len().saturating_sub(4));
+        let low = lo.to_string();
+        let mut axis = format!("{low}{hi:>w$}", w = cols.len().saturating_sub(low.len()));
         axis.truncate(width);
         lines.push(Line::from(axis));
         lines.push(Line::from(format!(
-            "{per} codes per column · codes used: {} of 256",
-            o.codes.iter().filter(|&&n| n > 0).count()
+            "{per} codes per column · codes used: {} of {n}",
+            o.codes.iter().filter(|&&c| c > 0).count()
         )));
         lines.push(clip_line(name, o, theme, a.width.saturating_sub(2)));
         frame.render_widget(
             Paragraph::new(lines).block(Block::bordered().title(Span::styled(
-                format!(" {name}: INT8 code histogram "),
+                format!(" {name}: {codec} code histogram "),
                 theme.title(),
             ))),
             a,

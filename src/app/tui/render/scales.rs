@@ -10,8 +10,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use super::bar;
 use crate::app::tui::app::{App, Computed, Operand};
 use crate::app::tui::theme::Theme;
-use crate::core::format::{MxMatrix, e2m1, e8m0};
-use crate::core::kernel::Operands;
+use crate::core::family::{self, Blocks, Codec};
 use crate::core::matrix::Matrix;
 
 /// First index of a window of `visible` items that keeps `cursor` in view, centred when it can.
@@ -27,13 +26,36 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let Some(v) = c.run.variants.get(app.variant) else {
         return;
     };
-    let Operands::Mxfp4 { w, xt, .. } = &v.operands else {
+    let (quantized, original, name) = match app.operand {
+        Operand::W => (&v.qw, &c.run.w, "W"),
+        Operand::X => (&v.qx, &c.run.xt, "x (as xᵀ: one row per column of x)"),
+    };
+    let Some(q) = quantized.blocks() else {
+        // The formats that have block scales, named from the registry.
+        let block_formats: Vec<&str> = family::REGISTRY
+            .iter()
+            .filter(|f| matches!(f.codec(), Codec::Minifloat { .. }))
+            .map(|f| f.title())
+            .collect();
+        let f = v.variant.family;
         let lines = vec![
-            Line::styled("Block scales belong to MXFP4 variants.", theme.title()),
-            Line::from(
-                "This variant is INT8: one scale per tensor or per channel (see the E2M1 grid screen for its codes).",
+            Line::styled(
+                format!(
+                    "Block scales belong to {} variants.",
+                    family::knob::one_of(&block_formats)
+                ),
+                theme.title(),
             ),
-            Line::from("Press [ or ] to choose an MXFP4 variant."),
+            Line::from(format!(
+                "This variant is {}: {} (see the E2M1 grid screen for its codes).",
+                f.title(),
+                f.scales_in_words()
+            )),
+            Line::from(format!(
+                "Press [ or ] to choose {} {} variant.",
+                article(&block_formats),
+                family::knob::one_of(&block_formats)
+            )),
         ];
         frame.render_widget(
             Paragraph::new(lines)
@@ -43,9 +65,14 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         );
         return;
     };
-    let (q, original, name): (&MxMatrix, &Matrix, &str) = match app.operand {
-        Operand::W => (w, &c.run.w, "W"),
-        Operand::X => (xt, &c.run.xt, "x (as xᵀ: one row per column of x)"),
+    let Codec::Minifloat {
+        scale_name,
+        decode,
+        max: element_max,
+        ..
+    } = v.variant.family.codec()
+    else {
+        return;
     };
     let [map_area, side] =
         Layout::horizontal([Constraint::Fill(3), Constraint::Length(50)]).areas(area);
@@ -54,10 +81,8 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
 
     // Heat map: two characters per block; levels spread between the smallest and largest
     // finite exponent in use.
-    let exps: Vec<i32> = q
-        .scales()
-        .iter()
-        .filter_map(|&b| e8m0::exponent(b))
+    let exps: Vec<i32> = (0..q.rows())
+        .flat_map(|r| (0..q.blocks_per_row()).filter_map(move |j| q.exponent(r, j)))
         .collect();
     let (lo, hi) = (
         exps.iter().copied().min().unwrap_or(0),
@@ -73,9 +98,8 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let mut lines = Vec::new();
     for r in r0..(r0 + inner_h).min(rows) {
         let mut spans = vec![Span::styled(format!("{r:>5} "), theme.dim())];
-        let scales = q.row_scales(r);
-        for (j, &b) in scales.iter().enumerate().skip(c0).take(vis_cols) {
-            let (ch, mut style) = match e8m0::exponent(b) {
+        for j in (c0..cols).take(vis_cols) {
+            let (ch, mut style) = match q.exponent(r, j) {
                 Some(e) if hi > lo => theme.heat(f64::from(e - lo) / f64::from(hi - lo)),
                 Some(_) => theme.heat(0.5),
                 None => ('N', theme.bad()),
@@ -83,7 +107,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
             if (r, j) == (sel_r, sel_c) {
                 style = style.patch(theme.selected());
             }
-            let clipped = block_clipped(q, original, r, j) > 0;
+            let clipped = q.clipped_in_block(original, r, j) > 0;
             let text: String = [ch, if clipped { '!' } else { ch }].iter().collect();
             spans.push(Span::styled(text, style));
         }
@@ -122,10 +146,10 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         map_area.width.saturating_sub(2),
         vec![
             title(
-                format!(" {name}: E8M0 exponent per block of {} ", q.block()),
+                format!(" {name}: {scale_name} exponent per block of {} ", q.block()),
                 "(t: W/x · arrows: select) ",
             ),
-            title(format!(" {name}: E8M0 exponents "), "(t: W/x) "),
+            title(format!(" {name}: {scale_name} exponents "), "(t: W/x) "),
             title(format!(" {name}: exponents "), ""),
         ],
     );
@@ -135,8 +159,9 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     );
 
     // Scale-byte histogram: the most used bytes.
-    let counts = crate::core::metrics::occupancy::scale_counts(q.scales());
-    let total = q.scales().len().max(1) as f64;
+    let bytes = quantized.scale_bytes();
+    let counts = crate::core::metrics::occupancy::scale_counts(bytes);
+    let total = bytes.len().max(1) as f64;
     let mut sorted = counts.clone();
     sorted.sort_by_key(|s| std::cmp::Reverse(s.count));
     let max = sorted.first().map_or(1, |s| s.count).max(1) as f64;
@@ -155,11 +180,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         })
         .collect();
     lines.push(Line::styled(
-        format!(
-            "{} distinct bytes in {} blocks",
-            counts.len(),
-            q.scales().len()
-        ),
+        format!("{} distinct bytes in {} blocks", counts.len(), bytes.len()),
         theme.dim(),
     ));
     frame.render_widget(
@@ -168,47 +189,42 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         hist_area,
     );
 
-    draw_block(frame, q, original, (sel_r, sel_c), theme, detail_area);
-}
-
-/// Elements of block (r, j) beyond ±6 · 2^e.
-fn block_clipped(q: &MxMatrix, original: &Matrix, r: usize, j: usize) -> usize {
-    let byte = q.row_scales(r)[j];
-    if byte == e8m0::NAN {
-        return 0;
-    }
-    let limit = f64::from(e2m1::MAX) * e8m0::to_f64(byte);
-    let span = j * q.block()..((j + 1) * q.block()).min(q.k());
-    original.row(r)[span]
-        .iter()
-        .filter(|v| f64::from(v.abs()) > limit)
-        .count()
+    draw_block(
+        frame,
+        q,
+        (decode, element_max),
+        original,
+        (sel_r, sel_c),
+        theme,
+        detail_area,
+    );
 }
 
 fn draw_block(
     frame: &mut Frame,
-    q: &MxMatrix,
+    q: &dyn Blocks,
+    (decode, max): (fn(u8) -> f32, f32),
     original: &Matrix,
     (r, j): (usize, usize),
     theme: Theme,
     area: Rect,
 ) {
-    let byte = q.row_scales(r)[j];
+    let byte = q.scale_byte(r, j);
     let span = j * q.block()..((j + 1) * q.block()).min(q.k());
     let vals = &original.row(r)[span.clone()];
-    let codes = &q.row_codes(r)[span.clone()];
+    let codes: Vec<u8> = span.clone().map(|k| q.code(r, k)).collect();
     let amax = vals.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-    let scale = e8m0::to_f64(byte);
+    let scale = q.scale(r, j);
     let mut lines = vec![
         Line::from(format!(
             "row {r}, block {j}, k {}..{} · {byte:#04x} = {}",
             span.start,
             span.end,
-            e8m0::exponent(byte).map_or("NaN".into(), |e| format!("2^{e}"))
+            q.exponent(r, j).map_or("NaN".into(), |e| format!("2^{e}"))
         )),
         Line::from(format!(
             "amax {amax:.4e} · {} clipped",
-            block_clipped(q, original, r, j)
+            q.clipped_in_block(original, r, j)
         )),
         Line::styled(
             "    k      input    v/2^e code     P      error",
@@ -216,10 +232,10 @@ fn draw_block(
         ),
     ];
     let room = area.height.saturating_sub(5) as usize;
-    for (i, (&v, &c)) in vals.iter().zip(codes).enumerate().take(room) {
-        let deq = (f64::from(e2m1::decode(c)) * scale) as f32;
+    for (i, (&v, &c)) in vals.iter().zip(&codes).enumerate().take(room) {
+        let deq = (f64::from(decode(c)) * scale) as f32;
         let scaled = f64::from(v) / scale;
-        let style = if scaled.abs() > f64::from(e2m1::MAX) {
+        let style = if scaled.abs() > f64::from(max) {
             theme.bad()
         } else if v != 0.0 && deq == 0.0 {
             theme.warn()
@@ -232,7 +248,7 @@ fn draw_block(
                 span.start + i,
                 v,
                 scaled,
-                e2m1::decode(c),
+                decode(c),
                 f64::from(deq) - f64::from(v)
             ),
             style,
@@ -249,4 +265,12 @@ fn draw_block(
             .block(Block::bordered().title(Span::styled(" selected block ", theme.title()))),
         area,
     );
+}
+
+/// "a" or "an" before a list of format names, read letter by letter ("an MXFP4").
+fn article(names: &[&str]) -> &'static str {
+    match names.first() {
+        Some(n) if n.starts_with(|c: char| "AEFHILMNORSXaefhilmnorsx".contains(c)) => "an",
+        _ => "a",
+    }
 }

@@ -56,8 +56,16 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         }
     } else if let Some(v) = c.run.variants.get(app.variant) {
         title = format!(" y[0][0] through {}, step by step ", v.variant.label);
-        let steps =
-            walkthrough::trace_element(&c.run.w, &c.run.x, &v.operands, c.run.reference[0], 0, 0);
+        let steps = walkthrough::trace_element(
+            &c.run.w,
+            &c.run.x,
+            &v.variant,
+            &*v.qw,
+            &*v.qx,
+            c.run.reference[0],
+            0,
+            0,
+        );
         step_lines(&steps, theme, &mut lines);
     } else {
         title = " walkthrough ".into();

@@ -1,0 +1,294 @@
+//! The format options of `quantize` and `matmul`, generated from the registry: one option per
+//! knob (`--block-size`; `--w-scheme` / `--x-scheme` for a per-operand knob in `matmul`), one
+//! per extra output of `quantize` (`--codes`, `--packed`, ...). What was given is checked
+//! against the chosen family: an option it does not have is refused by name.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Arg, ArgMatches, Command};
+
+use crate::core::data::distribution::Role;
+use crate::core::error::{Error, Result};
+use crate::core::family::{self, Family, Kind, Knob, Scope, Variant};
+
+/// Which command the options are for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum For {
+    /// One operand: per-operand knobs are written `--KEY`; no GEMM knobs.
+    Quantize,
+    /// Two operands and a GEMM: `--w-KEY` / `--x-KEY`, and the GEMM's.
+    Matmul,
+}
+
+/// One generated option.
+#[derive(Debug)]
+struct Opt {
+    /// `--w-scheme`, `--codes`.
+    flag: String,
+    /// The clap id (the flag without dashes).
+    id: &'static str,
+    what: What,
+}
+
+#[derive(Debug)]
+enum What {
+    /// A knob, for one operand (`Some`) or as a whole.
+    Knob(&'static Knob, Option<Role>),
+    /// An extra output of `quantize`.
+    Output(&'static str),
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The options of `mode`, in registry order (knobs of each family, then the outputs), each
+/// once. Built once per process.
+fn options(mode: For) -> &'static [Opt] {
+    static QUANTIZE: OnceLock<Vec<Opt>> = OnceLock::new();
+    static MATMUL: OnceLock<Vec<Opt>> = OnceLock::new();
+    let build = || {
+        let mut opts: Vec<Opt> = Vec::new();
+        let mut push = |key: String, what: What| {
+            let flag = Knob::option(&key);
+            if !opts.iter().any(|o| o.flag == flag) {
+                let id = leak(flag.trim_start_matches('-').to_string());
+                opts.push(Opt { flag, id, what });
+            }
+        };
+        for f in family::REGISTRY {
+            for k in f.knobs() {
+                match (k.scope, mode) {
+                    (Scope::Gemm, For::Quantize) => {}
+                    (Scope::PerOperand, For::Quantize) | (Scope::Shared | Scope::Gemm, _) => {
+                        push(k.key.to_string(), What::Knob(k, None));
+                    }
+                    (Scope::PerOperand, For::Matmul) => {
+                        for (p, role) in [("w", Role::W), ("x", Role::X)] {
+                            push(format!("{p}_{}", k.key), What::Knob(k, Some(role)));
+                        }
+                    }
+                }
+            }
+        }
+        if mode == For::Quantize {
+            for f in family::REGISTRY {
+                for o in f.outputs() {
+                    push(o.name.to_string(), What::Output(o.name));
+                }
+            }
+        }
+        opts
+    };
+    match mode {
+        For::Quantize => QUANTIZE.get_or_init(build),
+        For::Matmul => MATMUL.get_or_init(build),
+    }
+}
+
+/// Families that have `what`, for the help text.
+fn owners(what: &What) -> Vec<&'static dyn Family> {
+    family::REGISTRY
+        .iter()
+        .copied()
+        .filter(|f| match what {
+            What::Knob(k, _) => f.knobs().iter().any(|o| o.key == k.key && o.kind == k.kind),
+            What::Output(name) => f.outputs().iter().any(|o| o.name == *name),
+        })
+        .collect()
+}
+
+fn help(opt: &Opt) -> String {
+    let titles: Vec<&str> = owners(&opt.what).iter().map(|f| f.title()).collect();
+    let titles = titles.join(", ");
+    match &opt.what {
+        What::Knob(k, role) => {
+            let whose = match role {
+                Some(Role::W) => format!("{} of W: ", k.noun),
+                Some(Role::X) => format!("{} of x: ", k.noun),
+                None => String::new(),
+            };
+            let default = k.default(role.unwrap_or(Role::W));
+            match k.kind {
+                Kind::Seed => format!("{titles}: {whose}{}", k.help),
+                _ => format!("{titles}: {whose}{} [default: {default}]", k.help),
+            }
+        }
+        What::Output(name) => {
+            let parts: Vec<&str> = family::REGISTRY
+                .iter()
+                .flat_map(|f| f.outputs())
+                .filter(|o| o.name == *name)
+                .map(|o| o.help)
+                .collect();
+            format!("Output .npy: {}", parts.join("; "))
+        }
+    }
+}
+
+fn arg(opt: &'static Opt) -> Arg {
+    let a = Arg::new(opt.id)
+        .long(opt.id)
+        .help(help(opt))
+        .value_name(leak(opt.id.to_uppercase().replace('-', "_")))
+        .action(clap::ArgAction::Set);
+    match &opt.what {
+        What::Output(_) => a
+            .value_name("FILE.npy")
+            .value_parser(clap::value_parser!(PathBuf)),
+        What::Knob(k, _) => match k.kind {
+            Kind::Choice(c) => a.value_parser(PossibleValuesParser::new(c.iter().copied())),
+            Kind::BlockSize | Kind::Seed => {
+                let k: &'static Knob = k;
+                a.value_parser(
+                    clap::builder::NonEmptyStringValueParser::new()
+                        .try_map(move |s: String| k.parse(&s).map_err(|e| e.to_string())),
+                )
+            }
+        },
+    }
+}
+
+/// The format options that were given, as `(option, value)` in registry order.
+#[derive(Clone, Debug, Default)]
+pub struct Given<const MATMUL: bool> {
+    knobs: Vec<(&'static Opt, String)>,
+    outputs: Vec<(&'static str, PathBuf)>,
+}
+
+pub type QuantizeKnobs = Given<false>;
+pub type MatmulKnobs = Given<true>;
+
+impl<const MATMUL: bool> Given<MATMUL> {
+    fn mode() -> For {
+        if MATMUL { For::Matmul } else { For::Quantize }
+    }
+
+    /// The extra outputs that were asked for, `(name, path)`.
+    pub fn outputs(&self) -> &[(&'static str, PathBuf)] {
+        &self.outputs
+    }
+
+    /// Whether any format option was given.
+    pub fn any(&self) -> bool {
+        !self.knobs.is_empty() || !self.outputs.is_empty()
+    }
+
+    /// Every option given, in registry order.
+    pub fn flags(&self) -> Vec<&str> {
+        let mut flags: Vec<&str> = Vec::new();
+        for o in options(Self::mode()) {
+            let given = match &o.what {
+                What::Knob(..) => self.knobs.iter().any(|(g, _)| std::ptr::eq(*g, o)),
+                What::Output(n) => self.outputs.iter().any(|(g, _)| g == n),
+            };
+            if given {
+                flags.push(&o.flag);
+            }
+        }
+        flags
+    }
+
+    /// `family` with the options given applied; options the family does not have are refused,
+    /// all of them named (`--scheme, --rounding do not apply to --format mxfp4`).
+    pub fn variant(&self, f: &'static dyn Family) -> Result<Variant> {
+        let mut wrong: Vec<&str> = Vec::new();
+        for o in options(Self::mode()) {
+            let applies = match &o.what {
+                What::Knob(k, _) => f
+                    .knobs()
+                    .iter()
+                    .any(|fk| fk.key == k.key && fk.kind == k.kind),
+                What::Output(n) => f.outputs().iter().any(|fo| fo.name == *n),
+            };
+            let given = match &o.what {
+                What::Knob(..) => self.knobs.iter().any(|(g, _)| std::ptr::eq(*g, o)),
+                What::Output(n) => self.outputs.iter().any(|(g, _)| g == n),
+            };
+            if given && !applies {
+                wrong.push(&o.flag);
+            }
+        }
+        refuse(f.name(), &wrong)?;
+        let mut v = Variant::defaults(f);
+        for (o, value) in &self.knobs {
+            if let What::Knob(k, role) = o.what {
+                v.set(k, role.unwrap_or(Role::W), value.clone());
+            }
+        }
+        for k in f.knobs() {
+            if let Some((other, needed)) = k.requires {
+                let given = self
+                    .knobs
+                    .iter()
+                    .any(|(o, _)| matches!(o.what, What::Knob(g, _) if g.key == k.key));
+                if given && v.w.get(other) != Some(needed) {
+                    return Err(Error::Invalid(format!(
+                        "{} applies to {} {needed} only",
+                        Knob::option(k.key),
+                        Knob::option(other)
+                    )));
+                }
+            }
+        }
+        v.label = v.default_label();
+        Ok(v)
+    }
+}
+
+/// Refuses options that do not apply to the chosen format, naming them.
+pub fn refuse(format: &str, wrong: &[&str]) -> Result<()> {
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let verb = if wrong.len() == 1 { "does" } else { "do" };
+    Err(Error::Invalid(format!(
+        "{} {verb} not apply to --format {format}",
+        wrong.join(", ")
+    )))
+}
+
+/// The `--format` values: every family's name, and `extra` (`f64` for `matmul`).
+pub fn format_parser(extra: &[&'static str]) -> PossibleValuesParser {
+    let mut names: Vec<&'static str> = family::names();
+    names.extend(extra);
+    PossibleValuesParser::new(names)
+}
+
+impl<const MATMUL: bool> clap::Args for Given<MATMUL> {
+    fn augment_args(cmd: Command) -> Command {
+        options(Self::mode()).iter().fold(cmd, |c, o| c.arg(arg(o)))
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl<const MATMUL: bool> clap::FromArgMatches for Given<MATMUL> {
+    fn from_arg_matches(m: &ArgMatches) -> std::result::Result<Self, clap::Error> {
+        let mut g = Given::default();
+        g.update_from_arg_matches(m)?;
+        Ok(g)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> std::result::Result<(), clap::Error> {
+        for o in options(Self::mode()) {
+            match &o.what {
+                What::Knob(..) => {
+                    if let Some(v) = m.get_one::<String>(o.id) {
+                        self.knobs.push((o, v.clone()));
+                    }
+                }
+                What::Output(name) => {
+                    if let Some(p) = m.get_one::<PathBuf>(o.id) {
+                        self.outputs.push((name, p.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! MXFP4 (`mxfp4`, OCP Microscaling): E2M1 elements with one E8M0 scale per block of K; the
+//! GEMM of exact integer block dots, scaled and summed in f32 (or f64).
+
+use std::any::Any;
+
+use super::{
+    Blocks, Codec, Family, Kind, Knob, Output, Quantized, Scope, Settings, TRACE_BLOCKS,
+    TraceInput, TraceStep, Variant,
+};
+use crate::core::data::npy::{NpyData, encode};
+use crate::core::error::{Error, Result};
+use crate::core::format::{BlockSize, MxConfig, MxMatrix, e2m1, e8m0, packed};
+use crate::core::kernel::mxfp4::{self as kernel, Accumulator};
+use crate::core::matrix::Matrix;
+use crate::core::metrics::{model, occupancy};
+
+/// The MXFP4 family.
+pub struct Mxfp4;
+
+const KNOBS: &[Knob] = &[
+    Knob {
+        key: "block_size",
+        noun: "block size",
+        help: "elements per scale along K, an integer ≥ 1 or 'tensor' (longer than K: the \
+               whole row)",
+        kind: Kind::BlockSize,
+        scope: Scope::Shared,
+        defaults: ["32", "32"],
+        steps: &["8", "16", "32", "64", "128", "tensor"],
+        axis: true,
+        requires: None,
+    },
+    Knob {
+        key: "scale_rule",
+        noun: "scale rule",
+        help: "shared exponent: floor (OCP spec), ceil, even or rceil (cuBLAS)",
+        kind: Kind::Choice(&["floor", "ceil", "even", "rceil"]),
+        scope: Scope::Shared,
+        defaults: ["floor", "floor"],
+        steps: &["floor", "ceil", "even", "rceil"],
+        axis: true,
+        requires: None,
+    },
+    Knob {
+        key: "accumulator",
+        noun: "accumulator",
+        help: "sum across blocks in f32 (as tensor cores do) or f64",
+        kind: Kind::Choice(&["f32", "f64"]),
+        scope: Scope::Gemm,
+        defaults: ["f32", "f32"],
+        steps: &["f32", "f64"],
+        axis: true,
+        requires: None,
+    },
+];
+
+/// The typed settings of one operand.
+pub fn config(s: &Settings) -> Result<MxConfig> {
+    Ok(MxConfig {
+        block: s.value("block_size").parse::<BlockSize>()?,
+        rule: s.value("scale_rule").parse()?,
+    })
+}
+
+/// The settings of a typed configuration (the inverse of [`config`]).
+pub fn settings(c: MxConfig) -> Settings {
+    let mut s = Settings::defaults(KNOBS, crate::core::data::distribution::Role::W, false);
+    s.set("block_size", c.block.to_string());
+    s.set("scale_rule", c.rule.name().into());
+    s
+}
+
+/// The GEMM settings of an accumulator.
+pub fn gemm_settings(acc: Accumulator) -> Settings {
+    let mut s = Settings::defaults(KNOBS, crate::core::data::distribution::Role::W, true);
+    s.set("accumulator", acc.name().into());
+    s
+}
+
+fn accumulator(gemm: &Settings) -> Accumulator {
+    gemm.get("accumulator")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_default()
+}
+
+fn mx(q: &dyn Quantized) -> &MxMatrix {
+    q.as_any()
+        .downcast_ref()
+        .expect("an MXFP4 GEMM multiplies MXFP4 operands")
+}
+
+impl Family for Mxfp4 {
+    fn name(&self) -> &'static str {
+        "mxfp4"
+    }
+
+    fn title(&self) -> &'static str {
+        "MXFP4"
+    }
+
+    fn knobs(&self) -> &'static [Knob] {
+        KNOBS
+    }
+
+    fn quantize(&self, m: &Matrix, s: &Settings) -> Result<Box<dyn Quantized>> {
+        Ok(Box::new(MxMatrix::quantize(m, config(s)?)?))
+    }
+
+    fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, gemm: &Settings) -> Matrix {
+        kernel::gemm(mx(w), mx(xt), accumulator(gemm))
+    }
+
+    /// `mxfp4 b32 floor`, and `acc64` for the f64 accumulator.
+    fn label(&self, v: &Variant) -> String {
+        let mut s = format!(
+            "mxfp4 b{} {}",
+            v.w.value("block_size"),
+            v.w.value("scale_rule")
+        );
+        if accumulator(&v.gemm) == Accumulator::F64 {
+            s.push_str(" acc64");
+        }
+        s
+    }
+
+    fn codec(&self) -> Codec {
+        Codec::Minifloat {
+            name: "E2M1",
+            codes: 16,
+            decode: e2m1::decode,
+            max: e2m1::MAX,
+            scale_name: "E8M0",
+        }
+    }
+
+    fn scales_in_words(&self) -> &'static str {
+        "one E8M0 power-of-two scale per block of K"
+    }
+
+    fn trace(&self, t: &TraceInput) -> (Vec<TraceStep>, f32) {
+        let (qw, qx) = (mx(t.qw), mx(t.qx));
+        let (m, n) = (t.m, t.n);
+        let k = t.w.cols();
+        let acc = accumulator(t.gemm);
+        let terms = kernel::cell_terms(qw, qx, m, n);
+        let mut steps = Vec::new();
+        let mut s = TraceStep::new(format!(
+            "Quantize W row {m} and x column {n} to MXFP4 ({} blocks of {})",
+            terms.len(),
+            qw.block()
+        ));
+        for (j, term) in terms.iter().take(TRACE_BLOCKS).enumerate() {
+            let span = j * qw.block()..((j + 1) * qw.block()).min(k);
+            let fmt_codes = |codes: &[u8]| {
+                super::preview(codes.iter(), codes.len(), |&c| {
+                    format!("{}", e2m1::decode(c))
+                })
+            };
+            let exp = |b: u8| e8m0::exponent(b).map_or("NaN".into(), |e| format!("2^{e}"));
+            s.line(format!(
+                "block {j}: W scale {:#04x} = {}, P {}",
+                term.scale_a,
+                exp(term.scale_a),
+                fmt_codes(&qw.row_codes(m)[span.clone()])
+            ));
+            s.line(format!(
+                "         x scale {:#04x} = {}, P {}",
+                term.scale_b,
+                exp(term.scale_b),
+                fmt_codes(&qx.row_codes(n)[span])
+            ));
+        }
+        if terms.len() > TRACE_BLOCKS {
+            s.line(format!("… {} more blocks", terms.len() - TRACE_BLOCKS));
+        }
+        steps.push(s);
+        let mut s = TraceStep::new(format!(
+            "Per block: exact integer dot, scaled, summed in {acc}"
+        ));
+        let mut running = 0.0f32;
+        let mut running64 = 0.0f64;
+        for (j, term) in terms.iter().enumerate() {
+            running += term.value as f32;
+            running64 += term.value;
+            if j < TRACE_BLOCKS {
+                let sum = if acc == Accumulator::F32 {
+                    f64::from(running)
+                } else {
+                    running64
+                };
+                s.line(format!(
+                    "block {j}: Σ(2Pw)(2Px) = {} → × 2^(ea+eb-2) = {} → sum {}",
+                    term.dot, term.value, sum
+                ));
+            }
+        }
+        steps.push(s);
+        (steps, kernel::accumulate(terms.iter().copied(), acc))
+    }
+
+    fn outputs(&self) -> &'static [Output] {
+        &[
+            Output {
+                name: "codes",
+                help: "MXFP4: one 4-bit code per element (u8), the input's shape",
+            },
+            Output {
+                name: "scales",
+                help: "MXFP4: the E8M0 bytes (u8), rows × ceil(K / block)",
+            },
+            Output {
+                name: "packed",
+                help: "MXFP4: two codes per byte, element 2j in the low nibble (u8, rows × \
+                       ceil(K/2))",
+            },
+            Output {
+                name: "ggml",
+                help: "MXFP4: ggml block_mxfp4 bytes (u8, rows × K/32·17; block size 32 only)",
+            },
+        ]
+    }
+
+    fn output(&self, q: &dyn Quantized, name: &str, shape: &[usize]) -> Result<Vec<u8>> {
+        let q = mx(q);
+        // Per-row arrays keep a 1-D input 1-D.
+        let per_row = |n: usize| {
+            if shape.len() == 1 {
+                vec![n]
+            } else {
+                vec![q.rows(), n]
+            }
+        };
+        Ok(match name {
+            "codes" => encode(shape, &NpyData::U8(q.codes())),
+            "scales" => encode(&per_row(q.blocks_per_row()), &NpyData::U8(q.scales())),
+            "packed" => encode(
+                &per_row(q.k().div_ceil(2)),
+                &NpyData::U8(&packed::pack_linear(q)),
+            ),
+            "ggml" => {
+                let g = packed::to_ggml(q)?;
+                encode(&per_row(g.len() / q.rows()), &NpyData::U8(&g))
+            }
+            other => {
+                return Err(Error::Invalid(format!(
+                    "--{other} does not apply to --format mxfp4"
+                )));
+            }
+        })
+    }
+}
+
+impl Quantized for MxMatrix {
+    fn dequantize(&self) -> Matrix {
+        MxMatrix::dequantize(self)
+    }
+
+    fn clipped(&self, original: &Matrix) -> usize {
+        MxMatrix::clipped(self, original)
+    }
+
+    fn nan_blocks(&self) -> usize {
+        MxMatrix::nan_blocks(self)
+    }
+
+    fn bits_per_element(&self, elements: usize) -> f64 {
+        (4.0 * self.codes().len() as f64 + 8.0 * self.scales().len() as f64)
+            / elements.max(1) as f64
+    }
+
+    fn code_counts(&self) -> Vec<u64> {
+        occupancy::e2m1_counts(self.codes())
+    }
+
+    fn scale_bytes(&self) -> &[u8] {
+        self.scales()
+    }
+
+    fn noise(&self, original: &Matrix) -> Vec<f64> {
+        model::mx_noise(self, original)
+    }
+
+    fn blocks(&self) -> Option<&dyn Blocks> {
+        Some(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Blocks for MxMatrix {
+    fn rows(&self) -> usize {
+        MxMatrix::rows(self)
+    }
+
+    fn k(&self) -> usize {
+        MxMatrix::k(self)
+    }
+
+    fn block(&self) -> usize {
+        MxMatrix::block(self)
+    }
+
+    fn blocks_per_row(&self) -> usize {
+        MxMatrix::blocks_per_row(self)
+    }
+
+    fn scale_byte(&self, r: usize, j: usize) -> u8 {
+        self.row_scales(r)[j]
+    }
+
+    fn exponent(&self, r: usize, j: usize) -> Option<i32> {
+        e8m0::exponent(self.scale_byte(r, j))
+    }
+
+    fn code(&self, r: usize, k: usize) -> u8 {
+        self.row_codes(r)[k]
+    }
+
+    fn code_value(&self, code: u8) -> f32 {
+        e2m1::decode(code)
+    }
+
+    fn scale(&self, r: usize, j: usize) -> f64 {
+        e8m0::to_f64(self.scale_byte(r, j))
+    }
+
+    fn clipped_in_block(&self, original: &Matrix, r: usize, j: usize) -> usize {
+        let byte = self.scale_byte(r, j);
+        if byte == e8m0::NAN {
+            return 0;
+        }
+        let limit = f64::from(e2m1::MAX) * e8m0::to_f64(byte);
+        let span = j * self.block()..((j + 1) * self.block()).min(self.k());
+        original.row(r)[span]
+            .iter()
+            .filter(|v| f64::from(v.abs()) > limit)
+            .count()
+    }
+}
