@@ -1514,6 +1514,12 @@ fn an_unknown_axis_lists_the_valid_ones() {
         )),
         "{e}"
     );
+    // At most twelve are listed, and how many more there are; the library has them all.
+    assert!(
+        e.contains(" and 42 more (w.KEY and x.KEY for every operand key, variant.KEY for every format setting)"),
+        "{e}"
+    );
+    let valid = qlab::sweep::spec::valid_axes();
     for a in [
         "x.dist",
         "x.std",
@@ -1524,21 +1530,20 @@ fn an_unknown_axis_lists_the_valid_ones() {
         "variant.scale_rule",
         "variant.rounding",
     ] {
-        assert!(
-            e.contains(&format!(" {a},")) || e.contains(&format!(" {a}\n")),
-            "{a}: {e}"
-        );
+        assert!(valid.iter().any(|v| v == a), "{a}");
     }
-    assert!(!e.contains("variant.seed"), "{e}");
-    // The message lists exactly the axes a sweep accepts.
+    assert!(!valid.iter().any(|v| v == "variant.seed"));
+    // The message lists the first twelve axes a sweep accepts.
     let listed: Vec<&str> = e
-        .trim_end()
         .split("valid axes: ")
         .nth(1)
         .unwrap()
+        .split(" and ")
+        .next()
+        .unwrap()
         .split(", ")
         .collect();
-    assert_eq!(listed, qlab::sweep::spec::valid_axes());
+    assert_eq!(listed, valid[..12]);
 }
 
 #[test]
@@ -2134,7 +2139,8 @@ fn plot_errors_have_exact_messages() {
     let csv = d.path("full.csv");
     let out = d.path("o.svg");
     let (h, _) = records(&csv);
-    let columns = h.join(", ");
+    // The first twelve columns, and how many more.
+    let columns = format!("{} and {} more", h[..12].join(", "), h.len() - 12);
     for args in [
         vec!["--x", "nope", "--y", "out_sqnr_db"],
         vec!["--x", "x.dist", "--y", "nope"],

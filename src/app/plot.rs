@@ -1,13 +1,19 @@
 //! `qlab plot`: a line or bar chart of a sweep CSV, as SVG (no system fonts needed: the SVG
 //! names a generic font family and the viewer draws the text).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::Path;
 
 use plotters::prelude::*;
 
 use crate::core::error::{Error, Result};
 use crate::core::text;
+
+/// The most category labels an x axis shows.
+const MAX_CATEGORY_LABELS: usize = 200;
+
+/// How many of a CSV's columns a "no column" message lists.
+const COLUMNS_SHOWN: usize = 12;
 
 /// One series of the chart: its name and (x label, mean y, rows averaged) in first-seen order.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,7 +81,7 @@ pub fn group(
                 format!(
                     "no column '{}'; {hint}columns: {}",
                     text::echo(name),
-                    text::list(&names, 60)
+                    text::list(&names, COLUMNS_SHOWN)
                 ),
             )
         })
@@ -130,22 +136,22 @@ pub fn group(
             ),
         ));
     }
+    // First-seen order, found by hash (a million distinct x values stay linear).
     let mut order: Vec<String> = Vec::new();
+    let mut order_at: HashMap<String, usize> = HashMap::new();
     let mut xs: Vec<String> = Vec::new();
-    let mut groups: BTreeMap<(usize, usize), (f64, usize)> = BTreeMap::new();
+    let mut xs_at: HashMap<String, usize> = HashMap::new();
+    let mut groups: HashMap<(usize, usize), Mean> = HashMap::new();
+    let index = |list: &mut Vec<String>, at: &mut HashMap<String, usize>, key: String| {
+        *at.entry(key).or_insert_with_key(|k| {
+            list.push(k.clone());
+            list.len() - 1
+        })
+    };
     for (name, xv, v) in kept {
-        let s = order.iter().position(|o| *o == name).unwrap_or_else(|| {
-            order.push(name);
-            order.len() - 1
-        });
-        let xk = xs.iter().position(|o| *o == xv).unwrap_or_else(|| {
-            xs.push(xv);
-            xs.len() - 1
-        });
-        let e = groups.entry((s, xk)).or_insert((0.0, 0));
-        // Halves, so two values near ±f64::MAX do not sum to ±inf.
-        e.0 += v / 2.0;
-        e.1 += 1;
+        let s = index(&mut order, &mut order_at, name);
+        let xk = index(&mut xs, &mut xs_at, xv);
+        groups.entry((s, xk)).or_default().add(v);
     }
     let series = order
         .iter()
@@ -153,8 +159,8 @@ pub fn group(
         .filter_map(|(s, name)| {
             let points: Vec<(String, f64, usize)> = (0..xs.len())
                 .filter_map(|xk| {
-                    let &(half_sum, n) = groups.get(&(s, xk))?;
-                    Some((xs[xk].clone(), half_sum / n as f64 * 2.0, n))
+                    let m = groups.get(&(s, xk))?;
+                    Some((xs[xk].clone(), m.value(), m.n))
                 })
                 .collect();
             (!points.is_empty()).then(|| Series {
@@ -168,6 +174,32 @@ pub fn group(
         rows,
         skipped,
     })
+}
+
+/// The mean of finite values: their sum over their count, as a spreadsheet computes it, or,
+/// where the sum leaves f64's range (three values of 1.7e308), the running mean, which cannot.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mean {
+    sum: f64,
+    running: f64,
+    n: usize,
+}
+
+impl Mean {
+    fn add(&mut self, v: f64) {
+        self.n += 1;
+        self.sum += v;
+        self.running += (v - self.running) / self.n as f64;
+    }
+
+    fn value(&self) -> f64 {
+        let plain = self.sum / self.n as f64;
+        if plain.is_finite() {
+            plain
+        } else {
+            self.running
+        }
+    }
 }
 
 /// A power of ten to divide values by so that a range of them stays far from f64's limits
@@ -217,11 +249,13 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
     let pad = ((y1 - y0) * 0.08).max(1e-9);
     let (y0, y1) = (if y0 >= 0.0 && !numeric { 0.0 } else { y0 - pad }, y1 + pad);
     let mut cats: Vec<String> = Vec::new();
+    let mut cat_at: HashMap<&str, usize> = HashMap::new();
     for s in series {
         for p in &s.points {
-            if !cats.contains(&p.0) {
+            cat_at.entry(&p.0).or_insert_with(|| {
                 cats.push(p.0.clone());
-            }
+                cats.len() - 1
+            });
         }
     }
     // Positive x spanning two decades or more is drawn on a log axis.
@@ -278,7 +312,12 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
         let label = |v: &f64| {
             if log {
                 let x = 10f64.powf(*v);
-                format!("{}", (x * 1000.0).round() / 1000.0)
+                // Three decimals for everyday values; exponent form where they would read 0.
+                if !(5e-4..1e9).contains(&x) {
+                    format!("{x:.1e}")
+                } else {
+                    format!("{}", (x * 1000.0).round() / 1000.0)
+                }
             } else if numeric {
                 format!("{v}")
             } else {
@@ -294,7 +333,12 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .x_labels(if numeric { 10 } else { cats.len() * 4 + 1 })
+            // Every category gets its label, up to what a chart can show.
+            .x_labels(if numeric {
+                10
+            } else {
+                cats.len().min(MAX_CATEGORY_LABELS) * 4 + 1
+            })
             .x_label_formatter(&label)
             .draw()
             .map_err(draw_err)?;
@@ -322,7 +366,7 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
             } else {
                 let w = 0.8 / n;
                 let bars = s.points.iter().filter_map(|p| {
-                    let c = cats.iter().position(|c| *c == p.0)? as f64;
+                    let c = *cat_at.get(p.0.as_str())? as f64;
                     let left = c - 0.4 + w * i as f64;
                     let v = p.1 / y_unit;
                     Some(Rectangle::new(

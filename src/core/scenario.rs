@@ -163,8 +163,8 @@ struct RawOperand {
     file: Option<PathBuf>,
     tensor: Option<String>,
     transpose: Option<bool>,
-    rows: Option<[usize; 2]>,
-    cols: Option<[usize; 2]>,
+    rows: Option<Vec<usize>>,
+    cols: Option<Vec<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +245,12 @@ impl OperandSpec {
         let source = if let Some(values) = r.values {
             Source::Values(inline_matrix(values).map_err(|e| bad(e.to_string()))?)
         } else if let Some(path) = r.file {
+            if path.as_os_str().is_empty() {
+                return Err(bad(
+                    "file = \"\" is empty; expected the path of a .npy, .safetensors or .csv file"
+                        .into(),
+                ));
+            }
             Source::File {
                 path,
                 tensor: r.tensor.clone(),
@@ -321,8 +327,8 @@ impl OperandSpec {
         }
         let view = View {
             transpose: r.transpose.unwrap_or(false),
-            rows: r.rows,
-            cols: r.cols,
+            rows: range(name, "rows", r.rows)?,
+            cols: range(name, "cols", r.cols)?,
         };
         if matches!(source, Source::Random(_)) && view != View::default() {
             return Err(bad(
@@ -371,6 +377,17 @@ impl OperandSpec {
             view,
             modifiers,
         })
+    }
+}
+
+/// A `rows` / `cols` slice: exactly `[start, end]`.
+fn range(operand: &str, key: &str, v: Option<Vec<usize>>) -> Result<Option<[usize; 2]>> {
+    match v.as_deref() {
+        None => Ok(None),
+        Some(&[a, b]) => Ok(Some([a, b])),
+        Some(other) => Err(Error::Invalid(format!(
+            "{operand}: {key} = {other:?} is invalid; expected [start, end]"
+        ))),
     }
 }
 
@@ -681,6 +698,7 @@ fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
             } else {
                 base.join(path)
             };
+            crate::core::files::input::check_regular(&full)?;
             let ext = full
                 .extension()
                 .and_then(|e| e.to_str())

@@ -85,6 +85,18 @@ pub fn cut(s: &str, max: usize) -> String {
     }
 }
 
+/// `s` cut in its middle to at most `max` characters (both ends kept: a path's root and its
+/// file name), then made printable.
+pub fn cut_middle(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return printable(s).into_owned();
+    }
+    let head: String = s.chars().take(max / 3).collect();
+    let tail: String = s.chars().skip(n - (max - max / 3 - 1)).collect();
+    format!("{}…{}", printable(&head), printable(&tail))
+}
+
 /// `s` for a narrow place (a table column, a legend): at most `max` characters before its
 /// escapes, the last of them an ellipsis when it was cut.
 pub fn short(s: &str, max: usize) -> String {
@@ -172,6 +184,13 @@ mod tests {
         assert_eq!(cut("µµµµ", 2), "µµ… (2 more characters)");
         // Escapes are made after the cut, so a cut never splits one.
         assert_eq!(cut("\n\n\n", 2), "\\n\\n… (1 more character)");
+    }
+
+    #[test]
+    fn middle_cuts_keep_both_ends() {
+        assert_eq!(cut_middle("abc", 3), "abc");
+        assert_eq!(cut_middle("abcdefghij", 6), "ab…hij");
+        assert_eq!(cut_middle("abcdefghij", 6).chars().count(), 6);
     }
 
     #[test]

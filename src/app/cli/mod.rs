@@ -97,11 +97,31 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // Messages carry text from files: escaped, so they stay one line and cannot drive
             // the terminal, and bounded, whatever a file echoes into them.
-            note!("qlab: error: {}", text::cut(&e.to_string(), MESSAGE_MAX));
+            note!("qlab: error: {}", error_line(&e));
             ExitCode::FAILURE
         }
     }
 }
+
+/// The error as one printable line. A long path is shortened in its middle, so the line keeps
+/// both ends of the path and, above all, the reason after it.
+fn error_line(e: &Error) -> String {
+    let path_and = |path: &Path, rest: String| {
+        format!(
+            "{}: {}",
+            text::cut_middle(&path.display().to_string(), PATH_MAX),
+            text::cut(&rest, MESSAGE_MAX)
+        )
+    };
+    match e {
+        Error::Io { path, source } => path_and(path, source.to_string()),
+        Error::File { path, message } => path_and(path, message.clone()),
+        other => text::cut(&other.to_string(), MESSAGE_MAX),
+    }
+}
+
+/// The most characters of a path an error line shows.
+const PATH_MAX: usize = 200;
 
 /// 128 + SIGPIPE.
 const CLOSED_PIPE: u8 = 141;

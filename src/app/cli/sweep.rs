@@ -74,7 +74,7 @@ pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
         "merged {} configurations ({} rows) into {}",
         m.configs,
         m.rows,
-        a.out.display()
+        text::printable(&a.out.display().to_string())
     );
     if m.missing_count > 0 {
         let shown: Vec<String> = m.missing.iter().map(|c| c.to_string()).collect();
@@ -124,7 +124,8 @@ pub(super) fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
             text::printable(&spec.name),
             if n == 1 { "" } else { "s" },
             if v == 1 { "" } else { "s" },
-            n.saturating_mul(v as u64),
+            n.checked_mul(v as u64)
+                .map_or("more than 2^64".to_string(), |r| r.to_string()),
             spec.id
         );
         for line in sweep::run::plan(&spec, 10)? {
@@ -161,7 +162,7 @@ pub(super) fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
         note!(
             "sweep {}: ran {ran} configurations into {}",
             spec.id,
-            out.display()
+            text::printable(&out.display().to_string())
         );
     }
     Ok(())

@@ -552,10 +552,8 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
 /// Writes to a stream output; a closed standard output ends the sweep quietly.
 fn write_stream(target: &crate::core::files::Output, bytes: &[u8]) -> Result<()> {
     match &target.sink {
-        crate::core::files::Sink::Stream(f) => {
-            let mut f: &File = f;
-            f.write_all(bytes)
-                .and_then(|_| f.flush())
+        crate::core::files::Sink::Stream { file, terminal } => {
+            crate::core::files::output::write_stream(file, *terminal, bytes)
                 .map_err(|e| Error::io(&target.path, e))
         }
         _ => crate::core::stdio::print_bytes(bytes),
@@ -605,7 +603,7 @@ pub fn plan(sweep: &Sweep, n: u64) -> Result<Vec<String>> {
             .axes
             .iter()
             .zip(&c.choice)
-            .map(|(a, &j)| format!("{}={}", a.name, value_text(&a.values[j])))
+            .map(|(a, &j)| format!("{}={}", a.name, super::spec::value_brief(&a.values[j])))
             .collect();
         lines.push(format!(
             "{i:>6}  repeat {}  seed {}  {}",

@@ -74,6 +74,9 @@ pub struct Config {
     pub scenario: Scenario,
 }
 
+/// How many valid axes an unknown axis's message lists.
+const AXES_SHOWN: usize = 12;
+
 /// Every axis name a sweep accepts.
 pub fn valid_axes() -> Vec<String> {
     let mut v: Vec<String> = ["seed", "m", "k", "n"]
@@ -223,9 +226,10 @@ impl Sweep {
                 return Err(at(
                     span,
                     format!(
-                        "unknown axis '{}'; {hint}valid axes: {}",
+                        "unknown axis '{}'; {hint}valid axes: {} (w.KEY and x.KEY for every operand \
+                         key, variant.KEY for every format setting)",
                         crate::core::text::echo(&a.name),
-                        valid.join(", ")
+                        crate::core::text::list(&valid, AXES_SHOWN)
                     ),
                 ));
             }

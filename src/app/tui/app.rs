@@ -806,7 +806,8 @@ impl App {
                         "exported {}",
                         paths
                             .iter()
-                            .map(|p| p.display().to_string())
+                            .map(|p| crate::core::text::printable(&p.display().to_string())
+                                .into_owned())
                             .collect::<Vec<_>>()
                             .join(" and ")
                     ),

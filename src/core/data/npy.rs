@@ -295,9 +295,12 @@ fn parse_header(dict: &str) -> std::result::Result<Header, String> {
         p.expect(b':').ok_or_else(bad)?;
         p.skip_ws();
         match key.as_str() {
-            "descr" => descr = Some(p.string().ok_or_else(bad)?),
-            "fortran_order" => fortran = Some(p.boolean().ok_or_else(bad)?),
-            "shape" => shape = Some(p.tuple().ok_or_else(bad)?),
+            "descr" if descr.is_none() => descr = Some(p.string().ok_or_else(bad)?),
+            "fortran_order" if fortran.is_none() => fortran = Some(p.boolean().ok_or_else(bad)?),
+            "shape" if shape.is_none() => shape = Some(p.tuple().ok_or_else(bad)?),
+            "descr" | "fortran_order" | "shape" => {
+                return Err(format!("the .npy header gives '{key}' twice"));
+            }
             _ => {
                 return Err(format!(
                     "unexpected key '{}' in .npy header",

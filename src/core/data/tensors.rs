@@ -24,8 +24,10 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool
             ),
         ));
     }
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::file(path, format!("not a valid .safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        let why = text::cut(&e.to_string(), 200);
+        Error::file(path, format!("not a valid .safetensors file: {why}"))
+    })?;
     let mut names: Vec<&str> = st.names();
     names.sort_unstable();
     let available = || {

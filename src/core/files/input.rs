@@ -76,6 +76,15 @@ fn not_regular(path: &Path, meta: &Metadata) -> Error {
     Error::file(path, format!("is {}; expected a regular file", kind(meta)))
 }
 
+/// Refuses a path that exists and is not a regular file, before anything else is said about
+/// it (a directory named `x.npy` is a directory, not a broken array).
+pub fn check_regular(path: &Path) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(not_regular(path, &meta)),
+        _ => Ok(()),
+    }
+}
+
 /// Opens `path` for reading: a regular file (through symbolic links), and nothing else.
 pub fn open(path: &Path) -> Result<(File, Metadata)> {
     if path.as_os_str() == "-" {

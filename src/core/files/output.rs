@@ -30,8 +30,11 @@ pub enum Content {
 #[derive(Debug)]
 pub enum Sink {
     Stdout,
-    /// A device, FIFO or inherited descriptor, written in place.
-    Stream(File),
+    /// A device, FIFO or inherited descriptor, written in place; `terminal` when it is one.
+    Stream {
+        file: File,
+        terminal: bool,
+    },
     /// A regular file, new or replaced: `real` is the path with symbolic links resolved, where
     /// the temporary is staged and what it is renamed over.
     File {
@@ -99,7 +102,10 @@ pub fn resolve(flag: &str, path: &Path, content: Content) -> Result<Output> {
                 path.display()
             )));
         }
-        return Ok(out(Sink::Stdout, None, None));
+        // What standard output is (a file `> w.npy` made it, a pipe, a terminal), to refuse
+        // writing into an input through it.
+        let id = FileId::of_path(Path::new("/dev/fd/1"));
+        return Ok(out(Sink::Stdout, id, None));
     }
     match fs::metadata(path) {
         Ok(meta) if meta.is_file() && !is_descriptor_path(path) => {
@@ -119,7 +125,21 @@ pub fn resolve(flag: &str, path: &Path, content: Content) -> Result<Output> {
         )),
         Ok(meta) => {
             let file = open_stream(path, &meta, flag)?;
-            Ok(out(Sink::Stream(file), FileId::of_path(path), None))
+            let terminal = file.is_terminal();
+            if terminal && content == Content::Binary {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "{flag} is a terminal; a binary .npy is not written to one (give a \
+                         file, or - and a pipe)"
+                    ),
+                ));
+            }
+            Ok(out(
+                Sink::Stream { file, terminal },
+                FileId::of_path(path),
+                None,
+            ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Ok(link) = fs::symlink_metadata(path)
@@ -293,10 +313,8 @@ impl Outputs {
                     crate::core::stdio::print_bytes(bytes)
                 }
                 Sink::Stdout => crate::core::stdio::write_stdout(bytes),
-                Sink::Stream(f) => {
-                    let mut f: &File = f;
-                    f.write_all(bytes)
-                        .and_then(|_| f.flush())
+                Sink::Stream { file, terminal } => {
+                    write_stream(file, *terminal && o.content == Content::Text, bytes)
                         .map_err(|e| Error::io(&o.path, e))
                 }
                 Sink::File { .. } => Ok(()),
@@ -329,12 +347,36 @@ pub fn resolve_checked<P: AsRef<Path>>(
     Ok(out)
 }
 
-/// Refuses an output that is one of the inputs.
+/// Writes to a stream output; text to a terminal has its control characters escaped, as
+/// everything qlab prints on one does.
+pub fn write_stream(file: &File, escape: bool, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f: &File = file;
+    if escape {
+        let text = String::from_utf8_lossy(bytes);
+        f.write_all(crate::core::text::for_terminal(&text).as_bytes())?;
+    } else {
+        f.write_all(bytes)?;
+    }
+    f.flush()
+}
+
+/// Refuses an output that is one of the inputs: a file by its name or a link, or a stream
+/// (standard output, /dev/fd/N) that leads into one.
 fn check_input(out: &Output, inputs: &[(PathBuf, FileId)]) -> Result<()> {
     if let Some(id) = out.id
         && let Some((input, _)) = inputs.iter().find(|(_, i)| *i == id)
-        && out.is_file()
     {
+        if !out.is_file() {
+            return Err(Error::file(
+                &out.path,
+                format!(
+                    "{} {} writes into {}, which this command reads; choose another output",
+                    out.flag,
+                    out.path.display(),
+                    input.display()
+                ),
+            ));
+        }
         return Err(Error::file(
             &out.path,
             format!(

@@ -143,7 +143,9 @@ static FORCED: OnceLock<Isa> = OnceLock::new();
 /// what it returns (an explicit `--kernel` wins).
 pub fn from_env() -> crate::core::error::Result<Option<Isa>> {
     match std::env::var_os("QLAB_KERNEL") {
+        // `QLAB_KERNEL= qlab ...` is the shell's way of unsetting it.
         None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
         Some(v) => v
             .to_string_lossy()
             .parse()
