@@ -39,177 +39,302 @@ pub fn fmt(v: f64, f: Fmt) -> String {
     }
 }
 
+/// What a row measures: the output, one operand, or neither (costs, counts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Output,
+    W,
+    X,
+    Cost,
+}
+
 /// One metric row: shared by this table and the TUI's overview.
 pub struct Row {
     pub name: &'static str,
     pub better: Better,
     pub fmt: Fmt,
     pub get: fn(&VariantReport) -> f64,
+    pub part: Part,
+    /// Shown only when some variant has a non-zero value (counts of trouble).
+    pub hide_zero: bool,
+}
+
+impl Row {
+    /// Whether the table shows the row for these variants.
+    pub fn shown(&self, variants: &[VariantReport]) -> bool {
+        !self.hide_zero || variants.iter().any(|v| (self.get)(v) != 0.0)
+    }
+
+    /// The best marks of the row. A variant whose measured part went non-finite (an output
+    /// beyond f32, a dequantized operand at ±inf) competes in none of that part's rows: its
+    /// metrics cover the finite values only, and would flatter it.
+    pub fn marks(&self, variants: &[VariantReport]) -> Vec<bool> {
+        let values: Vec<f64> = variants.iter().map(self.get).collect();
+        let broken = |v: &VariantReport| match self.part {
+            Part::Output => v.output.non_finite > 0,
+            Part::W => v.w.error.non_finite > 0,
+            Part::X => v.x.error.non_finite > 0,
+            Part::Cost => false,
+        };
+        if variants.iter().any(broken) {
+            let eligible: Vec<f64> = variants
+                .iter()
+                .zip(&values)
+                .filter(|(v, _)| !broken(v))
+                .map(|(_, &x)| x)
+                .collect();
+            let marks = best(&eligible, self.better);
+            let mut it = marks.into_iter();
+            return variants
+                .iter()
+                .map(|v| !broken(v) && it.next().unwrap_or(false))
+                .collect();
+        }
+        best(&values, self.better)
+    }
 }
 
 /// The metric rows, in display order.
 pub const ROWS: &[Row] = &[
     Row {
+        name: "output NaN / inf",
+        better: Better::Lower,
+        fmt: Fmt::Count,
+        get: |v| v.output.non_finite as f64,
+        part: Part::Cost,
+        hide_zero: true,
+    },
+    Row {
+        name: "W NaN / inf after quantizing",
+        better: Better::Lower,
+        fmt: Fmt::Count,
+        get: |v| v.w.error.non_finite as f64,
+        part: Part::Cost,
+        hide_zero: true,
+    },
+    Row {
+        name: "x NaN / inf after quantizing",
+        better: Better::Lower,
+        fmt: Fmt::Count,
+        get: |v| v.x.error.non_finite as f64,
+        part: Part::Cost,
+        hide_zero: true,
+    },
+    Row {
         name: "output SQNR (dB)",
         better: Better::Higher,
         fmt: Fmt::Db,
         get: |v| v.output.sqnr_db,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "  model prediction (dB)",
         better: Better::Neither,
         fmt: Fmt::Db,
         get: |v| v.model_output_sqnr_db,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "  W quantized alone (dB)",
         better: Better::Higher,
         fmt: Fmt::Db,
         get: |v| v.decomposition.w_only_sqnr_db,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "  x quantized alone (dB)",
         better: Better::Higher,
         fmt: Fmt::Db,
         get: |v| v.decomposition.x_only_sqnr_db,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output RMSE",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.output.rmse,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output max |err|",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.output.max_abs,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output |err| p50",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.output.p50,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output |err| p90",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.output.p90,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output |err| p99",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.output.p99,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output |err| p99.9",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.output.p999,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output mean rel err",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.output.mean_rel,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output max rel err",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.output.max_rel,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "output cosine",
         better: Better::Higher,
         fmt: Fmt::Fixed(6),
         get: |v| v.output.cosine,
+        part: Part::Output,
+        hide_zero: false,
     },
     Row {
         name: "W SQNR (dB)",
         better: Better::Higher,
         fmt: Fmt::Db,
         get: |v| v.w.error.sqnr_db,
+        part: Part::W,
+        hide_zero: false,
     },
     Row {
         name: "  model prediction (dB)",
         better: Better::Neither,
         fmt: Fmt::Db,
         get: |v| v.w.model_sqnr_db,
+        part: Part::W,
+        hide_zero: false,
     },
     Row {
         name: "W max |err|",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.w.error.max_abs,
+        part: Part::W,
+        hide_zero: false,
     },
     Row {
         name: "W clipped",
         better: Better::Lower,
         fmt: Fmt::Percent,
         get: |v| v.w.clipped,
+        part: Part::W,
+        hide_zero: false,
     },
     Row {
         name: "W flushed to zero",
         better: Better::Lower,
         fmt: Fmt::Percent,
         get: |v| v.w.flushed,
+        part: Part::W,
+        hide_zero: false,
     },
     Row {
         name: "x SQNR (dB)",
         better: Better::Higher,
         fmt: Fmt::Db,
         get: |v| v.x.error.sqnr_db,
+        part: Part::X,
+        hide_zero: false,
     },
     Row {
         name: "  model prediction (dB)",
         better: Better::Neither,
         fmt: Fmt::Db,
         get: |v| v.x.model_sqnr_db,
+        part: Part::X,
+        hide_zero: false,
     },
     Row {
         name: "x max |err|",
         better: Better::Lower,
         fmt: Fmt::Sci,
         get: |v| v.x.error.max_abs,
+        part: Part::X,
+        hide_zero: false,
     },
     Row {
         name: "x clipped",
         better: Better::Lower,
         fmt: Fmt::Percent,
         get: |v| v.x.clipped,
+        part: Part::X,
+        hide_zero: false,
     },
     Row {
         name: "x flushed to zero",
         better: Better::Lower,
         fmt: Fmt::Percent,
         get: |v| v.x.flushed,
+        part: Part::X,
+        hide_zero: false,
     },
     Row {
         name: "NaN blocks (W + x)",
         better: Better::Neither,
         fmt: Fmt::Count,
         get: |v| (v.w.nan_blocks + v.x.nan_blocks) as f64,
+        part: Part::Cost,
+        hide_zero: true,
     },
     Row {
         name: "W bits / element",
         better: Better::Lower,
         fmt: Fmt::Fixed(3),
         get: |v| v.w.bits_per_element,
+        part: Part::Cost,
+        hide_zero: false,
     },
     Row {
         name: "x bits / element",
         better: Better::Lower,
         fmt: Fmt::Fixed(3),
         get: |v| v.x.bits_per_element,
+        part: Part::Cost,
+        hide_zero: false,
     },
     Row {
         name: "W compression vs f32",
         better: Better::Higher,
         fmt: Fmt::Fixed(2),
         get: |v| v.compression,
+        part: Part::Cost,
+        hide_zero: false,
     },
 ];
 
@@ -294,17 +419,17 @@ pub fn render(r: &Report) -> String {
     }
     out.push('\n');
     for row in ROWS {
-        let values: Vec<f64> = r.variants.iter().map(row.get).collect();
-        if row.name.starts_with("NaN") && values.iter().all(|&v| v == 0.0) {
+        if !row.shown(&r.variants) {
             continue;
         }
+        let values: Vec<f64> = r.variants.iter().map(row.get).collect();
         let arrow = match row.better {
             Better::Higher => "↑",
             Better::Lower => "↓",
             Better::Neither => " ",
         };
         out.push_str(&format!("{:<w$}{arrow}", row.name, w = name_width - 1));
-        let marks = best(&values, row.better);
+        let marks = row.marks(&r.variants);
         for (&v, &marked) in values.iter().zip(&marks) {
             let mark = if marked { "*" } else { " " };
             out.push_str(&format!("{:>w$}{mark}", fmt(v, row.fmt), w = width - 1));
@@ -315,6 +440,45 @@ pub fn render(r: &Report) -> String {
         "\n* best in its row · ↑ higher is better, ↓ lower is better · model: uniform-noise \
          prediction (Δ²/12 per element)\n",
     );
+    out.push_str(&non_finite_notes(r));
+    out
+}
+
+/// One line per variant whose output or dequantized operands hold NaN or ±inf: their error
+/// metrics cover the finite values only, so the table says so rather than look perfect.
+pub fn non_finite_notes(r: &Report) -> String {
+    let mut out = String::new();
+    let (m, k, n) = (r.scenario.m, r.scenario.k, r.scenario.n);
+    for v in &r.variants {
+        for (what, count, total, why) in [
+            (
+                "outputs",
+                v.output.non_finite,
+                m * n,
+                "beyond f32's range, or from NaN blocks",
+            ),
+            (
+                "values of W",
+                v.w.error.non_finite,
+                m * k,
+                "dequantized beyond f32's range, or in NaN blocks",
+            ),
+            (
+                "values of x",
+                v.x.error.non_finite,
+                k * n,
+                "dequantized beyond f32's range, or in NaN blocks",
+            ),
+        ] {
+            if count > 0 {
+                out.push_str(&format!(
+                    "note: {}: {count} of {total} {what} are NaN or ±inf ({why}); its metrics \
+                     of them cover the finite ones only\n",
+                    text::short(&v.label, LABEL_MAX)
+                ));
+            }
+        }
+    }
     out
 }
 

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
-use crate::app::table::{ROWS, best, fmt};
+use crate::app::table::{ROWS, fmt};
 use crate::app::tui::app::{App, Computed};
 use crate::app::tui::theme::Theme;
 
@@ -67,12 +67,15 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
             Cell::from(r.variants[i].label.clone()).style(style)
         })),
     );
+    let visible: Vec<crate::core::experiment::VariantReport> =
+        shown.iter().map(|&i| r.variants[i].clone()).collect();
     let rows: Vec<Row> =
         ROWS.iter()
+            .filter(|row| row.shown(&visible))
             .skip(usize::from(app.scroll))
             .map(|row| {
-                let values: Vec<f64> = shown.iter().map(|&i| (row.get)(&r.variants[i])).collect();
-                let marks = best(&values, row.better);
+                let values: Vec<f64> = visible.iter().map(row.get).collect();
+                let marks = row.marks(&visible);
                 Row::new(std::iter::once(Cell::from(row.name)).chain(
                     values.iter().zip(&marks).map(|(&v, &m)| {
                         let text = format!("{}{}", fmt(v, row.fmt), if m { "*" } else { " " });
