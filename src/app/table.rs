@@ -412,7 +412,13 @@ pub fn render(r: &Report) -> String {
         .unwrap_or(0)
         .max(12)
         + 2;
-    let name_width = ROWS.iter().map(|row| row.name.len()).max().unwrap_or(0) + 2;
+    let name_width = ROWS
+        .iter()
+        .filter(|row| row.shown(&r.variants))
+        .map(|row| row.name.len())
+        .max()
+        .unwrap_or(0)
+        + 2;
     out.push_str(&format!("{:<name_width$}", "metric"));
     for label in &labels {
         out.push_str(&format!("{label:>width$}"));
