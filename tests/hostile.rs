@@ -468,7 +468,7 @@ fn a_full_disk_stops_a_sweep_cleanly_and_resume_finishes_it() {
 "$2" sweep "$3" --out "$1/out.csv" --quiet --threads 2
 rc=$?
 cp "$1/out.csv" "$4" || exit 78
-# Resuming on the still-full disk fails before it touches the file.
+# Resuming on the still-full disk fails without changing the file.
 "$2" sweep "$3" --out "$1/out.csv" --quiet --resume 2> "$5"
 echo "exit $?" >> "$5"
 cmp -s "$1/out.csv" "$4" || exit 79
@@ -508,10 +508,14 @@ exit $rc"#;
         .parse()
         .unwrap();
     assert!(configs > 0 && configs < 400, "{e}");
+    // Resumed in place (the file already ends at a whole configuration), the still-full disk
+    // takes nothing more, and the file stays as it was.
     assert_eq!(
         std::fs::read_to_string(&second).unwrap(),
         format!(
-            "qlab: error: {}: No space left on device (os error 28)\nexit 1\n",
+            "qlab: error: {}: No space left on device (os error 28); the file keeps its header \
+             and {configs} complete configurations (the failed batch was taken back out): free \
+             space, then run the same command with --resume to continue\nexit 1\n",
             small.join("out.csv").display()
         )
     );
@@ -1234,7 +1238,8 @@ fn a_sweep_that_fails_or_is_interrupted_in_its_first_batch_leaves_the_old_file()
     let d = workspace();
     let p = |f: &str| d.path().join(f);
     let old = std::fs::read(p("s.csv")).unwrap();
-    // A configuration that fails when it runs (its values overflow f32), not when planned.
+    // An axis value that fails is found before the sweep starts (small data is generated
+    // once for every value)...
     std::fs::write(
         p("fails.sweep.toml"),
         "[scenario]\nm = 4\nk = 32\nn = 2\n[[axis]]\nname = \"w.mean\"\nvalues = [0.0, 1e300]\n",
@@ -1248,9 +1253,38 @@ fn a_sweep_that_fails_or_is_interrupted_in_its_first_batch_leaves_the_old_file()
     );
     assert_eq!(
         stderr(&o),
-        "qlab: error: fails.sweep.toml: configuration 1 (w.mean = 1e300): w: normal(mean \
-         1e300, std 1) gives inf at index (0, 0), beyond float32's range; choose smaller \
-         parameters\n"
+        "qlab: error: fails.sweep.toml: axis 'w.mean' = 1e300: w: normal(mean 1e300, std 1) \
+         gives inf at index (0, 0), beyond float32's range; choose smaller parameters\n"
+    );
+    assert_eq!(tree(d.path()), before);
+    // ... and one found only when it runs (data too large to generate in passing), after
+    // whole batches were written, still leaves the old results: a file being replaced is
+    // replaced only by a complete run.
+    std::fs::write(
+        p("late.sweep.toml"),
+        "[scenario]\nm = 2048\nk = 2048\nn = 2\n[[axis]]\nname = \"x.std\"\n\
+         values = [1.0, 2.0, 3.0, 1e300]\n",
+    )
+    .unwrap();
+    let before = tree(d.path());
+    let o = qlab_within(
+        d.path(),
+        &[
+            "sweep",
+            "late.sweep.toml",
+            "--out",
+            "s.csv",
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+        120,
+    );
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: late.sweep.toml: configuration 3 (x.std = 1e300): x: normal(mean 0, std \
+         1e300) gives -inf at index (0, 0), beyond float32's range; choose smaller parameters; \
+         s.csv is as it was before this run\n"
     );
     assert_eq!(tree(d.path()), before);
     // SIGINT and SIGTERM in the first batch: the old file stays, no temporary or lock is

@@ -1,13 +1,13 @@
 //! `qlab run`: one scenario, every variant side by side, as a table, JSON or CSV rows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use crate::core::error::{Error, Result};
 use crate::core::files::{Content, Outputs};
 use crate::core::scenario::Scenario;
-use crate::core::{experiment, report, stdio};
+use crate::core::{experiment, report};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -49,15 +49,19 @@ pub(super) fn cmd(a: &RunArgs) -> Result<()> {
     })?;
     if let Some(slot) = csv {
         outs.put(slot, report::csv_bytes(&report::ReportRow::all(&report))?);
-        outs.commit()?;
     }
-    if csv_to_stdout {
-        Ok(())
-    } else if a.json {
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::Invalid(format!("JSON: {e}")))?;
-        stdio::print(&format!("{json}\n"))
-    } else {
-        stdio::print(&crate::app::table::render(&report))
+    // The table (or the JSON) is part of the same commit: if standard output fails (a full
+    // disk, a closed pipe), the CSV is not written either.
+    if !csv_to_stdout {
+        let text = if a.json {
+            let json = serde_json::to_string_pretty(&report)
+                .map_err(|e| Error::Invalid(format!("JSON: {e}")))?;
+            format!("{json}\n")
+        } else {
+            crate::app::table::render(&report)
+        };
+        let slot = outs.add("standard output", Path::new("-"), Content::Text)?;
+        outs.put(slot, text.into_bytes());
     }
+    outs.commit()
 }

@@ -1,8 +1,10 @@
 //! Running a sweep into a CSV: parallel, in index order, incremental, resumable, shardable.
 
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Seek, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -306,17 +308,31 @@ fn plausible(sweep: &Sweep, header: &[String], c: u64, recs: &[Vec<String>]) -> 
     })
 }
 
-/// Reports progress: an indicatif bar on a terminal, a line every few seconds otherwise.
+/// Reports progress: an indicatif bar on a terminal, a line every few seconds otherwise. A
+/// ticker thread reads the count the workers raise as each configuration finishes, so a long
+/// configuration still shows signs of life.
 struct Reporter {
+    done: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    ticker: Option<std::thread::JoinHandle<()>>,
     bar: Option<indicatif::ProgressBar>,
     plain: bool,
     start: Instant,
-    last: Instant,
     total: u64,
 }
 
+/// A progress line for a pipe or a log.
+fn progress_line(done: u64, total: u64, start: Instant) -> String {
+    let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    let eta = total.saturating_sub(done) as f64 / rate.max(1e-9);
+    format!(
+        "sweep: {done}/{total} configurations ({:.0}%), {rate:.1}/s, ETA {eta:.0} s",
+        done as f64 / total.max(1) as f64 * 100.0
+    )
+}
+
 impl Reporter {
-    fn new(total: u64, progress: Progress) -> Reporter {
+    fn new(total: u64, already: u64, progress: Progress) -> Reporter {
         let tty = std::io::stderr().is_terminal();
         let bar = (progress == Progress::Auto && tty).then(|| {
             let b = indicatif::ProgressBar::new(total);
@@ -326,35 +342,67 @@ impl Reporter {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
+            b.set_position(already);
             b
         });
+        let plain = progress == Progress::Auto && !tty;
+        let done = Arc::new(AtomicU64::new(already));
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let ticker = (plain || bar.is_some()).then(|| {
+            let (done, stop, bar) = (Arc::clone(&done), Arc::clone(&stop), bar.clone());
+            std::thread::spawn(move || {
+                let mut last = Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    let n = done.load(Ordering::Relaxed);
+                    match &bar {
+                        Some(b) => b.set_position(n),
+                        None if last.elapsed().as_secs_f64() >= 5.0 => {
+                            last = Instant::now();
+                            crate::note!("{}", progress_line(n, total, start));
+                        }
+                        None => {}
+                    }
+                }
+            })
+        });
         Reporter {
+            done,
+            stop,
+            ticker,
             bar,
-            plain: progress == Progress::Auto && !tty,
-            start: Instant::now(),
-            last: Instant::now(),
+            plain,
+            start,
             total,
         }
     }
 
-    fn advance(&mut self, done: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(done);
-        } else if self.plain && (self.last.elapsed().as_secs_f64() >= 5.0 || done == self.total) {
-            self.last = Instant::now();
-            let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
-            let eta = (self.total - done) as f64 / rate.max(1e-9);
-            crate::note!(
-                "sweep: {done}/{} configurations ({:.0}%), {rate:.1}/s, ETA {eta:.0} s",
-                self.total,
-                done as f64 / self.total.max(1) as f64 * 100.0
-            );
-        }
+    /// The count the workers raise.
+    fn counter(&self) -> &AtomicU64 {
+        &self.done
     }
 
-    fn finish(&self) {
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+        let n = self.done.load(Ordering::Relaxed);
         if let Some(b) = &self.bar {
+            b.set_position(n);
             b.finish();
+        } else if self.plain && n == self.total {
+            crate::note!("{}", progress_line(n, self.total, self.start));
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
         }
     }
 }
@@ -430,19 +478,47 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
                 out.display()
             )));
         }
-        (Some(r), true) if existing_meta.is_some() => Some(read_existing(r, out, sweep, &header)?),
+        (Some(r), true) if existing_meta.is_some() => {
+            Some((read_existing(r, out, sweep, &header)?, r.clone()))
+        }
         _ => None,
     };
     // The start of the output: the header and any complete rows kept from before.
     let mut start = encode_rows(std::slice::from_ref(&header))?;
     let (done, kept_max) = match &existing {
-        Some(e) => {
+        Some((e, _)) => {
             start.extend(encode_rows(&e.rows)?);
             (e.done.clone(), e.done.iter().copied().max())
         }
         None => (Default::default(), None),
     };
+    // A resumed file that already begins with exactly these bytes (the usual case: a run
+    // stopped between batches) is continued in place, cut back to them: no second copy, so a
+    // disk with room for the rest of the rows is enough.
+    let in_place = match &existing {
+        Some((_, r)) => crate::core::files::read(r)?.starts_with(&start),
+        None => false,
+    };
+    // An existing file that is not being resumed is replaced only by a complete run: until
+    // then the old results stay exactly as they were. A new file (or a resumed one) takes its
+    // rows as they come, from the first batch on, so an interruption loses at most a batch.
+    let replacing = existing_meta.is_some() && !opts.resume;
     let mut sink = match real {
+        Some(r) if in_place => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&r)
+                .map_err(|e| Error::io(out, e))?;
+            // Shrinking needs no space, so this works on a full disk too.
+            file.set_len(start.len() as u64)
+                .and_then(|_| file.seek(std::io::SeekFrom::End(0)).map(|_| ()))
+                .map_err(|e| Error::io(out, e))?;
+            Sink::File {
+                file,
+                staged: None,
+                len: start.len() as u64,
+            }
+        }
         Some(r) => {
             let (staged, mut file) = Staged::create(&r, existing_meta.as_ref(), out)?;
             if let Err(e) = file.write_all(&start) {
@@ -470,8 +546,7 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
     let in_shard = shard_len(len, opts.shard);
     let mut finished = done.iter().filter(|&&c| opts.shard.contains(c)).count() as u64;
     let mut todo = shard_indices(len, opts.shard).filter(|i| !done.contains(i));
-    let mut reporter = Reporter::new(in_shard, opts.progress);
-    reporter.advance(finished);
+    let mut reporter = Reporter::new(in_shard, finished, opts.progress);
     let mut ran = 0u64;
     let mut out_of_order = false;
     loop {
@@ -480,10 +555,15 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
             break;
         }
         out_of_order |= kept_max.is_some_and(|m| chunk[0] < m);
+        let counter = reporter.counter();
         let results: Vec<Result<Vec<Vec<String>>>> = pool.install(|| {
             chunk
                 .par_iter()
-                .map(|&i| run_config(sweep, i, opts.timings))
+                .map(|&i| {
+                    let r = run_config(sweep, i, opts.timings);
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    r
+                })
                 .collect()
         });
         let mut rows = Vec::new();
@@ -492,8 +572,7 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
                 Ok(r) => rows.extend(r),
                 Err(e) => {
                     reporter.finish();
-                    discard(sink);
-                    return Err(e);
+                    return Err(discard(sink, out, e));
                 }
             }
         }
@@ -508,29 +587,29 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
             Sink::File { file, staged, len } => {
                 if let Err(e) = append(file, *len, &bytes) {
                     reporter.finish();
-                    let message = if staged.is_some() {
-                        format!("{e}; nothing was written: the file is as it was before this run")
-                    } else {
+                    if staged.is_some() {
+                        return Err(discard(sink, out, Error::io(out, e)));
+                    }
+                    return Err(Error::file(
+                        out,
                         format!(
                             "{e}; the file keeps its header and {finished} complete \
                              configuration{} (the failed batch was taken back out): free \
                              space, then run the same command with --resume to continue",
                             if finished == 1 { "" } else { "s" }
-                        )
-                    };
-                    discard(sink);
-                    return Err(Error::file(out, message));
+                        ),
+                    ));
                 }
                 *len += bytes.len() as u64;
-                // The first batch is in: the new file replaces the old one.
-                if let Some(s) = staged.take() {
+                // The first batch is in: the new file takes the old one's place (unless it
+                // replaces results, which wait for the whole run).
+                if !replacing && let Some(s) = staged.take() {
                     s.persist()?;
                 }
             }
         }
         ran += chunk.len() as u64;
         finished += chunk.len() as u64;
-        reporter.advance(finished);
     }
     reporter.finish();
     if let Sink::File {
@@ -560,13 +639,25 @@ fn write_stream(target: &crate::core::files::Output, bytes: &[u8]) -> Result<()>
     }
 }
 
-/// Drops a sink after a failure: a staged file that never replaced the output is removed.
-fn discard(sink: Sink) {
-    if let Sink::File {
+/// Drops a sink after a failure, and says what became of the output: a staged file that never
+/// replaced it is removed, and the output is as it was before the run.
+fn discard(sink: Sink, out: &Path, e: Error) -> Error {
+    let Sink::File {
         staged: Some(s), ..
     } = sink
-    {
-        s.discard();
+    else {
+        return e;
+    };
+    s.discard();
+    let kept = if out.exists() {
+        format!("{} is as it was before this run", out.display())
+    } else {
+        format!("nothing was written to {}", out.display())
+    };
+    match e {
+        Error::Io { path, source } => Error::file(path, format!("{source}; {kept}")),
+        Error::File { path, message } => Error::file(path, format!("{message}; {kept}")),
+        other => Error::Invalid(format!("{other}; {kept}")),
     }
 }
 

@@ -114,6 +114,42 @@ fn strip_position(e: &Error) -> String {
     }
 }
 
+/// The largest operands (elements of W and x together) a sweep generates before it starts, to
+/// try an axis value the way its run will.
+const PREFLIGHT_ELEMENTS: usize = 1 << 22;
+
+/// Tries a configuration's data as its run will: generates the operands (when they are small
+/// enough to do it in passing) and checks them against every variant's format, so that a
+/// distribution that overflows f32 or a modifier that does not fit the shape fails before the
+/// sweep starts. Larger ones, and data files, get the memory check only.
+fn preflight(s: &Scenario) -> Result<()> {
+    use crate::core::scenario::{DEFAULT_K, DEFAULT_M, DEFAULT_N, Source};
+    let files = [&s.w, &s.x]
+        .iter()
+        .any(|o| !matches!(o.source, Source::Random(_)));
+    let (m, k, n) = (
+        s.m.unwrap_or(DEFAULT_M),
+        s.k.unwrap_or(DEFAULT_K),
+        s.n.unwrap_or(DEFAULT_N),
+    );
+    if files {
+        return Ok(());
+    }
+    crate::core::data::check_memory(m, k, n)?;
+    let elements = m.saturating_mul(k).saturating_add(k.saturating_mul(n));
+    if elements > PREFLIGHT_ELEMENTS {
+        return Ok(());
+    }
+    let ops = s.operands()?;
+    for v in &s.variants {
+        v.family
+            .check_input(&ops.w, "W")
+            .and_then(|_| v.family.check_input(&ops.x, "x"))
+            .map_err(|e| Error::Invalid(format!("variant '{}': {e}", v.label)))?;
+    }
+    Ok(())
+}
+
 /// FNV-1a, 64 bits: a stable hash for identities written into files.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -361,35 +397,37 @@ impl Sweep {
             for j in 0..a.values.len() {
                 let mut choice = vec![0; self.axes.len()];
                 choice[i] = j;
-                self.build(0, 0, &choice).map_err(|e| {
-                    let msg = strip_position(&e);
-                    // Messages that name the axis already need no prefix.
-                    if msg.contains(&format!("axis '{}'", a.name)) {
-                        Error::file(&self.origin, msg)
-                    } else {
-                        // The other axes sit at their first values: name them, since the
-                        // failure may come from the combination.
-                        let others: Vec<String> = self
-                            .axes
-                            .iter()
-                            .filter(|b| b.name != a.name)
-                            .map(|b| format!("{} = {}", b.name, value_brief(&b.values[0])))
-                            .collect();
-                        let with = if others.is_empty() {
-                            String::new()
+                self.build(0, 0, &choice)
+                    .and_then(|s| preflight(&s))
+                    .map_err(|e| {
+                        let msg = strip_position(&e);
+                        // Messages that name the axis already need no prefix.
+                        if msg.contains(&format!("axis '{}'", a.name)) {
+                            Error::file(&self.origin, msg)
                         } else {
-                            format!(" (with {})", others.join(", "))
-                        };
-                        Error::file(
-                            &self.origin,
-                            format!(
-                                "axis '{}' = {}{with}: {msg}",
-                                a.name,
-                                value_brief(&a.values[j])
-                            ),
-                        )
-                    }
-                })?;
+                            // The other axes sit at their first values: name them, since the
+                            // failure may come from the combination.
+                            let others: Vec<String> = self
+                                .axes
+                                .iter()
+                                .filter(|b| b.name != a.name)
+                                .map(|b| format!("{} = {}", b.name, value_brief(&b.values[0])))
+                                .collect();
+                            let with = if others.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (with {})", others.join(", "))
+                            };
+                            Error::file(
+                                &self.origin,
+                                format!(
+                                    "axis '{}' = {}{with}: {msg}",
+                                    a.name,
+                                    value_brief(&a.values[j])
+                                ),
+                            )
+                        }
+                    })?;
             }
         }
         Ok(base)
