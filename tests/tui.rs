@@ -2003,3 +2003,18 @@ fn at_80_by_24_lines_are_reworded_not_cut() {
     assert!(t.contains("most used: W 2^-7 · x 2^-1"), "{t}");
     assert_eq!(t.matches("(non-zero → 0)").count(), 2, "{t}");
 }
+
+/// Text from the scenario file reaches the screen with its control characters as escapes,
+/// as it reaches the table and the messages: a name cannot clear the screen or reorder it.
+#[test]
+fn file_text_is_shown_escaped() {
+    let app = ready_with(parse(
+        "name = \"ev\\u001b[2Jil\"\ndescription = \"two\\nlines\\u202e\"\nm = 4\nk = 32\nn = 2\n\
+         [[variants]]\nformat = \"int8\"\nlabel = \"lab\\u0007el\"\n",
+    ));
+    let screen = rows(&app, W, H).join("\n");
+    assert!(screen.contains("ev\\u{1b}[2Jil"), "{screen}");
+    assert!(screen.contains("two\\nlines\\u{202e}"), "{screen}");
+    assert!(screen.contains("lab\\u{7}el"), "{screen}");
+    assert!(!screen.contains('\u{202e}'));
+}

@@ -178,7 +178,8 @@ pub fn parse_csv(bytes: &[u8]) -> std::result::Result<Matrix, String> {
         if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
-        let fields: Vec<&[u8]> = line.split(|&b| b == b',').map(unquote).collect();
+        let fields: Vec<Vec<u8>> = split_fields(line);
+        let fields: Vec<&[u8]> = fields.iter().map(|f| f.as_slice()).collect();
         let parsed: Vec<std::result::Result<f32, String>> =
             fields.iter().map(|f| parse_number(f)).collect();
         if first {
@@ -215,13 +216,31 @@ pub fn parse_csv(bytes: &[u8]) -> std::result::Result<Matrix, String> {
     Matrix::new(rows, cols, data).map_err(|e| e.to_string())
 }
 
-/// A field without surrounding whitespace and one pair of double quotes.
-fn unquote(f: &[u8]) -> &[u8] {
-    let f = f.trim_ascii();
-    match f {
-        [b'"', inner @ .., b'"'] => inner.trim_ascii(),
-        _ => f,
+/// The fields of one line: split at commas outside double quotes, each without surrounding
+/// whitespace and its quotes (`""` inside quotes is one quote), so `"3,0"` is one field.
+fn split_fields(line: &[u8]) -> Vec<Vec<u8>> {
+    let mut fields = Vec::new();
+    let mut field = Vec::new();
+    let mut quoted = false;
+    let mut i = 0;
+    while i < line.len() {
+        let b = line[i];
+        match (b, quoted) {
+            (b'"', true) if line.get(i + 1) == Some(&b'"') => {
+                field.push(b'"');
+                i += 1;
+            }
+            (b'"', _) => quoted = !quoted,
+            (b',', false) => fields.push(std::mem::take(&mut field)),
+            _ => field.push(b),
+        }
+        i += 1;
     }
+    fields.push(field);
+    fields
+        .into_iter()
+        .map(|f| f.trim_ascii().to_vec())
+        .collect()
 }
 
 /// A CSV field as an f32: correctly rounded from its decimal text, with a finite number
@@ -241,5 +260,32 @@ fn parse_number(field: &[u8]) -> std::result::Result<f32, String> {
         },
         Ok(v) => Ok(v),
         Err(_) => Err(format!("'{}' is not a number", text::echo(field))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_fields_are_one_field_each() {
+        assert_eq!(
+            split_fields(b" \"a,b\" , \"say \"\"hi\"\"\",3"),
+            vec![b"a,b".to_vec(), b"say \"hi\"".to_vec(), b"3".to_vec()]
+        );
+        let m = parse_csv(b"\"x\",\"y\"\n\"1\", 2\n").unwrap();
+        assert_eq!((m.rows(), m.cols(), m.data()), (1, 2, &[1.0, 2.0][..]));
+        assert_eq!(
+            parse_csv(b"1,\"3,0\"\n").unwrap_err(),
+            "line 1, column 2: '3,0' is not a number"
+        );
+    }
+
+    #[test]
+    fn lines_count_every_physical_line() {
+        assert_eq!(
+            parse_csv(b"\xef\xbb\xbf# c\r\n\r\n1,2\r\n3,x\r\n").unwrap_err(),
+            "line 4, column 2: 'x' is not a number"
+        );
     }
 }

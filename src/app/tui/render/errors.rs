@@ -1,6 +1,7 @@
 //! Errors: the output-error histogram (linear or log bins), the decomposition by operand,
 //! percentiles, and where the largest errors are.
 
+use super::esc;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -61,7 +62,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     lines.push(Line::styled(note, theme.dim()));
     let title = Line::from(vec![
         Span::styled(
-            format!(" {}: output error histogram ", v.label),
+            format!(" {}: output error histogram ", esc(&v.label)),
             theme.title(),
         ),
         Span::styled("(l: linear/log) ", theme.dim()),

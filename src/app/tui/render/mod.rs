@@ -100,14 +100,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     if let Some(e) = &app.error {
         frame.render_widget(
-            Paragraph::new(Line::styled(format!("error: {e}"), theme.bad())),
+            Paragraph::new(Line::styled(format!("error: {}", esc(e)), theme.bad())),
             status,
         );
     } else if let Some(s) = &app.status {
-        frame.render_widget(
-            Paragraph::new(Line::styled(s.clone(), theme.warn())),
-            status,
-        );
+        frame.render_widget(Paragraph::new(Line::styled(esc(s), theme.warn())), status);
     }
     draw_footer(frame, app.context(), theme, footer);
     match app.overlay {
@@ -124,7 +121,11 @@ fn draw_header(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         let s = &c.report.scenario;
         spans.push(Span::raw(format!(
             "{} · {}×{}×{} · seed {} ",
-            s.name, s.m, s.k, s.n, s.seed
+            esc(&s.name),
+            s.m,
+            s.k,
+            s.n,
+            s.seed
         )));
     }
     match &app.pending {
@@ -166,7 +167,7 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         spans.push(Span::raw("  variant "));
         spans.push(Span::styled("[", theme.key()));
         spans.push(Span::styled(
-            format!(" {}{hidden} ", v.label),
+            format!(" {}{hidden} ", esc(&v.label)),
             theme.title(),
         ));
         spans.push(Span::styled("]", theme.key()));
@@ -240,7 +241,7 @@ fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         .map_or("", |v| v.label.as_str());
     let mut lines = vec![Line::from(vec![
         Span::raw("data, shape and seed; then variant "),
-        Span::styled(label.to_string(), theme.title()),
+        Span::styled(esc(label), theme.title()),
     ])];
     for (i, p) in params.iter().enumerate() {
         let style = if i == app.param {
@@ -363,4 +364,10 @@ pub(crate) fn as_many_as_fit(items: impl IntoIterator<Item = String>, width: u16
         out.push_str(&item);
     }
     out
+}
+
+/// Text from a file or a user as the screens show it: control characters (and bidirectional
+/// overrides) as escapes, as everywhere else qlab prints file text.
+pub fn esc(s: &str) -> String {
+    crate::core::text::printable(s).into_owned()
 }

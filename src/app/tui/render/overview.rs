@@ -1,6 +1,7 @@
 //! Overview: the scenario, the metrics table of every shown variant (the rows of `qlab run`,
 //! best per row marked), and the memory footprint.
 
+use super::esc;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -27,16 +28,16 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         .collect();
     let lines = vec![
         Line::from(vec![
-            Span::styled(s.name.clone(), theme.title()),
-            Span::raw(format!(" — {}", s.description)),
+            Span::styled(esc(&s.name), theme.title()),
+            Span::raw(format!(" — {}", esc(&s.description))),
         ]),
         Line::from(vec![
             Span::styled("W ", theme.w()),
-            Span::raw(format!("{}×{}: {}", s.m, s.k, s.w_source)),
+            Span::raw(format!("{}×{}: {}", s.m, s.k, esc(&s.w_source))),
         ]),
         Line::from(vec![
             Span::styled("x ", theme.x()),
-            Span::raw(format!("{}×{}: {}", s.k, s.n, s.x_source)),
+            Span::raw(format!("{}×{}: {}", s.k, s.n, esc(&s.x_source))),
         ]),
         Line::from(format!(
             "seed {} · y = W·x is {}×{} · reference: f64 product of the f32 inputs (rms {})",
@@ -64,7 +65,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
             } else {
                 theme.title()
             };
-            Cell::from(r.variants[i].label.clone()).style(style)
+            Cell::from(esc(&r.variants[i].label)).style(style)
         })),
     );
     let visible: Vec<crate::core::experiment::VariantReport> =
@@ -111,7 +112,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
             vec![
                 Line::from(format!(
                     "{:<24} W {} (f32 {}) · {:.3} bits/element · {:.2}× smaller",
-                    v.label,
+                    esc(&v.label),
                     human_bytes(bytes),
                     human_bytes(f32_bytes),
                     v.w.bits_per_element,
@@ -119,7 +120,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
                 )),
                 Line::from(format!(
                     "{:<18} W {} of {} · {:.3} bits/el · {:.2}× smaller",
-                    v.label,
+                    esc(&v.label),
                     human_bytes(bytes),
                     human_bytes(f32_bytes),
                     v.w.bits_per_element,

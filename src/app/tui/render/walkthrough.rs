@@ -1,6 +1,7 @@
 //! Walkthrough: the seed document step by step (document or spec mode), or, for any other
 //! scenario, every step of y[0][0] through the current variant's kernel.
 
+use super::esc;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -55,7 +56,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
             lines.push(Line::from(""));
         }
     } else if let Some(v) = c.run.variants.get(app.variant) {
-        title = format!(" y[0][0] through {}, step by step ", v.variant.label);
+        title = format!(" y[0][0] through {}, step by step ", esc(&v.variant.label));
         let steps = walkthrough::trace_element(
             &c.run.w,
             &c.run.x,
