@@ -1,0 +1,188 @@
+//! Scenario files (TOML): the data (W and x) and the quantization variants to compare.
+//!
+//! Parsing happens in two layers: a raw layer that mirrors the file (unknown keys rejected),
+//! converted with `TryFrom` into typed values during deserialization, so that a nonsense
+//! parameter is reported with the line and column of the table that holds it.
+
+mod data;
+mod operand;
+mod variant;
+
+use operand::RawOperand;
+use variant::{RawVariant, variant_from_raw};
+
+pub use crate::core::family::{Variant, default_variants};
+pub use data::Operands;
+pub use operand::{DISTRIBUTIONS, OPERAND_KEYS, OperandSpec, Source, View, dist_params};
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::core::error::{Error, Result};
+
+/// Shape used for generated operands when neither the file nor the data fixes it.
+pub const DEFAULT_M: usize = 256;
+pub const DEFAULT_K: usize = 1024;
+pub const DEFAULT_N: usize = 64;
+pub const DEFAULT_SEED: u64 = 42;
+
+/// The built-in scenario the TUI and `qlab run` without a file start from.
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/llm-outlier-channels.toml");
+
+/// A whole scenario.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    /// Rows of W (M), the reduction length (K), columns of x (N): used for generated operands;
+    /// checked against data operands when given.
+    pub m: Option<usize>,
+    pub k: Option<usize>,
+    pub n: Option<usize>,
+    pub w: OperandSpec,
+    pub x: OperandSpec,
+    pub variants: Vec<Variant>,
+    /// Directory that relative file paths are resolved against.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// The file as written; the spans let checks done after parsing point at the right table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    description: Option<String>,
+    seed: Option<u64>,
+    // Signed, so `m = -1` gets the same message as `m = 0` rather than serde's.
+    m: Option<Spanned<i64>>,
+    k: Option<Spanned<i64>>,
+    n: Option<Spanned<i64>>,
+    w: Option<Spanned<RawOperand>>,
+    x: Option<Spanned<RawOperand>>,
+    variants: Option<Spanned<Vec<Spanned<RawVariant>>>>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario::from_toml(DEFAULT_SCENARIO, Path::new("<built-in>"), PathBuf::new())
+            .expect("the built-in scenario parses")
+    }
+}
+
+/// Line and column (1-based, columns in characters) of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+impl Scenario {
+    /// Parses scenario text; `origin` names it in errors, `base_dir` anchors relative paths.
+    pub fn from_toml(text: &str, origin: &Path, base_dir: PathBuf) -> Result<Self> {
+        let at = |span: Option<std::ops::Range<usize>>, msg: String| {
+            let place = span
+                .map(|r| {
+                    let (l, c) = line_col(text, r.start);
+                    format!("line {l}, column {c}: ")
+                })
+                .unwrap_or_default();
+            Error::file(origin, format!("{place}{}", msg.trim_end()))
+        };
+        let raw: RawScenario =
+            toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
+        let operand = |r: Option<Spanned<RawOperand>>, name: &str| match r {
+            None => Ok(OperandSpec::default()),
+            Some(s) => {
+                let span = s.span();
+                OperandSpec::from_raw(s.into_inner(), name)
+                    .map_err(|e| at(Some(span), e.to_string()))
+            }
+        };
+        let variants = match raw.variants {
+            None => default_variants(),
+            Some(list) => {
+                let span = list.span();
+                let list = list.into_inner();
+                if list.is_empty() {
+                    return Err(at(
+                        Some(span),
+                        "'variants' is empty; list at least one, or leave it out for the defaults"
+                            .into(),
+                    ));
+                }
+                list.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let span = v.span();
+                        variant_from_raw(v.into_inner(), span, i, &at)
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        let size = |v: Option<Spanned<i64>>, name: &str| match v {
+            Some(s) => match usize::try_from(*s.get_ref()) {
+                Ok(size) if size >= 1 => Ok(Some(size)),
+                _ => Err(at(
+                    Some(s.span()),
+                    format!("{name} = {} is invalid; expected a size ≥ 1", s.get_ref()),
+                )),
+            },
+            None => Ok(None),
+        };
+        let (m, k, n) = (size(raw.m, "m")?, size(raw.k, "k")?, size(raw.n, "n")?);
+        let mut labels: Vec<&str> = variants.iter().map(|v| v.label.as_str()).collect();
+        labels.sort_unstable();
+        if let Some(w) = labels.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::file(
+                origin,
+                format!(
+                    "two variants are labelled '{}'; give each a unique 'label'",
+                    crate::core::text::echo(w[0])
+                ),
+            ));
+        }
+        Ok(Scenario {
+            name: raw.name.unwrap_or_else(|| "untitled".into()),
+            description: raw.description.unwrap_or_default(),
+            seed: raw.seed.unwrap_or(DEFAULT_SEED),
+            m,
+            k,
+            n,
+            w: operand(raw.w, "w")?,
+            x: operand(raw.x, "x")?,
+            variants,
+            base_dir,
+        })
+    }
+
+    /// Reads a scenario file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = crate::core::files::read_text(path)?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Scenario::from_toml(&text, path, base)
+    }
+}
+
+impl Scenario {
+    /// The data files the scenario reads (relative paths resolved against its directory).
+    pub fn data_files(&self) -> Vec<PathBuf> {
+        [&self.w, &self.x]
+            .into_iter()
+            .filter_map(|op| match &op.source {
+                Source::File { path, .. } => Some(if path.is_absolute() {
+                    path.clone()
+                } else {
+                    self.base_dir.join(path)
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
