@@ -3,8 +3,8 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qlab::data::distribution::{Distribution, Role, sample};
 use qlab::format::{Int8Config, Int8Matrix, MxConfig, MxMatrix};
-use qlab::kernel::simd::Isa;
 use qlab::kernel::{Accumulator, int8, mxfp4, reference};
+use qlab::simd::Isa;
 
 fn operands(n: usize) -> (qlab::Matrix, qlab::Matrix) {
     let d = Distribution::Normal {

@@ -14,8 +14,8 @@ pub mod core;
 
 pub use app::{bench, cli, plot, sweep, table, tui, walkthrough};
 pub use core::error::{Error, Result};
-pub use core::kernel::simd;
 pub use core::matrix::Matrix;
+pub use core::simd;
 pub use core::{
     data, error, experiment, family, files, format, kernel, matrix, metrics, report, rng, scenario,
     stdio, system, text,

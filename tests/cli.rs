@@ -1390,7 +1390,7 @@ fn bench_measures_every_path_this_cpu_has_and_the_quantizers() {
         .map(|g| g["name"].as_str().unwrap())
         .collect();
     assert_eq!(names[0], "f32 sgemm (matrixmultiply)");
-    for isa in qlab::kernel::simd::Isa::supported() {
+    for isa in qlab::simd::Isa::supported() {
         assert!(
             names.contains(&format!("int8 gemm ({})", isa.name()).as_str()),
             "{names:?}"

@@ -1612,7 +1612,7 @@ fn every_scenario_reports_the_same_on_every_kernel() {
         .collect();
     files.sort();
     assert!(files.len() >= 10);
-    let paths = qlab::kernel::simd::Isa::supported();
+    let paths = qlab::simd::Isa::supported();
     for f in &files {
         let reports: Vec<Vec<u8>> = paths
             .iter()

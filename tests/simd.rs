@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use qlab::Matrix;
 use qlab::format::{BlockSize, Int8Config, Int8Matrix, MxConfig, MxMatrix, ScaleRule};
-use qlab::kernel::simd::{self, Isa};
 use qlab::kernel::{Accumulator, int8, mxfp4};
+use qlab::simd::{self, Isa};
 
 fn data(rows: usize, cols: usize, seed: u64, spread: bool) -> Matrix {
     let v = (0..rows * cols)

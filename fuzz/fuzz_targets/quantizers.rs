@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use qlab::Matrix;
 use qlab::format::{BlockSize, Int8Config, Int8Matrix, MxConfig, MxMatrix, ScaleRule, e2m1, e8m0};
-use qlab::kernel::simd::Isa;
+use qlab::simd::Isa;
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 6 {

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::core::data::distribution::{Distribution, Role, sample};
 use crate::core::format::{Int8Config, Int8Matrix, MxConfig, MxMatrix};
-use crate::core::kernel::simd::Isa;
 use crate::core::kernel::{Accumulator, int8, mxfp4};
 use crate::core::matrix::Matrix;
+use crate::core::simd::Isa;
 
 /// Median and spread of repeated timings, as a rate.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -161,7 +161,7 @@ fn rate(name: &str, size: usize, work: f64, unit: &str, secs: &[f64]) -> Rate {
 fn sgemm(a: &Matrix, b: &Matrix) -> Vec<f32> {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     let mut c = vec![0f32; m * n];
-    crate::core::kernel::simd::sgemm_baseline(a.data(), b.data(), &mut c, (m, k, n));
+    crate::core::simd::sgemm_baseline(a.data(), b.data(), &mut c, (m, k, n));
     c
 }
 
@@ -197,7 +197,7 @@ pub fn run(sizes: &[usize], runs: usize, scale: bool) -> BenchReport {
             MxMatrix::quantize(&xt, MxConfig::default()).expect("valid"),
         );
         // A forced path (--kernel, QLAB_KERNEL) is measured alone; otherwise every path.
-        let paths = crate::core::kernel::simd::forced().map_or_else(Isa::supported, |i| vec![i]);
+        let paths = crate::core::simd::forced().map_or_else(Isa::supported, |i| vec![i]);
         for isa in paths {
             let mut r = rate(
                 &format!("int8 gemm ({})", isa.name()),
@@ -222,7 +222,7 @@ pub fn run(sizes: &[usize], runs: usize, scale: bool) -> BenchReport {
             gemm.push(r);
         }
         if scale {
-            let isa = crate::core::kernel::simd::active();
+            let isa = crate::core::simd::active();
             let pairs = time_pairs(runs, || int8::gemm_with(isa, &qw, &qx));
             if let Some(p) = pairs {
                 scalings.push(scaling(&format!("int8 gemm ({})", isa.name()), n, p));

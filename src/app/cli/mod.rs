@@ -47,7 +47,7 @@ pub struct Cli {
     /// Force a kernel path: scalar, avx2, avx2-vnni or avx512-vnni [default: the best this CPU has;
     /// also QLAB_KERNEL]
     #[arg(long, global = true)]
-    pub kernel: Option<crate::core::kernel::simd::Isa>,
+    pub kernel: Option<crate::core::simd::Isa>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,10 +178,10 @@ pub fn run(cli: Cli) -> Result<()> {
     // error, not silently the default.
     let kernel = match cli.kernel {
         Some(isa) => Some(isa),
-        None => crate::core::kernel::simd::from_env()?,
+        None => crate::core::simd::from_env()?,
     };
     if let Some(isa) = kernel {
-        crate::core::kernel::simd::force(isa);
+        crate::core::simd::force(isa);
     }
     let threads = threads(cli.threads)?;
     if let Some(n) = threads {

@@ -1,12 +1,11 @@
 //! INT8 affine quantization: real = scale · (q − zp), codes i8.
 
-use std::fmt;
 use std::str::FromStr;
 
+pub use crate::core::codec::rounding::{Rounding, floor, round_half_away, round_half_even};
 use crate::core::error::{Error, Result};
-use crate::core::kernel::simd::Isa;
 use crate::core::matrix::Matrix;
-use crate::core::rng::splitmix64;
+use crate::core::simd::Isa;
 
 /// Asymmetric uses the full [−128, 127] with a zero point; symmetric uses the restricted
 /// [−127, 127] with zp = 0 (as PyTorch's weight observers and most kernels do).
@@ -22,21 +21,6 @@ pub enum Granularity {
     #[default]
     Tensor,
     Channel,
-}
-
-/// How x / scale becomes an integer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Rounding {
-    /// Round half to even: ONNX QuantizeLinear, PyTorch, numpy.
-    #[default]
-    HalfEven,
-    /// Round half away from zero (gemmlowp).
-    HalfAway,
-    /// Round toward −∞: what reproduces the seed document's integers.
-    Floor,
-    /// Round up with probability equal to the fractional part. The uniform draw for element i
-    /// is a hash of (seed, i), so results do not depend on evaluation order or threads.
-    Stochastic { seed: u64 },
 }
 
 impl Scheme {
@@ -82,96 +66,6 @@ impl FromStr for Granularity {
                 crate::core::text::echo(s)
             ))),
         }
-    }
-}
-
-impl Rounding {
-    pub fn name(self) -> &'static str {
-        match self {
-            Rounding::HalfEven => "half-even",
-            Rounding::HalfAway => "half-away",
-            Rounding::Floor => "floor",
-            Rounding::Stochastic { .. } => "stochastic",
-        }
-    }
-
-    /// Parses a rounding name; `seed` is used by `stochastic` only.
-    pub fn parse(s: &str, seed: u64) -> Result<Self> {
-        match s {
-            "half-even" => Ok(Rounding::HalfEven),
-            "half-away" => Ok(Rounding::HalfAway),
-            "floor" => Ok(Rounding::Floor),
-            "stochastic" => Ok(Rounding::Stochastic { seed }),
-            _ => Err(Error::Invalid(format!(
-                "unknown rounding '{}'; expected half-even, half-away, floor or stochastic",
-                crate::core::text::echo(s)
-            ))),
-        }
-    }
-
-    /// Rounds `v` to an integer-valued f32. `index` identifies the element for stochastic
-    /// rounding.
-    pub fn round(self, v: f32, index: u64) -> f32 {
-        match self {
-            Rounding::HalfEven => round_half_even(v),
-            Rounding::HalfAway => round_half_away(v),
-            Rounding::Floor => floor(v),
-            Rounding::Stochastic { seed } => {
-                let low = floor(v);
-                // v − floor(v) is exact in f32; u is uniform on [0, 1) in steps of 2^−24.
-                let u = (splitmix64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40) as f32
-                    * (1.0 / 16_777_216.0);
-                if u < v - low { low + 1.0 } else { low }
-            }
-        }
-    }
-
-    /// The rounding used for zero points: stochastic rounding of a zero point would make the
-    /// representable zero random, so it falls back to half-even.
-    fn for_zero_point(self) -> Rounding {
-        match self {
-            Rounding::Stochastic { .. } => Rounding::HalfEven,
-            r => r,
-        }
-    }
-}
-
-impl fmt::Display for Rounding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Round half to even, as `f32::round_ties_even`, without a libm call: for |v| < 2^23,
-/// adding and subtracting 2^23 leaves the nearest integer (the FPU rounds to nearest even);
-/// larger values are integers already. Loops over it vectorise on any x86-64.
-#[inline]
-pub fn round_half_even(v: f32) -> f32 {
-    const TWO23: f32 = 8_388_608.0;
-    let a = v.abs();
-    if a < TWO23 {
-        ((a + TWO23) - TWO23).copysign(v)
-    } else {
-        v
-    }
-}
-
-/// `f32::floor` without a libm call.
-#[inline]
-pub fn floor(v: f32) -> f32 {
-    let r = round_half_even(v);
-    if r > v { r - 1.0 } else { r }
-}
-
-/// `f32::round` (half away from zero) without a libm call: only exact halves differ from
-/// half-even, and for them v ± 0.5 is exact.
-#[inline]
-pub fn round_half_away(v: f32) -> f32 {
-    let r = round_half_even(v);
-    if (v - r).abs() == 0.5 {
-        v + 0.5f32.copysign(v)
-    } else {
-        r
     }
 }
 
@@ -334,14 +228,13 @@ impl Int8Matrix {
     /// Quantizes `m`; channels are rows. NaN and Inf are refused (an affine scale cannot
     /// represent them), naming the first offending element.
     pub fn quantize(m: &Matrix, config: Int8Config) -> Result<Self> {
-        Int8Matrix::quantize_with(crate::core::kernel::simd::active(), m, config)
+        Int8Matrix::quantize_with(crate::core::simd::active(), m, config)
     }
 
     /// [`Int8Matrix::quantize`] on a chosen instruction set; every path gives the same codes.
     pub fn quantize_with(isa: Isa, m: &Matrix, config: Int8Config) -> Result<Self> {
         let (rows, k) = m.shape();
-        let range_of = |values: &[f32]| match crate::core::kernel::simd::min_max_finite(isa, values)
-        {
+        let range_of = |values: &[f32]| match crate::core::simd::min_max_finite(isa, values) {
             Some(r) => Ok(r),
             None => check_finite("input", m).map(|_| (0.0, 0.0)),
         };
@@ -374,7 +267,7 @@ impl Int8Matrix {
             let (scale, zp) = (p.scale, p.zero_point);
             // The SIMD path takes whole vectors; the portable loop, one per rounding mode so
             // that each compiles to vector code, the rest (or all of it).
-            let done = crate::core::kernel::simd::int8_quantize_row(
+            let done = crate::core::simd::int8_quantize_row(
                 isa,
                 src,
                 (scale, zp),

@@ -1,8 +1,8 @@
 //! Number formats: how f32 values become codes and scales, and back. Normative rules are in
 //! DESIGN §1; every rule here has a test that pins it.
 
-pub mod e2m1;
-pub mod e8m0;
+pub use crate::core::codec::{e2m1, e8m0};
+
 pub mod int8;
 pub mod mx;
 pub mod packed;

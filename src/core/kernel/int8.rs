@@ -1,28 +1,11 @@
 //! INT8 GEMM: i8 × i8 products accumulated exactly in integers, the gemmlowp zero-point
 //! correction, then one f32 multiply by the combined scale.
 
-use super::simd::{self, Isa};
 use crate::core::format::Int8Matrix;
 use crate::core::matrix::Matrix;
+use crate::core::simd::{self, Isa};
 
-/// Longest K whose raw accumulator Σ a·b (|a|, |b| ≤ 128) is exact in i32: 65536 · 2^14 = 2^30.
-/// Longer rows are summed in chunks of this length into an i64, never wrapped.
-pub const EXACT_I32_K: usize = 65_536;
-
-/// Σ a·b over one row pair, i32 inside a chunk, i64 across chunks.
-pub fn dot(a: &[i8], b: &[i8]) -> i64 {
-    a.chunks(EXACT_I32_K)
-        .zip(b.chunks(EXACT_I32_K))
-        .map(|(a, b)| {
-            let s: i32 = a
-                .iter()
-                .zip(b)
-                .map(|(&p, &q)| i32::from(p) * i32::from(q))
-                .sum();
-            i64::from(s)
-        })
-        .sum()
-}
+pub use crate::core::simd::{EXACT_I32_K, dot};
 
 /// Every intermediate of one output element, as a front-end shows it.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -8,7 +8,6 @@
 pub mod int8;
 pub mod mxfp4;
 pub mod reference;
-pub mod simd;
 
 pub use mxfp4::Accumulator;
 

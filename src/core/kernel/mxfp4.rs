@@ -6,12 +6,12 @@ use std::str::FromStr;
 
 use rayon::prelude::*;
 
-use super::simd::{self, Isa};
 use crate::core::error::{Error, Result};
 use crate::core::format::MxMatrix;
 use crate::core::format::e2m1;
 use crate::core::format::e8m0;
 use crate::core::matrix::Matrix;
+use crate::core::simd::{self, Isa};
 
 /// Precision of the running sum across blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -2,8 +2,8 @@
 
 use rayon::prelude::*;
 
-use super::simd;
 use crate::core::matrix::Matrix;
+use crate::core::simd;
 
 /// Σ_k a[r][k]·b[s][k] in f64 for every pair of an R-row and an S-row group, in one fixed
 /// order: eight partial sums (k mod 8), added in turn, then the tail past the last multiple

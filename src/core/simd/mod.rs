@@ -1,0 +1,540 @@
+//! SIMD kernels with runtime dispatch: the only module with `unsafe`. Every kernel here has a
+//! safe wrapper and a scalar twin (the portable code in `kernel/` and `format/`), and
+//! `tests/simd.rs` compares them bit for bit.
+//!
+//! INT8 GEMM (AVX-512 VNNI, AVX2 + AVX-VNNI, plain AVX2). `vpdpbusd` multiplies unsigned by signed
+//! bytes, so W's codes are offset by 128 (a + 128 ∈ [0, 255]) and the excess 128·Σb is taken
+//! out in the epilogue: Σ(a + 128)·b = Σab + 128·Σb. An i32 lane holds at most
+//! 255 · 128 · 65536 < 2^31, so a longer K runs the kernel on chunks of 65536 and adds their
+//! sums in i64 (exact, as the portable kernel does). x's codes are packed in panels of NR = 32
+//! columns, four consecutive k per column (the 4 bytes `vpdpbusd` consumes); W's rows are read from a copy
+//! padded to the same K. The micro-kernel keeps an 8 × 32 tile of i32 sums in registers, and
+//! the zero-point correction and scaling run on the tile as it is written back. Plain AVX2 has
+//! no `vpdpbusd`; `vpmaddubsw` (u8·i8 pairs into i16) saturates at 255·128·2, so each offset
+//! byte is split as 128·h + l (h ∈ {0, 1}, l < 128): l·b pairs stay below 2^15, and
+//! Σ(a + 128)·b = Σ l·b + 128·Σ h·b, exact.
+//!
+//! MXFP4 GEMM (AVX-512 VNNI, and AVX2 with `vpmaddubsw`, exact here since the products are
+//! small) on the same machinery: doubled E2M1 codes (|v| ≤ 12) offset by 12 on W's side, each
+//! block padded to a multiple of 4 elements. A block's i32 dot, corrected by
+//! 12·Σb, is scaled by 2^(ea + eb − 2) exactly — in f32 when both exponents keep the product
+//! exact, in f64 otherwise — and added to the f32 sum: the scalar kernel's operations in its
+//! order, so the same bits.
+//!
+//! Quantizers (AVX-512 and AVX2): INT8 with half-even, half-away and floor rounding; MXFP4
+//! blocks whose length is a multiple of the vector (16 or 8 lanes).
+//!
+//! The x86 kernels live in `mod x86`, each behind `#[target_feature]` and reached only through
+//! the dispatching wrappers here, which check the CPU first.
+#![allow(unsafe_code)]
+
+use std::sync::OnceLock;
+
+use crate::core::codec::mx_block::ScaleRule;
+use crate::core::codec::rounding::Rounding;
+
+/// The instruction set a kernel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    Scalar,
+    /// AVX2 without VNNI (Haswell to Skylake, Zen 2 and 3): the INT8 and MXFP4 GEMMs and
+    /// quantizers.
+    Avx2,
+    /// AVX2 with AVX-VNNI (256-bit `vpdpbusd`): its own INT8 GEMM; the AVX2 MXFP4 GEMM and
+    /// quantizers.
+    Avx2Vnni,
+    /// AVX-512 F/BW/DQ with VNNI.
+    Avx512Vnni,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx2Vnni => "avx2-vnni",
+            Isa::Avx512Vnni => "avx512-vnni",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx2 => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    std::arch::is_x86_feature_detected!("avx2")
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    false
+                }
+            }
+            Isa::Avx2Vnni => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("avxvnni")
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    false
+                }
+            }
+            Isa::Avx512Vnni => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    std::arch::is_x86_feature_detected!("avx512f")
+                        && std::arch::is_x86_feature_detected!("avx512bw")
+                        && std::arch::is_x86_feature_detected!("avx512dq")
+                        && std::arch::is_x86_feature_detected!("avx512vnni")
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    false
+                }
+            }
+        }
+    }
+
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512Vnni];
+
+    /// The paths this CPU supports.
+    pub fn supported() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.available()).collect()
+    }
+}
+
+impl std::str::FromStr for Isa {
+    type Err = crate::core::error::Error;
+    fn from_str(s: &str) -> crate::core::error::Result<Isa> {
+        let isa = match s {
+            "scalar" => Isa::Scalar,
+            "avx2" => Isa::Avx2,
+            "avx2-vnni" => Isa::Avx2Vnni,
+            "avx512-vnni" | "avx512" => Isa::Avx512Vnni,
+            _ => {
+                return Err(crate::core::error::Error::Invalid(format!(
+                    "unknown kernel '{}'; expected scalar, avx2, avx2-vnni or avx512-vnni",
+                    crate::core::text::echo(s)
+                )));
+            }
+        };
+        if !isa.available() {
+            return Err(crate::core::error::Error::Invalid(format!(
+                "kernel '{}' is not supported by this CPU; supported: {}",
+                crate::core::text::echo(s),
+                Isa::supported()
+                    .iter()
+                    .map(|i| i.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(isa)
+    }
+}
+
+static FORCED: OnceLock<Isa> = OnceLock::new();
+
+/// The path `QLAB_KERNEL` names: `None` when it is unset, an error naming the variable when it
+/// names no path this CPU has. The one place the variable is read; the command line forces
+/// what it returns (an explicit `--kernel` wins).
+pub fn from_env() -> crate::core::error::Result<Option<Isa>> {
+    match std::env::var_os("QLAB_KERNEL") {
+        // `QLAB_KERNEL= qlab ...` is the shell's way of unsetting it.
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v
+            .to_string_lossy()
+            .parse()
+            .map(Some)
+            .map_err(|e| crate::core::error::Error::Invalid(format!("QLAB_KERNEL: {e}"))),
+    }
+}
+
+/// Forces a path for the whole process (`--kernel`, `QLAB_KERNEL`); the first call wins.
+pub fn force(isa: Isa) {
+    let _ = FORCED.set(isa);
+}
+
+/// The forced path, if one was.
+pub fn forced() -> Option<Isa> {
+    FORCED.get().copied()
+}
+
+/// The path kernels use: the forced one, else the best the CPU supports.
+pub fn active() -> Isa {
+    forced().unwrap_or_else(best)
+}
+
+/// The best path this CPU supports, detected once.
+pub fn best() -> Isa {
+    static BEST: OnceLock<Isa> = OnceLock::new();
+    *BEST.get_or_init(|| {
+        if Isa::Avx512Vnni.available() {
+            Isa::Avx512Vnni
+        } else if Isa::Avx2Vnni.available() {
+            Isa::Avx2Vnni
+        } else if Isa::Avx2.available() {
+            Isa::Avx2
+        } else {
+            Isa::Scalar
+        }
+    })
+}
+
+/// Longest K whose raw accumulator Σ a·b (|a|, |b| ≤ 128) is exact in i32: 65536 · 2^14 = 2^30.
+/// Longer rows are summed in chunks of this length into an i64, never wrapped.
+pub const EXACT_I32_K: usize = 65_536;
+
+/// Σ a·b over one row pair, i32 inside a chunk, i64 across chunks: the portable twin of every
+/// INT8 micro-kernel's dot.
+pub fn dot(a: &[i8], b: &[i8]) -> i64 {
+    a.chunks(EXACT_I32_K)
+        .zip(b.chunks(EXACT_I32_K))
+        .map(|(a, b)| {
+            let s: i32 = a
+                .iter()
+                .zip(b)
+                .map(|(&p, &q)| i32::from(p) * i32::from(q))
+                .sum();
+            i64::from(s)
+        })
+        .sum()
+}
+
+/// Columns of x per packed panel.
+pub const NR: usize = 32;
+/// Rows of W per micro-kernel tile.
+pub const MR: usize = 8;
+/// Multiply-adds below which a GEMM stays on the calling thread.
+pub const PARALLEL_WORK: usize = 1 << 22;
+/// K per exact i32 chunk (see the module docs).
+#[cfg(target_arch = "x86_64")]
+const K_CHUNK: usize = 65_536;
+
+/// Calls `f` on every `(index, chunk)` of `out` (chunks of `size`), on rayon's threads when
+/// `work` (multiply-adds or bytes touched) is worth it. Every stage of a GEMM, packing
+/// included, goes through here: a stage left serial caps the speed-up of threads.
+#[cfg(target_arch = "x86_64")]
+fn for_chunks<T: Send>(
+    out: &mut [T],
+    size: usize,
+    work: usize,
+    f: impl Fn((usize, &mut [T])) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    if work < PARALLEL_WORK {
+        out.chunks_mut(size.max(1)).enumerate().for_each(f);
+    } else {
+        out.par_chunks_mut(size.max(1)).enumerate().for_each(f);
+    }
+}
+
+/// Raw accumulators Σ_k a[m][k]·b[n][k] for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`:
+/// the portable kernel, rows in parallel (the scalar path of [`int8_gemm`]).
+pub fn int8_dots(a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
+    use rayon::prelude::*;
+    let mut out = vec![0i64; m * n];
+    if n == 0 {
+        return out;
+    }
+    out.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+        for (j, acc) in row.iter_mut().enumerate() {
+            *acc = dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
+        }
+    });
+    out
+}
+
+/// Zero-point correction and scale of every row of W and every column of x: what turns a raw
+/// accumulator into an output, exactly as `int8::finish` does.
+pub struct Int8Epilogue<'a> {
+    pub w_zero: &'a [i64],
+    pub w_scale: &'a [f32],
+    pub w_sum: &'a [i64],
+    pub x_zero: &'a [i64],
+    pub x_scale: &'a [f32],
+    pub x_sum: &'a [i64],
+}
+
+impl Int8Epilogue<'_> {
+    /// gemmlowp's zero-point correction, −zW·Σqx − zx·ΣqW + K·zW·zx: added to Σ qW·qx it
+    /// gives Σ (qW − zW)(qx − zx). The one statement of it (traces use it too).
+    #[inline]
+    pub fn correction(zw: i64, zx: i64, w_sum: i64, x_sum: i64, k: usize) -> i64 {
+        -zw * x_sum - zx * w_sum + k as i64 * zw * zx
+    }
+
+    #[inline]
+    pub fn apply(&self, i: usize, j: usize, k: usize, acc: i64) -> f32 {
+        let (zw, zx) = (self.w_zero[i], self.x_zero[j]);
+        let corrected = acc + Self::correction(zw, zx, self.w_sum[i], self.x_sum[j], k);
+        corrected as f32 * (self.w_scale[i] * self.x_scale[j])
+    }
+}
+
+/// y = W·x for INT8 codes `a` (`m × k`) and `b` (`n × k`) with the epilogue fused into the
+/// micro-kernel's write-back (no intermediate accumulator matrix); `isa` must be available.
+pub fn int8_gemm(
+    isa: Isa,
+    a: &[i8],
+    b: &[i8],
+    (m, n, k): (usize, usize, usize),
+    e: &Int8Epilogue,
+) -> Vec<f32> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni | Isa::Avx2Vnni | Isa::Avx2 if isa.available() => {
+            x86::int8_gemm(a, b, m, n, k, e, isa)
+        }
+        _ => int8_dots(a, b, m, n, k)
+            .iter()
+            .enumerate()
+            .map(|(i, &acc)| e.apply(i / n, i % n, k, acc))
+            .collect(),
+    }
+}
+
+/// Smallest and largest value of `data` (with 0 included: the INT8 range always holds 0), or
+/// `None` when a value is NaN or infinite.
+pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<(f32, f32)> {
+    #[cfg(target_arch = "x86_64")]
+    if isa.available() {
+        match isa {
+            // SAFETY: AVX-512 F is available (checked just above).
+            Isa::Avx512Vnni => return unsafe { x86::min_max_finite(data) },
+            // SAFETY: AVX2 is available (checked just above).
+            Isa::Avx2 | Isa::Avx2Vnni => return unsafe { x86::min_max_finite_avx2(data) },
+            Isa::Scalar => {}
+        }
+    }
+    let _ = isa;
+    let mut lo = 0.0f32;
+    let mut hi = 0.0f32;
+    let mut finite = true;
+    for &v in data {
+        finite &= v.is_finite();
+        lo = if v < lo { v } else { lo };
+        hi = if v > hi { v } else { hi };
+    }
+    finite.then_some((lo, hi))
+}
+
+/// INT8 codes clamp(round(v / scale) + zp) of a row's leading elements on the SIMD path:
+/// returns how many it wrote (whole vectors), and the caller's portable loop does the rest.
+/// 0 when the path does not apply (scalar ISA, stochastic rounding).
+pub fn int8_quantize_row(
+    isa: Isa,
+    src: &[f32],
+    (scale, zero_point): (f32, i32),
+    (qmin, qmax): (i32, i32),
+    rounding: Rounding,
+    dst: &mut [i8],
+) -> usize {
+    let n = src.len().min(dst.len());
+    let args = (
+        scale,
+        zero_point as f32,
+        (qmin as f32, qmax as f32),
+        rounding,
+    );
+    #[cfg(target_arch = "x86_64")]
+    if !matches!(rounding, Rounding::Stochastic { .. }) && isa.available() {
+        match isa {
+            Isa::Avx512Vnni => {
+                let n = n / 16 * 16;
+                // SAFETY: AVX-512 F/BW are available (checked just above); n ≤ both lengths.
+                unsafe { x86::int8_quantize_16s(&src[..n], args, &mut dst[..n]) };
+                return n;
+            }
+            Isa::Avx2 | Isa::Avx2Vnni => {
+                let n = n / 8 * 8;
+                // SAFETY: AVX2 is available (checked just above); n ≤ both lengths.
+                unsafe { x86::int8_quantize_8s_avx2(&src[..n], args, &mut dst[..n]) };
+                return n;
+            }
+            Isa::Scalar => {}
+        }
+    }
+    let _ = (isa, src, args, dst, n);
+    0
+}
+
+/// MXFP4 codes and scale bytes of one row in blocks of `block`, on the SIMD path; `false`
+/// when it does not apply (scalar ISA, a block size that is not a multiple of the vector:
+/// 16 lanes on AVX-512, 8 on AVX2).
+pub fn mx_quantize_row(
+    isa: Isa,
+    src: &[f32],
+    block: usize,
+    rule: ScaleRule,
+    codes: &mut [u8],
+    scales: &mut [u8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let lanes = match isa {
+            Isa::Avx512Vnni => 16,
+            Isa::Avx2 | Isa::Avx2Vnni => 8,
+            Isa::Scalar => 0,
+        };
+        if lanes > 0 && isa.available() && block > 0 && block.is_multiple_of(lanes) {
+            for ((vals, cs), byte) in src
+                .chunks(block)
+                .zip(codes.chunks_mut(block))
+                .zip(scales.iter_mut())
+            {
+                *byte = if vals.len() < block {
+                    crate::core::codec::mx_block::quantize_block(vals, rule, cs)
+                } else if lanes == 16 {
+                    // SAFETY: AVX-512 F/BW are available; the block holds a multiple of 16.
+                    unsafe { x86::mx_quantize_block(vals, rule, cs) }
+                } else {
+                    // SAFETY: AVX2 is available; the block holds a multiple of 8 values.
+                    unsafe { x86::mx_quantize_block_avx2(vals, rule, cs) }
+                };
+            }
+            return true;
+        }
+    }
+    let _ = (isa, src, block, rule, codes, scales);
+    false
+}
+
+/// The reference GEMM's 2 × 2 tile (`reference::dots`, the same code) compiled for AVX2, when
+/// `isa` is a SIMD path; `None` for the scalar path. The arithmetic and its order are those of
+/// the portable code; only the width of the registers differs, so the bits are the same.
+pub fn f64_dots_2x2(isa: Isa, a: [&[f64]; 2], b: [&[f64]; 2]) -> Option<[[f64; 2]; 2]> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && Isa::Avx2.available() {
+        // SAFETY: AVX2 is available (checked just above).
+        return Some(unsafe { x86::f64_dots_2x2(a, b) });
+    }
+    let _ = (isa, a, b);
+    None
+}
+
+/// The side of the reference GEMM's tiles on `isa`: 4 with AVX-512, else 2.
+pub fn f64_tile(isa: Isa) -> usize {
+    if isa == Isa::Avx512Vnni && isa.available() {
+        4
+    } else {
+        2
+    }
+}
+
+/// The reference GEMM's 4 × 4 tile on AVX-512, when `isa` is the AVX-512 path; `None`
+/// otherwise. Its scalar twin is `reference::dots`, whose order (eight partial sums, no FMA)
+/// it keeps lane for lane.
+pub fn f64_dots_4x4(isa: Isa, a: [&[f64]; 4], b: [&[f64]; 4]) -> Option<[[f64; 4]; 4]> {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Vnni && isa.available() {
+        // SAFETY: AVX-512 F is available (checked just above).
+        return Some(unsafe { x86::f64_dots_4x4(a, b) });
+    }
+    let _ = (isa, a, b);
+    None
+}
+
+/// The f32 baseline of `qlab bench`: C = A · B (row-major, `m × k` times `k × n`) with the
+/// `matrixmultiply` crate, whose API takes raw pointers.
+pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, usize, usize)) {
+    assert!(
+        a.len() == m * k && b.len() == k * n && c.len() == m * n,
+        "sgemm: shapes"
+    );
+    // SAFETY: the slices hold m·k, k·n and m·n elements in row-major order, matching the
+    // strides passed (row stride = columns, column stride = 1); `c` is exclusively borrowed.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
+/// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]. The buffer is reused.
+#[cfg(target_arch = "x86_64")]
+fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
+    let panels = n.div_ceil(NR);
+    out.clear();
+    out.resize(panels * NR * kp, 0);
+    let pack = |(p, dst): (usize, &mut [u8])| {
+        let cols = p * NR..((p + 1) * NR).min(n);
+        let whole = k / 4;
+        // Whole groups: the destination is written in order, four bytes per column.
+        for (g, out) in dst.chunks_exact_mut(NR * 4).take(whole).enumerate() {
+            for (c, j) in cols.clone().enumerate() {
+                out[c * 4..c * 4 + 4].copy_from_slice(&b[j * k + 4 * g..j * k + 4 * g + 4]);
+            }
+        }
+        // A last partial group (k not a multiple of 4); the rest stays zero.
+        if !k.is_multiple_of(4) {
+            for (c, j) in cols.enumerate() {
+                let at = whole * NR * 4 + c * 4;
+                dst[at..at + k % 4].copy_from_slice(&b[j * k + 4 * whole..(j + 1) * k]);
+            }
+        }
+    };
+    for_chunks(out, NR * kp, n * k * 64, pack);
+}
+
+#[cfg(target_arch = "x86_64")]
+thread_local! {
+    /// Packing buffers reused from call to call: fresh multi-megabyte allocations are mapped
+    /// and faulted in anew each time, which costs as much as the GEMM itself at n = 1024.
+    static SCRATCH: std::cell::RefCell<[Vec<u8>; 3]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
+    };
+}
+
+/// Runs `f` with the calling thread's three scratch buffers. A GEMM that waits inside rayon
+/// can run another task on the same thread (work stealing), and that task's GEMM may arrive
+/// here while the buffers are lent out: it then gets fresh ones rather than a panic.
+#[cfg(target_arch = "x86_64")]
+fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buffers) => f(&mut buffers),
+        Err(_) => f(&mut [Vec::new(), Vec::new(), Vec::new()]),
+    })
+}
+
+/// MXFP4 GEMM on E2M1 codes: `a` (`m × k`, W's codes), `b` (`n × k`, xᵀ's), blocks of
+/// `block` along k with scale bytes `sa` (`m × blocks`) and `sb` (`n × blocks`); f32
+/// accumulation. `None` when `isa` has no MXFP4 kernel (or is not available): the caller runs
+/// the scalar twin, `mxfp4::gemm`. The AVX2 kernel serves AVX2-VNNI CPUs too.
+pub fn mx_gemm_f32(
+    isa: Isa,
+    a: &[u8],
+    b: &[u8],
+    sa: &[u8],
+    sb: &[u8],
+    (m, n, k, block): (usize, usize, usize, usize),
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && isa.available() {
+        let wide = isa == Isa::Avx512Vnni;
+        return Some(x86::mx_gemm(a, b, sa, sb, (m, n, k, block), wide));
+    }
+    let _ = (isa, a, b, sa, sb, m, n, k, block);
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86;

@@ -1,0 +1,336 @@
+//! The INT8 GEMM on x86: packing, the blocked driver, the 8 × 32 micro-kernels (AVX-512 VNNI,
+//! AVX2 + AVX-VNNI, plain AVX2) and the fused epilogue. Portable twin: `simd::int8_dots` and
+//! `kernel::int8::gemm_with(Isa::Scalar, ..)`.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::super::{MR, NR};
+
+/// The INT8 GEMM on AVX-512 VNNI, AVX2 with AVX-VNNI or plain AVX2 (`isa`): the same
+/// packing and tiles, a 512- or 256-bit micro-kernel, and the epilogue vectorised on
+/// AVX-512 only.
+pub fn int8_gemm(
+    a: &[i8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    e: &super::super::Int8Epilogue,
+    isa: super::super::Isa,
+) -> Vec<f32> {
+    if m == 0 || n == 0 {
+        return vec![0f32; m * n];
+    }
+    super::super::with_scratch(|[au, packed, _]| {
+        int8_gemm_in(a, b, (m, n, k), e, (au, packed), isa)
+    })
+}
+
+fn int8_gemm_in(
+    a: &[i8],
+    b: &[i8],
+    (m, n, k): (usize, usize, usize),
+    e: &super::super::Int8Epilogue,
+    (au, packed): (&mut Vec<u8>, &mut Vec<u8>),
+    isa: super::super::Isa,
+) -> Vec<f32> {
+    let wide = isa == super::super::Isa::Avx512Vnni;
+    let mut out = vec![0f32; m * n];
+    let kp = k.div_ceil(4) * 4;
+    au.clear();
+    au.resize(m.div_ceil(MR) * MR * kp, 128);
+    // The two operands are prepared side by side: one fork-join, not two in a row (each
+    // costs a wake-up of the pool, which shows at n = 512).
+    rayon::join(
+        || {
+            super::super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
+                for (d, &s) in dst
+                    .iter_mut()
+                    .zip(a.get(r * k..(r + 1) * k).unwrap_or_default())
+                {
+                    *d = (s as u8) ^ 0x80;
+                }
+            })
+        },
+        || super::super::pack_panels_into(bytemuck_i8(b), n, k, kp, packed),
+    );
+    let (au, packed) = (&*au, &*packed);
+    // Σ(a + 128)·b = Σab + 128·Σb: the offset comes back out in the epilogue. Columns are
+    // padded to whole panels so the vector epilogue can read full registers.
+    let np = n.div_ceil(NR) * NR;
+    let pad = |v: &[i64]| -> Vec<i64> {
+        v.iter()
+            .copied()
+            .chain(std::iter::repeat(0))
+            .take(np)
+            .collect()
+    };
+    let excess: Vec<i64> = pad(&e.x_sum.iter().map(|s| 128 * s).collect::<Vec<_>>());
+    let (xsum, xzero) = (pad(e.x_sum), pad(e.x_zero));
+    let xscale: Vec<f32> = e
+        .x_scale
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(0.0))
+        .take(np)
+        .collect();
+    let rows_per_task = MR * 8;
+    // An i32 lane holds the sum over K_CHUNK k at most: a longer K runs the kernel chunk
+    // by chunk and adds the chunks' sums in i64 (then the epilogue is the scalar one).
+    let groups = kp / 4;
+    let chunk_groups = super::super::K_CHUNK / 4;
+    let long = groups > chunk_groups;
+    let work = |(t, chunk): (usize, &mut [f32])| {
+        let r0 = t * rows_per_task;
+        let rows = chunk.len() / n;
+        let mut tile = [0i32; MR * NR];
+        let mut sums = [0i64; MR * NR];
+        // Panels outer, row tiles inner: one panel of B stays in L1/L2 while the task's
+        // rows of A (L2-sized) stream past it.
+        for p in 0..n.div_ceil(NR) {
+            for i0 in (0..rows).step_by(MR) {
+                let mr = MR.min(rows - i0);
+                let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
+                let rows_a = &au[(r0 + i0) * kp..(r0 + i0 + MR) * kp];
+                let run = |g: Range<usize>, tile: &mut [i32; MR * NR]| {
+                    // SAFETY: the caller's dispatch checked the features of the chosen
+                    // kernel, MR padded rows of kp bytes exist, and the panel holds kp/4
+                    // groups, of which g is a part.
+                    unsafe {
+                        match isa {
+                            super::super::Isa::Avx512Vnni => {
+                                kernel_8x32(rows_a, kp, g, panel, tile)
+                            }
+                            super::super::Isa::Avx2Vnni => {
+                                kernel_8x32_avx2(rows_a, kp, g, panel, tile)
+                            }
+                            _ => kernel_8x32_avx2_plain(rows_a, kp, g, panel, tile),
+                        }
+                    }
+                };
+                if long {
+                    sums.fill(0);
+                    for g0 in (0..groups).step_by(chunk_groups) {
+                        run(g0..(g0 + chunk_groups).min(groups), &mut tile);
+                        for (s, &t) in sums.iter_mut().zip(&tile) {
+                            *s += i64::from(t);
+                        }
+                    }
+                } else {
+                    run(0..groups, &mut tile);
+                }
+                let nc = NR.min(n - p * NR);
+                let cols = p * NR..(p + 1) * NR;
+                for r in 0..mr {
+                    let i = r0 + i0 + r;
+                    if !wide || long {
+                        // The scalar epilogue: the same arithmetic as the vector one.
+                        for c in 0..nc {
+                            let j = p * NR + c;
+                            let raw = if long {
+                                sums[r * NR + c]
+                            } else {
+                                i64::from(tile[r * NR + c])
+                            };
+                            chunk[(i0 + r) * n + j] = e.apply(i, j, k, raw - excess[j]);
+                        }
+                        continue;
+                    }
+                    let mut ys = [0f32; NR];
+                    // SAFETY: the features are available; every slice holds NR values.
+                    unsafe {
+                        epilogue_32(
+                            &tile[r * NR..(r + 1) * NR],
+                            (
+                                e.w_zero[i],
+                                e.w_sum[i] - k as i64 * e.w_zero[i],
+                                e.w_scale[i],
+                            ),
+                            (
+                                &excess[cols.clone()],
+                                &xsum[cols.clone()],
+                                &xzero[cols.clone()],
+                                &xscale[cols.clone()],
+                            ),
+                            &mut ys,
+                        )
+                    };
+                    chunk[(i0 + r) * n + p * NR..(i0 + r) * n + p * NR + nc]
+                        .copy_from_slice(&ys[..nc]);
+                }
+            }
+        }
+    };
+    super::super::for_chunks(&mut out, rows_per_task * n, m * n * k, work);
+    out
+}
+
+/// The INT8 epilogue for one row of a tile, 8 lanes of i64 at a time:
+/// corrected = acc − 128·Σb − zW·Σb − zx·(ΣqW − K·zW), then (corrected as f32) · (sW · sx),
+/// the same integers and the same two f32 roundings as `Int8Epilogue::apply`.
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn epilogue_32(
+    acc: &[i32],
+    (zw, w_term, sw): (i64, i64, f32),
+    (excess, xsum, xzero, xscale): (&[i64], &[i64], &[i64], &[f32]),
+    out: &mut [f32; NR],
+) {
+    let (zw, w_term, sw) = (
+        _mm512_set1_epi64(zw),
+        _mm512_set1_epi64(w_term),
+        _mm256_set1_ps(sw),
+    );
+    for q in 0..NR / 8 {
+        // SAFETY: every slice holds NR = 32 values; q·8 + 8 ≤ 32.
+        unsafe {
+            let a = _mm512_cvtepi32_epi64(_mm256_loadu_si256(acc.as_ptr().add(8 * q) as *const _));
+            let ex = _mm512_loadu_si512(excess.as_ptr().add(8 * q) as *const _);
+            let xs = _mm512_loadu_si512(xsum.as_ptr().add(8 * q) as *const _);
+            let zx = _mm512_loadu_si512(xzero.as_ptr().add(8 * q) as *const _);
+            let c = _mm512_sub_epi64(
+                _mm512_sub_epi64(_mm512_sub_epi64(a, ex), _mm512_mullo_epi64(zw, xs)),
+                _mm512_mullo_epi64(zx, w_term),
+            );
+            let scale = _mm256_mul_ps(sw, _mm256_loadu_ps(xscale.as_ptr().add(8 * q)));
+            _mm256_storeu_ps(
+                out.as_mut_ptr().add(8 * q),
+                _mm256_mul_ps(_mm512_cvtepi64_ps(c), scale),
+            );
+        }
+    }
+}
+
+/// i8 codes viewed as bytes.
+fn bytemuck_i8(b: &[i8]) -> &[u8] {
+    // SAFETY: i8 and u8 have the same size and alignment, and every bit pattern is valid
+    // for both.
+    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len()) }
+}
+
+/// Rows r0 and r0 + 1 of a tile from the AVX2 kernels' accumulators (four ymm per row).
+#[target_feature(enable = "avx2")]
+fn store_rows_avx2(acc: &[[__m256i; 4]; 2], r0: usize, tile: &mut [i32; MR * NR]) {
+    for (h, acc_r) in acc.iter().enumerate() {
+        for (q, v) in acc_r.iter().enumerate() {
+            let at = (r0 + h) * NR + 8 * q;
+            // SAFETY: row r0 + h < MR of NR = 32 i32: 8 lanes at 8q fit.
+            unsafe { _mm256_storeu_si256(tile[at..at + 8].as_mut_ptr() as *mut _, *v) };
+        }
+    }
+}
+
+/// [`kernel_8x32`] on 256-bit registers (AVX-VNNI): the 32 columns as four ymm of 8,
+/// two rows at a time, so the accumulators fit AVX2's 16 registers.
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn kernel_8x32_avx2(
+    au: &[u8],
+    kp: usize,
+    groups: Range<usize>,
+    panel: &[u8],
+    tile: &mut [i32; MR * NR],
+) {
+    let (pa, pb) = (au.as_ptr(), panel.as_ptr());
+    for r0 in (0..MR).step_by(2) {
+        let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+        for g in groups.clone() {
+            // SAFETY: g < kp/4: the loads lie inside the panel; rows r0, r0 + 1 < MR.
+            unsafe {
+                let b = [0, 1, 2, 3]
+                    .map(|q| _mm256_loadu_si256(pb.add(g * NR * 4 + 32 * q) as *const _));
+                for (h, acc_r) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_epi32(
+                        (pa.add((r0 + h) * kp + 4 * g) as *const i32).read_unaligned(),
+                    );
+                    for q in 0..4 {
+                        acc_r[q] = _mm256_dpbusd_avx_epi32(acc_r[q], av, b[q]);
+                    }
+                }
+            }
+        }
+        store_rows_avx2(&acc, r0, tile);
+    }
+}
+
+/// [`kernel_8x32_avx2`] without AVX-VNNI: each `vpdpbusd` becomes two `vpmaddubsw` (on the
+/// low 7 bits and on the top bit of W's offset bytes, so no i16 saturates) and two
+/// `vpmaddwd` that widen and sum the pairs into the i32 lanes, the top bit's weighted by 128.
+#[target_feature(enable = "avx2")]
+unsafe fn kernel_8x32_avx2_plain(
+    au: &[u8],
+    kp: usize,
+    groups: Range<usize>,
+    panel: &[u8],
+    tile: &mut [i32; MR * NR],
+) {
+    let (pa, pb) = (au.as_ptr(), panel.as_ptr());
+    let (low7, top, ones, w128) = (
+        _mm256_set1_epi8(0x7f),
+        _mm256_set1_epi8(1),
+        _mm256_set1_epi16(1),
+        _mm256_set1_epi16(128),
+    );
+    for r0 in (0..MR).step_by(2) {
+        let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+        for g in groups.clone() {
+            // SAFETY: g < kp/4: the loads lie inside the panel; rows r0, r0 + 1 < MR.
+            unsafe {
+                let parts = [0, 1].map(|h| {
+                    let av = _mm256_set1_epi32(
+                        (pa.add((r0 + h) * kp + 4 * g) as *const i32).read_unaligned(),
+                    );
+                    (
+                        _mm256_and_si256(av, low7),
+                        _mm256_and_si256(_mm256_srli_epi16::<7>(av), top),
+                    )
+                });
+                for q in 0..4 {
+                    let b = _mm256_loadu_si256(pb.add(g * NR * 4 + 32 * q) as *const _);
+                    for (acc_r, &(lo, hi)) in acc.iter_mut().zip(&parts) {
+                        let l = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, b), ones);
+                        let h = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, b), w128);
+                        acc_r[q] = _mm256_add_epi32(acc_r[q], _mm256_add_epi32(l, h));
+                    }
+                }
+            }
+        }
+        store_rows_avx2(&acc, r0, tile);
+    }
+}
+
+/// One MR × NR tile: Σ over kp of au[r][k] · panel[c][k] into `tile` (i32, exact).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn kernel_8x32(
+    au: &[u8],
+    kp: usize,
+    groups: Range<usize>,
+    panel: &[u8],
+    tile: &mut [i32; MR * NR],
+) {
+    let mut acc = [[_mm512_setzero_si512(); 2]; MR];
+    let pb = panel.as_ptr();
+    let pa = au.as_ptr();
+    for g in groups {
+        // SAFETY: g < kp/4, so both 64-byte loads lie inside the panel.
+        let (b0, b1) = unsafe {
+            (
+                _mm512_loadu_si512(pb.add(g * NR * 4) as *const _),
+                _mm512_loadu_si512(pb.add(g * NR * 4 + 64) as *const _),
+            )
+        };
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            // SAFETY: row r < MR is inside `au` (MR rows of kp bytes) and 4g + 4 ≤ kp.
+            let w = unsafe { (pa.add(r * kp + 4 * g) as *const i32).read_unaligned() };
+            let av = _mm512_set1_epi32(w);
+            acc_r[0] = _mm512_dpbusd_epi32(acc_r[0], av, b0);
+            acc_r[1] = _mm512_dpbusd_epi32(acc_r[1], av, b1);
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        // SAFETY: the tile has NR = 32 i32 per row.
+        unsafe {
+            _mm512_storeu_si512(tile.as_mut_ptr().add(r * NR) as *mut _, acc_r[0]);
+            _mm512_storeu_si512(tile.as_mut_ptr().add(r * NR + 16) as *mut _, acc_r[1]);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The x86-64 kernels, each behind `#[target_feature]` and reached only through the
+//! dispatching wrappers of `simd`, which check the CPU first. One file per kernel family:
+//! `int8` (the INT8 GEMM and its micro-kernels), `mx` (the MX block GEMM), `quant` (the
+//! quantizers), `f64` (the reference's dot tiles). Each names its portable twin.
+
+mod f64;
+mod int8;
+mod mx;
+mod quant;
+
+pub use f64::{f64_dots_2x2, f64_dots_4x4};
+pub use int8::int8_gemm;
+pub use mx::mx_gemm;
+pub use quant::{
+    int8_quantize_8s_avx2, int8_quantize_16s, min_max_finite, min_max_finite_avx2,
+    mx_quantize_block, mx_quantize_block_avx2,
+};

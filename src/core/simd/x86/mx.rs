@@ -1,0 +1,371 @@
+//! The MX block GEMM on x86: doubled E2M1 codes, block-padded and packed in panels, the 4 × 32
+//! micro-kernels (AVX-512 VNNI, AVX2) and the exact per-block scaling. Portable twin:
+//! `kernel::mxfp4::gemm_with(Isa::Scalar, ..)`.
+
+use std::arch::x86_64::*;
+
+use super::super::NR;
+use crate::core::codec::{e2m1, e8m0};
+
+/// 2^(e − 1) as f64 for a scale byte (NaN for 0xFF): half of each block's exponent, so
+/// that the product of two of them is 2^(ea + eb − 2), exactly.
+fn half_scale(byte: u8) -> f64 {
+    e8m0::exponent(byte).map_or(f64::NAN, |e| e8m0::pow2(e - 1))
+}
+
+/// Rows of W per MXFP4 tile.
+const MX_MR: usize = 4;
+
+/// Whether a half-scale 2^(e − 1) keeps every block product exact in f32: with both
+/// exponents in [−60, 50] the scale 2^(ea + eb − 2) is a normal f32 and |dot| · scale
+/// (|dot| < 2^24) stays inside f32's normal range, so f32(dot) · scale needs no rounding,
+/// exactly like the f64 route.
+fn f32_safe(byte: u8) -> bool {
+    e8m0::exponent(byte).is_some_and(|e| (-59..=51).contains(&e))
+}
+
+/// The MXFP4 GEMM with the AVX-512 (`wide`) or the AVX2 micro-kernel.
+pub fn mx_gemm(
+    a: &[u8],
+    b: &[u8],
+    sa: &[u8],
+    sb: &[u8],
+    (m, n, k, block): (usize, usize, usize, usize),
+    wide: bool,
+) -> Vec<f32> {
+    if m == 0 || n == 0 {
+        return vec![0f32; m * n];
+    }
+    // W: doubled codes + 12 (so ≥ 0), block-padded, rows padded to whole tiles;
+    // B: doubled codes, block-padded, packed in panels; in the thread's reused buffers.
+    super::super::with_scratch(|[au, bs, packed]| {
+        mx_gemm_in(a, b, sa, sb, (m, n, k, block), (au, bs, packed), wide)
+    })
+}
+
+#[allow(clippy::type_complexity)]
+fn mx_gemm_in(
+    a: &[u8],
+    b: &[u8],
+    sa: &[u8],
+    sb: &[u8],
+    (m, n, k, block): (usize, usize, usize, usize),
+    (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
+    wide: bool,
+) -> Vec<f32> {
+    let mut out = vec![0f32; m * n];
+    let blocks = k.div_ceil(block);
+    let bp = block.div_ceil(4) * 4; // padded block
+    let kp = blocks * bp;
+    let mp = m.div_ceil(MX_MR) * MX_MR;
+    au.clear();
+    au.resize(mp * kp, 12);
+    bs.clear();
+    bs.resize(n * kp, 0);
+    // Rows block-padded, codes doubled (the integers 2·value): W's offset by 12 (so u8),
+    // xᵀ's as they are (two's complement). Done here, on the threads, in one pass.
+    let pad_blocks = |src: &[u8], dst: &mut [u8], offset: i8| {
+        for (blk, codes) in src.chunks(block).enumerate() {
+            for (d, &c) in dst[blk * bp..].iter_mut().zip(codes) {
+                *d = (e2m1::doubled(c) + offset) as u8;
+            }
+        }
+    };
+    // W and xᵀ are prepared side by side (one fork-join rather than several in a row: each
+    // costs a wake-up of the pool, which shows at n = 512).
+    let panels = n.div_ceil(NR);
+    let mut meta = vec![PanelBlock::default(); panels * blocks];
+    rayon::join(
+        || {
+            super::super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
+                if r < m {
+                    pad_blocks(&a[r * k..(r + 1) * k], dst, 12);
+                }
+            })
+        },
+        || {
+            super::super::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
+                pad_blocks(&b[j * k..(j + 1) * k], dst, 0)
+            });
+            let bs = &*bs;
+            rayon::join(
+                || super::super::pack_panels_into(bs, n, kp, kp, packed),
+                || panel_blocks(bs, sb, (n, kp, blocks, bp), &mut meta),
+            );
+        },
+    );
+    let (au, packed, meta) = (&*au, &*packed, &meta);
+    let ascale: Vec<f64> = (0..mp * blocks)
+        .map(|i| {
+            if i < m * blocks {
+                half_scale(sa[i])
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let asafe: Vec<bool> = (0..mp * blocks)
+        .map(|i| i >= m * blocks || f32_safe(sa[i]))
+        .collect();
+    // Tasks of 16 tiles; within a task, panels outer and row tiles inner, so one panel of
+    // B stays in cache while the task's rows of A stream past it.
+    let task_rows = MX_MR * 16;
+    let work = |(t, chunk): (usize, &mut [f32])| {
+        let rows = chunk.len() / n;
+        let mut tile = [0f32; MX_MR * NR];
+        for p in 0..panels {
+            let b = Panel {
+                codes: &packed[p * NR * kp..(p + 1) * NR * kp],
+                blocks: &meta[p * blocks..(p + 1) * blocks],
+            };
+            let nc = NR.min(n - p * NR);
+            for r0 in (0..rows).step_by(MX_MR) {
+                let i0 = t * task_rows + r0;
+                let a = Rows {
+                    codes: &au[i0 * kp..(i0 + MX_MR) * kp],
+                    scale: &ascale[i0 * blocks..(i0 + MX_MR) * blocks],
+                    safe: &asafe[i0 * blocks..(i0 + MX_MR) * blocks],
+                };
+                // SAFETY: the kernel's features are available (dispatch: AVX-512
+                // F/BW/DQ/VNNI when `wide`, else AVX2); the slices above hold MX_MR padded
+                // rows of kp bytes, a panel of kp/4 groups, and blocks·NR entries.
+                unsafe {
+                    if wide {
+                        mx_kernel_4x32(&a, &b, blocks, bp, &mut tile)
+                    } else {
+                        mx_kernel_4x32_avx2(&a, &b, blocks, bp, &mut tile)
+                    }
+                };
+                for r in 0..MX_MR.min(rows - r0) {
+                    chunk[(r0 + r) * n + p * NR..(r0 + r) * n + p * NR + nc]
+                        .copy_from_slice(&tile[r * NR..r * NR + nc]);
+                }
+            }
+        }
+    };
+    super::super::for_chunks(&mut out, task_rows * n, m * n * k, work);
+    out
+}
+
+/// What each block of each panel needs (see [`PanelBlock`]), from xᵀ's block-padded
+/// doubled codes `bs` (`n` rows of `kp`) and its scale bytes `sb`.
+fn panel_blocks(
+    bs: &[u8],
+    sb: &[u8],
+    (n, kp, blocks, bp): (usize, usize, usize, usize),
+    meta: &mut [PanelBlock],
+) {
+    super::super::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
+        for (blk, m) in meta.iter_mut().enumerate() {
+            m.safe = true;
+            for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
+                // The padded block of column j (padding is 0), as signed doubled codes.
+                let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
+                m.sum[c] = 12 * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
+                let byte = sb[j * blocks + blk];
+                m.scale[c] = half_scale(byte);
+                m.scale32[c] = m.scale[c] as f32;
+                m.safe &= f32_safe(byte);
+            }
+        }
+    });
+}
+
+/// MX_MR rows of W, block-padded, with their half-scales.
+struct Rows<'a> {
+    codes: &'a [u8],
+    scale: &'a [f64],
+    safe: &'a [bool],
+}
+
+/// One packed panel of NR columns of xᵀ with what each of its blocks needs.
+struct Panel<'a> {
+    codes: &'a [u8],
+    blocks: &'a [PanelBlock],
+}
+
+/// One block of a panel: for each of the NR columns, 12·Σb and 2^(eb − 1) in f64 and in
+/// f32; and whether every column's scale allows the exact f32 route. Padding columns
+/// past n hold zeros.
+#[derive(Clone, Copy, Default)]
+struct PanelBlock {
+    sum: [i32; NR],
+    scale: [f64; NR],
+    scale32: [f32; NR],
+    safe: bool,
+}
+
+/// [`mx_kernel_4x32`] on AVX2: two rows at a time (the i32 sums of 2 × 32 columns fill
+/// eight ymm), the f32 sums kept in `tile`. A block dot comes from `vpmaddubsw` (W's
+/// offset codes ≤ 24 times xᵀ's |codes| ≤ 12: pairs ≤ 576, exact in i16) and `vpmaddwd`
+/// against ones; the scaling is the same exact f32-or-f64 step as on AVX-512.
+#[target_feature(enable = "avx2")]
+unsafe fn mx_kernel_4x32_avx2(
+    a: &Rows,
+    b: &Panel,
+    blocks: usize,
+    bp: usize,
+    tile: &mut [f32; MX_MR * NR],
+) {
+    let (pa, pb) = (a.codes.as_ptr(), b.codes.as_ptr());
+    let kp = blocks * bp;
+    let groups = bp / 4;
+    let ones = _mm256_set1_epi16(1);
+    tile.fill(0.0);
+    for r0 in (0..MX_MR).step_by(2) {
+        for blk in 0..blocks {
+            let mut acc = [[_mm256_setzero_si256(); 4]; 2];
+            for g in blk * groups..(blk + 1) * groups {
+                // SAFETY: g < kp/4: the loads lie inside the panel and rows r0, r0 + 1.
+                unsafe {
+                    let av = [0, 1].map(|h| {
+                        _mm256_set1_epi32(
+                            (pa.add((r0 + h) * kp + 4 * g) as *const i32).read_unaligned(),
+                        )
+                    });
+                    for q in 0..4 {
+                        let bq = _mm256_loadu_si256(pb.add(g * NR * 4 + 32 * q) as *const _);
+                        for (acc_r, &a_r) in acc.iter_mut().zip(&av) {
+                            let d = _mm256_madd_epi16(_mm256_maddubs_epi16(a_r, bq), ones);
+                            acc_r[q] = _mm256_add_epi32(acc_r[q], d);
+                        }
+                    }
+                }
+            }
+            let meta = &b.blocks[blk];
+            let fast = meta.safe && (0..2).all(|h| a.safe[(r0 + h) * blocks + blk]);
+            for (h, acc_r) in acc.iter().enumerate() {
+                let sa = a.scale[(r0 + h) * blocks + blk];
+                for (q, &acc_q) in acc_r.iter().enumerate() {
+                    // SAFETY: every per-block array holds NR = 32 values and the tile NR
+                    // per row: 8q + 8 ≤ 32, row r0 + h < MX_MR.
+                    unsafe {
+                        let c = _mm256_loadu_si256(meta.sum.as_ptr().add(8 * q) as *const _);
+                        let dot = _mm256_sub_epi32(acc_q, c);
+                        let v = if fast {
+                            // f32(dot) and its product with 2^(ea+eb−2) are exact: one
+                            // rounding, in the add.
+                            let s = _mm256_mul_ps(
+                                _mm256_set1_ps(sa as f32),
+                                _mm256_loadu_ps(meta.scale32.as_ptr().add(8 * q)),
+                            );
+                            _mm256_mul_ps(_mm256_cvtepi32_ps(dot), s)
+                        } else {
+                            // Exact in f64 (an integer times powers of two), one rounding
+                            // to f32, four lanes at a time.
+                            let half = |lanes: __m128i, at: usize| {
+                                _mm256_cvtpd_ps(_mm256_mul_pd(
+                                    _mm256_mul_pd(_mm256_cvtepi32_pd(lanes), _mm256_set1_pd(sa)),
+                                    _mm256_loadu_pd(meta.scale.as_ptr().add(8 * q + at)),
+                                ))
+                            };
+                            _mm256_set_m128(
+                                half(_mm256_extracti128_si256::<1>(dot), 4),
+                                half(_mm256_castsi256_si128(dot), 0),
+                            )
+                        };
+                        let y = tile.as_mut_ptr().add((r0 + h) * NR + 8 * q);
+                        _mm256_storeu_ps(y, _mm256_add_ps(_mm256_loadu_ps(y), v));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// MX_MR rows of W against one panel of 32 columns, block by block: exact i32 block dots,
+/// scaled exactly (in f32 when the scales allow, else in f64) and added to f32 sums.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
+unsafe fn mx_kernel_4x32(
+    a: &Rows,
+    b: &Panel,
+    blocks: usize,
+    bp: usize,
+    tile: &mut [f32; MX_MR * NR],
+) {
+    let mut y = [[_mm512_setzero_ps(); 2]; MX_MR];
+    let (pa, pb) = (a.codes.as_ptr(), b.codes.as_ptr());
+    let kp = blocks * bp;
+    let groups = bp / 4;
+    for blk in 0..blocks {
+        let mut acc = [[_mm512_setzero_si512(); 2]; MX_MR];
+        for g in blk * groups..(blk + 1) * groups {
+            // SAFETY: g < kp/4: the loads lie inside the panel and each row.
+            unsafe {
+                let b0 = _mm512_loadu_si512(pb.add(g * NR * 4) as *const _);
+                let b1 = _mm512_loadu_si512(pb.add(g * NR * 4 + 64) as *const _);
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let av =
+                        _mm512_set1_epi32((pa.add(r * kp + 4 * g) as *const i32).read_unaligned());
+                    acc_r[0] = _mm512_dpbusd_epi32(acc_r[0], av, b0);
+                    acc_r[1] = _mm512_dpbusd_epi32(acc_r[1], av, b1);
+                }
+            }
+        }
+        let meta = &b.blocks[blk];
+        // SAFETY: each per-block array holds NR = 32 values.
+        let (c0, c1) = unsafe {
+            (
+                _mm512_loadu_si512(meta.sum.as_ptr() as *const _),
+                _mm512_loadu_si512(meta.sum.as_ptr().add(16) as *const _),
+            )
+        };
+        let fast = meta.safe && (0..MX_MR).all(|r| a.safe[r * blocks + blk]);
+        if fast {
+            // SAFETY: as above.
+            let (s0, s1) = unsafe {
+                (
+                    _mm512_loadu_ps(meta.scale32.as_ptr()),
+                    _mm512_loadu_ps(meta.scale32.as_ptr().add(16)),
+                )
+            };
+            for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
+                let sa = _mm512_set1_ps(a.scale[r * blocks + blk] as f32);
+                // f32(dot) is exact, and so is its product with 2^(ea+eb−2): one rounding,
+                // in the add, as in the scalar kernel.
+                let v0 = _mm512_mul_ps(
+                    _mm512_cvtepi32_ps(_mm512_sub_epi32(acc_r[0], c0)),
+                    _mm512_mul_ps(sa, s0),
+                );
+                let v1 = _mm512_mul_ps(
+                    _mm512_cvtepi32_ps(_mm512_sub_epi32(acc_r[1], c1)),
+                    _mm512_mul_ps(sa, s1),
+                );
+                y_r[0] = _mm512_add_ps(y_r[0], v0);
+                y_r[1] = _mm512_add_ps(y_r[1], v1);
+            }
+        } else {
+            for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
+                let sav = _mm512_set1_pd(a.scale[r * blocks + blk]);
+                for h in 0..2 {
+                    let dot = _mm512_sub_epi32(acc_r[h], if h == 0 { c0 } else { c1 });
+                    let mut halves = [_mm256_setzero_ps(); 2];
+                    for (q, half) in halves.iter_mut().enumerate() {
+                        let lanes = if q == 0 {
+                            _mm512_castsi512_si256(dot)
+                        } else {
+                            _mm512_extracti64x4_epi64::<1>(dot)
+                        };
+                        // SAFETY: 8 f64 at blk·NR + 16h + 8q, inside the block's NR entries.
+                        let sbv =
+                            unsafe { _mm512_loadu_pd(meta.scale.as_ptr().add(16 * h + 8 * q)) };
+                        // Exact in f64 (an integer times powers of two), one rounding to f32.
+                        *half = _mm512_cvtpd_ps(_mm512_mul_pd(
+                            _mm512_mul_pd(_mm512_cvtepi32_pd(lanes), sav),
+                            sbv,
+                        ));
+                    }
+                    let v = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(halves[0]), halves[1]);
+                    y_r[h] = _mm512_add_ps(y_r[h], v);
+                }
+            }
+        }
+    }
+    for (r, y_r) in y.iter().enumerate() {
+        // SAFETY: the tile holds MX_MR rows of NR f32.
+        unsafe {
+            _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR), y_r[0]);
+            _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + 16), y_r[1]);
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The quantizers on x86 (AVX-512 and AVX2): the range scan, INT8 codes under half-even,
+//! half-away and floor rounding, MX blocks. Portable twins: `format::int8` (the row loop),
+//! `codec::mx_block::quantize_block`.
+
+use std::arch::x86_64::*;
+
+use crate::core::codec::mx_block::{self as mx, ScaleRule};
+use crate::core::codec::rounding::Rounding;
+
+/// [`min_max_finite`] on AVX2, 8 lanes at a time.
+#[target_feature(enable = "avx2")]
+pub unsafe fn min_max_finite_avx2(data: &[f32]) -> Option<(f32, f32)> {
+    let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let sign = _mm256_set1_ps(-0.0);
+    let mut finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    let chunks = data.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        // SAFETY: 8 floats.
+        let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
+        // |v| < inf is false for ±inf and for NaN (an ordered comparison).
+        let ok = _mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_andnot_ps(sign, v), inf);
+        finite = _mm256_and_ps(finite, ok);
+        lo = _mm256_min_ps(lo, v);
+        hi = _mm256_max_ps(hi, v);
+    }
+    let (mut los, mut his) = ([0f32; 8], [0f32; 8]);
+    // SAFETY: 8 floats each.
+    unsafe {
+        _mm256_storeu_ps(los.as_mut_ptr(), lo);
+        _mm256_storeu_ps(his.as_mut_ptr(), hi);
+    }
+    let mut ok = _mm256_movemask_ps(finite) == 0xFF;
+    let (mut l, mut h) = (los[0], his[0]);
+    for (&a, &b) in los.iter().zip(&his).skip(1) {
+        l = if a < l { a } else { l };
+        h = if b > h { b } else { h };
+    }
+    for &v in tail {
+        ok &= v.is_finite();
+        l = if v < l { v } else { l };
+        h = if v > h { v } else { h };
+    }
+    ok.then_some((l, h))
+}
+
+#[target_feature(enable = "avx512f")]
+pub unsafe fn min_max_finite(data: &[f32]) -> Option<(f32, f32)> {
+    let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let mut finite: u16 = 0xFFFF;
+    let chunks = data.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        // SAFETY: 16 floats.
+        let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
+        // |v| < inf is false for ±inf and for NaN (an ordered comparison).
+        finite &= _mm512_cmp_ps_mask::<_CMP_LT_OQ>(_mm512_abs_ps(v), inf);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    let (mut l, mut h) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+    let mut ok = finite == 0xFFFF;
+    for &v in tail {
+        ok &= v.is_finite();
+        l = if v < l { v } else { l };
+        h = if v > h { v } else { h };
+    }
+    ok.then_some((l, h))
+}
+
+/// The arguments of the INT8 row quantizers: scale, zero point (as f32), the code range
+/// (as f32) and the rounding.
+pub type Int8RowArgs = (f32, f32, (f32, f32), Rounding);
+
+/// INT8 codes of `src` (a multiple of 16 values): clamp(round(v / scale) + zp), the
+/// portable loop's arithmetic, 16 lanes at a time.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub unsafe fn int8_quantize_16s(
+    src: &[f32],
+    (scale, zp, (qmin, qmax), rounding): Int8RowArgs,
+    dst: &mut [i8],
+) {
+    let (s, zp) = (_mm512_set1_ps(scale), _mm512_set1_ps(zp));
+    let (lo, hi) = (_mm512_set1_ps(qmin), _mm512_set1_ps(qmax));
+    let half = _mm512_set1_ps(0.5);
+    for i in (0..src.len()).step_by(16) {
+        // SAFETY: the length is a multiple of 16, so i + 16 ≤ len for both slices.
+        unsafe {
+            let q = _mm512_div_ps(_mm512_loadu_ps(src.as_ptr().add(i)), s);
+            let r = match rounding {
+                Rounding::Floor => {
+                    _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(q)
+                }
+                Rounding::HalfAway => {
+                    // Only exact halves differ from half-even; for them q ± 0.5 is exact.
+                    let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                        q,
+                    );
+                    let tie =
+                        _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_abs_ps(_mm512_sub_ps(q, r)), half);
+                    let away = _mm512_add_ps(
+                        q,
+                        _mm512_or_ps(half, _mm512_and_ps(q, _mm512_set1_ps(-0.0))),
+                    );
+                    _mm512_mask_blend_ps(tie, r, away)
+                }
+                _ => _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q),
+            };
+            let c = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, zp), lo), hi);
+            _mm_storeu_si128(
+                dst.as_mut_ptr().add(i) as *mut _,
+                _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c)),
+            );
+        }
+    }
+}
+
+/// [`int8_quantize_16s`] on AVX2, 8 lanes at a time (a multiple of 8 values).
+#[target_feature(enable = "avx2")]
+pub unsafe fn int8_quantize_8s_avx2(
+    src: &[f32],
+    (scale, zp, (qmin, qmax), rounding): Int8RowArgs,
+    dst: &mut [i8],
+) {
+    let (s, zp) = (_mm256_set1_ps(scale), _mm256_set1_ps(zp));
+    let (lo, hi) = (_mm256_set1_ps(qmin), _mm256_set1_ps(qmax));
+    let (half, sign) = (_mm256_set1_ps(0.5), _mm256_set1_ps(-0.0));
+    for i in (0..src.len()).step_by(8) {
+        // SAFETY: the length is a multiple of 8, so i + 8 ≤ len for both slices.
+        unsafe {
+            let q = _mm256_div_ps(_mm256_loadu_ps(src.as_ptr().add(i)), s);
+            let r = match rounding {
+                Rounding::Floor => {
+                    _mm256_round_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(q)
+                }
+                Rounding::HalfAway => {
+                    let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q);
+                    // |q − r| == 0.5 marks the ties; there q ± 0.5 is exact.
+                    let diff = _mm256_andnot_ps(sign, _mm256_sub_ps(q, r));
+                    let tie = _mm256_cmp_ps::<_CMP_EQ_OQ>(diff, half);
+                    let away = _mm256_add_ps(q, _mm256_or_ps(half, _mm256_and_ps(q, sign)));
+                    _mm256_blendv_ps(r, away, tie)
+                }
+                _ => _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(q),
+            };
+            let c = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, zp), lo), hi);
+            // Clamped to [−128, 127]: the saturating packs are exact.
+            let w = _mm256_cvtps_epi32(c);
+            let w16 = _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
+            _mm_storel_epi64(dst.as_mut_ptr().add(i) as *mut _, _mm_packs_epi16(w16, w16));
+        }
+    }
+}
+
+/// One MX block (a multiple of 16 values): its scale byte, and its codes into `codes`.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub unsafe fn mx_quantize_block(vals: &[f32], rule: ScaleRule, codes: &mut [u8]) -> u8 {
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let mut amax = _mm512_setzero_ps();
+    let mut finite: u16 = 0xFFFF;
+    for c in vals.chunks_exact(16) {
+        // SAFETY: 16 floats.
+        let a = _mm512_abs_ps(unsafe { _mm512_loadu_ps(c.as_ptr()) });
+        finite &= _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, inf);
+        amax = _mm512_max_ps(amax, a);
+    }
+    if finite != 0xFFFF {
+        // NaN or Inf: the portable quantizer's rules (a NaN scale, zero codes).
+        return mx::quantize_block(vals, rule, codes);
+    }
+    let byte = mx::scale_byte(_mm512_reduce_max_ps(amax), rule);
+    let inv = _mm512_set1_ps(mx::inverse_scale(byte));
+    // The decision table of e2m1::encode, one threshold at a time.
+    let thresholds: [(f32, bool); 7] = [
+        (0.25, false),
+        (0.75, true),
+        (1.25, false),
+        (1.75, true),
+        (2.5, false),
+        (3.5, true),
+        (5.0, false),
+    ];
+    let one = _mm512_set1_epi32(1);
+    for (i, c) in vals.chunks_exact(16).enumerate() {
+        // SAFETY: 16 floats in, 16 codes out (codes has the block's length).
+        unsafe {
+            let v = _mm512_mul_ps(_mm512_loadu_ps(c.as_ptr()), inv);
+            let a = _mm512_abs_ps(v);
+            let mut m = _mm512_setzero_si512();
+            for (t, inclusive) in thresholds {
+                let t = _mm512_set1_ps(t);
+                let k = if inclusive {
+                    _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, t)
+                } else {
+                    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, t)
+                };
+                m = _mm512_mask_add_epi32(m, k, m, one);
+            }
+            let sign = _mm512_and_si512(
+                _mm512_srli_epi32::<28>(_mm512_castps_si512(v)),
+                _mm512_set1_epi32(8),
+            );
+            let code = _mm512_or_si512(m, sign);
+            _mm_storeu_si128(
+                codes.as_mut_ptr().add(16 * i) as *mut _,
+                _mm512_cvtepi32_epi8(code),
+            );
+        }
+    }
+    byte
+}
+
+/// [`mx_quantize_block`] on AVX2, 8 lanes at a time (a multiple of 8 values).
+#[target_feature(enable = "avx2")]
+pub unsafe fn mx_quantize_block_avx2(vals: &[f32], rule: ScaleRule, codes: &mut [u8]) -> u8 {
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let sign_bit = _mm256_set1_ps(-0.0);
+    let mut amax = _mm256_setzero_ps();
+    let mut finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    for c in vals.chunks_exact(8) {
+        // SAFETY: 8 floats.
+        let a = _mm256_andnot_ps(sign_bit, unsafe { _mm256_loadu_ps(c.as_ptr()) });
+        finite = _mm256_and_ps(finite, _mm256_cmp_ps::<_CMP_LT_OQ>(a, inf));
+        amax = _mm256_max_ps(amax, a);
+    }
+    if _mm256_movemask_ps(finite) != 0xFF {
+        // NaN or Inf: the portable quantizer's rules (a NaN scale, zero codes).
+        return mx::quantize_block(vals, rule, codes);
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: 8 floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), amax) };
+    let amax = lanes.iter().fold(0f32, |m, &v| if v > m { v } else { m });
+    let byte = mx::scale_byte(amax, rule);
+    let inv = _mm256_set1_ps(mx::inverse_scale(byte));
+    // The decision table of e2m1::encode, one threshold at a time (as on AVX-512).
+    let thresholds: [(f32, bool); 7] = [
+        (0.25, false),
+        (0.75, true),
+        (1.25, false),
+        (1.75, true),
+        (2.5, false),
+        (3.5, true),
+        (5.0, false),
+    ];
+    for (i, c) in vals.chunks_exact(8).enumerate() {
+        // SAFETY: 8 floats in, 8 codes out (codes has the block's length).
+        unsafe {
+            let v = _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), inv);
+            let a = _mm256_andnot_ps(sign_bit, v);
+            let mut m = _mm256_setzero_si256();
+            for (t, inclusive) in thresholds {
+                let t = _mm256_set1_ps(t);
+                let k = if inclusive {
+                    _mm256_cmp_ps::<_CMP_GE_OQ>(a, t)
+                } else {
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(a, t)
+                };
+                // A true comparison is −1 in every bit: subtracting it counts it.
+                m = _mm256_sub_epi32(m, _mm256_castps_si256(k));
+            }
+            let sign = _mm256_and_si256(
+                _mm256_srli_epi32::<28>(_mm256_castps_si256(v)),
+                _mm256_set1_epi32(8),
+            );
+            let code = _mm256_or_si256(m, sign);
+            // Codes are 0..=15: the saturating packs are exact.
+            let w16 = _mm_packs_epi32(
+                _mm256_castsi256_si128(code),
+                _mm256_extracti128_si256::<1>(code),
+            );
+            _mm_storel_epi64(
+                codes.as_mut_ptr().add(8 * i) as *mut _,
+                _mm_packus_epi16(w16, w16),
+            );
+        }
+    }
+    byte
+}
