@@ -26,7 +26,7 @@ fn gemms(c: &mut Criterion) {
             Int8Matrix::quantize(&xt, Int8Config::ACTIVATIONS).unwrap(),
         );
         g.bench_with_input(BenchmarkId::new("int8", n), &n, |b, _| {
-            b.iter(|| int8::gemm(&qw, &qx))
+            b.iter(|| int8::gemm(&qw, &qx));
         });
         let (mw, mx) = (
             MxMatrix::quantize(&w, MxConfig::default()).unwrap(),
@@ -40,7 +40,7 @@ fn gemms(c: &mut Criterion) {
             );
         }
         g.bench_with_input(BenchmarkId::new("f64_reference", n), &n, |b, _| {
-            b.iter(|| reference::gemm_f64(&w, &xt))
+            b.iter(|| reference::gemm_f64(&w, &xt));
         });
     }
     g.finish();
@@ -51,10 +51,10 @@ fn quantizers(c: &mut Criterion) {
     let (w, _) = operands(1024);
     g.throughput(Throughput::Elements(w.len() as u64));
     g.bench_function("int8_asymmetric", |b| {
-        b.iter(|| Int8Matrix::quantize(&w, Int8Config::WEIGHTS).unwrap())
+        b.iter(|| Int8Matrix::quantize(&w, Int8Config::WEIGHTS).unwrap());
     });
     g.bench_function("mxfp4_floor_32", |b| {
-        b.iter(|| MxMatrix::quantize(&w, MxConfig::default()).unwrap())
+        b.iter(|| MxMatrix::quantize(&w, MxConfig::default()).unwrap());
     });
     g.finish();
 }

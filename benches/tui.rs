@@ -32,7 +32,7 @@ fn explorer(c: &mut Criterion) {
         b.iter(|| {
             let cmd = app.update(Action::Reroll);
             settle(&mut app, cmd);
-        })
+        });
     });
     g.finish();
 
@@ -44,7 +44,7 @@ fn explorer(c: &mut Criterion) {
         g.bench_function(screen.title(), |b| {
             b.iter(|| {
                 term.draw(|f| qlab::tui::render::draw(f, &app)).unwrap();
-            })
+            });
         });
     }
     g.finish();

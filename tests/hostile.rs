@@ -88,7 +88,7 @@ fn every_corpus_case_gets_its_exact_message() {
         match (&c.stderr, &c.stderr_starts) {
             (Some(exact), None) if err != *exact => wrong.push(format!("stderr {err:?}")),
             (None, Some(start)) if !err.starts_with(start.as_str()) => {
-                wrong.push(format!("stderr {err:?}"))
+                wrong.push(format!("stderr {err:?}"));
             }
             (Some(_), Some(_)) | (None, None) => wrong.push("give stderr or stderr_starts".into()),
             _ => {}

@@ -439,7 +439,7 @@ fn mx_section(mode: Mode) -> Section {
         let off: Vec<String> = document::MX_W
             .iter()
             .filter(|&&v| !on_grid(v))
-            .map(|v| v.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         s.line(format!(
             "The document writes scale {} and elements {}: the same numbers with a factor 4 moved \
@@ -610,7 +610,7 @@ pub fn render(sections: &[Section]) -> String {
     out
 }
 
-/// Every step of one output element y[m][n] of a quantized product, for any W (`M × K`) and
+/// Every step of one output element `y[m][n]` of a quantized product, for any W (`M × K`) and
 /// x (`K × N`) already quantized (W as `qw`, xᵀ as `qx`) by `variant`'s format: what a
 /// front-end shows as "the walkthrough of the current matrices". The format writes the steps.
 #[allow(clippy::too_many_arguments)]

@@ -136,7 +136,7 @@ pub fn shape_str(shape: &[usize]) -> String {
             "({})",
             shape
                 .iter()
-                .map(|d| d.to_string())
+                .map(std::string::ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

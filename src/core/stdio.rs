@@ -11,7 +11,7 @@ use crate::core::error::{Error, Result};
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
-        .and_then(|_| out.flush())
+        .and_then(|()| out.flush())
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::BrokenPipe => Error::Closed,
             _ => Error::io("standard output", e),
@@ -28,7 +28,7 @@ pub fn print(text: &str) -> Result<()> {
     }
 }
 
-/// Writes text bytes (a CSV, an SVG) to standard output, as [`print`] does.
+/// Writes text bytes (a CSV, an SVG) to standard output, as [`print()`] does.
 pub fn print_bytes(bytes: &[u8]) -> Result<()> {
     if std::io::stdout().is_terminal() {
         print(&String::from_utf8_lossy(bytes))
@@ -43,7 +43,7 @@ pub fn note(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err
         .write_all(line.as_bytes())
-        .and_then(|_| err.write_all(b"\n"));
+        .and_then(|()| err.write_all(b"\n"));
 }
 
 /// `note!("...", args)`: [`note`] with `format!` arguments.

@@ -77,7 +77,11 @@ pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
         text::printable(&a.out.display().to_string())
     );
     if m.missing_count > 0 {
-        let shown: Vec<String> = m.missing.iter().map(|c| c.to_string()).collect();
+        let shown: Vec<String> = m
+            .missing
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         note!(
             "qlab: {} configurations are missing: {}{}",
             m.missing_count,

@@ -75,7 +75,10 @@ pub struct Options {
 /// The header: lead columns, one column per axis, the report columns, and `seconds` with
 /// `--timings`.
 pub fn header(sweep: &Sweep, timings: bool) -> Vec<String> {
-    let mut h: Vec<String> = LEAD_COLUMNS.iter().map(|s| s.to_string()).collect();
+    let mut h: Vec<String> = LEAD_COLUMNS
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     h.extend(axis_columns(sweep).map(|a| a.name.clone()));
     h.extend(report_header());
     if timings {
@@ -511,7 +514,7 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
                 .map_err(|e| Error::io(out, e))?;
             // Shrinking needs no space, so this works on a full disk too.
             file.set_len(start.len() as u64)
-                .and_then(|_| file.seek(std::io::SeekFrom::End(0)).map(|_| ()))
+                .and_then(|()| file.seek(std::io::SeekFrom::End(0)).map(|_| ()))
                 .map_err(|e| Error::io(out, e))?;
             Sink::File {
                 file,
@@ -677,10 +680,10 @@ fn sort_file(out: &Path, sweep: &Sweep, header: &[String]) -> Result<()> {
 /// write (a full disk, a quota) may have left part of the batch behind; the file is cut back
 /// to `len`, its length before, so it never ends in half a row or half a configuration.
 fn append(file: &mut File, len: u64, bytes: &[u8]) -> std::io::Result<()> {
-    let result = file.write_all(bytes).and_then(|_| file.sync_data());
+    let result = file.write_all(bytes).and_then(|()| file.sync_data());
     if result.is_err() {
         // Shrinking needs no space, so this works on a full disk too.
-        let _ = file.set_len(len).and_then(|_| file.sync_data());
+        let _ = file.set_len(len).and_then(|()| file.sync_data());
     }
     result
 }

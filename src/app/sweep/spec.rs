@@ -81,7 +81,7 @@ const AXES_SHOWN: usize = 12;
 pub fn valid_axes() -> Vec<String> {
     let mut v: Vec<String> = ["seed", "m", "k", "n"]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     for op in ["w", "x"] {
         v.extend(scenario::OPERAND_KEYS.iter().map(|k| format!("{op}.{k}")));
@@ -144,7 +144,7 @@ fn preflight(s: &Scenario) -> Result<()> {
     for v in &s.variants {
         v.family
             .check_input(&ops.w, "W")
-            .and_then(|_| v.family.check_input(&ops.x, "x"))
+            .and_then(|()| v.family.check_input(&ops.x, "x"))
             .map_err(|e| Error::Invalid(format!("variant '{}': {e}", v.label)))?;
     }
     Ok(())

@@ -389,10 +389,10 @@ impl App {
                         *low = -*high;
                     }
                     Distribution::StudentT { nu, .. } => {
-                        *nu = step_in(&[1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 16.0, 30.0], *nu, dir)
+                        *nu = step_in(&[1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 16.0, 30.0], *nu, dir);
                     }
                     Distribution::LogNormal { sigma, .. } => {
-                        *sigma = (*sigma + if up { 0.25 } else { -0.25 }).clamp(0.25, 4.0)
+                        *sigma = (*sigma + if up { 0.25 } else { -0.25 }).clamp(0.25, 4.0);
                     }
                     Distribution::Constant { value } => *value = scale(*value),
                 }
@@ -812,7 +812,7 @@ impl App {
                             .join(" and ")
                     ),
                     Err(e) => format!("export failed: {e}"),
-                })
+                });
             }
         }
         None

@@ -76,7 +76,11 @@ pub fn compute_caught(job: &Job, compute: impl FnOnce(&Job) -> Done) -> Done {
             .lock()
             .ok()
             .and_then(|mut p| p.take())
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .or_else(|| {
+                payload
+                    .downcast_ref::<&str>()
+                    .map(std::string::ToString::to_string)
+            })
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic".into());
         Done {

@@ -1,4 +1,4 @@
-//! Colours, degraded to plain modifiers when `NO_COLOR` is set (https://no-color.org).
+//! Colours, degraded to plain modifiers when `NO_COLOR` is set (<https://no-color.org>).
 
 use ratatui::style::{Color, Modifier, Style};
 

@@ -48,7 +48,7 @@ pub enum Distribution {
         sigma: f64,
         sign: Sign,
     },
-    /// Two normal components N(means[i], std²), the first with probability `weight`.
+    /// Two normal components N(`means[i]`, std²), the first with probability `weight`.
     Bimodal {
         means: [f64; 2],
         std: f64,

@@ -179,13 +179,13 @@ pub fn parse_csv(bytes: &[u8]) -> std::result::Result<Matrix, String> {
             continue;
         }
         let fields: Vec<Vec<u8>> = split_fields(line);
-        let fields: Vec<&[u8]> = fields.iter().map(|f| f.as_slice()).collect();
+        let fields: Vec<&[u8]> = fields.iter().map(std::vec::Vec::as_slice).collect();
         let parsed: Vec<std::result::Result<f32, String>> =
             fields.iter().map(|f| parse_number(f)).collect();
         if first {
             first = false;
             // A header: no field of the first row reads as a number.
-            if parsed.iter().all(|p| p.is_err()) {
+            if parsed.iter().all(std::result::Result::is_err) {
                 continue;
             }
         }

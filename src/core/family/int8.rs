@@ -176,11 +176,11 @@ impl Family for Int8 {
             s.line(format!("scale {} · zero-point {}", p.scale, p.zero_point));
             s.line(format!(
                 "values {}",
-                super::preview(vals.iter(), k, |v| v.to_string())
+                super::preview(vals.iter(), k, std::string::ToString::to_string)
             ));
             s.line(format!(
                 "codes  {}",
-                super::preview(codes.iter(), k, |c| c.to_string())
+                super::preview(codes.iter(), k, std::string::ToString::to_string)
             ));
             steps.push(s);
         }

@@ -104,7 +104,7 @@ pub trait Family: Send + Sync + 'static {
     fn codec(&self) -> Codec;
     /// What its scales are, in one phrase, for a screen that shows block scales.
     fn scales_in_words(&self) -> &'static str;
-    /// Every step of output element y[m][n]: codes, scales, integer dots, the sum.
+    /// Every step of output element `y[m][n]`: codes, scales, integer dots, the sum.
     fn trace(&self, t: &TraceInput) -> (Vec<TraceStep>, f32);
     /// The extra arrays `qlab quantize` can write for this family.
     fn outputs(&self) -> &'static [Output] {

@@ -67,8 +67,8 @@ impl Lock {
             // The process id, for the message of a writer that is refused; best effort.
             let _ = file
                 .set_len(0)
-                .and_then(|_| file.rewind())
-                .and_then(|_| writeln!(file, "{}", std::process::id()));
+                .and_then(|()| file.rewind())
+                .and_then(|()| writeln!(file, "{}", std::process::id()));
             return Ok(Lock { path, _file: file });
         }
         Err(Error::file(

@@ -421,7 +421,7 @@ impl Staged {
         bytes: &[u8],
     ) -> Result<Staged> {
         let (s, mut f) = Staged::create(real, existing, shown)?;
-        match f.write_all(bytes).and_then(|_| f.sync_all()) {
+        match f.write_all(bytes).and_then(|()| f.sync_all()) {
             Ok(()) => Ok(s),
             Err(e) => {
                 s.discard();

@@ -39,7 +39,8 @@ pub fn remove(path: &Path) {
 
 fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     // A panic while the list was held cannot leave it inconsistent (a Vec of paths).
-    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(unix)]

@@ -236,7 +236,7 @@ impl Int8Matrix {
         let (rows, k) = m.shape();
         let range_of = |values: &[f32]| match crate::core::simd::min_max_finite(isa, values) {
             Some(r) => Ok(r),
-            None => check_finite("input", m).map(|_| (0.0, 0.0)),
+            None => check_finite("input", m).map(|()| (0.0, 0.0)),
         };
         let params: Vec<Affine> = match config.granularity {
             Granularity::Tensor => {
@@ -282,7 +282,7 @@ impl Int8Matrix {
                 Rounding::HalfAway => fill_row(dst, src, p, range, |v, _| round_half_away(v)),
                 Rounding::Floor => fill_row(dst, src, p, range, |v, _| floor(v)),
                 rd @ Rounding::Stochastic { .. } => {
-                    fill_row(dst, src, p, range, |v, c| rd.round(v, base + c as u64))
+                    fill_row(dst, src, p, range, |v, c| rd.round(v, base + c as u64));
                 }
             }
         }

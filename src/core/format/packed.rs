@@ -4,7 +4,7 @@
 //! - linear (torchao, Hugging Face gpt-oss): per row, element 2j in the low nibble of byte j,
 //!   element 2j+1 in the high nibble; scale bytes kept separately, one per block;
 //! - ggml's `block_mxfp4`: 17 bytes per 32-element block, the scale byte first, then
-//!   qs[j] = c[j] | c[j + 16] << 4 — element j and element j + 16 share a byte.
+//!   `qs[j] = c[j] | c[j + 16] << 4` — element j and element j + 16 share a byte.
 
 use super::mx::MxMatrix;
 use crate::core::error::{Error, Result};

@@ -44,7 +44,7 @@ pub(crate) fn dots<const R: usize, const S: usize>(
     out
 }
 
-/// One element of the reference: the dot product of two f64 rows, in [`dots`]' order.
+/// One element of the reference: the dot product of two f64 rows, in `dots`' order.
 pub fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
     dots::<1, 1>([a], [b])[0][0]
 }

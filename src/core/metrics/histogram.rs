@@ -14,7 +14,7 @@ pub enum BinScale {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Histogram {
     pub scale: BinScale,
-    /// `bins + 1` edges; bin i holds [edges[i], edges[i+1]), the last bin includes its end.
+    /// `bins + 1` edges; bin i holds `[edges[i], edges[i+1])`, the last bin includes its end.
     pub edges: Vec<f64>,
     pub counts: Vec<u64>,
     /// Log bins only: values that are exactly zero (a log axis has no place for them).

@@ -120,7 +120,7 @@ impl Scenario {
                 if l.vector { l.m.transpose() } else { l.m }
             });
         let w_shape = w_data.as_ref().map(|l| l.m.shape());
-        let x_shape = x_data.as_ref().map(|m| m.shape());
+        let x_shape = x_data.as_ref().map(super::super::matrix::Matrix::shape);
         let m = agree(
             "M (rows of W)",
             &[("m", self.m), ("W's data", w_shape.map(|s| s.0))],

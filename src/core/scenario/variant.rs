@@ -35,7 +35,7 @@ pub(super) fn variant_from_raw(
         if key != "label" && key != "format" && !known.iter().any(|x| x == key) {
             let expected: Vec<String> = ["label", "format"]
                 .iter()
-                .map(|s| s.to_string())
+                .map(std::string::ToString::to_string)
                 .chain(known.iter().cloned())
                 .map(|s| format!("`{s}`"))
                 .collect();

@@ -233,7 +233,7 @@ fn for_chunks<T: Send>(
     }
 }
 
-/// Raw accumulators Σ_k a[m][k]·b[n][k] for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`:
+/// Raw accumulators `Σ_k a[m][k]·b[n][k]` for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`:
 /// the portable kernel, rows in parallel (the scalar path of [`int8_gemm`]).
 pub fn int8_dots(a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
     use rayon::prelude::*;

@@ -11,7 +11,7 @@ pub unsafe fn f64_dots_4x4(a: [&[f64]; 4], b: [&[f64]; 4]) -> [[f64; 4]; 4] {
     let k = a[0].len();
     let whole = k / 8 * 8;
     let mut acc = [[_mm512_setzero_pd(); 4]; 4];
-    let (pa, pb) = (a.map(|r| r.as_ptr()), b.map(|r| r.as_ptr()));
+    let (pa, pb) = (a.map(<[f64]>::as_ptr), b.map(<[f64]>::as_ptr));
     for base in (0..whole).step_by(8) {
         // SAFETY: base + 8 ≤ k, and all eight rows hold k values.
         unsafe {

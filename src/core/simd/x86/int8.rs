@@ -51,7 +51,7 @@ fn int8_gemm_in(
                 {
                     *d = (s as u8) ^ 0x80;
                 }
-            })
+            });
         },
         || super::super::pack_panels_into(bytemuck_i8(b), n, k, kp, packed),
     );
@@ -100,10 +100,10 @@ fn int8_gemm_in(
                     unsafe {
                         match isa {
                             super::super::Isa::Avx512Vnni => {
-                                kernel_8x32(rows_a, kp, g, panel, tile)
+                                kernel_8x32(rows_a, kp, g, panel, tile);
                             }
                             super::super::Isa::Avx2Vnni => {
-                                kernel_8x32_avx2(rows_a, kp, g, panel, tile)
+                                kernel_8x32_avx2(rows_a, kp, g, panel, tile);
                             }
                             _ => kernel_8x32_avx2_plain(rows_a, kp, g, panel, tile),
                         }
@@ -154,7 +154,7 @@ fn int8_gemm_in(
                                 &xscale[cols.clone()],
                             ),
                             &mut ys,
-                        )
+                        );
                     };
                     chunk[(i0 + r) * n + p * NR..(i0 + r) * n + p * NR + nc]
                         .copy_from_slice(&ys[..nc]);

@@ -81,11 +81,11 @@ fn mx_gemm_in(
                 if r < m {
                     pad_blocks(&a[r * k..(r + 1) * k], dst, 12);
                 }
-            })
+            });
         },
         || {
             super::super::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
-                pad_blocks(&b[j * k..(j + 1) * k], dst, 0)
+                pad_blocks(&b[j * k..(j + 1) * k], dst, 0);
             });
             let bs = &*bs;
             rayon::join(
@@ -131,9 +131,9 @@ fn mx_gemm_in(
                 // rows of kp bytes, a panel of kp/4 groups, and blocks·NR entries.
                 unsafe {
                     if wide {
-                        mx_kernel_4x32(&a, &b, blocks, bp, &mut tile)
+                        mx_kernel_4x32(&a, &b, blocks, bp, &mut tile);
                     } else {
-                        mx_kernel_4x32_avx2(&a, &b, blocks, bp, &mut tile)
+                        mx_kernel_4x32_avx2(&a, &b, blocks, bp, &mut tile);
                     }
                 };
                 for r in 0..MX_MR.min(rows - r0) {
