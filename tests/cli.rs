@@ -1,13 +1,15 @@
 //! Integration tests of the `qlab` binary: every subcommand end to end, the DESIGN §2 / §3
 //! vectors through the CLI, and every bad input with its exact one-line message.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
+#[allow(unused_imports)]
+use common::*;
 
-use assert_cmd::Command;
+use std::fs;
+use std::path::Path;
+
 use predicates::prelude::*;
 use qlab::data::npy::{NpyData, decode, encode};
-use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures and helpers
@@ -40,44 +42,6 @@ fn e2m1(code: u8) -> f32 {
 }
 
 /// A temporary directory holding a test's inputs and outputs.
-struct Dir(TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        Dir(tempfile::tempdir().expect("temp dir"))
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-
-    fn bytes(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let p = self.path(name);
-        fs::write(&p, bytes).expect("write fixture");
-        p
-    }
-
-    /// A float32 .npy written by the library's own encoder.
-    fn f32(&self, name: &str, shape: &[usize], data: &[f32]) -> PathBuf {
-        self.bytes(name, &encode(shape, &NpyData::F32(data)))
-    }
-
-    /// The names of the files in the directory, sorted (catches stray temp files).
-    fn listing(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(self.0.path())
-            .expect("read dir")
-            .map(|e| {
-                e.expect("dir entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-}
-
 /// A `.npy` (version 1.0) with a hand-written header dict and raw payload.
 fn npy_with_header(dict: &str, payload: &[u8]) -> Vec<u8> {
     let mut header = dict.to_string();
@@ -89,10 +53,6 @@ fn npy_with_header(dict: &str, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(payload);
     out
-}
-
-fn f32_bytes(data: &[f32]) -> Vec<u8> {
-    data.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// A .npy output read back raw, whatever its dtype.
@@ -164,10 +124,6 @@ fn read_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let arr = decode(&fs::read(path).expect("read output")).expect("decode output");
     assert_eq!(arr.descr, "<f4");
     (arr.shape, arr.data)
-}
-
-fn qlab() -> Command {
-    Command::cargo_bin("qlab").expect("the qlab binary")
 }
 
 /// Runs `qlab args…`, expects success, and returns (stdout, stderr).

@@ -3,16 +3,11 @@
 //! and nothing already written is lost. The files themselves are in `tests/hostile/`, listed
 //! with their commands and exact messages in `tests/hostile/cases.toml`.
 
-use assert_cmd::Command;
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use qlab::data::npy::{NpyData, encode};
-
-fn qlab() -> Command {
-    Command::cargo_bin("qlab").unwrap()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Runs `qlab sweep spec --out out --quiet` (with `--resume` when asked) to success.
 fn sweep_to(spec: &std::path::Path, out: &std::path::Path, resume: bool) {

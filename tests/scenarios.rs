@@ -3,10 +3,13 @@
 //! message, data sources (inline, .npy, .csv, .safetensors), the memory guard, `qlab run`, and
 //! the CSV column list.
 
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use qlab::Matrix;
 use qlab::data::npy::{NpyData, encode};
@@ -18,10 +21,6 @@ use tempfile::TempDir;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn qlab() -> Command {
-    Command::cargo_bin("qlab").expect("the qlab binary")
-}
 
 /// Parses scenario text as if it came from `s.toml` (relative paths against the cwd).
 fn parse(text: &str) -> Scenario {
@@ -52,10 +51,6 @@ fn operands_err(s: &Scenario) -> String {
         ),
         Err(e) => e.to_string(),
     }
-}
-
-fn bits(m: &Matrix) -> Vec<u32> {
-    m.data().iter().map(|v| v.to_bits()).collect()
 }
 
 /// A 200 × 500 W drawn from the given `[w]` table body (x stays small).
@@ -159,10 +154,6 @@ fn safetensors(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(&data);
     out
-}
-
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 fn f16_bytes(v: &[f32]) -> Vec<u8> {

@@ -1,5 +1,9 @@
 //! Every SIMD path this CPU supports gives the same bits as its scalar twin.
 
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use proptest::prelude::*;
 use qlab::Matrix;
 use qlab::format::{BlockSize, Int8Config, Int8Matrix, MxConfig, MxMatrix, ScaleRule};
@@ -21,13 +25,6 @@ fn data(rows: usize, cols: usize, seed: u64, spread: bool) -> Matrix {
         })
         .collect();
     Matrix::new(rows, cols, v).unwrap()
-}
-
-fn bits(m: &Matrix) -> Vec<u32> {
-    m.data()
-        .iter()
-        .map(|v| if v.is_nan() { u32::MAX } else { v.to_bits() })
-        .collect()
 }
 
 fn check_int8(m: usize, k: usize, n: usize, seed: u64, cfg: Int8Config) {

@@ -5,13 +5,16 @@
 //! Tests marked `#[ignore = "bug: ..."]` document defects found while writing this file; they
 //! state the behaviour that is expected and fail until the defect is fixed.
 
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use proptest::prelude::*;
 use qlab::format::{BlockSize, ScaleRule};
@@ -19,7 +22,6 @@ use qlab::scenario::Scenario;
 use qlab::sweep::merge::{Merged, merge};
 use qlab::sweep::run::{LEAD_COLUMNS, header, plan, run_config};
 use qlab::sweep::{LARGE_SWEEP, Options, Progress, Shard, Sweep, run};
-use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures and helpers
@@ -64,63 +66,6 @@ fn axis(name: &str, values: &str) -> String {
     format!("[[axis]]\nname = \"{name}\"\nvalues = {values}\n")
 }
 
-/// A temporary directory holding a test's inputs and outputs.
-struct Dir(TempDir);
-
-impl Dir {
-    fn new() -> Self {
-        Dir(tempfile::tempdir().expect("temp dir"))
-    }
-
-    fn root(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-
-    /// Writes a file (creating its directories) and returns its path.
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.path(name);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent).expect("create dirs");
-        }
-        fs::write(&p, bytes).expect("write fixture");
-        p
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        fs::read(self.path(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
-    }
-
-    /// Every file under the directory, relative and sorted (catches stray outputs and temp
-    /// files).
-    fn listing(&self) -> Vec<String> {
-        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-            for e in fs::read_dir(dir).expect("read dir") {
-                let p = e.expect("dir entry").path();
-                if p.is_dir() {
-                    walk(&p, root, out);
-                } else {
-                    out.push(p.strip_prefix(root).unwrap().display().to_string());
-                }
-            }
-        }
-        let mut v = Vec::new();
-        walk(self.root(), self.root(), &mut v);
-        v.sort();
-        v
-    }
-}
-
-/// The binary, with a timeout so that a hang fails the test instead of stalling the suite.
-fn qlab() -> Command {
-    let mut c = Command::cargo_bin("qlab").expect("the qlab binary");
-    c.timeout(Duration::from_secs(60));
-    c
-}
-
 /// `qlab sweep SPEC --quiet --out OUT` plus `extra`, expected to succeed.
 fn cli_sweep(spec: &Path, out: &Path, extra: &[&str]) {
     qlab()
@@ -139,10 +84,6 @@ fn cli_sweep(spec: &Path, out: &Path, extra: &[&str]) {
 /// Runs `qlab` with `args` and returns its output, whatever the exit status.
 fn output(args: &[&std::ffi::OsStr]) -> Output {
     qlab().args(args).output().expect("run qlab")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn stdout(o: &Output) -> String {
