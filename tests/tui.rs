@@ -545,14 +545,13 @@ fn click_tab_selects_the_tab_under_the_column() {
                 0
             }));
             app.scroll = 5;
-            assert!(app.update(Action::ClickTab(x)).is_none());
+            // What the event loop sends for a click at column x.
+            let click = render::tab_at(x, width).map(|s| Action::ShowScreen(s.index()));
+            assert!(app.update(click.expect("a tab")).is_none());
             assert_eq!(app.screen, s, "click at column {x}, width {width}");
             assert_eq!(app.scroll, 0);
         }
-        // Beyond the tabs (the variant label), nothing happens.
-        app.update(Action::ShowScreen(3));
-        app.update(Action::ClickTab(width - 1));
-        assert_eq!(app.screen, Screen::Errors);
+        // Beyond the tabs (the variant label), a click selects nothing.
         assert_eq!(render::tab_at(width - 1, width), None);
     }
 }
@@ -1292,13 +1291,16 @@ fn the_picker_round_trip_through_a_real_file() {
 #[test]
 fn keymap_main_context() {
     for (c, i) in ('1'..='5').zip(0..) {
-        let a = keymap::action(Context::Main, ch(c));
+        let a = keymap::action(Context::Main, Screen::Overview, ch(c));
         assert!(matches!(a, Action::ShowScreen(j) if j == i), "{c}: {a:?}");
     }
     for c in ['0', '6', '9'] {
-        assert!(matches!(keymap::action(Context::Main, ch(c)), Action::None));
+        assert!(matches!(
+            keymap::action(Context::Main, Screen::Overview, ch(c)),
+            Action::None
+        ));
     }
-    let m = |k: KeyEvent| keymap::action(Context::Main, k);
+    let m = |k: KeyEvent| keymap::action(Context::Main, Screen::Overview, k);
     assert!(matches!(m(key(KeyCode::Tab)), Action::NextScreen));
     assert!(matches!(m(key(KeyCode::BackTab)), Action::PrevScreen));
     assert!(matches!(m(ch('[')), Action::PrevVariant));
@@ -1308,9 +1310,6 @@ fn keymap_main_context() {
     assert!(matches!(m(ch('o')), Action::OpenScenario));
     assert!(matches!(m(ch('e')), Action::Export));
     assert!(matches!(m(ch('h')), Action::ToggleHidden));
-    assert!(matches!(m(ch('t')), Action::ToggleOperand));
-    assert!(matches!(m(ch('l')), Action::ToggleLogBins));
-    assert!(matches!(m(ch('m')), Action::ToggleWalkMode));
     assert!(matches!(m(ch('?')), Action::ToggleHelp));
     assert!(matches!(m(ch('q')), Action::Quit));
     assert!(matches!(m(key(KeyCode::Esc)), Action::Quit));
@@ -1329,7 +1328,7 @@ fn ctrl_c_quits_everywhere() {
     let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     for ctx in [Context::Main, Context::Params, Context::Open, Context::Help] {
         assert!(
-            matches!(keymap::action(ctx, ctrl_c), Action::Quit),
+            matches!(keymap::action(ctx, Screen::Overview, ctrl_c), Action::Quit),
             "{ctx:?}"
         );
     }
@@ -1337,7 +1336,7 @@ fn ctrl_c_quits_everywhere() {
 
 #[test]
 fn keymap_overlay_contexts() {
-    let o = |k: KeyEvent| keymap::action(Context::Open, k);
+    let o = |k: KeyEvent| keymap::action(Context::Open, Screen::Overview, k);
     for c in ['q', 'x', '/', '.', 'p', '?', '1', 'Z', ' '] {
         assert!(matches!(o(ch(c)), Action::Type(t) if t == c), "{c}");
     }
@@ -1348,7 +1347,7 @@ fn keymap_overlay_contexts() {
     assert!(matches!(o(key(KeyCode::Down)), Action::Down));
     assert!(matches!(o(key(KeyCode::Tab)), Action::None));
 
-    let p = |k: KeyEvent| keymap::action(Context::Params, k);
+    let p = |k: KeyEvent| keymap::action(Context::Params, Screen::Overview, k);
     assert!(matches!(p(key(KeyCode::Up)), Action::Up));
     assert!(matches!(p(key(KeyCode::Left)), Action::Left));
     assert!(matches!(p(key(KeyCode::Right)), Action::Right));
@@ -1364,7 +1363,7 @@ fn keymap_overlay_contexts() {
     );
     assert!(matches!(p(ch('1')), Action::None));
 
-    let h = |k: KeyEvent| keymap::action(Context::Help, k);
+    let h = |k: KeyEvent| keymap::action(Context::Help, Screen::Overview, k);
     for k in [ch('?'), ch('q'), key(KeyCode::Esc)] {
         assert!(matches!(h(k), Action::Close), "{k:?}");
     }
@@ -1384,9 +1383,15 @@ fn every_binding_is_reachable_and_none_shadows_another() {
     for (i, b) in BINDINGS.iter().enumerate() {
         assert!(!b.keys.is_empty() && !b.label.is_empty() && !b.help.is_empty());
         for &k in b.keys {
-            let a = keymap::action(b.context, event_for(k));
+            let screen = b.screen.unwrap_or(Screen::Overview);
+            let a = keymap::action(b.context, screen, event_for(k));
             assert!(!matches!(a, Action::None), "{} {k:?} does nothing", b.label);
-            for other in BINDINGS[..i].iter().filter(|o| o.context == b.context) {
+            // Two bindings of a context clash unless they belong to different screens.
+            let clash = |o: &&qlab::tui::keymap::Binding| {
+                o.context == b.context
+                    && (o.screen.is_none() || b.screen.is_none() || o.screen == b.screen)
+            };
+            for other in BINDINGS[..i].iter().filter(clash) {
                 assert!(
                     !other.keys.contains(&k),
                     "{k:?} is bound twice in {:?}: '{}' shadows '{}'",
@@ -1412,7 +1417,7 @@ fn every_context_has_hints_and_the_footer_shows_them() {
         app.update(Action::Close);
         app.update(open);
         assert_eq!(app.context(), ctx);
-        let hints = keymap::hints(ctx);
+        let hints = keymap::hints(ctx, app.screen);
         assert!(!hints.is_empty(), "{ctx:?}");
         // Tall enough that no popup covers the footer.
         let footer = rows(&app, W, 40).pop().unwrap();
@@ -1468,11 +1473,44 @@ fn the_footer_fits_the_smallest_terminal() {
     let footer = rows(&app, render::MIN_WIDTH, render::MIN_HEIGHT)
         .pop()
         .unwrap();
-    for (k, hint) in keymap::hints(Context::Main) {
+    for (k, hint) in keymap::hints(Context::Main, Screen::Overview) {
         assert!(
             footer.contains(&format!(" {k} {hint}")),
             "'{k} {hint}' cut:\n{footer}"
         );
+    }
+    // A screen with keys of its own shows them first, and help and quit still fit.
+    app.update(Action::ShowScreen(2));
+    let footer = rows(&app, render::MIN_WIDTH, render::MIN_HEIGHT)
+        .pop()
+        .unwrap();
+    for hint in [" t W/x", " ? help", " q/Esc quit"] {
+        assert!(footer.contains(hint), "'{hint}' missing:\n{footer}");
+    }
+}
+
+/// `t`, `l` and `m` belong to their screens: elsewhere they do nothing, and the footer shows
+/// each on its own screen only.
+#[test]
+fn screen_keys_apply_on_their_screen_only() {
+    for (c, screen, action) in [
+        ('t', Screen::Scales, "ToggleOperand"),
+        ('l', Screen::Errors, "ToggleLogBins"),
+        ('m', Screen::Walkthrough, "ToggleWalkMode"),
+    ] {
+        for s in Screen::ALL {
+            let a = format!("{:?}", keymap::action(Context::Main, s, ch(c)));
+            let hinted = keymap::hints(Context::Main, s)
+                .iter()
+                .any(|(k, _)| *k == c.to_string());
+            if s == screen {
+                assert_eq!(a, action, "{c} on {s:?}");
+                assert!(hinted, "{c} hinted on {s:?}");
+            } else {
+                assert_eq!(a, "None", "{c} on {s:?}");
+                assert!(!hinted, "{c} not hinted on {s:?}");
+            }
+        }
     }
 }
 
@@ -1899,7 +1937,8 @@ proptest! {
                 Step::PageUp => Action::PageUp,
                 Step::PageDown => Action::PageDown,
                 Step::Reroll => Action::Reroll,
-                Step::ClickTab(x) => Action::ClickTab(x),
+                Step::ClickTab(x) => render::tab_at(x, W)
+                    .map_or(Action::None, |s| Action::ShowScreen(s.index())),
                 Step::Tick => Action::Tick,
                 Step::Resize(w, h) => Action::Resize(w, h),
                 Step::DeliverOldest => {

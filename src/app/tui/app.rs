@@ -116,8 +116,6 @@ pub enum Action {
     Confirm,
     Type(char),
     Backspace,
-    /// A mouse click at a column of the tab bar.
-    ClickTab(u16),
     Resize(u16, u16),
     Tick,
     Finished(Box<Done>),
@@ -763,12 +761,6 @@ impl App {
             }
             Action::Backspace => {
                 self.open_input.pop();
-            }
-            Action::ClickTab(x) => {
-                if let Some(s) = super::render::tab_at(x, self.size.0) {
-                    self.screen = s;
-                    self.scroll = 0;
-                }
             }
             Action::Resize(w, h) => self.size = (w, h),
             Action::Tick => self.tick = self.tick.wrapping_add(1),

@@ -3,7 +3,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::Action;
+use super::app::{Action, Screen};
 
 /// Where a binding applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,9 @@ pub enum Key {
 
 pub struct Binding {
     pub context: Context,
+    /// The one screen it applies on (its keys mean something there only); `None` for every
+    /// screen. The footer shows a screen's own keys beside the ones that apply everywhere.
+    pub screen: Option<Screen>,
     pub keys: &'static [Key],
     /// How the keys are written in hints and help.
     pub label: &'static str,
@@ -61,6 +64,7 @@ fn digit(k: KeyEvent) -> Action {
 pub const BINDINGS: &[Binding] = &[
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Key::Digit],
         label: "1-5",
         help: "show a screen",
@@ -69,6 +73,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Code(KeyCode::Tab)],
         label: "Tab",
         help: "next screen",
@@ -77,6 +82,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Code(KeyCode::BackTab)],
         label: "S-Tab",
         help: "previous screen",
@@ -85,6 +91,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Char('['), Char(']')],
         label: "[ ]",
         help: "previous / next variant",
@@ -99,6 +106,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Char('p')],
         label: "p",
         help: "edit data, shapes, formats",
@@ -107,6 +115,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Char('r')],
         label: "r",
         help: "reroll the seed",
@@ -115,6 +124,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Char('o')],
         label: "o",
         help: "open a scenario or a path",
@@ -123,6 +133,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Char('e')],
         label: "e",
         help: "export CSV rows, histograms",
@@ -131,6 +142,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Char('h')],
         label: "h",
         help: "hide / show this variant",
@@ -139,30 +151,34 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: Some(Screen::Scales),
         keys: &[Char('t')],
         label: "t",
-        help: "scales: switch W / x",
-        hint: "",
+        help: "switch W / x",
+        hint: "W/x",
         action: |_| Action::ToggleOperand,
     },
     Binding {
         context: Context::Main,
+        screen: Some(Screen::Errors),
         keys: &[Char('l')],
         label: "l",
-        help: "errors: linear / log bins",
-        hint: "",
+        help: "linear / log bins",
+        hint: "bins",
         action: |_| Action::ToggleLogBins,
     },
     Binding {
         context: Context::Main,
+        screen: Some(Screen::Walkthrough),
         keys: &[Char('m')],
         label: "m",
-        help: "walkthrough: document / spec",
-        hint: "",
+        help: "document / spec",
+        hint: "mode",
         action: |_| Action::ToggleWalkMode,
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[
             Code(KeyCode::Up),
             Code(KeyCode::Down),
@@ -176,6 +192,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Code(KeyCode::PageUp), Code(KeyCode::PageDown)],
         label: "PgUp/PgDn",
         help: "scroll a page",
@@ -190,6 +207,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Char('?')],
         label: "?",
         help: "help",
@@ -198,6 +216,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Main,
+        screen: None,
         keys: &[Char('q'), Code(KeyCode::Esc)],
         label: "q/Esc",
         help: "quit",
@@ -206,6 +225,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Params,
+        screen: None,
         keys: &[Code(KeyCode::Up), Code(KeyCode::Down)],
         label: "↑↓",
         help: "choose a parameter",
@@ -214,6 +234,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Params,
+        screen: None,
         keys: &[Code(KeyCode::Left), Code(KeyCode::Right)],
         label: "←→",
         help: "change it (recomputes)",
@@ -222,6 +243,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Params,
+        screen: None,
         keys: &[Char('r')],
         label: "r",
         help: "reroll the seed",
@@ -230,6 +252,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Params,
+        screen: None,
         keys: &[Char('['), Char(']')],
         label: "[ ]",
         help: "previous / next variant",
@@ -244,6 +267,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Params,
+        screen: None,
         keys: &[Char('p'), Code(KeyCode::Esc), Code(KeyCode::Enter)],
         label: "p/Esc",
         help: "close the editor",
@@ -252,6 +276,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Open,
+        screen: None,
         keys: &[Code(KeyCode::Up), Code(KeyCode::Down)],
         label: "↑↓",
         help: "choose a scenario",
@@ -260,6 +285,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Open,
+        screen: None,
         keys: &[Code(KeyCode::Enter)],
         label: "Enter",
         help: "open it (or the typed path)",
@@ -268,6 +294,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Open,
+        screen: None,
         keys: &[Code(KeyCode::Backspace)],
         label: "Bksp",
         help: "edit the typed path",
@@ -276,6 +303,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Open,
+        screen: None,
         keys: &[Code(KeyCode::Esc)],
         label: "Esc",
         help: "cancel",
@@ -284,6 +312,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         context: Context::Help,
+        screen: None,
         keys: &[Char('?'), Code(KeyCode::Esc), Char('q')],
         label: "?/Esc",
         help: "close the help",
@@ -312,13 +341,13 @@ fn matches(key: Key, ev: KeyEvent) -> bool {
 
 /// The action for a key in a context. In the scenario picker, unbound printable keys type
 /// into the path field.
-pub fn action(context: Context, ev: KeyEvent) -> Action {
+pub fn action(context: Context, screen: Screen, ev: KeyEvent) -> Action {
     if ev.modifiers.contains(KeyModifiers::CONTROL) && ev.code == KeyCode::Char('c') {
         return Action::Quit;
     }
     let found = BINDINGS
         .iter()
-        .filter(|b| b.context == context)
+        .filter(|b| b.applies(context, screen))
         .find(|b| b.keys.iter().any(|&k| matches(k, ev)));
     match (found, context, ev.code) {
         (Some(b), _, _) => (b.action)(ev),
@@ -327,11 +356,18 @@ pub fn action(context: Context, ev: KeyEvent) -> Action {
     }
 }
 
-/// Footer hints for a context: `key label` pairs.
-pub fn hints(context: Context) -> Vec<(&'static str, &'static str)> {
-    BINDINGS
-        .iter()
-        .filter(|b| b.context == context && !b.hint.is_empty())
-        .map(|b| (b.label, b.hint))
-        .collect()
+impl Binding {
+    /// Whether the binding applies in `context` on `screen`.
+    pub fn applies(&self, context: Context, screen: Screen) -> bool {
+        self.context == context && self.screen.is_none_or(|s| s == screen)
+    }
+}
+
+/// Footer hints for a context on a screen: the screen's own keys first, then the ones that
+/// apply everywhere, as `key label` pairs.
+pub fn hints(context: Context, screen: Screen) -> Vec<(&'static str, &'static str)> {
+    let shown = |b: &&Binding| b.applies(context, screen) && !b.hint.is_empty();
+    let own = BINDINGS.iter().filter(shown).filter(|b| b.screen.is_some());
+    let everywhere = BINDINGS.iter().filter(shown).filter(|b| b.screen.is_none());
+    own.chain(everywhere).map(|b| (b.label, b.hint)).collect()
 }

@@ -187,12 +187,17 @@ fn event_loop(terminal: &mut DefaultTerminal, scenario: Scenario) -> io::Result<
         terminal.draw(|f| render::draw(f, &app))?;
         if event::poll(Duration::from_millis(100))? {
             let action = match event::read()? {
-                Event::Key(k) if k.kind == KeyEventKind::Press => keymap::action(app.context(), k),
+                Event::Key(k) if k.kind == KeyEventKind::Press => {
+                    keymap::action(app.context(), app.screen, k)
+                }
+                // Where the tabs are is the view's business: the click becomes a screen here,
+                // so that `update` knows nothing of the layout.
                 Event::Mouse(m)
                     if m.kind == MouseEventKind::Down(MouseButton::Left)
                         && m.row == render::TAB_ROW =>
                 {
-                    Action::ClickTab(m.column)
+                    render::tab_at(m.column, app.size.0)
+                        .map_or(Action::None, |s| Action::ShowScreen(s.index()))
                 }
                 Event::Resize(w, h) => Action::Resize(w, h),
                 _ => Action::None,

@@ -106,7 +106,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     } else if let Some(s) = &app.status {
         frame.render_widget(Paragraph::new(Line::styled(esc(s), theme.warn())), status);
     }
-    draw_footer(frame, app.context(), theme, footer);
+    draw_footer(frame, app.context(), app.screen, theme, footer);
     match app.overlay {
         Overlay::None => {}
         Overlay::Help => draw_help(frame, theme, area),
@@ -175,13 +175,41 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_footer(frame: &mut Frame, context: Context, theme: Theme, area: Rect) {
+fn draw_footer(frame: &mut Frame, context: Context, screen: Screen, theme: Theme, area: Rect) {
     let mut spans = Vec::new();
-    for (key, help) in keymap::hints(context) {
+    for (key, help) in footer_hints(context, screen, area.width) {
         spans.push(Span::styled(format!(" {key}"), theme.key()));
         spans.push(Span::raw(format!(" {help}")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The footer's hints for a width: all of them when they fit; otherwise the screen's own keys,
+/// help and quit are kept and the general hints before help go, the last first.
+pub fn footer_hints(
+    context: Context,
+    screen: Screen,
+    width: u16,
+) -> Vec<(&'static str, &'static str)> {
+    let mut hints = keymap::hints(context, screen);
+    let len = |h: &[(&str, &str)]| -> usize {
+        h.iter()
+            .map(|(k, t)| k.chars().count() + t.chars().count() + 2)
+            .sum()
+    };
+    let own = hints
+        .iter()
+        .take_while(|(k, _)| {
+            keymap::BINDINGS
+                .iter()
+                .any(|b| b.label == *k && b.screen == Some(screen))
+        })
+        .count();
+    // The last two are help and quit; what lies between the screen's keys and them may go.
+    while len(&hints) > usize::from(width) && hints.len() > own + 2 {
+        hints.remove(hints.len() - 3);
+    }
+    hints
 }
 
 /// A centred popup of the given size, cleared.
@@ -207,24 +235,43 @@ fn popup(
 /// The help: every binding, the main keys in the left column and the overlays' on the right,
 /// so that it fits the smallest terminal.
 fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
-    let column = |contexts: &[Context]| {
+    // Groups: a context's keys for every screen, then (in one group) the keys of one screen.
+    let groups = |contexts: &[Context]| {
         let mut lines = Vec::new();
         for &ctx in contexts {
-            if !lines.is_empty() {
-                lines.push(Line::from(""));
-            }
-            lines.push(Line::styled(ctx.title(), theme.title()));
-            for b in BINDINGS.iter().filter(|b| b.context == ctx) {
-                lines.push(Line::from(vec![
-                    Span::styled(format!("{:<10}", b.label), theme.key()),
-                    Span::raw(b.help),
-                ]));
+            for own_screen in [false, true] {
+                let keys: Vec<&keymap::Binding> = BINDINGS
+                    .iter()
+                    .filter(|b| b.context == ctx && b.screen.is_some() == own_screen)
+                    .collect();
+                if keys.is_empty() {
+                    continue;
+                }
+                if !lines.is_empty() {
+                    lines.push(Line::from(""));
+                }
+                let title = if own_screen {
+                    "On one screen"
+                } else {
+                    ctx.title()
+                };
+                lines.push(Line::styled(title, theme.title()));
+                for b in keys {
+                    let help = match b.screen {
+                        Some(s) => format!("{} ({})", b.help, s.title()),
+                        None => b.help.to_string(),
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("{:<10}", b.label), theme.key()),
+                        Span::raw(help),
+                    ]));
+                }
             }
         }
         lines
     };
-    let left = column(&[Context::Main]);
-    let right = column(&[Context::Params, Context::Open, Context::Help]);
+    let left = groups(&[Context::Main]);
+    let right = groups(&[Context::Params, Context::Open, Context::Help]);
     let height = left.len().max(right.len()) as u16 + 2;
     let inner = popup(frame, area, 80, height, "Keys", theme);
     let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
