@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod keymap;
+pub mod params;
 pub mod render;
 pub mod theme;
 

@@ -1,0 +1,387 @@
+//! The parameter editor: what it lists (the data's settings, then the current variant's
+//! format knobs, read from the registry), how a step changes each, and how each is shown.
+
+use super::app::App;
+use crate::core::data::distribution::{ChannelAxis, ChannelOutliers, Distribution, Role, Sign};
+use crate::core::family::{self, Kind, Knob, Scope};
+use crate::core::scenario::{OperandSpec, Source};
+
+/// One editable parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    Dist(Target),
+    Spread(Target),
+    Sparsity(Target),
+    OutlierCount(Target),
+    OutlierFactor(Target),
+    M,
+    K,
+    N,
+    Seed,
+    /// A setting of the current variant's format: a knob of the registry, for one operand
+    /// (`Some`) or as a whole.
+    Knob(&'static str, Option<Role>),
+    Shown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    W,
+    X,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::W => "W",
+            Target::X => "x",
+        }
+    }
+}
+
+/// Distributions offered by the editor, in cycling order.
+const DISTS: [&str; 7] = [
+    "normal",
+    "uniform",
+    "laplace",
+    "student_t",
+    "lognormal",
+    "bimodal",
+    "constant",
+];
+const COUNTS: [usize; 7] = [0, 1, 2, 4, 8, 16, 32];
+const FACTORS: [f64; 8] = [2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 1000.0];
+const MAX_DIM: usize = 8192;
+
+fn step_in<T: PartialEq + Copy>(list: &[T], current: T, dir: i32) -> T {
+    let i = list.iter().position(|&v| v == current).unwrap_or(0) as i32;
+    list[(i + dir).clamp(0, list.len() as i32 - 1) as usize]
+}
+
+fn cycle<T: PartialEq + Copy>(list: &[T], current: T, dir: i32) -> T {
+    let n = list.len() as i32;
+    let i = list.iter().position(|&v| v == current).unwrap_or(0) as i32;
+    list[((i + dir) % n + n) as usize % list.len()]
+}
+
+/// A distribution's "size" parameter, kept when cycling to another distribution.
+fn magnitude(d: &Distribution) -> f64 {
+    match *d {
+        Distribution::Normal { std, .. } => std,
+        Distribution::Uniform { high, .. } => high,
+        Distribution::Laplace { scale, .. } | Distribution::StudentT { scale, .. } => scale,
+        Distribution::LogNormal { mu, .. } => mu.exp(),
+        Distribution::Bimodal { means, .. } => means[1].abs(),
+        Distribution::Constant { value } => value.abs(),
+    }
+}
+
+fn with_magnitude(name: &str, s: f64) -> Distribution {
+    let s = if s > 0.0 && s.is_finite() { s } else { 1.0 };
+    match name {
+        "uniform" => Distribution::Uniform { low: -s, high: s },
+        "laplace" => Distribution::Laplace {
+            mean: 0.0,
+            scale: s,
+        },
+        "student_t" => Distribution::StudentT { nu: 3.0, scale: s },
+        "lognormal" => Distribution::LogNormal {
+            mu: s.ln(),
+            sigma: 1.0,
+            sign: Sign::Random,
+        },
+        "bimodal" => Distribution::Bimodal {
+            means: [-s, s],
+            std: s / 8.0,
+            weight: 0.5,
+        },
+        "constant" => Distribution::Constant { value: s },
+        _ => Distribution::Normal { mean: 0.0, std: s },
+    }
+}
+
+impl App {
+    /// The parameters the editor lists: data first, then the current variant's.
+    pub fn params(&self) -> Vec<Param> {
+        let mut p = Vec::new();
+        for t in [Target::W, Target::X] {
+            p.extend([
+                Param::Dist(t),
+                Param::Spread(t),
+                Param::Sparsity(t),
+                Param::OutlierCount(t),
+                Param::OutlierFactor(t),
+            ]);
+        }
+        p.extend([Param::M, Param::K, Param::N, Param::Seed]);
+        if let Some(v) = self.scenario.variants.get(self.variant) {
+            for k in v.family.knobs().iter().filter(|k| !k.steps.is_empty()) {
+                match k.scope {
+                    Scope::PerOperand => p.extend([
+                        Param::Knob(k.key, Some(Role::W)),
+                        Param::Knob(k.key, Some(Role::X)),
+                    ]),
+                    Scope::Shared | Scope::Gemm => p.push(Param::Knob(k.key, None)),
+                }
+            }
+        }
+        p.push(Param::Shown);
+        p
+    }
+
+    fn operand_mut(&mut self, t: Target) -> &mut OperandSpec {
+        match t {
+            Target::W => &mut self.scenario.w,
+            Target::X => &mut self.scenario.x,
+        }
+    }
+
+    /// Changes a parameter by one step; returns whether the scenario changed.
+    pub(super) fn adjust(&mut self, param: Param, dir: i32) -> bool {
+        let up = dir > 0;
+        let scale = |v: f64| if up { v * 2.0 } else { v / 2.0 };
+        match param {
+            Param::Dist(t) => {
+                let op = self.operand_mut(t);
+                let (name, mag) = match &op.source {
+                    Source::Random(d) => (d.name(), magnitude(d)),
+                    _ => ("normal", 1.0),
+                };
+                op.source = Source::Random(with_magnitude(cycle(&DISTS, name, dir), mag));
+                op.view = Default::default();
+            }
+            Param::Spread(t) => {
+                let Source::Random(d) = &mut self.operand_mut(t).source else {
+                    return false;
+                };
+                match d {
+                    Distribution::Normal { std: v, .. }
+                    | Distribution::Laplace { scale: v, .. }
+                    | Distribution::Bimodal { std: v, .. } => *v = scale(*v),
+                    Distribution::Uniform { low, high } => {
+                        *high = scale(*high);
+                        *low = -*high;
+                    }
+                    Distribution::StudentT { nu, .. } => {
+                        *nu = step_in(&[1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 16.0, 30.0], *nu, dir);
+                    }
+                    Distribution::LogNormal { sigma, .. } => {
+                        *sigma = (*sigma + if up { 0.25 } else { -0.25 }).clamp(0.25, 4.0);
+                    }
+                    Distribution::Constant { value } => *value = scale(*value),
+                }
+            }
+            Param::Sparsity(t) => {
+                let m = &mut self.operand_mut(t).modifiers;
+                m.sparsity = ((m.sparsity * 10.0).round() + f64::from(dir)).clamp(0.0, 9.0) / 10.0;
+            }
+            Param::OutlierCount(t) => {
+                let m = &mut self.operand_mut(t).modifiers;
+                let current = m.outlier_channels.as_ref().map_or(0, |c| c.count);
+                let factor = m.outlier_channels.as_ref().map_or(50.0, |c| c.factor);
+                let axis = m
+                    .outlier_channels
+                    .as_ref()
+                    .map_or(ChannelAxis::K, |c| c.axis);
+                let count = step_in(&COUNTS, current, dir);
+                m.outlier_channels = (count > 0).then_some(ChannelOutliers {
+                    count,
+                    factor,
+                    axis,
+                });
+            }
+            Param::OutlierFactor(t) => {
+                let m = &mut self.operand_mut(t).modifiers;
+                let Some(c) = m.outlier_channels.as_mut() else {
+                    return false;
+                };
+                c.factor = step_in(&FACTORS, c.factor, dir);
+            }
+            Param::M | Param::K | Param::N => {
+                if !matches!(self.scenario.w.source, Source::Random(_))
+                    || !matches!(self.scenario.x.source, Source::Random(_))
+                {
+                    self.status =
+                        Some("shapes come from the data files; change a distribution first".into());
+                    return false;
+                }
+                let s = &mut self.scenario;
+                let (slot, default) = match param {
+                    Param::M => (&mut s.m, crate::core::scenario::DEFAULT_M),
+                    Param::K => (&mut s.k, crate::core::scenario::DEFAULT_K),
+                    _ => (&mut s.n, crate::core::scenario::DEFAULT_N),
+                };
+                let v = slot.unwrap_or(default);
+                *slot = Some(if up {
+                    (v * 2).min(MAX_DIM)
+                } else {
+                    (v / 2).max(1)
+                });
+            }
+            Param::Seed => {
+                // Within 63 bits, so the seed can be written into a scenario file.
+                let s = &mut self.scenario.seed;
+                *s = if up {
+                    (*s + 1).min(i64::MAX as u64)
+                } else {
+                    s.saturating_sub(1)
+                };
+            }
+            Param::Shown => {
+                if let Some(h) = self.hidden.get_mut(self.variant) {
+                    *h = !*h;
+                }
+                return false;
+            }
+            _ => return self.adjust_variant(param, dir),
+        }
+        true
+    }
+
+    fn adjust_variant(&mut self, param: Param, dir: i32) -> bool {
+        let Param::Knob(key, role) = param else {
+            return false;
+        };
+        let seed = self.scenario.seed;
+        let Some(v) = self.scenario.variants.get_mut(self.variant) else {
+            return false;
+        };
+        let Some(knob) = v.family.knobs().iter().find(|k| k.key == key) else {
+            return false;
+        };
+        let role = role.unwrap_or(Role::W);
+        // A value the editor does not list (a block size of 48 from a file) steps from the
+        // default.
+        let current = v.value(knob, role);
+        let from = if knob.steps.contains(&current) {
+            current
+        } else {
+            knob.default(role)
+        };
+        let next = cycle(knob.steps, from, dir).to_string();
+        v.set(knob, role, next.clone());
+        // A seed that only means something with this value (stochastic rounding's) takes the
+        // scenario's seed.
+        for dep in v.family.knobs() {
+            if dep.kind == Kind::Seed && dep.requires == Some((knob.key, next.as_str())) {
+                v.set(dep, role, seed.to_string());
+            }
+        }
+        // The label follows the settings, kept unique among the variants.
+        let base = v.default_label();
+        let mut label = base.clone();
+        let mut i = 2;
+        while self
+            .scenario
+            .variants
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != self.variant && o.label == label)
+        {
+            label = format!("{base} #{i}");
+            i += 1;
+        }
+        self.scenario.variants[self.variant].label = label;
+        true
+    }
+
+    /// Current value of a parameter, as the editor shows it.
+    pub fn param_value(&self, p: Param) -> String {
+        let s = &self.scenario;
+        let op = |t: Target| match t {
+            Target::W => &s.w,
+            Target::X => &s.x,
+        };
+        let variant = s.variants.get(self.variant);
+        match p {
+            Param::Dist(t) => match &op(t).source {
+                Source::Random(d) => d.name().to_string(),
+                other => format!(
+                    "{} (data)",
+                    if matches!(other, Source::File { .. }) {
+                        "file"
+                    } else {
+                        "values"
+                    }
+                ),
+            },
+            Param::Spread(t) => match &op(t).source {
+                Source::Random(d) => d.describe(),
+                _ => "—".into(),
+            },
+            Param::Sparsity(t) => format!("{:.0}% zeros", op(t).modifiers.sparsity * 100.0),
+            Param::OutlierCount(t) => op(t)
+                .modifiers
+                .outlier_channels
+                .as_ref()
+                .map_or("none".into(), |c| format!("{} channels", c.count)),
+            Param::OutlierFactor(t) => op(t)
+                .modifiers
+                .outlier_channels
+                .as_ref()
+                .map_or("—".into(), |c| format!("×{}", c.factor)),
+            Param::M | Param::K | Param::N => {
+                let shape = self.computed.as_ref().map(|c| {
+                    (
+                        c.report.scenario.m,
+                        c.report.scenario.k,
+                        c.report.scenario.n,
+                    )
+                });
+                let (v, i) = match p {
+                    Param::M => (s.m, 0),
+                    Param::K => (s.k, 1),
+                    _ => (s.n, 2),
+                };
+                v.or(shape.map(|t| [t.0, t.1, t.2][i]))
+                    .map_or("—".into(), |v| v.to_string())
+            }
+            Param::Seed => s.seed.to_string(),
+            Param::Shown => if self.hidden.get(self.variant).copied().unwrap_or(false) {
+                "hidden"
+            } else {
+                "shown"
+            }
+            .into(),
+            Param::Knob(key, role) => variant
+                .and_then(|v| {
+                    let k = v.family.knobs().iter().find(|k| k.key == key)?;
+                    Some(v.value(k, role.unwrap_or(Role::W)).to_string())
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Name of a parameter in the editor.
+    pub fn param_name(p: Param) -> String {
+        match p {
+            Param::Dist(t) => format!("{} distribution", t.name()),
+            Param::Spread(t) => format!("{} parameters", t.name()),
+            Param::Sparsity(t) => format!("{} sparsity", t.name()),
+            Param::OutlierCount(t) => format!("{} outlier channels", t.name()),
+            Param::OutlierFactor(t) => format!("{} outlier factor", t.name()),
+            Param::M => "M (rows of W)".into(),
+            Param::K => "K (reduction)".into(),
+            Param::N => "N (columns of x)".into(),
+            Param::Seed => "seed".into(),
+            Param::Knob(key, role) => {
+                let noun = knob_noun(key);
+                match role {
+                    Some(Role::W) => format!("W {noun}"),
+                    Some(Role::X) => format!("x {noun}"),
+                    None => noun.to_string(),
+                }
+            }
+            Param::Shown => "variant shown".into(),
+        }
+    }
+}
+
+/// The prose name of a knob key (`block_size` → `block size`), from the registry.
+fn knob_noun(key: &str) -> &'static str {
+    family::REGISTRY
+        .iter()
+        .flat_map(|f| f.knobs())
+        .find(|k| k.key == key)
+        .map_or("setting", |k: &Knob| k.noun)
+}
