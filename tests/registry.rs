@@ -15,7 +15,7 @@ use qlab::scenario::Scenario;
 /// The values a test tries for a knob: its editor steps, or a few of its kind.
 fn values(k: &Knob) -> Vec<String> {
     match k.kind {
-        Kind::Choice(c) => c.iter().map(|s| s.to_string()).collect(),
+        Kind::Choice(c) => c.iter().map(ToString::to_string).collect(),
         Kind::BlockSize => ["1", "7", "32", "tensor"].map(String::from).to_vec(),
         Kind::Seed => ["0", "18446744073709551615"].map(String::from).to_vec(),
     }
