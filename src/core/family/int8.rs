@@ -111,6 +111,10 @@ impl Family for Int8 {
         KNOBS
     }
 
+    fn in_default_comparison(&self) -> bool {
+        true
+    }
+
     fn unrepresentable(&self, data: &[f32]) -> Option<usize> {
         data.iter().position(|v| !v.is_finite())
     }

@@ -70,6 +70,10 @@ pub trait Family: Send + Sync + 'static {
     }
     /// The name in prose (`INT8`, `MXFP4`).
     fn title(&self) -> &'static str;
+    /// Whether a scenario that lists no variants compares this family (at its defaults).
+    fn in_default_comparison(&self) -> bool {
+        false
+    }
     /// Its settings.
     fn knobs(&self) -> &'static [Knob];
     /// The first element of `data` the format cannot quantize (INT8: NaN or ±inf), if any.
@@ -342,9 +346,14 @@ impl Variant {
     }
 }
 
-/// The variants compared when a scenario lists none: every family at its defaults.
+/// The variants compared when a scenario lists none: the families that say so (INT8 and
+/// MXFP4), at their defaults.
 pub fn default_variants() -> Vec<Variant> {
-    REGISTRY.iter().map(|&f| Variant::defaults(f)).collect()
+    REGISTRY
+        .iter()
+        .filter(|f| f.in_default_comparison())
+        .map(|&f| Variant::defaults(f))
+        .collect()
 }
 
 /// The knob of `family` with file key `key` (`block_size`, `w_scheme`), and the operand it

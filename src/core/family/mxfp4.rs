@@ -102,6 +102,10 @@ impl Family for Mxfp4 {
         KNOBS
     }
 
+    fn in_default_comparison(&self) -> bool {
+        true
+    }
+
     fn quantize(&self, m: &Matrix, s: &Settings) -> Result<Box<dyn Quantized>> {
         Ok(Box::new(MxMatrix::quantize(m, config(s)?)?))
     }
