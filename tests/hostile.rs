@@ -1135,6 +1135,73 @@ fn dash_and_dev_stdout_stream_every_output_that_makes_sense() {
 // ---------------------------------------------------------------------------------------------
 
 /// A sweep whose configurations take a while each (a 1024 × 4096 × 256 product).
+#[test]
+fn one_file_reached_by_name_and_through_a_stream_is_refused_as_two_outputs() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    // Redirections as a shell sets them up: `> a.npy` makes standard output the file --out
+    // names; `3>c.npy 4>>c.npy` puts two descriptors onto one file.
+    let sh = |line: &str| {
+        std::process::Command::new("sh")
+            .current_dir(d.path())
+            .arg("-c")
+            .arg(format!("exec \"$0\" {line}"))
+            .arg(assert_cmd::cargo::cargo_bin("qlab"))
+            .output()
+            .unwrap()
+    };
+    let o = sh("quantize w.npy --format mxfp4 --out a.npy --codes - > a.npy");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: -: --codes - and --out a.npy lead into the same file, and one would \
+         destroy the other; give each output its own file\n"
+    );
+    let o = sh("run scen.toml --csv r.csv > r.csv");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: -: standard output and --csv r.csv lead into the same file, and one \
+         would destroy the other; give each output its own file\n"
+    );
+    let o = sh("quantize w.npy --format mxfp4 --out /dev/fd/3 --codes /dev/fd/4 3>c.npy 4>>c.npy");
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: /dev/fd/4: --codes /dev/fd/4 and --out /dev/fd/3 lead into the same \
+         file, and one would destroy the other; give each output its own file\n"
+    );
+    assert_eq!(std::fs::read(p("c.npy")).unwrap(), b"");
+    // One device twice is fine: nothing is replaced.
+    let o = sh("quantize w.npy --format mxfp4 --out /dev/null --codes /dev/null");
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_link_planted_at_the_lock_path_is_refused_and_its_target_untouched() {
+    let d = workspace();
+    let p = |f: &str| d.path().join(f);
+    let before = std::fs::read(p("w.npy")).unwrap();
+    std::os::unix::fs::symlink("w.npy", p(".o.npy.lock")).unwrap();
+    let o = qlab_within(
+        d.path(),
+        &["quantize", "w.npy", "--format", "mxfp4", "--out", "o.npy"],
+        60,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: o.npy: its lock file .o.npy.lock (beside it) is a symbolic link, not a \
+         lock qlab made; remove it or choose another output\n"
+    );
+    assert_eq!(std::fs::read(p("w.npy")).unwrap(), before);
+    assert!(!p("o.npy").exists());
+    std::os::unix::fs::symlink("scen.toml", p(".r.csv.lock")).unwrap();
+    let scen = std::fs::read(p("scen.toml")).unwrap();
+    let o = qlab_within(d.path(), &["run", "scen.toml", "--csv", "r.csv"], 60);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(p("scen.toml")).unwrap(), scen);
+}
+
 fn slow_sweep(dir: &std::path::Path) -> std::path::PathBuf {
     let spec = dir.join("slow.sweep.toml");
     std::fs::write(

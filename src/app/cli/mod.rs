@@ -140,7 +140,7 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        note!("qlab: error: {}", usage_line(&e.render().to_string()));
+        note!("qlab: error: {}", usage_line(&plain_usage_error(e)));
         return ExitCode::from(2);
     }
     match e.print() {
@@ -151,6 +151,37 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's usage error with what the user typed exactly as typed, and each long or hostile
+/// argument already cut and escaped as every echo is. clap's own rendering strips escape
+/// sequences from the text it quotes (so `3\e[2J2` would read as a valid `32`); the error is
+/// made again by a parser without styles, whose text holds nothing but clap's words and the
+/// arguments.
+fn plain_usage_error(e: &clap::Error) -> String {
+    use clap::CommandFactory;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut rendered = match Cli::command()
+        .styles(clap::builder::Styles::plain())
+        .try_get_matches_from(&args)
+    {
+        Err(plain) if plain.kind() == e.kind() => plain.render().ansi().to_string(),
+        _ => e.render().to_string(),
+    };
+    let mut typed: Vec<String> = Vec::new();
+    for arg in args.iter().skip(1) {
+        let arg = arg.to_string_lossy().into_owned();
+        if let Some((_, value)) = arg.strip_prefix('-').and_then(|a| a.split_once('=')) {
+            typed.push(value.to_string());
+        }
+        typed.push(arg);
+    }
+    typed.retain(|a| text::echo(a) != *a);
+    typed.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    for arg in &typed {
+        rendered = rendered.replace(arg.as_str(), &text::echo(arg));
+    }
+    rendered
 }
 
 /// clap's usage error (`error: …`, a tip, a usage block, "For more information…") as one
@@ -165,7 +196,7 @@ fn usage_line(rendered: &str) -> String {
             parts.push(line.strip_prefix("error: ").unwrap_or(line));
         }
     }
-    let mut s = parts.join(" ");
+    let mut s = text::printable(&parts.join(" ")).into_owned();
     match usage {
         Some(u) => s.push_str(&format!(" (usage: {u}; see --help)")),
         None => s.push_str(" (see --help)"),

@@ -34,13 +34,7 @@ impl Lock {
         // A few rounds at most: a round is lost only when the holder removed the file between
         // our open and our lock, and then the next open creates a fresh one.
         for _ in 0..8 {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| Error::io(shown, e))?;
+            let mut file = open_lock_file(&path, shown)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
@@ -58,7 +52,7 @@ impl Lock {
                         ),
                     ));
                 }
-                Err(fs::TryLockError::Error(e)) => return Err(Error::io(shown, e)),
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
             }
             if !same_file(&file, &path) {
                 continue;
@@ -76,6 +70,55 @@ impl Lock {
             "could not take the output's lock: its lock file keeps being replaced",
         ))
     }
+}
+
+/// Opens (or creates) the lock file without following a symbolic link and without truncating
+/// it, and refuses anything but a plain file of one link: the lock file's contents are replaced
+/// by our process id, so a link planted at its path would otherwise overwrite the file it leads
+/// to — the command's own input, perhaps.
+fn open_lock_file(path: &Path, shown: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let name = crate::core::text::echo(&name);
+    let refuse = |what: &str| {
+        Error::file(
+            shown,
+            format!(
+                "its lock file {name} (beside it) is {what}, not a lock qlab made; remove it or \
+                 choose another output"
+            ),
+        )
+    };
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            return Err(match fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_symlink() => refuse("a symbolic link"),
+                Ok(m) if m.is_dir() => refuse("a directory"),
+                _ => Error::io(shown, e),
+            });
+        }
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return Err(refuse("a second name of another file (a hard link)"));
+        }
+    }
+    Ok(file)
 }
 
 /// Whether `path` still names the file `file` has open (the lock's holder may have removed it
@@ -126,5 +169,43 @@ mod tests {
         drop(lock);
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
         drop(Lock::acquire(&out, Path::new("o.csv")).unwrap());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_or_a_directory_at_the_lock_path_is_refused_and_its_target_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("w.npy");
+        fs::write(&victim, b"precious").unwrap();
+        let out = d.path().join("o.npy");
+        let lock = d.path().join(".o.npy.lock");
+        std::os::unix::fs::symlink(&victim, &lock).unwrap();
+        let e = Lock::acquire(&out, Path::new("o.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("o.npy: its lock file .o.npy.lock (beside it) is a symbolic link"),
+            "{e}"
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert!(
+            fs::symlink_metadata(&lock)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        fs::remove_file(&lock).unwrap();
+        fs::hard_link(&victim, &lock).unwrap();
+        let e = Lock::acquire(&out, Path::new("o.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(a hard link)"), "{e}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        fs::remove_file(&lock).unwrap();
+        fs::create_dir(&lock).unwrap();
+        let e = Lock::acquire(&out, Path::new("o.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a directory, not a lock qlab made"), "{e}");
     }
 }

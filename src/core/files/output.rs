@@ -17,6 +17,7 @@ use super::input::{FileId, kind};
 use super::lock::Lock;
 use super::temps;
 use crate::core::error::{Error, Result};
+use crate::core::text;
 
 /// What an output holds, for the one refusal that depends on it: binary data is not written
 /// to a terminal.
@@ -60,6 +61,17 @@ pub struct Output {
 impl Output {
     pub fn is_stdout(&self) -> bool {
         matches!(self.sink, Sink::Stdout)
+    }
+
+    /// The output for a message: the option and its path (`--out a.npy`), or just "standard
+    /// output" where the command writes there of itself.
+    fn named(&self) -> String {
+        let path = text::echo(&self.path.display().to_string());
+        if self.flag == "standard output" {
+            self.flag.clone()
+        } else {
+            format!("{} {path}", self.flag)
+        }
     }
 
     /// Whether the output is a regular file (resumable, lockable), not a stream.
@@ -152,6 +164,15 @@ pub fn resolve(flag: &str, path: &Path, content: Content) -> Result<Output> {
                     format!(
                         "{flag} is a symbolic link to {to}, which does not exist; qlab writes \
                          through links to existing files only"
+                    ),
+                ));
+            }
+            if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "{flag} ends in /, which names a directory, and there is none; expected \
+                         a file path"
                     ),
                 ));
             }
@@ -256,13 +277,21 @@ impl Outputs {
         check_input(&out, &self.inputs)?;
         for (other, _) in &self.items {
             if same_target(&out, other) {
-                return Err(Error::file(
-                    path,
-                    format!(
-                        "{flag} and {} name the same file; give each output its own path",
-                        other.flag
-                    ),
-                ));
+                let message =
+                    if out.is_file() && other.is_file() || out.is_stdout() && other.is_stdout() {
+                        format!(
+                            "{flag} and {} name the same file; give each output its own path",
+                            other.flag
+                        )
+                    } else {
+                        format!(
+                            "{} and {} lead into the same file, and one would destroy the \
+                             other; give each output its own file",
+                            out.named(),
+                            other.named(),
+                        )
+                    };
+                return Err(Error::file(path, message));
             }
         }
         self.items.push((out, None));
@@ -370,9 +399,8 @@ fn check_input(out: &Output, inputs: &[(PathBuf, FileId)]) -> Result<()> {
             return Err(Error::file(
                 &out.path,
                 format!(
-                    "{} {} writes into {}, which this command reads; choose another output",
-                    out.flag,
-                    out.path.display(),
+                    "{} writes into {}, which this command reads; choose another output",
+                    out.named(),
                     input.display()
                 ),
             ));
@@ -390,7 +418,10 @@ fn check_input(out: &Output, inputs: &[(PathBuf, FileId)]) -> Result<()> {
 }
 
 /// Whether two outputs would write one file (or both standard output). Two streams to the
-/// same device (/dev/null twice) are allowed: nothing is replaced.
+/// same device or pipe (/dev/null twice) are allowed: nothing is replaced, and what each
+/// writes arrives whole. A regular file reached twice — by name and through standard output
+/// (`--out a.npy > a.npy`), or through two descriptors — is refused: one write would destroy
+/// the other.
 fn same_target(a: &Output, b: &Output) -> bool {
     match (&a.sink, &b.sink) {
         (Sink::Stdout, Sink::Stdout) => true,
@@ -399,7 +430,16 @@ fn same_target(a: &Output, b: &Output) -> bool {
                 || a.id.is_some() && a.id == b.id
                 || a.new_key.is_some() && a.new_key == b.new_key
         }
-        _ => false,
+        _ => a.id.is_some() && a.id == b.id && (leads_to_regular(a) || leads_to_regular(b)),
+    }
+}
+
+/// Whether an output writes a regular file (by name, or a stream that leads into one).
+fn leads_to_regular(o: &Output) -> bool {
+    match &o.sink {
+        Sink::File { .. } => true,
+        Sink::Stdout => fs::metadata("/dev/fd/1").is_ok_and(|m| m.is_file()),
+        Sink::Stream { file, .. } => file.metadata().is_ok_and(|m| m.is_file()),
     }
 }
 
