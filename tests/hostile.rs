@@ -1742,6 +1742,64 @@ fn values_near_f32_max_stay_finite_or_are_said_to_overflow() {
 }
 
 #[test]
+fn when_nothing_is_finite_the_metrics_are_unknown_not_perfect() {
+    let d = Dir::new();
+    // Products near 1e40 overflow f32 in every output; an all-NaN W has no statistics.
+    let big = [1e20f32; 256];
+    d.f32("wbig.npy", &[4, 64], &big);
+    d.f32("xbig.npy", &[64, 4], &big);
+    d.f32("wnan.npy", &[4, 64], &[f32::NAN; 256]);
+    d.write("o.toml", "name = \"o\"\n[w]\nfile = \"wbig.npy\"\n[x]\nfile = \"xbig.npy\"\n[[variants]]\nformat = \"mxfp4\"\n");
+    d.write(
+        "n.toml",
+        "name = \"n\"\nn = 2\n[w]\nfile = \"wnan.npy\"\n[[variants]]\nformat = \"mxfp4\"\n",
+    );
+    let run = |args: &[&str]| {
+        let o = qlab().current_dir(d.root()).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let table = run(&["run", "o.toml"]);
+    let row = |t: &str, name: &str| {
+        t.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name} in\n{t}"))
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(row(&table, "output NaN / inf"), "16");
+    for name in [
+        "output SQNR",
+        "output RMSE",
+        "output max |err|",
+        "output |err| p50",
+        "output cosine",
+    ] {
+        assert_eq!(row(&table, name), "n/a", "{name}");
+    }
+    assert!(
+        table.contains("16 of 16 outputs are NaN or ±inf"),
+        "{table}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(&["run", "o.toml", "--json"])).unwrap();
+    let out = &json["variants"][0]["output"];
+    for key in ["sqnr_db", "rmse", "max_abs", "p50", "cosine"] {
+        assert!(out[key].is_null(), "{key}: {out}");
+    }
+    let table = run(&["run", "n.toml"]);
+    let w = table.lines().find(|l| l.starts_with("W ")).unwrap();
+    assert_eq!(
+        w.split_whitespace().filter(|c| *c == "n/a").count(),
+        7,
+        "{w}"
+    );
+    assert_eq!(row(&table, "W SQNR (dB)"), "n/a");
+    assert!(!table.contains(" inf "), "{table}");
+}
+
+#[test]
 fn a_csv_larger_than_memory_is_refused_before_reading() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("huge.csv");

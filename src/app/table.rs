@@ -25,7 +25,7 @@ pub enum Fmt {
 /// Formats a metric value the way the table shows it.
 pub fn fmt(v: f64, f: Fmt) -> String {
     if v.is_nan() {
-        return "nan".into();
+        return "n/a".into();
     }
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
@@ -477,9 +477,13 @@ pub fn non_finite_notes(r: &Report) -> String {
             ),
         ] {
             if count > 0 {
+                let metrics = if count >= total {
+                    "none of its metrics of them can be measured (n/a)"
+                } else {
+                    "its metrics of them cover the finite ones only"
+                };
                 out.push_str(&format!(
-                    "note: {}: {count} of {total} {what} are NaN or ±inf ({why}); its metrics \
-                     of them cover the finite ones only\n",
+                    "note: {}: {count} of {total} {what} are NaN or ±inf ({why}); {metrics}\n",
                     text::short(&v.label, LABEL_MAX)
                 ));
             }

@@ -134,7 +134,21 @@ impl TensorStats {
             max = max.max(v);
             zeros += usize::from(v == 0.0);
         }
-        let nf = n.max(1) as f64;
+        if n == 0 {
+            // No finite value (an all-NaN tensor): nothing to summarise, shown as n/a.
+            return TensorStats {
+                rows,
+                cols,
+                mean: f64::NAN,
+                std: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+                rms: f64::NAN,
+                zeros: f64::NAN,
+                kurtosis: f64::NAN,
+            };
+        }
+        let nf = n as f64;
         let mean = sum / nf;
         let (mut m2, mut m4, mut sq) = (0.0, 0.0, 0.0);
         for v in values.filter(|v| v.is_finite()) {

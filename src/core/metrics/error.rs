@@ -73,7 +73,10 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// 10·log10(signal / noise) with the conventions of [`ErrorStats::sqnr_db`].
 pub fn db(signal: f64, noise: f64) -> f64 {
-    if noise == 0.0 {
+    if signal.is_nan() || noise.is_nan() {
+        // A NaN in the data: unknown, not exact.
+        f64::NAN
+    } else if noise == 0.0 {
         f64::INFINITY
     } else {
         10.0 * (signal / noise).log10()
@@ -103,10 +106,23 @@ pub fn error_stats(out: &[f32], reference: &[f64]) -> ErrorStats {
     }
     let n = abs.len();
     if n == 0 {
+        // Nothing finite to measure: every statistic is unknown (NaN: "n/a" in the table,
+        // null in JSON, empty in CSV), never a perfect-looking zero.
         return ErrorStats {
             count: out.len(),
             non_finite,
-            ..ErrorStats::default()
+            mse: f64::NAN,
+            rmse: f64::NAN,
+            sqnr_db: f64::NAN,
+            max_abs: f64::NAN,
+            mean_rel: f64::NAN,
+            max_rel: f64::NAN,
+            rel_floor: f64::NAN,
+            cosine: f64::NAN,
+            p50: f64::NAN,
+            p90: f64::NAN,
+            p99: f64::NAN,
+            p999: f64::NAN,
         };
     }
     let rel_floor = REL_FLOOR_FRACTION * (sig / n as f64).sqrt();
@@ -173,6 +189,17 @@ mod tests {
         // |e| sorted = [0, 0, 0.1, 0.5]: p50 = 0.05, p90 at 2.7 → 0.1 + 0.7·0.4 = 0.38.
         assert!((s.p50 - 0.05).abs() < 1e-6);
         assert!((s.p90 - 0.38).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nothing_finite_is_unknown_not_exact() {
+        let s = error_stats(&[f32::INFINITY, f32::NAN], &[1.0, 2.0]);
+        assert_eq!((s.count, s.non_finite), (2, 2));
+        for v in [
+            s.mse, s.rmse, s.sqnr_db, s.max_abs, s.mean_rel, s.max_rel, s.cosine, s.p50, s.p999,
+        ] {
+            assert!(v.is_nan(), "{s:?}");
+        }
     }
 
     #[test]
