@@ -1792,11 +1792,14 @@ fn when_nothing_is_finite_the_metrics_are_unknown_not_perfect() {
     let w = table.lines().find(|l| l.starts_with("W ")).unwrap();
     assert_eq!(
         w.split_whitespace().filter(|c| *c == "n/a").count(),
-        7,
+        6,
         "{w}"
     );
     assert_eq!(row(&table, "W SQNR (dB)"), "n/a");
-    assert!(!table.contains(" inf "), "{table}");
+    assert!(
+        !table.split_whitespace().any(|c| c == "inf" || c == "-inf"),
+        "{table}"
+    );
 }
 
 #[test]
