@@ -114,6 +114,32 @@ pub fn echo(s: &str) -> String {
     cut(s, ECHO)
 }
 
+/// A parser's message with every quoted echo in it (`` `name` `` or `"text"`, as serde and
+/// TOML quote what they read) cut to [`ECHO`] characters, so a 500-character key is not
+/// repeated whole.
+pub fn cut_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(4 * ECHO));
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..open + 1]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find(quote) else {
+            break;
+        };
+        let inner = &rest[..close];
+        if inner.chars().count() > ECHO {
+            out.push_str(&cut(inner, ECHO));
+        } else {
+            out.push_str(inner);
+        }
+        out.push(quote);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A list of names for a message: at most `max` of them, then how many more there are.
 pub fn list<S: AsRef<str>>(names: &[S], max: usize) -> String {
     let shown: Vec<String> = names.iter().take(max).map(|n| echo(n.as_ref())).collect();
@@ -189,6 +215,21 @@ mod tests {
     #[test]
     fn middle_cuts_keep_both_ends() {
         assert_eq!(cut_middle("abc", 3), "abc");
+        let long = "k".repeat(500);
+        let m = cut_quoted(&format!("unknown field `{long}`, expected one of `m`, `k`"));
+        assert_eq!(
+            m,
+            format!(
+                "unknown field `{}… (440 more characters)`, expected one of `m`, `k`",
+                "k".repeat(60)
+            )
+        );
+        let m = cut_quoted(&format!("invalid type: string \"{long}\", expected usize"));
+        assert!(
+            m.ends_with("… (440 more characters)\", expected usize"),
+            "{m}"
+        );
+        assert_eq!(cut_quoted("an `odd quote"), "an `odd quote");
         assert_eq!(cut_middle("abcdefghij", 6), "ab…hij");
         assert_eq!(cut_middle("abcdefghij", 6).chars().count(), 6);
     }

@@ -204,7 +204,10 @@ impl Sweep {
                     format!("line {l}, column {c}: ")
                 })
                 .unwrap_or_default();
-            Error::file(origin, format!("{place}{}", msg.trim_end()))
+            Error::file(
+                origin,
+                format!("{place}{}", crate::core::text::cut_quoted(msg.trim_end())),
+            )
         };
         let raw: RawSpec = toml::from_str(text).map_err(|e| at(e.span(), e.message().into()))?;
         let mut inputs = vec![origin.to_path_buf()];
@@ -227,7 +230,7 @@ impl Sweep {
                 inputs.push(path.clone());
                 inputs.extend(scenario.data_files());
                 let table: Table = toml::from_str(&text)
-                    .map_err(|e| Error::file(&path, e.message().to_string()))?;
+                    .map_err(|e| Error::file(&path, crate::core::text::cut_quoted(e.message())))?;
                 let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 (table, base_dir, text)
             }

@@ -93,7 +93,10 @@ impl Scenario {
                     format!("line {l}, column {c}: ")
                 })
                 .unwrap_or_default();
-            Error::file(origin, format!("{place}{}", msg.trim_end()))
+            Error::file(
+                origin,
+                format!("{place}{}", crate::core::text::cut_quoted(msg.trim_end())),
+            )
         };
         let raw: RawScenario =
             toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
