@@ -138,7 +138,8 @@ pub(super) struct RawOperand {
     mu: Option<f64>,
     sigma: Option<f64>,
     sign: Option<String>,
-    means: Option<[f64; 2]>,
+    /// Read as a list so that a list of any other length is an error, not cut to two.
+    means: Option<Vec<f64>>,
     weight: Option<f64>,
     value: Option<f64>,
     sparsity: Option<f64>,
@@ -292,7 +293,18 @@ impl OperandSpec {
                     },
                 },
                 "bimodal" => Distribution::Bimodal {
-                    means: r.means.unwrap_or([-1.0, 1.0]),
+                    means: match r.means.as_deref() {
+                        None => [-1.0, 1.0],
+                        Some(&[a, b]) => [a, b],
+                        Some(other) => {
+                            return Err(bad(format!(
+                                "means holds {} value{}; expected two, the means of the two \
+                                 modes: means = [-1.0, 1.0]",
+                                other.len(),
+                                if other.len() == 1 { "" } else { "s" }
+                            )));
+                        }
+                    },
                     std: r.std.unwrap_or(0.25),
                     weight: r.weight.unwrap_or(0.5),
                 },
