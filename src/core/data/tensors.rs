@@ -178,14 +178,18 @@ pub fn parse_csv(bytes: &[u8]) -> std::result::Result<Matrix, String> {
         if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
-        let fields: Vec<Vec<u8>> = split_fields(line);
+        let fields: Vec<Vec<u8>> =
+            split_fields(line).map_err(|what| format!("line {line_no}, {what}"))?;
         let fields: Vec<&[u8]> = fields.iter().map(std::vec::Vec::as_slice).collect();
         let parsed: Vec<std::result::Result<f32, String>> =
             fields.iter().map(|f| parse_number(f)).collect();
         if first {
             first = false;
-            // A header: no field of the first row reads as a number.
-            if parsed.iter().all(std::result::Result::is_err) {
+            // A header: no field of the first row reads as a number — not even one out of
+            // range, which is data that is refused, not a name.
+            let numeric =
+                |f: &&[u8]| std::str::from_utf8(f).is_ok_and(|t| t.parse::<f64>().is_ok());
+            if !fields.iter().any(numeric) {
                 continue;
             }
         }
@@ -218,7 +222,7 @@ pub fn parse_csv(bytes: &[u8]) -> std::result::Result<Matrix, String> {
 
 /// The fields of one line: split at commas outside double quotes, each without surrounding
 /// whitespace and its quotes (`""` inside quotes is one quote), so `"3,0"` is one field.
-fn split_fields(line: &[u8]) -> Vec<Vec<u8>> {
+fn split_fields(line: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
     let mut fields = Vec::new();
     let mut field = Vec::new();
     let mut quoted = false;
@@ -236,11 +240,26 @@ fn split_fields(line: &[u8]) -> Vec<Vec<u8>> {
         }
         i += 1;
     }
+    if quoted {
+        // A field cannot run on to the next line: numbers hold no line breaks.
+        return Err(format!(
+            "column {}: a quote opens a field that does not close on its line; expected \
+             \"...\" around one field",
+            fields.len() + 1
+        ));
+    }
     fields.push(field);
-    fields
+    Ok(fields
         .into_iter()
         .map(|f| f.trim_ascii().to_vec())
-        .collect()
+        .collect())
+}
+
+/// Whether a field spells infinity itself (`inf`, `-Infinity`), rather than a decimal too
+/// large for any float.
+fn is_infinity_word(field: &str) -> bool {
+    let word = field.trim_start_matches(['+', '-']).to_ascii_lowercase();
+    word == "inf" || word == "infinity"
 }
 
 /// A CSV field as an f32: correctly rounded from its decimal text, with a finite number
@@ -256,7 +275,13 @@ fn parse_number(field: &[u8]) -> std::result::Result<f32, String> {
         // ±inf from a finite decimal: beyond f32, refused; an explicit "inf" stays.
         Ok(v) if v.is_infinite() => match field.parse::<f64>() {
             Ok(d) if d.is_finite() => f64_to_f32(d),
-            _ => Ok(v),
+            _ if is_infinity_word(field) => Ok(v),
+            _ => Err(format!(
+                "'{}' is a finite number beyond float64's range, let alone float32's (±{:e}); \
+                 write inf if infinity is meant",
+                text::echo(field),
+                f32::MAX
+            )),
         },
         Ok(v) => Ok(v),
         Err(_) => Err(format!("'{}' is not a number", text::echo(field))),
@@ -268,9 +293,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unclosed_quote_is_an_error_even_in_a_first_row() {
+        assert_eq!(
+            parse_csv(b"\"1,2\n3,4\n").unwrap_err(),
+            "line 1, column 1: a quote opens a field that does not close on its line; expected \
+             \"...\" around one field"
+        );
+        assert!(
+            parse_csv(b"1,2\n3,\"4\n")
+                .unwrap_err()
+                .starts_with("line 2, column 2: ")
+        );
+    }
+
+    #[test]
+    fn decimals_beyond_every_float_are_refused_and_inf_is_kept() {
+        let e = parse_csv(b"1,1e999\n").unwrap_err();
+        assert!(
+            e.starts_with("line 1, column 2: '1e999' is a finite number beyond"),
+            "{e}"
+        );
+        let digits = format!("1{}\n", "0".repeat(100_000));
+        let e = parse_csv(digits.as_bytes()).unwrap_err();
+        assert!(e.contains("(99941 more characters)"), "{e}");
+        let m = parse_csv(b"inf,-Infinity,+INF\n").unwrap();
+        assert_eq!(m.data(), &[f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY]);
+    }
+
+    #[test]
     fn quoted_fields_are_one_field_each() {
         assert_eq!(
-            split_fields(b" \"a,b\" , \"say \"\"hi\"\"\",3"),
+            split_fields(b" \"a,b\" , \"say \"\"hi\"\"\",3").unwrap(),
             vec![b"a,b".to_vec(), b"say \"hi\"".to_vec(), b"3".to_vec()]
         );
         let m = parse_csv(b"\"x\",\"y\"\n\"1\", 2\n").unwrap();
