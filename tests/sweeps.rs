@@ -2175,3 +2175,75 @@ fn plot_of_only_non_finite_values_finishes() {
         stderr(&o)
     );
 }
+
+/// The text of every `<text>` element of an SVG, in order.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn plot_axes_stay_readable_at_any_magnitude_and_spread() {
+    let d = Dir::new();
+    // (y values, what the y title says, two tick labels that must both be there)
+    let cases: [(&[&str], &str, [&str; 2]); 5] = [
+        (&["1e-20", "2e-20", "3e-20"], "b (×1e-20)", ["1.4", "2.6"]),
+        (&["1e-9", "2e-9", "3e-9"], "b (×1e-9)", ["1.4", "2.6"]),
+        (
+            &["1000000.000001", "1000000.000002", "1000000.000003"],
+            "b − 1000000 (×1e-6)",
+            ["1.4", "2.6"],
+        ),
+        (&["5", "5", "5"], "b", ["4.5", "5.5"]),
+        (&["-1e300", "0", "1e300"], "b (×1e300)", ["-0.8", "0"]),
+    ];
+    for (i, (ys, title, ticks)) in cases.iter().enumerate() {
+        let rows: String = ys
+            .iter()
+            .enumerate()
+            .map(|(j, y)| format!("{},{y}\n", j + 1))
+            .collect();
+        let csv = d.write(&format!("t{i}.csv"), format!("a,b\n{rows}"));
+        let out = d.path(&format!("t{i}.svg"));
+        let o = plot_cmd(&csv, &out, &["--x", "a", "--y", "b"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let svg = fs::read_to_string(&out).unwrap();
+        let texts = svg_texts(&svg);
+        assert!(texts.iter().any(|t| t == title), "{ys:?}: {texts:?}");
+        for t in ticks {
+            assert!(
+                texts.iter().any(|x| x == t),
+                "{ys:?}: no tick {t} in {texts:?}"
+            );
+        }
+        assert!(!texts.iter().any(|t| t == "-0" || t == "-0.0"), "{texts:?}");
+        // Distinct values are drawn at distinct heights: the line is not flat.
+        let line = &svg[svg.find("stroke-width=\"2\" points=\"").unwrap() + 26..];
+        let ys_drawn: Vec<&str> = line[..line.find('"').unwrap()]
+            .split_whitespace()
+            .map(|p| p.split(',').nth(1).unwrap())
+            .collect();
+        if ys[0] != ys[1] {
+            assert!(
+                ys_drawn[0] != ys_drawn[1] && ys_drawn[1] != ys_drawn[2],
+                "{ys_drawn:?}"
+            );
+        }
+    }
+    // A linear x of tiny values is labelled in its own unit, not as 0.0000000000000000094.
+    let csv = d.write("x.csv", "a,b\n1e-20,1\n2e-20,2\n3e-20,3\n");
+    let out = d.path("x.svg");
+    assert!(
+        plot_cmd(&csv, &out, &["--x", "a", "--y", "b"])
+            .status
+            .success()
+    );
+    let texts = svg_texts(&fs::read_to_string(&out).unwrap());
+    assert!(texts.iter().any(|t| t == "a (×1e-20)"), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "1.5"), "{texts:?}");
+}

@@ -202,15 +202,96 @@ impl Mean {
     }
 }
 
-/// A power of ten to divide values by so that a range of them stays far from f64's limits
-/// (plotting ±1e308 would overflow every tick and span computation), or 0 for none.
-fn decade_shift(lo: f64, hi: f64) -> i32 {
-    let m = lo.abs().max(hi.abs());
-    if m > 1e100 {
-        m.log10().floor() as i32
-    } else {
-        0
+/// How one numeric axis draws its values: as `(v − offset) / 10^exp`, so that whatever the
+/// data's magnitude (1e-20 or 1e300) or its spread against it (1e6 in steps of 1e-6), the
+/// drawn range is a few units wide and its ticks read as distinct numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct AxisScale {
+    offset: f64,
+    exp: i32,
+}
+
+impl AxisScale {
+    const PLAIN: AxisScale = AxisScale {
+        offset: 0.0,
+        exp: 0,
+    };
+
+    /// The scale for data spanning `lo..=hi` (finite).
+    fn of(lo: f64, hi: f64) -> AxisScale {
+        let mag = lo.abs().max(hi.abs());
+        if !(mag.is_finite() && mag > 0.0) {
+            return AxisScale::PLAIN;
+        }
+        let span = hi - lo;
+        // A spread too small for its magnitude to show in a tick label: drawn as the
+        // difference from a round value below it.
+        if span.is_finite() && span > 0.0 && span < mag * 1e-4 {
+            let exp = span.log10().floor() as i32;
+            // Divided by a power of ten held exactly (10^5, not 1e-5), so 1e6 stays 1e6.
+            let offset = if exp + 1 < 0 {
+                let per_unit = 10f64.powi(-(exp + 1));
+                (lo * per_unit).floor() / per_unit
+            } else {
+                let step = 10f64.powi(exp + 1);
+                (lo / step).floor() * step
+            };
+            return AxisScale { offset, exp };
+        }
+        // Magnitudes a tick label would show as 0.0 or as a long run of digits.
+        if (1e-2..1e5).contains(&mag) {
+            AxisScale::PLAIN
+        } else {
+            AxisScale {
+                offset: 0.0,
+                exp: mag.log10().floor() as i32,
+            }
+        }
     }
+
+    fn apply(self, v: f64) -> f64 {
+        (v - self.offset) / 10f64.powi(self.exp)
+    }
+
+    /// What the axis title adds: ` − 1000000 (×1e-6)`, or nothing.
+    fn describe(self) -> String {
+        let mut s = String::new();
+        if self.offset != 0.0 {
+            let sign = if self.offset < 0.0 { '+' } else { '−' };
+            s.push_str(&format!(" {sign} {}", round_number(self.offset.abs())));
+        }
+        if self.exp != 0 {
+            s.push_str(&format!(" (×1e{})", self.exp));
+        }
+        s
+    }
+}
+
+/// A number as short as it reads exactly: plain digits for everyday magnitudes, exponent form
+/// beyond.
+fn round_number(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e9).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// A tick value with as many decimals as ticks `step` apart need, trailing zeros dropped
+/// (never `0.30000000000000004`, never `-0`).
+fn tick_label(v: f64, step: f64) -> String {
+    let decimals = if step > 0.0 && step.is_finite() {
+        (1 - step.log10().floor() as i32).clamp(0, 12) as usize
+    } else {
+        3
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".to_string() } else { s }
 }
 
 fn draw_err<E: std::fmt::Debug>(e: E) -> Error {
@@ -242,12 +323,18 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
     } else {
         (0.0, 1.0)
     };
-    // Values near f64's limits are drawn in units of a power of ten.
-    let ky = decade_shift(y_lo, y_hi);
-    let y_unit = 10f64.powi(ky);
-    let (y0, y1) = (y_lo / y_unit, y_hi / y_unit);
-    let pad = ((y1 - y0) * 0.08).max(1e-9);
-    let (y0, y1) = (if y0 >= 0.0 && !numeric { 0.0 } else { y0 - pad }, y1 + pad);
+    let y_scale = AxisScale::of(y_lo, y_hi);
+    let (y0, y1) = (y_scale.apply(y_lo), y_scale.apply(y_hi));
+    // A constant (or a single point) gets a range around it, not one of zero width.
+    let pad = if y1 > y0 {
+        (y1 - y0) * 0.08
+    } else if y0 != 0.0 {
+        y0.abs() * 0.1
+    } else {
+        1.0
+    };
+    let bars_from_zero = y0 >= 0.0 && !numeric && y_scale.offset == 0.0;
+    let (y0, y1) = (if bars_from_zero { 0.0 } else { y0 - pad }, y1 + pad);
     let mut cats: Vec<String> = Vec::new();
     let mut cat_at: HashMap<&str, usize> = HashMap::new();
     for s in series {
@@ -266,13 +353,12 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
             (a.min(x), b.max(x))
         });
     let log = numeric && lo > 0.0 && hi / lo >= 100.0;
-    let kx = if numeric && !log {
-        decade_shift(lo, hi)
+    let x_scale = if numeric && !log {
+        AxisScale::of(lo, hi)
     } else {
-        0
+        AxisScale::PLAIN
     };
-    let x_unit = 10f64.powi(kx);
-    let to_axis = |x: f64| if log { x.log10() } else { x / x_unit };
+    let to_axis = |x: f64| if log { x.log10() } else { x_scale.apply(x) };
     let (x0, x1) = if numeric {
         let (a, b) = (to_axis(lo), to_axis(hi));
         let pad = (b - a) * 0.03;
@@ -285,19 +371,13 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
         (-0.5, cats.len() as f64 - 0.5)
     };
     let cat_labels: Vec<String> = cats.iter().map(|c| svg_text(c)).collect();
-    let unit = |k: i32| {
-        if k == 0 {
-            String::new()
-        } else {
-            format!(" (×1e{k})")
-        }
-    };
     let x_desc = if log {
         format!("{} (log scale)", svg_text(x))
     } else {
-        format!("{}{}", svg_text(x), unit(kx))
+        format!("{}{}", svg_text(x), x_scale.describe())
     };
-    let y_desc = format!("{}{}", svg_text(y), unit(ky));
+    let y_desc = format!("{}{}", svg_text(y), y_scale.describe());
+    let (x_step, y_step) = ((x1 - x0) / 10.0, (y1 - y0) / 10.0);
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (960, 560)).into_drawing_area();
@@ -319,7 +399,7 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
                     format!("{}", (x * 1000.0).round() / 1000.0)
                 }
             } else if numeric {
-                format!("{v}")
+                tick_label(*v, x_step)
             } else {
                 let i = v.round();
                 if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cat_labels.len() {
@@ -340,6 +420,7 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
                 cats.len().min(MAX_CATEGORY_LABELS) * 4 + 1
             })
             .x_label_formatter(&label)
+            .y_label_formatter(&|v: &f64| tick_label(*v, y_step))
             .draw()
             .map_err(draw_err)?;
         let n = series.len().max(1) as f64;
@@ -350,7 +431,7 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
                 let mut pts: Vec<(f64, f64)> = s
                     .points
                     .iter()
-                    .filter_map(|p| Some((to_axis(p.0.parse().ok()?), p.1 / y_unit)))
+                    .filter_map(|p| Some((to_axis(p.0.parse().ok()?), y_scale.apply(p.1))))
                     .collect();
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                 chart
@@ -368,7 +449,7 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
                 let bars = s.points.iter().filter_map(|p| {
                     let c = *cat_at.get(p.0.as_str())? as f64;
                     let left = c - 0.4 + w * i as f64;
-                    let v = p.1 / y_unit;
+                    let v = y_scale.apply(p.1);
                     Some(Rectangle::new(
                         [(left, y0.max(0.0).min(v)), (left + w * 0.9, v)],
                         color.filled(),
