@@ -1365,6 +1365,7 @@ fn a_sweep_that_fails_or_is_interrupted_in_its_first_batch_leaves_the_old_file()
                 "--threads",
                 "1",
             ])
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         wait_for("the staged file", || {
@@ -1375,8 +1376,17 @@ fn a_sweep_that_fails_or_is_interrupted_in_its_first_batch_leaves_the_old_file()
             .status()
             .unwrap();
         assert!(sent.success());
-        let status = child.wait().unwrap();
-        assert!(status.signal().is_some(), "SIG{signal}: {status:?}");
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.signal().is_some(),
+            "SIG{signal}: {:?}",
+            out.status
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "qlab: interrupted; s.csv is as it was before this run\n",
+            "SIG{signal}"
+        );
         assert_eq!(tree(d.path()), before, "after SIG{signal}");
         assert_eq!(std::fs::read(p("s.csv")).unwrap(), old);
     }

@@ -13,8 +13,10 @@ use super::spec::{Sweep, value_text};
 use crate::core::error::{Error, Result};
 use crate::core::experiment;
 use crate::core::files::lock::Lock;
+use crate::core::files::temps;
 use crate::core::files::{Content, Staged};
 use crate::core::report::rows::ReportRow;
+use crate::core::text;
 
 /// Columns the sweep writes before the axis columns and the report columns.
 pub const LEAD_COLUMNS: [&str; 4] = ["sweep_id", "config", "configs", "repeat"];
@@ -322,16 +324,22 @@ struct Reporter {
     plain: bool,
     start: Instant,
     total: u64,
+    /// Configurations the file held before this run.
+    already: u64,
 }
 
-/// A progress line for a pipe or a log.
-fn progress_line(done: u64, total: u64, start: Instant) -> String {
-    let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
-    let eta = total.saturating_sub(done) as f64 / rate.max(1e-9);
-    format!(
-        "sweep: {done}/{total} configurations ({:.0}%), {rate:.1}/s, ETA {eta:.0} s",
-        done as f64 / total.max(1) as f64 * 100.0
-    )
+/// A progress line for a pipe or a log. The rate counts this run's configurations only (not
+/// those a resumed file already held), and there is no ETA before the first one is done.
+fn progress_line(done: u64, already: u64, total: u64, start: Instant) -> String {
+    let percent = done as f64 / total.max(1) as f64 * 100.0;
+    let head = format!("sweep: {done}/{total} configurations ({percent:.0}%)");
+    let ran = done.saturating_sub(already);
+    if ran == 0 {
+        return format!("{head}, ETA not known yet");
+    }
+    let rate = ran as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    let eta = total.saturating_sub(done) as f64 / rate;
+    format!("{head}, {rate:.1}/s, ETA {eta:.0} s")
 }
 
 impl Reporter {
@@ -363,7 +371,7 @@ impl Reporter {
                         Some(b) => b.set_position(n),
                         None if last.elapsed().as_secs_f64() >= 5.0 => {
                             last = Instant::now();
-                            crate::note!("{}", progress_line(n, total, start));
+                            crate::note!("{}", progress_line(n, already, total, start));
                         }
                         None => {}
                     }
@@ -378,6 +386,7 @@ impl Reporter {
             plain,
             start,
             total,
+            already,
         }
     }
 
@@ -396,7 +405,7 @@ impl Reporter {
             b.set_position(n);
             b.finish();
         } else if self.plain && n == self.total {
-            crate::note!("{}", progress_line(n, self.total, self.start));
+            crate::note!("{}", progress_line(n, self.already, self.total, self.start));
         }
     }
 }
@@ -525,8 +534,12 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
         Some(r) => {
             let (staged, mut file) = Staged::create(&r, existing_meta.as_ref(), out)?;
             if let Err(e) = file.write_all(&start) {
-                staged.discard();
-                return Err(Error::io(out, e));
+                let sink = Sink::File {
+                    file,
+                    staged: Some(staged),
+                    len: 0,
+                };
+                return Err(discard(sink, out, Error::io(out, e)));
             }
             Sink::File {
                 file,
@@ -539,6 +552,19 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
             Sink::Stream(Box::new(target))
         }
     };
+
+    // What an interruption leaves, said as the process ends.
+    let shown = text::cut_middle(&out.display().to_string(), 200);
+    let resumable = format!(
+        "{shown} keeps the configurations written so far; run the same command with --resume \
+         to finish"
+    );
+    let _say = SignalNote::new(match &sink {
+        Sink::Stream(_) => None,
+        Sink::File { staged: None, .. } => Some(resumable.clone()),
+        Sink::File { .. } if replacing => Some(format!("{shown} is as it was before this run")),
+        Sink::File { .. } => Some(format!("nothing was written to {shown}")),
+    });
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
@@ -564,7 +590,10 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
                 .par_iter()
                 .map(|&i| {
                     let r = run_config(sweep, i, opts.timings);
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    // A configuration that failed is not done.
+                    if r.is_ok() {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
                     r
                 })
                 .collect()
@@ -608,6 +637,7 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
                 // replaces results, which wait for the whole run).
                 if !replacing && let Some(s) = staged.take() {
                     s.persist()?;
+                    temps::on_signal_say(Some(resumable.clone()));
                 }
             }
         }
@@ -629,6 +659,22 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
         sort_file(out, sweep, &header)?;
     }
     Ok(ran)
+}
+
+/// The note a signal prints while a sweep writes its file, taken back when the sweep ends.
+struct SignalNote;
+
+impl SignalNote {
+    fn new(note: Option<String>) -> SignalNote {
+        temps::on_signal_say(note);
+        SignalNote
+    }
+}
+
+impl Drop for SignalNote {
+    fn drop(&mut self) {
+        temps::on_signal_say(None);
+    }
 }
 
 /// Writes to a stream output; a closed standard output ends the sweep quietly.
@@ -707,4 +753,35 @@ pub fn plan(sweep: &Sweep, n: u64) -> Result<Vec<String>> {
         ));
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_line;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn progress_has_no_rate_before_this_run_finishes_a_configuration() {
+        let start = Instant::now();
+        assert_eq!(
+            progress_line(0, 0, 10, start),
+            "sweep: 0/10 configurations (0%), ETA not known yet"
+        );
+        // Resumed configurations count as done but not toward the rate.
+        assert_eq!(
+            progress_line(4, 4, 10, start),
+            "sweep: 4/10 configurations (40%), ETA not known yet"
+        );
+    }
+
+    #[test]
+    fn progress_rate_counts_only_configurations_this_run_made() {
+        let start = Instant::now() - Duration::from_secs(2);
+        let line = progress_line(6, 4, 10, start);
+        // 2 configurations in about 2 s: 1.0/s, 4 left: ETA about 4 s.
+        assert!(
+            line.starts_with("sweep: 6/10 configurations (60%), 1.0/s, ETA 4 s"),
+            "{line}"
+        );
+    }
 }

@@ -13,6 +13,16 @@ static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
 static NEXT: AtomicU64 = AtomicU64::new(0);
 static DYING: AtomicBool = AtomicBool::new(false);
+static NOTE: Mutex<Option<String>> = Mutex::new(None);
+
+/// What a signal leaves of the output being written (`r.csv is as it was before this run`),
+/// printed by the handler as the process ends; `None` for nothing to say.
+pub fn on_signal_say(note: Option<String>) {
+    HANDLER.call_once(install_handler);
+    *NOTE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = note;
+}
 
 /// Whether a signal is ending the process: its temporaries are being removed under the
 /// main thread's feet, and what fails because of that is not worth a message.
@@ -54,6 +64,17 @@ fn install_handler() {
             DYING.store(true, Ordering::SeqCst);
             for p in live().drain(..) {
                 let _ = fs::remove_file(p);
+            }
+            let note = NOTE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(note) = note {
+                use std::io::{IsTerminal, Write};
+                let mut err = std::io::stderr().lock();
+                // Below a progress line, not over it.
+                let lead = if err.is_terminal() { "\n" } else { "" };
+                let _ = writeln!(err, "{lead}qlab: interrupted; {note}");
             }
             // Die of the signal, as if there were no handler, so a shell sees what happened.
             let _ = signal_hook::low_level::emulate_default_handler(signal);
