@@ -1354,7 +1354,7 @@ fn a_sweep_that_fails_or_is_interrupted_in_its_first_batch_leaves_the_old_file()
     slow_sweep(d.path());
     let before = tree(d.path());
     for signal in ["INT", "TERM", "HUP"] {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qlab"))
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qlab"))
             .current_dir(d.path())
             .args([
                 "sweep",
