@@ -1294,6 +1294,25 @@ fn safetensors_tensor_names_are_checked() {
     .expect("write");
     let s = load_in(dir.path(), "[w]\nfile = \"one.safetensors\"\n");
     assert_eq!(operands(&s).w.data(), [1.0, 2.0, 3.0, 4.0]);
+    // A header with only `__metadata__` (or `{}`) holds nothing to name, with or without a name.
+    let mut meta = b"{\"__metadata__\":{\"a\":\"b\"}}  ".to_vec();
+    meta.splice(0..0, (meta.len() as u64).to_le_bytes());
+    for (file, bytes) in [
+        ("meta.safetensors", meta),
+        ("empty.safetensors", safetensors(&[])),
+    ] {
+        fs::write(dir.path().join(file), bytes).expect("write");
+        for tensor in ["", "tensor = \"w\"\n"] {
+            let s = load_in(dir.path(), &format!("[w]\nfile = \"{file}\"\n{tensor}"));
+            assert_eq!(
+                operands_err(&s),
+                format!(
+                    "{}: holds no tensors (its header lists none); expected at least one",
+                    dir.path().join(file).display()
+                )
+            );
+        }
+    }
     // 'tensor' on a non-safetensors file.
     let s = load_in(dir.path(), "[w]\nfile = \"w.npy\"\ntensor = \"w\"\n");
     assert_eq!(

@@ -30,13 +30,14 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool
     })?;
     let mut names: Vec<&str> = st.names();
     names.sort_unstable();
-    let available = || {
-        if names.is_empty() {
-            "the file holds no tensors".to_string()
-        } else {
-            format!("{} tensors: {}", names.len(), text::list(&names, 5))
-        }
-    };
+    let available = || format!("{} tensors: {}", names.len(), text::list(&names, 5));
+    if names.is_empty() {
+        // Only a `__metadata__` block, or `{}`: nothing to name, so say so plainly.
+        return Err(Error::file(
+            path,
+            "holds no tensors (its header lists none); expected at least one",
+        ));
+    }
     let name = match name {
         Some(n) => n,
         None if names.len() == 1 => names[0],
