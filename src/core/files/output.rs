@@ -486,14 +486,15 @@ impl Staged {
             .map_err(|e| Error::io(shown, e))?;
         temps::register(&temp);
         if let Some(meta) = existing {
-            let _ = file.set_permissions(meta.permissions());
             #[cfg(unix)]
             {
                 use std::os::unix::fs::MetadataExt;
                 // Only root can give a file away; for others this fails when the owner
                 // differs, and the new file is theirs, as any rewrite would make it.
+                // Owner first: a chown clears set-id bits, which the chmod below restores.
                 let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
             }
+            let _ = file.set_permissions(meta.permissions());
         }
         let s = Staged {
             temp,
@@ -558,6 +559,14 @@ mod tests {
             1,
             "no temporaries left"
         );
+        // Set-id and sticky bits too (a chown after the chmod would clear them).
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o6751)).unwrap();
+        let mut outs = Outputs::new(&inputs());
+        let s = outs.add("--out", &a, Content::Binary).unwrap();
+        outs.put(s, b"newer".to_vec());
+        outs.commit().unwrap();
+        let mode = fs::metadata(&a).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o6751, "{mode:o}");
     }
 
     #[test]
