@@ -494,6 +494,18 @@ fn shards_merged_in_any_order_equal_the_unsharded_run() {
             out.display()
         ));
     assert_same_bytes(&d.read("cli-merged.csv"), &full, "CLI merge");
+    // To standard output: the bytes on stdout, the note names the stream, not "-".
+    let o = qlab()
+        .arg("merge")
+        .args([&parts[2], &parts[0], &parts[1]])
+        .args(["--out", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "merged 12 configurations (24 rows) into standard output\n"
+    );
+    assert_same_bytes(&o.stdout, &full, "merge to -");
 }
 
 #[test]
@@ -629,7 +641,7 @@ fn merge_with_a_missing_shard_reports_the_missing_configurations() {
         .stdout("")
         .stderr(format!(
             "merged 8 configurations (16 rows) into {}\n\
-             qlab: 4 configurations are missing: 1, 4, 7, 10\n",
+             qlab: 4 configurations missing: 1, 4, 7, 10\n",
             out.display()
         ));
     // The merged file is the full file without shard 2's rows.
@@ -674,8 +686,8 @@ fn merge_lists_at_most_twenty_missing_configurations() {
         .assert()
         .success()
         .stderr(format!(
-            "merged 1 configurations (2 rows) into {}\n\
-             qlab: 29 configurations are missing: {}, …\n",
+            "merged 1 configuration (2 rows) into {}\n\
+             qlab: 29 configurations missing: {}, …\n",
             out.display(),
             shown.join(", ")
         ));

@@ -140,6 +140,15 @@ pub fn cut_quoted(message: &str) -> String {
     out
 }
 
+/// `n` and a noun that agrees with it: "1 configuration", "3 configurations".
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A list of names for a message: at most `max` of them, then how many more there are.
 pub fn list<S: AsRef<str>>(names: &[S], max: usize) -> String {
     let shown: Vec<String> = names.iter().take(max).map(|n| echo(n.as_ref())).collect();
@@ -184,6 +193,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_count_agrees_with_its_noun() {
+        assert_eq!(super::count(0, "row"), "0 rows");
+        assert_eq!(super::count(1, "row"), "1 row");
+        assert_eq!(super::count(2, "row"), "2 rows");
+    }
+
     use super::*;
 
     #[test]

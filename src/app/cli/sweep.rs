@@ -71,10 +71,10 @@ pub struct PlotArgs {
 pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
     let m = crate::app::sweep::merge::merge(&a.inputs, &a.out)?;
     note!(
-        "merged {} configurations ({} rows) into {}",
-        m.configs,
-        m.rows,
-        text::printable(&a.out.display().to_string())
+        "merged {} ({}) into {}",
+        text::count(m.configs, "configuration"),
+        text::count(m.rows as u64, "row"),
+        shown_out(&a.out)
     );
     if m.missing_count > 0 {
         let shown: Vec<String> = m
@@ -83,8 +83,8 @@ pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
             .map(std::string::ToString::to_string)
             .collect();
         note!(
-            "qlab: {} configurations are missing: {}{}",
-            m.missing_count,
+            "qlab: {} missing: {}{}",
+            text::count(m.missing_count, "configuration"),
             shown.join(", "),
             if m.missing_count > m.missing.len() as u64 {
                 ", …"
@@ -164,10 +164,20 @@ pub(super) fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
     let ran = sweep::run(&spec, out, &opts)?;
     if !a.quiet {
         note!(
-            "sweep {}: ran {ran} configurations into {}",
+            "sweep {}: ran {} into {}",
             spec.id,
-            text::printable(&out.display().to_string())
+            text::count(ran, "configuration"),
+            shown_out(out)
         );
     }
     Ok(())
+}
+
+/// An output path for a closing note: "standard output" for `-` and its aliases.
+fn shown_out(p: &std::path::Path) -> String {
+    if crate::core::files::output::is_stdout_path(p) {
+        "standard output".to_string()
+    } else {
+        text::printable(&p.display().to_string()).into_owned()
+    }
 }
