@@ -295,7 +295,7 @@ fn product(v: &Variant, w: &Matrix, x: &Matrix) -> qlab::Result<(Matrix, Matrix,
     kernel::check_shapes(w, x)?;
     let xt = x.transpose();
     let (qw, qx) = qlab::experiment::quantize(v, w, x, &xt)?;
-    let y = v.family.gemm(&*qw, &*qx, &v.gemm);
+    let y = v.gemm(&*qw, &*qx);
     Ok((y, qw.dequantize(), qx.dequantize().transpose()))
 }
 

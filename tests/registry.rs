@@ -64,7 +64,7 @@ fn every_value_of_every_knob_parses_runs_and_labels() {
                 let s = Scenario::from_toml(&text, Path::new("s.toml"), PathBuf::new())
                     .unwrap_or_else(|e| panic!("{} {}={v}: {e}", f.name(), k.key));
                 let var = &s.variants[0];
-                assert_eq!(var.family.name(), f.name());
+                assert_eq!(var.w_format.name(), f.name());
                 for role in [Role::W, Role::X] {
                     assert_eq!(var.value(k, role), v, "{} {} {role:?}", f.name(), k.key);
                 }

@@ -1234,9 +1234,9 @@ fn a_variant_axis_applies_to_every_variant_of_its_format() {
     assert_eq!(sweep.variants(), 3);
     for (i, want) in [(0, BlockSize::Elements(8)), (1, BlockSize::Tensor)] {
         let s = sweep.config(i).unwrap().scenario;
-        assert_eq!(s.variants[0].family.name(), "int8");
+        assert_eq!(s.variants[0].w_format.name(), "int8");
         for (v, rule) in [(1, ScaleRule::Floor), (2, ScaleRule::Ceil)] {
-            assert_eq!(s.variants[v].family.name(), "mxfp4", "variant {v}");
+            assert_eq!(s.variants[v].w_format.name(), "mxfp4", "variant {v}");
             let config = qlab::family::mxfp4::config(&s.variants[v].w).unwrap();
             assert_eq!(config.block, want, "config {i} variant {v}");
             assert_eq!(config.rule, rule, "the other settings are kept");

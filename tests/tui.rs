@@ -232,13 +232,13 @@ const ACCUMULATOR: Param = Param::Knob("accumulator", None);
 
 fn mx_block(app: &App, i: usize) -> BlockSize {
     let v = &app.scenario.variants[i];
-    assert_eq!(v.family.name(), "mxfp4", "variant {i}");
+    assert_eq!(v.w_format.name(), "mxfp4", "variant {i}");
     qlab::family::mxfp4::config(&v.w).unwrap().block
 }
 
 fn int8_rounding(app: &App, i: usize) -> Rounding {
     let v = &app.scenario.variants[i];
-    assert_eq!(v.family.name(), "int8", "variant {i}");
+    assert_eq!(v.w_format.name(), "int8", "variant {i}");
     let (w, x) = (
         qlab::family::int8::config(&v.w).unwrap(),
         qlab::family::int8::config(&v.x).unwrap(),
@@ -1015,7 +1015,7 @@ fn block_size_cycles_for_an_mxfp4_variant() {
     );
     assert_eq!(app.scenario.variants[MX16].label, "mxfp4 b16 floor #2");
     // Other variants are untouched.
-    assert_eq!(app.scenario.variants[INT8].family.name(), "int8");
+    assert_eq!(app.scenario.variants[INT8].w_format.name(), "int8");
 }
 
 #[test]

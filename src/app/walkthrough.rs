@@ -624,7 +624,7 @@ pub fn trace_element(
     m: usize,
     n: usize,
 ) -> Vec<Step> {
-    let (traced, y) = variant.family.trace(&crate::core::family::TraceInput {
+    let (traced, y) = variant.trace(&crate::core::family::TraceInput {
         w,
         x,
         qw,

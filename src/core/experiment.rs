@@ -81,17 +81,14 @@ pub fn quantize(
     x: &Matrix,
     xt: &Matrix,
 ) -> Result<(Box<dyn Quantized>, Box<dyn Quantized>)> {
-    let f = variant.family;
     // Checked before the transpose, so that indices are in x's own orientation.
-    f.check_input(w, "W")?;
-    f.check_input(x, "x")?;
-    Ok((f.quantize(w, &variant.w)?, f.quantize(xt, &variant.x)?))
+    variant.quantize(w, x, xt)
 }
 
 fn run_variant(variant: &Variant, w: &Matrix, x: &Matrix, xt: &Matrix) -> Result<VariantRun> {
     let (qw, qx) = quantize(variant, w, x, xt)
         .map_err(|e| crate::Error::Invalid(format!("variant '{}': {e}", variant.label)))?;
-    let y = variant.family.gemm(&*qw, &*qx, &variant.gemm);
+    let y = variant.gemm(&*qw, &*qx);
     let (w_deq, x_deq) = (qw.dequantize(), qx.dequantize().transpose());
     let y_w_only = reference::gemm_f64(&w_deq, xt);
     let y_x_only = reference::gemm_f64(w, &x_deq.transpose());
@@ -219,7 +216,7 @@ pub struct VariantParams {
 impl VariantParams {
     pub fn of(v: &Variant) -> Self {
         let get = |key: &str, role: Role| {
-            v.family.knobs().iter().find(|k| k.key == key).map(|k| {
+            v.knobs().into_iter().find(|k| k.key == key).map(|k| {
                 v.value(
                     k,
                     if k.scope == Scope::Gemm {
@@ -353,7 +350,7 @@ impl Run {
                 let output = error_stats(v.y.data(), &self.reference);
                 VariantReport {
                     label: v.variant.label.clone(),
-                    format: v.variant.family.name().into(),
+                    format: v.variant.format_name(),
                     params: VariantParams::of(&v.variant),
                     decomposition: Decomposition {
                         w_only_sqnr_db: sqnr(&v.y_w_only, &self.reference),

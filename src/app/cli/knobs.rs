@@ -252,9 +252,12 @@ pub fn refuse(format: &str, wrong: &[&str]) -> Result<()> {
 
 /// The `--format` values: every family's name, and `extra` (`f64` for `matmul`).
 pub fn format_parser(extra: &[&'static str]) -> PossibleValuesParser {
-    let mut names: Vec<&'static str> = family::names();
-    names.extend(extra);
-    PossibleValuesParser::new(names)
+    use clap::builder::PossibleValue;
+    let values = family::REGISTRY
+        .iter()
+        .map(|f| PossibleValue::new(f.name()).aliases(f.aliases().iter().copied()))
+        .chain(extra.iter().map(|&e| PossibleValue::new(e)));
+    PossibleValuesParser::new(values)
 }
 
 impl<const MATMUL: bool> clap::Args for Given<MATMUL> {

@@ -142,9 +142,9 @@ fn preflight(s: &Scenario) -> Result<()> {
     }
     let ops = s.operands()?;
     for v in &s.variants {
-        v.family
+        v.w_format
             .check_input(&ops.w, "W")
-            .and_then(|()| v.family.check_input(&ops.x, "x"))
+            .and_then(|()| v.x_format.check_input(&ops.x, "x"))
             .map_err(|e| Error::Invalid(format!("variant '{}': {e}", v.label)))?;
     }
     Ok(())
@@ -525,7 +525,7 @@ impl Sweep {
                             .iter()
                             .map(|v| {
                                 let mut t = Table::new();
-                                t.insert("format".into(), Value::String(v.family.name().into()));
+                                t.insert("format".into(), Value::String(v.w_format.name().into()));
                                 Value::Table(t)
                             })
                             .collect(),

@@ -115,7 +115,7 @@ impl App {
         }
         p.extend([Param::M, Param::K, Param::N, Param::Seed]);
         if let Some(v) = self.scenario.variants.get(self.variant) {
-            for k in v.family.knobs().iter().filter(|k| !k.steps.is_empty()) {
+            for k in v.knobs().into_iter().filter(|k| !k.steps.is_empty()) {
                 match k.scope {
                     Scope::PerOperand => p.extend([
                         Param::Knob(k.key, Some(Role::W)),
@@ -246,7 +246,7 @@ impl App {
         let Some(v) = self.scenario.variants.get_mut(self.variant) else {
             return false;
         };
-        let Some(knob) = v.family.knobs().iter().find(|k| k.key == key) else {
+        let Some(knob) = v.knobs().into_iter().find(|k| k.key == key) else {
             return false;
         };
         let role = role.unwrap_or(Role::W);
@@ -262,7 +262,7 @@ impl App {
         v.set(knob, role, next.clone());
         // A seed that only means something with this value (stochastic rounding's) takes the
         // scenario's seed.
-        for dep in v.family.knobs() {
+        for dep in v.knobs() {
             if dep.kind == Kind::Seed && dep.requires == Some((knob.key, next.as_str())) {
                 v.set(dep, role, seed.to_string());
             }
@@ -345,7 +345,7 @@ impl App {
             .into(),
             Param::Knob(key, role) => variant
                 .and_then(|v| {
-                    let k = v.family.knobs().iter().find(|k| k.key == key)?;
+                    let k = v.knobs().into_iter().find(|k| k.key == key)?;
                     Some(v.value(k, role.unwrap_or(Role::W)).to_string())
                 })
                 .unwrap_or_default(),

@@ -4,5 +4,7 @@
 
 pub mod e2m1;
 pub mod e8m0;
+pub mod exact;
+pub mod minifloat;
 pub mod mx_block;
 pub mod rounding;

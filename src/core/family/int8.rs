@@ -284,6 +284,25 @@ impl Quantized for Int8Matrix {
         None
     }
 
+    fn fixed(&self) -> Option<crate::core::format::fixed::Fixed> {
+        let (rows, k) = (self.rows(), self.k());
+        let mut ints = Vec::with_capacity(rows * k);
+        for r in 0..rows {
+            let zp = self.row_params(r).zero_point;
+            ints.extend(self.row_codes(r).iter().map(|&q| i32::from(q) - zp));
+        }
+        Some(crate::core::format::fixed::Fixed {
+            rows,
+            k,
+            ints,
+            frac: 0,
+            seg: k.max(1),
+            scales: (0..rows)
+                .map(|r| f64::from(self.row_params(r).scale))
+                .collect(),
+        })
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

@@ -13,6 +13,7 @@
 
 pub mod int8;
 pub mod knob;
+pub mod mx_element;
 pub mod mxfp4;
 
 use std::any::Any;
@@ -25,7 +26,15 @@ use crate::core::error::{Error, Result};
 use crate::core::matrix::Matrix;
 
 /// Every family, in the order the help, the messages and the default variants list them.
-pub static REGISTRY: &[&dyn Family] = &[&int8::Int8, &mxfp4::Mxfp4];
+pub static REGISTRY: &[&dyn Family] = &[
+    &int8::Int8,
+    &mxfp4::Mxfp4,
+    &mx_element::MXFP8_E4M3,
+    &mx_element::MXFP8_E5M2,
+    &mx_element::MXFP6_E2M3,
+    &mx_element::MXFP6_E3M2,
+    &mx_element::MXINT8,
+];
 
 /// The family named `name` (or one of its aliases).
 pub fn find(name: &str) -> Option<&'static dyn Family> {
@@ -104,6 +113,10 @@ pub trait Family: Send + Sync + 'static {
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, gemm: &Settings) -> Matrix;
     /// The default label of a variant: the name and what differs from the defaults.
     fn label(&self, v: &Variant) -> String;
+    /// The label of one operand in this format, in a mixed pair's label (`mxfp4 b16`).
+    fn operand_label(&self, s: &Settings, role: Role) -> String {
+        settings_label(self.name(), self.knobs(), s, role)
+    }
     /// How its codes look on the screens.
     fn codec(&self) -> Codec;
     /// What its scales are, in one phrase, for a screen that shows block scales.
@@ -167,6 +180,11 @@ pub trait Quantized: fmt::Debug + Send + Sync {
     fn noise(&self, original: &Matrix) -> Vec<f64>;
     /// The block structure, for families with per-block scales.
     fn blocks(&self) -> Option<&dyn Blocks> {
+        None
+    }
+    /// The operand as scaled integers, for the segment GEMM of a mixed pair; `None` for an
+    /// elementwise format (bf16, fp16, f32), which multiplies as f64.
+    fn fixed(&self) -> Option<crate::core::kernel::segments::Fixed> {
         None
     }
     fn as_any(&self) -> &dyn Any;
@@ -264,20 +282,25 @@ impl TraceStep {
     }
 }
 
-/// One quantization to compare: a family and its settings, for W, for x and for the GEMM.
+/// One quantization to compare: a format and its settings for W, one for x (the same family
+/// unless the variant chose them apart: W4A8, or x left in f32), and the GEMM's settings.
 #[derive(Clone, Debug)]
 pub struct Variant {
     pub label: String,
-    pub family: &'static dyn Family,
+    pub w_format: &'static dyn Family,
+    pub x_format: &'static dyn Family,
+    /// W's settings (of `w_format`'s knobs) and x's (of `x_format`'s).
     pub w: Settings,
     pub x: Settings,
+    /// The GEMM knobs of both formats.
     pub gemm: Settings,
 }
 
 impl PartialEq for Variant {
     fn eq(&self, o: &Self) -> bool {
         self.label == o.label
-            && self.family == o.family
+            && self.w_format == o.w_format
+            && self.x_format == o.x_format
             && self.w == o.w
             && self.x == o.x
             && self.gemm == o.gemm
@@ -294,17 +317,64 @@ impl serde::Serialize for Variant {
 }
 
 impl Variant {
-    /// `family` with every setting at its default, and the default label.
+    /// `family` for both operands with every setting at its default, and the default label.
     pub fn defaults(family: &'static dyn Family) -> Variant {
+        Variant::pair(family, family)
+    }
+
+    /// W in `w_format` and x in `x_format`, every setting at its default.
+    pub fn pair(w_format: &'static dyn Family, x_format: &'static dyn Family) -> Variant {
+        let mut gemm = Settings::defaults(w_format.knobs(), Role::W, true);
+        for (k, v) in Settings::defaults(x_format.knobs(), Role::W, true).iter() {
+            if gemm.get(k).is_none() {
+                gemm.set(k, v.to_string());
+            }
+        }
         let mut v = Variant {
             label: String::new(),
-            family,
-            w: Settings::defaults(family.knobs(), Role::W, false),
-            x: Settings::defaults(family.knobs(), Role::X, false),
-            gemm: Settings::defaults(family.knobs(), Role::W, true),
+            w_format,
+            x_format,
+            w: Settings::defaults(w_format.knobs(), Role::W, false),
+            x: Settings::defaults(x_format.knobs(), Role::X, false),
+            gemm,
         };
-        v.label = family.label(&v);
+        v.label = v.default_label();
         v
+    }
+
+    /// Whether W and x are in one family (its own GEMM) rather than two.
+    pub fn is_mixed(&self) -> bool {
+        self.w_format != self.x_format
+    }
+
+    /// The format of operand `role`.
+    pub fn format(&self, role: Role) -> &'static dyn Family {
+        match role {
+            Role::W => self.w_format,
+            Role::X => self.x_format,
+        }
+    }
+
+    /// The name for a `format` column: the family's, or `w·x` for a mixed pair.
+    pub fn format_name(&self) -> String {
+        if self.is_mixed() {
+            format!("{}·{}", self.w_format.name(), self.x_format.name())
+        } else {
+            self.w_format.name().to_string()
+        }
+    }
+
+    /// Every knob of either format, each key once (W's first).
+    pub fn knobs(&self) -> Vec<&'static Knob> {
+        let mut out: Vec<&'static Knob> = Vec::new();
+        for f in [self.w_format, self.x_format] {
+            for k in f.knobs() {
+                if !out.iter().any(|o| o.key == k.key) {
+                    out.push(k);
+                }
+            }
+        }
+        out
     }
 
     /// The settings of operand `role`.
@@ -315,7 +385,8 @@ impl Variant {
         }
     }
 
-    /// The value of `knob` for `role` (the GEMM's for a GEMM knob).
+    /// The value of `knob` for `role` (the GEMM's for a GEMM knob). An operand whose format
+    /// lacks the knob reports the knob's default.
     pub fn value(&self, knob: &Knob, role: Role) -> &str {
         let s = if knob.scope == Scope::Gemm {
             &self.gemm
@@ -325,13 +396,25 @@ impl Variant {
         s.get(knob.key).unwrap_or_else(|| knob.default(role))
     }
 
-    /// Sets `knob` for `role`; a shared knob for both operands.
+    /// Whether operand `role`'s format has a knob like `knob` (same key and kind).
+    pub fn has(&self, knob: &Knob, role: Role) -> bool {
+        self.format(role)
+            .knobs()
+            .iter()
+            .any(|k| k.key == knob.key && k.kind == knob.kind)
+    }
+
+    /// Sets `knob` for `role`; a shared knob for both operands (those whose format has it).
     pub fn set(&mut self, knob: &Knob, role: Role, value: String) {
         match knob.scope {
             Scope::Gemm => self.gemm.set(knob.key, value),
             Scope::Shared => {
-                self.w.set(knob.key, value.clone());
-                self.x.set(knob.key, value);
+                if self.has(knob, Role::W) {
+                    self.w.set(knob.key, value.clone());
+                }
+                if self.has(knob, Role::X) {
+                    self.x.set(knob.key, value);
+                }
             }
             Scope::PerOperand => match role {
                 Role::W => self.w.set(knob.key, value),
@@ -340,10 +423,201 @@ impl Variant {
         }
     }
 
-    /// The label the settings give (the family's rule).
+    /// The label the settings give: the family's rule, or `w … · x …` for a mixed pair.
     pub fn default_label(&self) -> String {
-        self.family.label(self)
+        if self.is_mixed() {
+            format!(
+                "w {} · x {}",
+                self.w_format.operand_label(&self.w, Role::W),
+                self.x_format.operand_label(&self.x, Role::X)
+            )
+        } else {
+            self.w_format.label(self)
+        }
     }
+
+    /// Checks both operands' data and quantizes them: W (`M × K`) and xᵀ (`N × K`); `x` is
+    /// the untransposed x, so that messages give indices in its own orientation.
+    pub fn quantize(
+        &self,
+        w: &Matrix,
+        x: &Matrix,
+        xt: &Matrix,
+    ) -> Result<(Box<dyn Quantized>, Box<dyn Quantized>)> {
+        self.w_format.check_input(w, "W")?;
+        self.x_format.check_input(x, "x")?;
+        Ok((
+            self.w_format.quantize(w, &self.w)?,
+            self.x_format.quantize(xt, &self.x)?,
+        ))
+    }
+
+    /// y = W · x from the two quantized operands: the family's own GEMM, or for a mixed pair
+    /// the segment GEMM (both scaled integers) or the f64 product of the dequantized operands
+    /// (either elementwise or unquantized), rounded to f32.
+    pub fn gemm(&self, qw: &dyn Quantized, qx: &dyn Quantized) -> Matrix {
+        if !self.is_mixed() {
+            return self.w_format.gemm(qw, qx, &self.gemm);
+        }
+        mixed_gemm(qw, qx, &self.gemm)
+    }
+
+    /// Every step of y[m][n].
+    pub fn trace(&self, t: &TraceInput) -> (Vec<TraceStep>, f32) {
+        if !self.is_mixed() {
+            return self.w_format.trace(t);
+        }
+        mixed_trace(t)
+    }
+}
+
+/// The accumulator a GEMM's settings choose (f32 unless `accumulator = "f64"`).
+pub fn accumulator(gemm: &Settings) -> crate::core::kernel::Accumulator {
+    gemm.get("accumulator")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_default()
+}
+
+/// The GEMM of two operands of different families (DESIGN §7).
+pub fn mixed_gemm(qw: &dyn Quantized, qx: &dyn Quantized, gemm: &Settings) -> Matrix {
+    use crate::core::kernel::{reference, segments};
+    match (qw.fixed(), qx.fixed()) {
+        (Some(a), Some(b)) => segments::gemm(&a, &b, accumulator(gemm)),
+        _ => {
+            let (w, xt) = (qw.dequantize(), qx.dequantize());
+            let y: Vec<f32> = reference::gemm_f64(&w, &xt)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            Matrix::new(w.rows(), xt.rows(), y).expect("M × N values")
+        }
+    }
+}
+
+/// The trace of a mixed pair's y[m][n]: the segment terms, or the f64 dot of the dequantized
+/// operands.
+pub fn mixed_trace(t: &TraceInput) -> (Vec<TraceStep>, f32) {
+    match (t.qw.fixed(), t.qx.fixed()) {
+        (Some(a), Some(b)) => segment_trace(t, &a, &b),
+        _ => {
+            let (w, xt) = (t.qw.dequantize(), t.qx.dequantize());
+            let mut s = TraceStep::new(format!(
+                "f64 dot of the dequantized W row {} and x column {}",
+                t.m, t.n
+            ));
+            s.line(format!(
+                "W {}",
+                preview(
+                    w.row(t.m).iter(),
+                    w.cols(),
+                    std::string::ToString::to_string
+                )
+            ));
+            s.line(format!(
+                "x {}",
+                preview(
+                    xt.row(t.n).iter(),
+                    xt.cols(),
+                    std::string::ToString::to_string
+                )
+            ));
+            let dot: f64 = w
+                .row(t.m)
+                .iter()
+                .zip(xt.row(t.n))
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            let y = dot as f32;
+            s.line(format!("Σ = {dot} → f32 {y}"));
+            (vec![s], y)
+        }
+    }
+}
+
+/// The trace of a segment GEMM: each operand's integers and scales per range of the common
+/// refinement, the exact dot, the scaled term rounded once to f32, the running sum.
+pub fn segment_trace(
+    t: &TraceInput,
+    a: &crate::core::kernel::segments::Fixed,
+    b: &crate::core::kernel::segments::Fixed,
+) -> (Vec<TraceStep>, f32) {
+    use crate::core::kernel::segments;
+    let acc = accumulator(t.gemm);
+    let terms = segments::terms(a, b, t.m, t.n);
+    let mut s = TraceStep::new(format!(
+        "W row {} and x column {} as integers · 2^−frac · scale (W frac {}, x frac {}), {} \
+         ranges where both scales hold",
+        t.m,
+        t.n,
+        a.frac,
+        b.frac,
+        terms.len()
+    ));
+    for (j, term) in terms.iter().take(TRACE_BLOCKS).enumerate() {
+        let span = term.start..term.end;
+        let ints = |f: &segments::Fixed, r: usize| {
+            preview(
+                f.row(r)[span.clone()].iter(),
+                span.len(),
+                std::string::ToString::to_string,
+            )
+        };
+        s.line(format!(
+            "range {j} (k {}..{}): W scale {}, ints {}",
+            term.start,
+            term.end,
+            term.scale_a,
+            ints(a, t.m)
+        ));
+        s.line(format!(
+            "          x scale {}, ints {}",
+            term.scale_b,
+            ints(b, t.n)
+        ));
+    }
+    if terms.len() > TRACE_BLOCKS {
+        s.line(format!("… {} more ranges", terms.len() - TRACE_BLOCKS));
+    }
+    let mut steps = vec![s];
+    let mut s = TraceStep::new(format!(
+        "Per range: exact integer dot · 2^−(fw+fx) · sW · sx, rounded once to f32, summed in {acc}"
+    ));
+    let mut running32 = 0.0f32;
+    let mut running64 = 0.0f64;
+    for (j, term) in terms.iter().enumerate() {
+        running32 += term.value;
+        running64 += f64::from(term.value);
+        if j < TRACE_BLOCKS {
+            let sum = match acc {
+                crate::core::kernel::Accumulator::F32 => f64::from(running32),
+                crate::core::kernel::Accumulator::F64 => running64,
+            };
+            s.line(format!(
+                "range {j}: Σ = {} → {} → sum {sum}",
+                term.dot, term.value
+            ));
+        }
+    }
+    steps.push(s);
+    let y = segments::accumulate(terms.iter().map(|t| t.value), acc);
+    (steps, y)
+}
+
+/// An operand's label from its settings: the family's name, then every setting that differs
+/// from its default (`b16`, `rceil`, `symmetric`, `g64`).
+pub fn settings_label(name: &str, knobs: &[Knob], s: &Settings, role: Role) -> String {
+    let mut out = name.to_string();
+    for k in knobs.iter().filter(|k| k.scope != Scope::Gemm) {
+        let Some(v) = s.get(k.key) else { continue };
+        if v == k.default(role) || k.kind == Kind::Seed {
+            continue;
+        }
+        match k.kind {
+            Kind::BlockSize => out.push_str(&format!(" b{v}")),
+            _ => out.push_str(&format!(" {v}")),
+        }
+    }
+    out
 }
 
 /// The variants compared when a scenario lists none: the families that say so (INT8 and

@@ -17,7 +17,8 @@ use crate::core::metrics::{model, occupancy};
 /// The MXFP4 family.
 pub struct Mxfp4;
 
-const KNOBS: &[Knob] = &[
+/// Its settings, which every MX family shares.
+pub const KNOBS: &[Knob] = &[
     Knob {
         key: "block_size",
         noun: "block size",
@@ -78,9 +79,7 @@ pub fn gemm_settings(acc: Accumulator) -> Settings {
 }
 
 fn accumulator(gemm: &Settings) -> Accumulator {
-    gemm.get("accumulator")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_default()
+    super::accumulator(gemm)
 }
 
 fn mx(q: &dyn Quantized) -> &MxMatrix {
@@ -286,6 +285,22 @@ impl Quantized for MxMatrix {
 
     fn blocks(&self) -> Option<&dyn Blocks> {
         Some(self)
+    }
+
+    fn fixed(&self) -> Option<crate::core::format::fixed::Fixed> {
+        // E2M1 values are integers · 2^−1 (the doubled codes).
+        Some(crate::core::format::fixed::Fixed {
+            rows: self.rows(),
+            k: self.k(),
+            ints: self
+                .codes()
+                .iter()
+                .map(|&c| i32::from(e2m1::doubled(c)))
+                .collect(),
+            frac: 1,
+            seg: self.block(),
+            scales: self.scales().iter().map(|&b| e8m0::to_f64(b)).collect(),
+        })
     }
 
     fn as_any(&self) -> &dyn Any {

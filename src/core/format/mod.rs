@@ -3,8 +3,10 @@
 
 pub use crate::core::codec::{e2m1, e8m0};
 
+pub mod fixed;
 pub mod int8;
 pub mod mx;
+pub mod mx_element;
 pub mod packed;
 
 pub use int8::{Affine, Granularity, Int8Config, Int8Matrix, Rounding, Scheme};

@@ -8,6 +8,7 @@
 pub mod int8;
 pub mod mxfp4;
 pub mod reference;
+pub mod segments;
 
 pub use mxfp4::Accumulator;
 

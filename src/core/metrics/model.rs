@@ -46,6 +46,21 @@ pub fn mx_noise(q: &MxMatrix, original: &Matrix) -> Vec<f64> {
     v
 }
 
+/// The modelled noise variance of one element `x` of a format whose element is `el`, scaled
+/// by `scale`: Δ²/12 with Δ the grid step at |x| / scale, or the squared clipping error
+/// beyond ±max; 0 for a NaN scale (a NaN block is counted apart).
+pub fn element_noise(el: &crate::core::codec::minifloat::Element, scale: f64, x: f32) -> f64 {
+    if !scale.is_finite() || scale == 0.0 {
+        return 0.0;
+    }
+    let a = f64::from(x.abs()) / scale;
+    if a > el.max() {
+        return ((a - el.max()) * scale).powi(2);
+    }
+    let step = el.step_at(a) * scale;
+    step * step / 12.0
+}
+
 /// Predicted SQNR (dB) of an operand with per-element noise variances `noise`.
 pub fn operand_sqnr_db(original: &[f32], noise: &[f64]) -> f64 {
     let signal: f64 = original.iter().map(|&v| f64::from(v).powi(2)).sum();

@@ -14,6 +14,17 @@ pub fn e2m1_counts(codes: &[u8]) -> Vec<u64> {
 }
 
 /// How often each INT8 code occurs; index = code + 128.
+/// How often each of `n` codes is used (codes at or above `n` are not counted).
+pub fn code_counts(codes: &[u8], n: usize) -> Vec<u64> {
+    let mut counts = vec![0u64; n];
+    for &c in codes {
+        if let Some(slot) = counts.get_mut(usize::from(c)) {
+            *slot += 1;
+        }
+    }
+    counts
+}
+
 pub fn int8_counts(codes: &[i8]) -> Vec<u64> {
     let mut c = vec![0u64; 256];
     for &code in codes {

@@ -157,7 +157,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let Some(run) = c.run.variants.get(app.variant) else {
         return;
     };
-    let (name, codes, decode, max) = match run.variant.family.codec() {
+    let (name, codes, decode, max) = match run.variant.w_format.codec() {
         Codec::Integer { name, lo, hi } => {
             return draw_integer(frame, v, (name, lo, hi), theme, area);
         }

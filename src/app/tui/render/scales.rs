@@ -26,9 +26,14 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let Some(v) = c.run.variants.get(app.variant) else {
         return;
     };
-    let (quantized, original, name) = match app.operand {
-        Operand::W => (&v.qw, &c.run.w, "W"),
-        Operand::X => (&v.qx, &c.run.xt, "x (as xᵀ: one row per column of x)"),
+    let (quantized, original, name, format) = match app.operand {
+        Operand::W => (&v.qw, &c.run.w, "W", v.variant.w_format),
+        Operand::X => (
+            &v.qx,
+            &c.run.xt,
+            "x (as xᵀ: one row per column of x)",
+            v.variant.x_format,
+        ),
     };
     let Some(q) = quantized.blocks() else {
         // The formats that have block scales, named from the registry.
@@ -37,7 +42,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
             .filter(|f| matches!(f.codec(), Codec::Minifloat { .. }))
             .map(|f| f.title())
             .collect();
-        let f = v.variant.family;
+        let f = format;
         let lines = vec![
             Line::styled(
                 format!(
@@ -70,7 +75,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         decode,
         max: element_max,
         ..
-    } = v.variant.family.codec()
+    } = format.codec()
     else {
         return;
     };

@@ -1,0 +1,307 @@
+//! The element formats of the MX family and of FP8 (DESIGN §7), as one parametrised codec:
+//! E2M1, E2M3, E3M2, E4M3 (fn: no Inf, one NaN per sign), E5M2 (IEEE Inf/NaN) and the MXINT8
+//! element (q / 64). A code is the element's bit pattern, sign in the top bit, in a u8.
+//!
+//! Every element value is an integer times 2^−frac (frac = bias − 1 + mantissa bits; 6 for
+//! MXINT8), which is what lets the GEMMs multiply elements exactly in integers.
+
+/// Special values an element format has beside its finite grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Specials {
+    /// None: every code is finite (E2M1, E2M3, E3M2).
+    None,
+    /// One NaN per sign, S.1111.111, and no Inf (E4M3 "fn").
+    NanOnly,
+    /// IEEE: the all-ones exponent is Inf (mantissa 0) or NaN (E5M2).
+    Ieee,
+    /// Two's complement integers q in [−127, 127] worth q / 64; −128 is not used (MXINT8).
+    Int,
+}
+
+/// One element format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Element {
+    /// `E4M3`, `INT8`.
+    pub name: &'static str,
+    /// Total bits (sign included).
+    pub bits: u32,
+    pub exponent_bits: u32,
+    pub mantissa_bits: u32,
+    pub bias: i32,
+    pub specials: Specials,
+}
+
+pub const E2M1: Element = Element {
+    name: "E2M1",
+    bits: 4,
+    exponent_bits: 2,
+    mantissa_bits: 1,
+    bias: 1,
+    specials: Specials::None,
+};
+pub const E2M3: Element = Element {
+    name: "E2M3",
+    bits: 6,
+    exponent_bits: 2,
+    mantissa_bits: 3,
+    bias: 1,
+    specials: Specials::None,
+};
+pub const E3M2: Element = Element {
+    name: "E3M2",
+    bits: 6,
+    exponent_bits: 3,
+    mantissa_bits: 2,
+    bias: 3,
+    specials: Specials::None,
+};
+pub const E4M3: Element = Element {
+    name: "E4M3",
+    bits: 8,
+    exponent_bits: 4,
+    mantissa_bits: 3,
+    bias: 7,
+    specials: Specials::NanOnly,
+};
+pub const E5M2: Element = Element {
+    name: "E5M2",
+    bits: 8,
+    exponent_bits: 5,
+    mantissa_bits: 2,
+    bias: 15,
+    specials: Specials::Ieee,
+};
+pub const INT8: Element = Element {
+    name: "INT8",
+    bits: 8,
+    exponent_bits: 0,
+    mantissa_bits: 6,
+    bias: 0,
+    specials: Specials::Int,
+};
+
+impl Element {
+    /// How many codes there are: 2^bits.
+    pub fn codes(&self) -> u16 {
+        1 << self.bits
+    }
+
+    /// The sign bit of a code.
+    pub fn sign_bit(&self) -> u8 {
+        1 << (self.bits - 1)
+    }
+
+    /// Value = integer · 2^−frac for every finite code.
+    pub fn frac(&self) -> i32 {
+        match self.specials {
+            Specials::Int => 6,
+            _ => self.bias - 1 + self.mantissa_bits as i32,
+        }
+    }
+
+    /// The largest exponent of a normal value (E of max = 1.m · 2^emax); 0 for MXINT8,
+    /// whose largest value 127/64 is 1.984375 · 2^0.
+    pub fn emax(&self) -> i32 {
+        match self.specials {
+            Specials::Int => 0,
+            _ => self.max_field() as i32 - self.bias,
+        }
+    }
+
+    /// The largest exponent field holding finite values.
+    fn max_field(&self) -> u32 {
+        let all = (1 << self.exponent_bits) - 1;
+        if self.specials == Specials::Ieee {
+            all - 1
+        } else {
+            all
+        }
+    }
+
+    /// The largest mantissa field of the largest binade.
+    fn max_mantissa(&self) -> u32 {
+        let all = (1 << self.mantissa_bits) - 1;
+        if self.specials == Specials::NanOnly {
+            all - 1
+        } else {
+            all
+        }
+    }
+
+    /// The integer (value · 2^frac) of the largest finite value.
+    pub fn max_int(&self) -> i64 {
+        match self.specials {
+            Specials::Int => 127,
+            _ => {
+                let m = i64::from((1 << self.mantissa_bits) | self.max_mantissa());
+                m << (self.max_field() - 1)
+            }
+        }
+    }
+
+    /// The largest finite value.
+    pub fn max(&self) -> f64 {
+        self.max_int() as f64 * (-self.frac() as f64).exp2()
+    }
+
+    /// The smallest positive value (a subnormal; 1/64 for MXINT8).
+    pub fn min_subnormal(&self) -> f64 {
+        (-self.frac() as f64).exp2()
+    }
+
+    /// The grid step around magnitude `a` (in units of the scale): the spacing of the binade
+    /// that holds it (the subnormal spacing below the smallest normal).
+    pub fn step_at(&self, a: f64) -> f64 {
+        let lowest = (-self.frac() as f64).exp2();
+        if self.specials == Specials::Int || a == 0.0 {
+            return lowest;
+        }
+        let e = exponent_of(a).max(1 - self.bias);
+        ((e - self.mantissa_bits as i32) as f64).exp2().max(lowest)
+    }
+
+    /// Whether a code is NaN (or Inf): not a finite element.
+    pub fn is_special(&self, code: u8) -> bool {
+        let mag = u32::from(code & (self.sign_bit() - 1));
+        match self.specials {
+            Specials::None => false,
+            Specials::Int => code == 0x80,
+            Specials::NanOnly => mag == (1 << (self.bits - 1)) - 1,
+            Specials::Ieee => mag >> self.mantissa_bits == (1 << self.exponent_bits) - 1,
+        }
+    }
+
+    /// The value of a finite code as an integer times 2^−frac (0 for a special code).
+    pub fn to_int(&self, code: u8) -> i64 {
+        if self.is_special(code) {
+            return 0;
+        }
+        if self.specials == Specials::Int {
+            return i64::from(code as i8);
+        }
+        let sign = code & self.sign_bit() != 0;
+        let mag = u32::from(code & (self.sign_bit() - 1));
+        let field = mag >> self.mantissa_bits;
+        let mantissa = i64::from(mag & ((1 << self.mantissa_bits) - 1));
+        let v = if field == 0 {
+            mantissa
+        } else {
+            ((1 << self.mantissa_bits) | mantissa) << (field - 1)
+        };
+        if sign { -v } else { v }
+    }
+
+    /// The value of a code: NaN and ±Inf for the special codes, −0 for the negative zero.
+    pub fn decode(&self, code: u8) -> f32 {
+        let code = code & ((self.codes() - 1) as u8);
+        if self.is_special(code) {
+            let inf =
+                self.specials == Specials::Ieee && code & ((1 << self.mantissa_bits) - 1) == 0;
+            return match (inf, code & self.sign_bit() != 0) {
+                (true, false) => f32::INFINITY,
+                (true, true) => f32::NEG_INFINITY,
+                _ => f32::NAN,
+            };
+        }
+        let v = self.to_int(code) as f64 * (-self.frac() as f64).exp2();
+        let v = v as f32;
+        if code & self.sign_bit() != 0 && v == 0.0 {
+            -0.0
+        } else {
+            v
+        }
+    }
+
+    /// The code of `v` (already divided by its scale): round to nearest, ties to the even
+    /// code, saturating to ±max (never Inf or NaN for a finite `v`), sign kept (−0.001 → −0).
+    /// NaN gives the NaN code where there is one, else +0 (MX blocks mark NaN by their scale).
+    pub fn encode(&self, v: f64) -> u8 {
+        let sign = if v.is_sign_negative() {
+            self.sign_bit()
+        } else {
+            0
+        };
+        if v.is_nan() {
+            return match self.specials {
+                Specials::NanOnly | Specials::Ieee => (self.codes() - 1) as u8 & !self.sign_bit(),
+                _ => 0,
+            };
+        }
+        let a = v.abs();
+        if self.specials == Specials::Int {
+            // q = RNE(v · 64), clamped to ±127; two's complement.
+            let q = (a * 64.0).round_ties_even().min(127.0) as i8;
+            return if sign != 0 { (-q) as u8 } else { q as u8 };
+        }
+        // The step at a's binade (subnormals share the lowest normal binade's step):
+        // a / step is exact in f64 (a power-of-two scaling), and RNE of it gives the integer
+        // of the nearest grid value, ties to the even mantissa.
+        let emin = 1 - self.bias;
+        let e = if a == 0.0 {
+            emin
+        } else {
+            (exponent_of(a)).max(emin)
+        };
+        let step_exp = e - self.mantissa_bits as i32;
+        let q = (a * (-step_exp as f64).exp2()).round_ties_even();
+        // The integer in units of 2^−frac (the lowest step), saturated.
+        let int = (q * ((step_exp + self.frac()) as f64).exp2()).min(self.max_int() as f64);
+        sign | self.code_of_int(int as i64)
+    }
+
+    /// The positive code whose integer value is `int` (which lies on the grid).
+    fn code_of_int(&self, int: i64) -> u8 {
+        let m = self.mantissa_bits;
+        if int < 1 << m {
+            return int as u8; // subnormal (or zero): field 0, mantissa = int
+        }
+        let top = 63 - int.leading_zeros(); // position of the leading one, ≥ m
+        let field = top - m + 1;
+        let mantissa = (int >> (top - m)) & ((1 << m) - 1);
+        ((field << m) as i64 | mantissa) as u8
+    }
+}
+
+/// E of x = sig · 2^E (x finite, non-zero), exactly from the f64 bits.
+fn exponent_of(x: f64) -> i32 {
+    let bits = x.to_bits();
+    let field = ((bits >> 52) & 0x7FF) as i32;
+    if field == 0 {
+        -1022 - ((bits & ((1 << 52) - 1)).leading_zeros() as i32 - 12)
+    } else {
+        field - 1023
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_constants() {
+        // DESIGN §7's table: max, min subnormal, emax.
+        let want = [
+            (E2M1, 6.0, 0.5, 2),
+            (E2M3, 7.5, 0.125, 2),
+            (E3M2, 28.0, 0.0625, 4),
+            (E4M3, 448.0, 2f64.powi(-9), 8),
+            (E5M2, 57344.0, 2f64.powi(-16), 15),
+            (INT8, 127.0 / 64.0, 1.0 / 64.0, 0),
+        ];
+        for (e, max, min, emax) in want {
+            assert_eq!(e.max(), max, "{}", e.name);
+            assert_eq!(e.min_subnormal(), min, "{}", e.name);
+            assert_eq!(e.emax(), emax, "{}", e.name);
+        }
+    }
+
+    #[test]
+    fn e2m1_matches_the_mxfp4_codec_on_every_code() {
+        for c in 0..16u8 {
+            assert_eq!(
+                E2M1.decode(c).to_bits(),
+                super::super::e2m1::decode(c).to_bits()
+            );
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The MX formats with any element (DESIGN §7): MXFP8 (E4M3, E5M2), MXFP6 (E2M3, E3M2) and
+//! MXINT8. One E8M0 scale per block of K from the block's amax by a scale rule, as MXFP4
+//! (whose own module keeps its SIMD paths); the element is a [`minifloat::Element`].
+
+use crate::core::codec::minifloat::{Element, Specials};
+use crate::core::codec::mx_block::{block_amax, split_exponent};
+use crate::core::codec::{e8m0, minifloat};
+use crate::core::error::{Error, Result};
+use crate::core::format::fixed::Fixed;
+use crate::core::format::{BlockSize, MxConfig, ScaleRule};
+use crate::core::matrix::Matrix;
+
+/// Whether `rule` bumps the shared exponent for a significand with 23 fraction bits `frac`
+/// (sig = 1 + frac / 2^23), for element `el`: even at sig ≥ 2 − 2^−(m+1), rceil at
+/// sig > max / 2^emax (DESIGN §7's table). Compared on the bits: no rounding anywhere.
+pub fn bumps(rule: ScaleRule, el: &Element, frac: u32) -> bool {
+    let m = el.mantissa_bits;
+    match rule {
+        ScaleRule::Floor => false,
+        ScaleRule::Ceil => frac > 0,
+        ScaleRule::Even => frac >= (1 << 23) - (1 << (22 - m)),
+        ScaleRule::Rceil => {
+            // max / 2^emax = 1 + t / 2^m with t the largest mantissa of the top binade
+            // (MXINT8: 127/64 = 1 + 63/64).
+            let t = (el.max_int() >> (el.max_int().ilog2() - m)) as u32 & ((1 << m) - 1);
+            frac > t << (23 - m)
+        }
+    }
+}
+
+/// The E8M0 byte of a block with largest magnitude `amax` (0 for a zero block, the NaN byte
+/// for NaN or ±Inf).
+pub fn scale_byte(el: &Element, amax: f32, rule: ScaleRule) -> u8 {
+    if !amax.is_finite() {
+        return e8m0::NAN;
+    }
+    if amax == 0.0 {
+        return 0;
+    }
+    let (e, frac) = split_exponent(amax);
+    e8m0::from_exponent(e - el.emax() + i32::from(bumps(rule, el, frac)))
+}
+
+/// One block: its scale byte, and the code of every element (zeros in a NaN block).
+pub fn quantize_block(el: &Element, values: &[f32], byte: u8, codes: &mut [u8]) {
+    let Some(e) = e8m0::exponent(byte) else {
+        codes.fill(0);
+        return;
+    };
+    let inv = e8m0::pow2(-e);
+    for (c, &v) in codes.iter_mut().zip(values) {
+        *c = el.encode(f64::from(v) * inv);
+    }
+}
+
+/// A matrix in an MX format: one code per element, one E8M0 byte per block of each row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MxElementMatrix {
+    element: Element,
+    rows: usize,
+    k: usize,
+    block: usize,
+    codes: Vec<u8>,
+    scales: Vec<u8>,
+}
+
+impl MxElementMatrix {
+    /// Quantizes `m` (rows along K). `even` is refused for MXINT8, whose element has no
+    /// mantissa to round to even.
+    pub fn quantize(el: Element, m: &Matrix, config: MxConfig) -> Result<Self> {
+        if el.specials == Specials::Int && config.rule == ScaleRule::Even {
+            return Err(Error::Invalid(
+                "scale rule 'even' is not offered for mxint8 (its element is an integer); \
+                 expected floor, ceil or rceil"
+                    .into(),
+            ));
+        }
+        if config.block == BlockSize::Elements(0) {
+            return Err(Error::Invalid(
+                "block size 0 is invalid; expected an integer ≥ 1 or 'tensor'".into(),
+            ));
+        }
+        let (rows, k) = m.shape();
+        let block = config.block.len_for(k);
+        let per_row = k.div_ceil(block);
+        let mut codes = vec![0u8; rows * k];
+        let mut scales = vec![0u8; rows * per_row];
+        let tensor_byte = (config.block == BlockSize::Tensor)
+            .then(|| scale_byte(&el, block_amax(m.data()), config.rule));
+        for r in 0..rows {
+            for (j, (vals, cs)) in m
+                .row(r)
+                .chunks(block)
+                .zip(codes[r * k..(r + 1) * k].chunks_mut(block))
+                .enumerate()
+            {
+                let byte =
+                    tensor_byte.unwrap_or_else(|| scale_byte(&el, block_amax(vals), config.rule));
+                quantize_block(&el, vals, byte, cs);
+                scales[r * per_row + j] = byte;
+            }
+        }
+        Ok(MxElementMatrix {
+            element: el,
+            rows,
+            k,
+            block,
+            codes,
+            scales,
+        })
+    }
+
+    pub fn element(&self) -> &Element {
+        &self.element
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
+    pub fn blocks_per_row(&self) -> usize {
+        self.k.div_ceil(self.block)
+    }
+
+    pub fn codes(&self) -> &[u8] {
+        &self.codes
+    }
+
+    pub fn scales(&self) -> &[u8] {
+        &self.scales
+    }
+
+    pub fn row_codes(&self, r: usize) -> &[u8] {
+        &self.codes[r * self.k..(r + 1) * self.k]
+    }
+
+    pub fn row_scales(&self, r: usize) -> &[u8] {
+        let n = self.blocks_per_row();
+        &self.scales[r * n..(r + 1) * n]
+    }
+
+    pub fn nan_blocks(&self) -> usize {
+        self.scales.iter().filter(|&&b| b == e8m0::NAN).count()
+    }
+
+    /// Elements beyond ±max · 2^e, which the encoder saturated.
+    pub fn clipped(&self, original: &Matrix) -> usize {
+        let max = self.element.max();
+        (0..self.rows)
+            .map(|r| {
+                let scales = self.row_scales(r);
+                original
+                    .row(r)
+                    .chunks(self.block)
+                    .enumerate()
+                    .filter(|(j, _)| scales[*j] != e8m0::NAN)
+                    .map(|(j, b)| {
+                        let limit = max * e8m0::to_f64(scales[j]);
+                        b.iter().filter(|v| f64::from(v.abs()) > limit).count()
+                    })
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Every element P · 2^e (NaN in a NaN block), exact: P has at most 8 significant bits
+    /// and 2^e with e ≥ −127 keeps the product inside f32 or rounds it once at the bottom.
+    pub fn dequantize(&self) -> Matrix {
+        let mut out = Vec::with_capacity(self.codes.len());
+        for r in 0..self.rows {
+            let scales = self.row_scales(r);
+            for (j, block) in self.row_codes(r).chunks(self.block).enumerate() {
+                let s = e8m0::to_f64(scales[j]);
+                out.extend(
+                    block
+                        .iter()
+                        .map(|&c| (f64::from(self.element.decode(c)) * s) as f32),
+                );
+            }
+        }
+        Matrix::new(self.rows, self.k, out).expect("shape kept")
+    }
+
+    /// As scaled integers, for the segment GEMM: element integers, 2^e per block.
+    pub fn fixed(&self) -> Fixed {
+        Fixed {
+            rows: self.rows,
+            k: self.k,
+            ints: self
+                .codes
+                .iter()
+                .map(|&c| self.element.to_int(c) as i32)
+                .collect(),
+            frac: self.element.frac(),
+            seg: self.block,
+            scales: self.scales.iter().map(|&b| e8m0::to_f64(b)).collect(),
+        }
+    }
+}
+
+/// The element of every MX format but MXFP4, by family name.
+pub const ELEMENTS: [(&str, Element); 5] = [
+    ("mxfp8-e4m3", minifloat::E4M3),
+    ("mxfp8-e5m2", minifloat::E5M2),
+    ("mxfp6-e2m3", minifloat::E2M3),
+    ("mxfp6-e3m2", minifloat::E3M2),
+    ("mxint8", minifloat::INT8),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::codec::minifloat::{E2M1, E2M3, E3M2, E4M3, E5M2, INT8};
+
+    /// sig thresholds of DESIGN §7's table as fractions of 2^23.
+    fn frac_of(sig: f64) -> u32 {
+        ((sig - 1.0) * f64::from(1u32 << 23)) as u32
+    }
+
+    #[test]
+    fn the_bump_thresholds_of_the_table() {
+        let table = [
+            (E2M1, Some(1.75), 1.5),
+            (E2M3, Some(1.9375), 1.875),
+            (E3M2, Some(1.875), 1.75),
+            (E4M3, Some(1.9375), 1.75),
+            (E5M2, Some(1.875), 1.75),
+            (INT8, None, 1.984375),
+        ];
+        for (el, even, rceil) in table {
+            let t = frac_of(rceil);
+            assert!(!bumps(ScaleRule::Rceil, &el, t), "{} rceil at", el.name);
+            assert!(
+                bumps(ScaleRule::Rceil, &el, t + 1),
+                "{} rceil above",
+                el.name
+            );
+            if let Some(even) = even {
+                let t = frac_of(even);
+                assert!(bumps(ScaleRule::Even, &el, t), "{} even at", el.name);
+                assert!(
+                    !bumps(ScaleRule::Even, &el, t - 1),
+                    "{} even below",
+                    el.name
+                );
+            }
+            assert!(!bumps(ScaleRule::Ceil, &el, 0) && bumps(ScaleRule::Ceil, &el, 1));
+            assert!(!bumps(ScaleRule::Floor, &el, (1 << 23) - 1));
+        }
+    }
+
+    #[test]
+    fn the_microxcaling_mxfp8_block() {
+        // amax 960 = 1.875 · 2^9 → e = 9 − 8 = 1 (byte 0x80); 957 / 2 = 478.5 saturates to
+        // 448, worth 896.
+        let m = Matrix::from_rows(&[[960.0, 957.0, 1.0, -3.0]]).unwrap();
+        let q = MxElementMatrix::quantize(E4M3, &m, MxConfig::default()).unwrap();
+        assert_eq!(q.scales(), [0x80]);
+        assert_eq!(q.dequantize().data(), [896.0, 896.0, 1.0, -3.0]);
+        assert_eq!(q.row_codes(0)[..2], [0x7E, 0x7E]);
+        assert_eq!(q.clipped(&m), 2);
+    }
+
+    #[test]
+    fn mxint8_refuses_even_and_rounds_q_over_64() {
+        let m = Matrix::from_rows(&[[1.0, 0.5, -0.0078125, 0.0234375]]).unwrap();
+        let even = MxConfig {
+            rule: ScaleRule::Even,
+            ..MxConfig::default()
+        };
+        assert!(MxElementMatrix::quantize(INT8, &m, even).is_err());
+        let q = MxElementMatrix::quantize(INT8, &m, MxConfig::default()).unwrap();
+        // amax 1 → e = 0: q = RNE(v · 64): 64, 32, −0.5 → −0 (0), 1.5 → 2.
+        assert_eq!(q.scales(), [127]);
+        assert_eq!(q.row_codes(0), [64, 32, 0, 2]);
+    }
+}
