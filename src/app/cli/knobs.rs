@@ -140,7 +140,8 @@ fn arg(opt: &'static Opt) -> Arg {
             .value_parser(clap::value_parser!(PathBuf)),
         What::Knob(k, _) => match k.kind {
             Kind::Choice(c) => a.value_parser(PossibleValuesParser::new(c.iter().copied())),
-            Kind::BlockSize | Kind::Seed => {
+            Kind::Bool => a.value_parser(PossibleValuesParser::new(["true", "false"])),
+            Kind::BlockSize | Kind::Seed | Kind::Count => {
                 let k: &'static Knob = k;
                 a.value_parser(
                     clap::builder::NonEmptyStringValueParser::new()

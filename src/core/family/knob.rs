@@ -15,6 +15,10 @@ pub enum Kind {
     BlockSize,
     /// A 64-bit seed.
     Seed,
+    /// `true` or `false` (a TOML boolean, or the word).
+    Bool,
+    /// Elements per group: an integer ≥ 1.
+    Count,
 }
 
 /// What a knob applies to.
@@ -99,6 +103,8 @@ impl Knob {
             Kind::Choice(c) => one_of(c),
             Kind::BlockSize => "an integer ≥ 1 or 'tensor'".into(),
             Kind::Seed => "an integer from 0 to 2^64 − 1".into(),
+            Kind::Bool => "true or false".into(),
+            Kind::Count => "an integer ≥ 1".into(),
         }
     }
 
@@ -124,6 +130,22 @@ impl Knob {
                         self.expected()
                     ))),
                 },
+            },
+            Kind::Bool => match v {
+                "true" | "false" => Ok(v.to_string()),
+                _ => Err(Error::Invalid(format!(
+                    "invalid {} '{}'; expected true or false",
+                    self.noun,
+                    text::echo(v)
+                ))),
+            },
+            Kind::Count => match v.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(n.to_string()),
+                _ => Err(Error::Invalid(format!(
+                    "invalid {} '{}'; expected an integer ≥ 1",
+                    self.noun,
+                    text::echo(v)
+                ))),
             },
             Kind::Seed => v.parse::<u64>().map(|n| n.to_string()).map_err(|_| {
                 Error::Invalid(format!(
@@ -154,6 +176,8 @@ impl Knob {
             (Kind::BlockSize, Value::Integer(n)) if *n >= 1 => Ok(n.to_string()),
             (Kind::BlockSize, Value::String(s)) => self.parse(s),
             (Kind::Seed, Value::Integer(n)) if *n >= 0 => Ok(n.to_string()),
+            (Kind::Bool, Value::Boolean(b)) => Ok(b.to_string()),
+            (Kind::Count, Value::Integer(n)) if *n >= 1 => Ok(n.to_string()),
             _ => Err(wrong()),
         }
     }

@@ -15,6 +15,7 @@ pub mod int8;
 pub mod knob;
 pub mod mx_element;
 pub mod mxfp4;
+pub mod nvfp4;
 
 use std::any::Any;
 use std::fmt;
@@ -34,6 +35,7 @@ pub static REGISTRY: &[&dyn Family] = &[
     &mx_element::MXFP6_E2M3,
     &mx_element::MXFP6_E3M2,
     &mx_element::MXINT8,
+    &nvfp4::Nvfp4,
 ];
 
 /// The family named `name` (or one of its aliases).
@@ -109,6 +111,11 @@ pub trait Family: Send + Sync + 'static {
     }
     /// Quantizes `m`, whose rows run along the reduction axis K (W as it is, x transposed).
     fn quantize(&self, m: &Matrix, s: &Settings) -> Result<Box<dyn Quantized>>;
+    /// Whether its own GEMM multiplies W and x with these settings (MX: one block size for
+    /// both); otherwise the pair goes through the segment GEMM, as a mixed pair does.
+    fn pairs(&self, _w: &Settings, _x: &Settings) -> bool {
+        true
+    }
     /// The exact GEMM of two operands this family quantized: y = W · x, `M × N`.
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, gemm: &Settings) -> Matrix;
     /// The default label of a variant: the name and what differs from the defaults.
@@ -342,9 +349,14 @@ impl Variant {
         v
     }
 
-    /// Whether W and x are in one family (its own GEMM) rather than two.
+    /// Whether W and x are in one family rather than two.
     pub fn is_mixed(&self) -> bool {
         self.w_format != self.x_format
+    }
+
+    /// Whether the family's own GEMM multiplies the pair (one family, settings it pairs).
+    pub fn own_gemm(&self) -> bool {
+        !self.is_mixed() && self.w_format.pairs(&self.w, &self.x)
     }
 
     /// The format of operand `role`.
@@ -425,7 +437,7 @@ impl Variant {
 
     /// The label the settings give: the family's rule, or `w … · x …` for a mixed pair.
     pub fn default_label(&self) -> String {
-        if self.is_mixed() {
+        if !self.own_gemm() {
             format!(
                 "w {} · x {}",
                 self.w_format.operand_label(&self.w, Role::W),
@@ -456,7 +468,7 @@ impl Variant {
     /// the segment GEMM (both scaled integers) or the f64 product of the dequantized operands
     /// (either elementwise or unquantized), rounded to f32.
     pub fn gemm(&self, qw: &dyn Quantized, qx: &dyn Quantized) -> Matrix {
-        if !self.is_mixed() {
+        if self.own_gemm() {
             return self.w_format.gemm(qw, qx, &self.gemm);
         }
         mixed_gemm(qw, qx, &self.gemm)
@@ -464,7 +476,7 @@ impl Variant {
 
     /// Every step of y[m][n].
     pub fn trace(&self, t: &TraceInput) -> (Vec<TraceStep>, f32) {
-        if !self.is_mixed() {
+        if self.own_gemm() {
             return self.w_format.trace(t);
         }
         mixed_trace(t)
@@ -614,6 +626,8 @@ pub fn settings_label(name: &str, knobs: &[Knob], s: &Settings, role: Role) -> S
         }
         match k.kind {
             Kind::BlockSize => out.push_str(&format!(" b{v}")),
+            Kind::Count => out.push_str(&format!(" g{v}")),
+            Kind::Bool => out.push_str(&format!(" {}={v}", k.key)),
             _ => out.push_str(&format!(" {v}")),
         }
     }
@@ -643,13 +657,23 @@ pub fn knob_for_key(family: &dyn Family, key: &str) -> Option<(&'static Knob, Op
 /// table may hold besides `label` and `format`.
 pub fn all_keys() -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
+    let mut push = |key: String| {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    };
     for f in REGISTRY {
         for k in f.knobs() {
             for key in k.file_keys() {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
+                push(key);
             }
+        }
+    }
+    // A shared knob set for one operand of a mixed pair: `w_block_size`, `x_scale_rule`.
+    for f in REGISTRY {
+        for k in f.knobs().iter().filter(|k| k.scope == Scope::Shared) {
+            push(format!("w_{}", k.key));
+            push(format!("x_{}", k.key));
         }
     }
     keys

@@ -110,6 +110,10 @@ impl Family for MxElement {
         )?))
     }
 
+    fn pairs(&self, w: &Settings, x: &Settings) -> bool {
+        w.get("block_size") == x.get("block_size")
+    }
+
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, gemm: &Settings) -> Matrix {
         segments::gemm(&mx(w).fixed(), &mx(xt).fixed(), super::accumulator(gemm))
     }

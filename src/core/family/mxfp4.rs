@@ -109,6 +109,10 @@ impl Family for Mxfp4 {
         Ok(Box::new(MxMatrix::quantize(m, config(s)?)?))
     }
 
+    fn pairs(&self, w: &Settings, x: &Settings) -> bool {
+        w.get("block_size") == x.get("block_size")
+    }
+
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, gemm: &Settings) -> Matrix {
         kernel::gemm(mx(w), mx(xt), accumulator(gemm))
     }

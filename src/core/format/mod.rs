@@ -7,6 +7,7 @@ pub mod fixed;
 pub mod int8;
 pub mod mx;
 pub mod mx_element;
+pub mod nvfp4;
 pub mod packed;
 
 pub use int8::{Affine, Granularity, Int8Config, Int8Matrix, Rounding, Scheme};

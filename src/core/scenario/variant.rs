@@ -29,11 +29,13 @@ pub(super) fn variant_from_raw(
         ))),
     };
     // Unknown keys first, as the file's own schema would report them: at the key.
+    const NAMES: [&str; 4] = ["label", "format", "w_format", "x_format"];
     let known = family::all_keys();
+    let is_named = |key: &str| NAMES.contains(&key);
     for (k, _) in &entries {
         let key = k.get_ref().as_str();
-        if key != "label" && key != "format" && !known.iter().any(|x| x == key) {
-            let expected: Vec<String> = ["label", "format"]
+        if !is_named(key) && !known.iter().any(|x| x == key) {
+            let expected: Vec<String> = NAMES
                 .iter()
                 .map(std::string::ToString::to_string)
                 .chain(known.iter().cloned())
@@ -55,40 +57,80 @@ pub(super) fn variant_from_raw(
             .find(|(k, _)| k.get_ref() == name)
             .map(|e| &e.1)
     };
-    let format = match value("format") {
-        Some(v) => string("format", v)?,
-        None => return Err(at(Some(table.clone()), "missing field `format`".into())),
+    let named = |key: &str| -> Result<Option<&'static dyn family::Family>> {
+        match value(key) {
+            Some(v) => {
+                let name = string(key, v)?;
+                Ok(Some(
+                    family::lookup(&name).map_err(|e| in_table(format!("{key}: {e}")))?,
+                ))
+            }
+            None => Ok(None),
+        }
     };
-    let fam = family::lookup(&format).map_err(|e| in_table(e.to_string()))?;
-    let mut v = Variant::defaults(fam);
-    let mut given: Vec<&str> = Vec::new();
+    let both = named("format")?;
+    let (wf, xf) = match (named("w_format")?.or(both), named("x_format")?.or(both)) {
+        (Some(w), Some(x)) => (w, x),
+        _ => {
+            return Err(at(
+                Some(table.clone()),
+                "missing field `format` (or `w_format` and `x_format`)".into(),
+            ));
+        }
+    };
+    let mut v = Variant::pair(wf, xf);
+    let mut given: Vec<(&str, Role)> = Vec::new();
     for (k, val) in &entries {
         let key = k.get_ref().as_str();
-        if key == "label" || key == "format" {
+        if is_named(key) {
             continue;
         }
-        let Some((knob, role)) = knob_for_key(fam, key) else {
+        // Which operands the key reaches: a per-operand key (`w_scheme`) one, a shared key
+        // (`block_size`) every operand whose format has it, and a shared key written for one
+        // operand (`x_block_size`) that one.
+        let mut reached = false;
+        for (role, f) in [(Role::W, wf), (Role::X, xf)] {
+            let hit = match knob_for_key(f, key) {
+                Some((knob, Some(r))) => (r == role).then_some(knob),
+                Some((knob, None)) => Some(knob),
+                None => key
+                    .strip_prefix(if role == Role::W { "w_" } else { "x_" })
+                    .and_then(|rest| knob_for_key(f, rest))
+                    .and_then(|(knob, r)| {
+                        (r.is_none() && knob.scope == family::Scope::Shared).then_some(knob)
+                    }),
+            };
+            let Some(knob) = hit else { continue };
+            let parsed = knob
+                .parse_toml(key, val)
+                .map_err(|e| in_table(e.to_string()))?;
+            match knob.scope {
+                family::Scope::Gemm => v.gemm.set(knob.key, parsed),
+                _ if role == Role::W => v.w.set(knob.key, parsed),
+                _ => v.x.set(knob.key, parsed),
+            }
+            given.push((knob.key, role));
+            reached = true;
+        }
+        if !reached {
             return Err(in_table(format!(
                 "'{key}' does not apply to format '{}'",
-                fam.name()
+                v.format_name()
             )));
-        };
-        let parsed = knob
-            .parse_toml(key, val)
-            .map_err(|e| in_table(e.to_string()))?;
-        v.set(knob, role.unwrap_or(Role::W), parsed);
-        given.push(knob.key);
+        }
     }
     // A setting that only means something beside another's value is refused elsewhere.
-    for knob in fam.knobs() {
-        if let Some((other, needed)) = knob.requires
-            && given.contains(&knob.key)
-            && v.w.get(other) != Some(needed)
-        {
-            return Err(in_table(format!(
-                "'{}' applies to {other} = \"{needed}\" only",
-                knob.key
-            )));
+    for (role, f) in [(Role::W, wf), (Role::X, xf)] {
+        for knob in f.knobs() {
+            if let Some((other, needed)) = knob.requires
+                && given.contains(&(knob.key, role))
+                && v.operand(role).get(other) != Some(needed)
+            {
+                return Err(in_table(format!(
+                    "'{}' applies to {other} = \"{needed}\" only",
+                    knob.key
+                )));
+            }
         }
     }
     v.label = match value("label") {
