@@ -69,14 +69,11 @@ pub(super) fn variant_from_raw(
         }
     };
     let both = named("format")?;
-    let (wf, xf) = match (named("w_format")?.or(both), named("x_format")?.or(both)) {
-        (Some(w), Some(x)) => (w, x),
-        _ => {
-            return Err(at(
-                Some(table.clone()),
-                "missing field `format` (or `w_format` and `x_format`)".into(),
-            ));
-        }
+    let (Some(wf), Some(xf)) = (named("w_format")?.or(both), named("x_format")?.or(both)) else {
+        return Err(at(
+            Some(table.clone()),
+            "missing field `format` (or `w_format` and `x_format`)".into(),
+        ));
     };
     let mut v = Variant::pair(wf, xf);
     let mut given: Vec<(&str, Role)> = Vec::new();
