@@ -18,13 +18,16 @@ fn values(k: &Knob) -> Vec<String> {
         Kind::Choice(c) => c.iter().map(ToString::to_string).collect(),
         Kind::BlockSize => ["1", "7", "32", "tensor"].map(String::from).to_vec(),
         Kind::Seed => ["0", "18446744073709551615"].map(String::from).to_vec(),
+        Kind::Bool => ["true", "false"].map(String::from).to_vec(),
+        Kind::Count => ["1", "7", "128"].map(String::from).to_vec(),
     }
 }
 
 /// A TOML value for a knob's value.
 fn toml_value(k: &Knob, v: &str) -> String {
     match (k.kind, v.parse::<i64>()) {
-        (Kind::BlockSize | Kind::Seed, Ok(n)) => n.to_string(),
+        (Kind::BlockSize | Kind::Seed | Kind::Count, Ok(n)) => n.to_string(),
+        (Kind::Bool, _) => v.to_string(),
         _ => format!("\"{v}\""),
     }
 }

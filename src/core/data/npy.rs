@@ -37,6 +37,7 @@ pub enum NpyData<'a> {
     F64(&'a [f64]),
     U8(&'a [u8]),
     I8(&'a [i8]),
+    U16(&'a [u16]),
     I32(&'a [i32]),
 }
 
@@ -47,6 +48,7 @@ impl NpyData<'_> {
             NpyData::F64(_) => "<f8",
             NpyData::U8(_) => "|u1",
             NpyData::I8(_) => "|i1",
+            NpyData::U16(_) => "<u2",
             NpyData::I32(_) => "<i4",
         }
     }
@@ -57,6 +59,7 @@ impl NpyData<'_> {
             NpyData::F64(d) => d.len(),
             NpyData::U8(d) => d.len(),
             NpyData::I8(d) => d.len(),
+            NpyData::U16(d) => d.len(),
             NpyData::I32(d) => d.len(),
         }
     }
@@ -67,6 +70,7 @@ impl NpyData<'_> {
             NpyData::F64(d) => d.iter().for_each(|v| out.extend(v.to_le_bytes())),
             NpyData::U8(d) => out.extend_from_slice(d),
             NpyData::I8(d) => out.extend(d.iter().map(|&v| v as u8)),
+            NpyData::U16(d) => d.iter().for_each(|v| out.extend(v.to_le_bytes())),
             NpyData::I32(d) => d.iter().for_each(|v| out.extend(v.to_le_bytes())),
         }
     }

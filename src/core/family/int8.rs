@@ -10,6 +10,7 @@ use super::{
 use crate::core::data::distribution::Role;
 use crate::core::data::npy::{NpyData, encode};
 use crate::core::error::{Error, Result};
+use crate::core::format::int_group::{self, IntGroupConfig, IntGroupMatrix};
 use crate::core::format::{self, Granularity, Int8Config, Int8Matrix, Rounding};
 use crate::core::kernel::int8 as kernel;
 use crate::core::matrix::Matrix;
@@ -34,11 +35,12 @@ const KNOBS: &[Knob] = &[
     Knob {
         key: "granularity",
         noun: "granularity",
-        help: "tensor (one scale) or channel (one per row of W, per column of x: per token)",
-        kind: Kind::Choice(&["tensor", "channel"]),
+        help: "tensor (one scale), channel (one per row of W, per column of x: per token) or \
+               group (one per group_size elements of K)",
+        kind: Kind::Choice(&["tensor", "channel", "group"]),
         scope: Scope::PerOperand,
         defaults: ["tensor", "tensor"],
-        steps: &["tensor", "channel"],
+        steps: &["tensor", "channel", "group"],
         axis: true,
         requires: None,
     },
@@ -65,6 +67,7 @@ const KNOBS: &[Knob] = &[
         axis: false,
         requires: Some(("rounding", "stochastic")),
     },
+    super::int4::GROUP_SIZE,
 ];
 
 /// The typed settings of one operand.
@@ -93,9 +96,19 @@ pub fn settings(c: Int8Config) -> Settings {
 }
 
 fn int8(q: &dyn Quantized) -> &Int8Matrix {
-    q.as_any()
-        .downcast_ref()
-        .expect("an INT8 GEMM multiplies INT8 operands")
+    as_int8(q).expect("an INT8 GEMM multiplies INT8 operands")
+}
+
+fn as_int8(q: &dyn Quantized) -> Option<&Int8Matrix> {
+    q.as_any().downcast_ref()
+}
+
+/// The settings with a per-tensor granularity, for the parts of [`config`] a grouped operand
+/// shares with the others (scheme, rounding).
+fn without_group(s: &Settings) -> Settings {
+    let mut s = s.clone();
+    s.set("granularity", "tensor".into());
+    s
 }
 
 impl Family for Int8 {
@@ -124,11 +137,30 @@ impl Family for Int8 {
     }
 
     fn quantize(&self, m: &Matrix, s: &Settings) -> Result<Box<dyn Quantized>> {
+        if s.value("granularity") == "group" {
+            let c = config(&without_group(s))?;
+            let config = IntGroupConfig {
+                bits: 8,
+                scheme: c.scheme,
+                grouping: super::int4::grouping(s)?,
+                rounding: c.rounding,
+            };
+            format::int8::check_finite("input", m)?;
+            return Ok(Box::new(IntGroupMatrix::quantize(m, config)?));
+        }
         Ok(Box::new(Int8Matrix::quantize(m, config(s)?)?))
     }
 
+    /// The integer kernel for per-tensor and per-channel operands; with groups on either
+    /// side, INT8's rule per range of the common refinement.
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, _gemm: &Settings) -> Matrix {
-        kernel::gemm(int8(w), int8(xt))
+        match (as_int8(w), as_int8(xt)) {
+            (Some(a), Some(b)) => kernel::gemm(a, b),
+            _ => {
+                let fixed = |q: &dyn Quantized| q.fixed().expect("INT8 operands are integers");
+                int_group::gemm(&fixed(w), &fixed(xt))
+            }
+        }
     }
 
     /// `int8`, then what differs from the defaults: `w:symmetric`, `w:channel`,
@@ -142,8 +174,10 @@ impl Family for Int8 {
             if scheme != default_scheme {
                 s.push_str(&format!(" {name}:{scheme}"));
             }
-            if settings.value("granularity") != "tensor" {
-                s.push_str(&format!(" {name}:channel"));
+            match settings.value("granularity") {
+                "tensor" => {}
+                "group" => s.push_str(&format!(" {name}:g{}", settings.value("group_size"))),
+                other => s.push_str(&format!(" {name}:{other}")),
             }
         }
         let rounding = v.w.value("rounding");
@@ -166,7 +200,9 @@ impl Family for Int8 {
     }
 
     fn trace(&self, t: &TraceInput) -> (Vec<TraceStep>, f32) {
-        let (qw, qx) = (int8(t.qw), int8(t.qx));
+        let (Some(qw), Some(qx)) = (as_int8(t.qw), as_int8(t.qx)) else {
+            return super::int4::trace_groups(t, "INT8");
+        };
         let (m, n) = (t.m, t.n);
         let k = t.w.cols();
         let x_col: Vec<f32> = (0..k).map(|i| t.x.get(i, n)).collect();
@@ -234,6 +270,9 @@ impl Family for Int8 {
     }
 
     fn output(&self, q: &dyn Quantized, name: &str, shape: &[usize]) -> Result<Vec<u8>> {
+        if let Some(g) = super::int4::grouped(q) {
+            return super::int4::group_output(g, name, shape, "int8");
+        }
         let q = int8(q);
         let n = q.params().len();
         Ok(match name {
@@ -281,7 +320,7 @@ impl Quantized for Int8Matrix {
     }
 
     fn blocks(&self) -> Option<&dyn Blocks> {
-        None
+        Some(self)
     }
 
     fn fixed(&self) -> Option<crate::core::format::fixed::Fixed> {
@@ -305,5 +344,64 @@ impl Quantized for Int8Matrix {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// INT8 per tensor or per channel: one f32 scale per row (the tensor's, repeated), one block
+/// per row.
+impl Blocks for Int8Matrix {
+    fn rows(&self) -> usize {
+        Int8Matrix::rows(self)
+    }
+
+    fn k(&self) -> usize {
+        Int8Matrix::k(self)
+    }
+
+    fn block(&self) -> usize {
+        Int8Matrix::k(self).max(1)
+    }
+
+    fn blocks_per_row(&self) -> usize {
+        1
+    }
+
+    fn scale_text(&self, r: usize, _j: usize) -> String {
+        let p = self.row_params(r);
+        format!("scale {} (f32), zero point {}", p.scale, p.zero_point)
+    }
+
+    fn exponent(&self, r: usize, _j: usize) -> Option<i32> {
+        super::floor_log2(self.scale(r, 0))
+    }
+
+    fn scale(&self, r: usize, _j: usize) -> f64 {
+        f64::from(self.row_params(r).scale)
+    }
+
+    fn code_text(&self, r: usize, k: usize) -> String {
+        self.row_codes(r)[k].to_string()
+    }
+
+    fn element_value(&self, r: usize, k: usize) -> f64 {
+        f64::from(i32::from(self.row_codes(r)[k]) - self.row_params(r).zero_point)
+    }
+
+    fn unit_max(&self) -> f64 {
+        255.0
+    }
+
+    fn clipped_in_block(&self, original: &Matrix, r: usize, _j: usize) -> usize {
+        let p = self.row_params(r);
+        let range = format::Affine::code_range(self.config().scheme);
+        original
+            .row(r)
+            .iter()
+            .enumerate()
+            .filter(|&(c, &v)| {
+                let q = p.unclamped(v, self.config().rounding, (r * self.k() + c) as u64);
+                q < range.0 as f32 || q > range.1 as f32
+            })
+            .count()
     }
 }

@@ -11,6 +11,9 @@
 //! This layer sits above `format` (codecs, quantizers) and `kernel` (GEMMs), which it ties
 //! together, and below the experiment and the front-ends.
 
+pub mod elementwise;
+pub mod fp8;
+pub mod int4;
 pub mod int8;
 pub mod knob;
 pub mod mx_element;
@@ -36,6 +39,12 @@ pub static REGISTRY: &[&dyn Family] = &[
     &mx_element::MXFP6_E3M2,
     &mx_element::MXINT8,
     &nvfp4::Nvfp4,
+    &int4::Int4,
+    &fp8::FP8_E4M3,
+    &fp8::FP8_E5M2,
+    &elementwise::BF16,
+    &elementwise::FP16,
+    &elementwise::F32,
 ];
 
 /// The family named `name` (or one of its aliases).
@@ -126,6 +135,10 @@ pub trait Family: Send + Sync + 'static {
     }
     /// How its codes look on the screens.
     fn codec(&self) -> Codec;
+    /// Whether its operands have scales to show on the block-scales screen.
+    fn has_scales(&self) -> bool {
+        true
+    }
     /// What its scales are, in one phrase, for a screen that shows block scales.
     fn scales_in_words(&self) -> &'static str;
     /// Every step of output element `y[m][n]`: codes, scales, integer dots, the sum.
@@ -197,26 +210,61 @@ pub trait Quantized: fmt::Debug + Send + Sync {
     fn as_any(&self) -> &dyn Any;
 }
 
-/// A quantized operand with one power-of-two scale per block of K, as the block-scales screen
-/// shows it.
+/// A quantized operand with one scale per block (or group, or row) of K, as the block-scales
+/// screen shows it: E8M0 powers of two, NVFP4's E4M3 scales, INT and FP8's f32 scales.
 pub trait Blocks {
     fn rows(&self) -> usize;
     fn k(&self) -> usize;
     /// Elements per block (the last block of a row may be shorter).
     fn block(&self) -> usize;
     fn blocks_per_row(&self) -> usize;
-    /// The scale byte of block `j` of row `r`.
-    fn scale_byte(&self, r: usize, j: usize) -> u8;
-    /// Its exponent e (scale 2^e); `None` for a NaN scale.
+    /// The scale of block `j` of row `r`, as its format writes it (`0x7f = 2^0`,
+    /// `0x1f = 0.1171875`, `0.0123 (f32)`).
+    fn scale_text(&self, r: usize, j: usize) -> String;
+    /// ⌊log2⌋ of its scale, for the heat map; `None` for a NaN scale.
     fn exponent(&self, r: usize, j: usize) -> Option<i32>;
     /// The scale itself (NaN for a NaN scale).
     fn scale(&self, r: usize, j: usize) -> f64;
-    /// The code of element `k` of row `r`.
-    fn code(&self, r: usize, k: usize) -> u8;
-    /// What a code is worth, in units of its block's scale.
-    fn code_value(&self, code: u8) -> f32;
+    /// The code of element `k` of row `r`, as text (`7`, `0x3e`, `-5`).
+    fn code_text(&self, r: usize, k: usize) -> String;
+    /// What element `k` of row `r` is worth, in units of its block's scale.
+    fn element_value(&self, r: usize, k: usize) -> f64;
+    /// The largest magnitude an element reaches, in units of its scale.
+    fn unit_max(&self) -> f64;
     /// Elements of block `j` of row `r` that clipped.
-    fn clipped_in_block(&self, original: &Matrix, r: usize, j: usize) -> usize;
+    fn clipped_in_block(&self, original: &Matrix, r: usize, j: usize) -> usize {
+        let s = self.scale(r, j);
+        if !s.is_finite() {
+            return 0;
+        }
+        let limit = self.unit_max() * s;
+        let span = j * self.block()..((j + 1) * self.block()).min(self.k());
+        original.row(r)[span]
+            .iter()
+            .filter(|v| f64::from(v.abs()) > limit)
+            .count()
+    }
+}
+
+/// ⌊log2 s⌋ of a positive finite scale, exactly from its bits.
+pub fn floor_log2(s: f64) -> Option<i32> {
+    (s > 0.0 && s.is_finite()).then(|| {
+        let bits = s.to_bits();
+        let field = ((bits >> 52) & 0x7FF) as i32;
+        if field == 0 {
+            -1022 - ((bits & ((1 << 52) - 1)).leading_zeros() as i32 - 12)
+        } else {
+            field - 1023
+        }
+    })
+}
+
+/// `0x7f = 2^0`, `0xff = NaN`: an E8M0 byte as the screens show it.
+pub fn e8m0_text(byte: u8) -> String {
+    match crate::core::codec::e8m0::exponent(byte) {
+        Some(e) => format!("{byte:#04x} = 2^{e}"),
+        None => format!("{byte:#04x} = NaN"),
+    }
 }
 
 /// How a family's codes look on the screens.
@@ -239,6 +287,8 @@ pub enum Codec {
         lo: i32,
         hi: i32,
     },
+    /// An elementwise float (bf16, fp16) or f32 itself: no code table to draw.
+    Plain { name: &'static str, bits: u32 },
 }
 
 /// What a trace of one output element needs.

@@ -25,7 +25,22 @@ pub struct MxElement {
     pub element: Element,
     /// `element.decode` as a plain function, for the screens' codec description.
     pub decode: fn(u8) -> f32,
+    pub knobs: &'static [Knob],
 }
+
+/// MXINT8's settings: MXFP4's, without the `even` scale rule (an integer element has no
+/// mantissa to round to even).
+const MXINT8_KNOBS: &[Knob] = &[
+    super::mxfp4::KNOBS[0],
+    Knob {
+        help: "shared exponent: floor (OCP spec), ceil or rceil (cuBLAS); no even for an \
+               integer element",
+        kind: super::Kind::Choice(&["floor", "ceil", "rceil"]),
+        steps: &["floor", "ceil", "rceil"],
+        ..super::mxfp4::KNOBS[1]
+    },
+    super::mxfp4::KNOBS[2],
+];
 
 fn e4m3(c: u8) -> f32 {
     minifloat::E4M3.decode(c)
@@ -49,6 +64,7 @@ pub static MXFP8_E4M3: MxElement = MxElement {
     title: "MXFP8 (E4M3)",
     element: minifloat::E4M3,
     decode: e4m3,
+    knobs: super::mxfp4::KNOBS,
 };
 pub static MXFP8_E5M2: MxElement = MxElement {
     name: "mxfp8-e5m2",
@@ -56,6 +72,7 @@ pub static MXFP8_E5M2: MxElement = MxElement {
     title: "MXFP8 (E5M2)",
     element: minifloat::E5M2,
     decode: e5m2,
+    knobs: super::mxfp4::KNOBS,
 };
 pub static MXFP6_E2M3: MxElement = MxElement {
     name: "mxfp6-e2m3",
@@ -63,6 +80,7 @@ pub static MXFP6_E2M3: MxElement = MxElement {
     title: "MXFP6 (E2M3)",
     element: minifloat::E2M3,
     decode: e2m3,
+    knobs: super::mxfp4::KNOBS,
 };
 pub static MXFP6_E3M2: MxElement = MxElement {
     name: "mxfp6-e3m2",
@@ -70,6 +88,7 @@ pub static MXFP6_E3M2: MxElement = MxElement {
     title: "MXFP6 (E3M2)",
     element: minifloat::E3M2,
     decode: e3m2,
+    knobs: super::mxfp4::KNOBS,
 };
 pub static MXINT8: MxElement = MxElement {
     name: "mxint8",
@@ -77,6 +96,7 @@ pub static MXINT8: MxElement = MxElement {
     title: "MXINT8",
     element: minifloat::INT8,
     decode: int8,
+    knobs: MXINT8_KNOBS,
 };
 
 fn mx(q: &dyn Quantized) -> &MxElementMatrix {
@@ -99,7 +119,7 @@ impl Family for MxElement {
     }
 
     fn knobs(&self) -> &'static [Knob] {
-        super::mxfp4::KNOBS
+        self.knobs
     }
 
     fn quantize(&self, m: &Matrix, s: &Settings) -> Result<Box<dyn Quantized>> {
@@ -254,36 +274,27 @@ impl Blocks for MxElementMatrix {
         MxElementMatrix::blocks_per_row(self)
     }
 
-    fn scale_byte(&self, r: usize, j: usize) -> u8 {
-        self.row_scales(r)[j]
+    fn scale_text(&self, r: usize, j: usize) -> String {
+        super::e8m0_text(self.row_scales(r)[j])
     }
 
     fn exponent(&self, r: usize, j: usize) -> Option<i32> {
-        e8m0::exponent(self.scale_byte(r, j))
+        e8m0::exponent(self.row_scales(r)[j])
     }
 
     fn scale(&self, r: usize, j: usize) -> f64 {
-        e8m0::to_f64(self.scale_byte(r, j))
+        e8m0::to_f64(self.row_scales(r)[j])
     }
 
-    fn code(&self, r: usize, k: usize) -> u8 {
-        self.row_codes(r)[k]
+    fn code_text(&self, r: usize, k: usize) -> String {
+        format!("{:02X}", self.row_codes(r)[k])
     }
 
-    fn code_value(&self, code: u8) -> f32 {
-        self.element().decode(code)
+    fn element_value(&self, r: usize, k: usize) -> f64 {
+        f64::from(self.element().decode(self.row_codes(r)[k]))
     }
 
-    fn clipped_in_block(&self, original: &Matrix, r: usize, j: usize) -> usize {
-        let byte = self.scale_byte(r, j);
-        if byte == e8m0::NAN {
-            return 0;
-        }
-        let limit = self.element().max() * e8m0::to_f64(byte);
-        let span = j * self.block()..((j + 1) * self.block()).min(self.k());
-        original.row(r)[span]
-            .iter()
-            .filter(|v| f64::from(v.abs()) > limit)
-            .count()
+    fn unit_max(&self) -> f64 {
+        self.element().max()
     }
 }

@@ -329,36 +329,27 @@ impl Blocks for MxMatrix {
         MxMatrix::blocks_per_row(self)
     }
 
-    fn scale_byte(&self, r: usize, j: usize) -> u8 {
-        self.row_scales(r)[j]
+    fn scale_text(&self, r: usize, j: usize) -> String {
+        super::e8m0_text(self.row_scales(r)[j])
     }
 
     fn exponent(&self, r: usize, j: usize) -> Option<i32> {
-        e8m0::exponent(self.scale_byte(r, j))
-    }
-
-    fn code(&self, r: usize, k: usize) -> u8 {
-        self.row_codes(r)[k]
-    }
-
-    fn code_value(&self, code: u8) -> f32 {
-        e2m1::decode(code)
+        e8m0::exponent(self.row_scales(r)[j])
     }
 
     fn scale(&self, r: usize, j: usize) -> f64 {
-        e8m0::to_f64(self.scale_byte(r, j))
+        e8m0::to_f64(self.row_scales(r)[j])
     }
 
-    fn clipped_in_block(&self, original: &Matrix, r: usize, j: usize) -> usize {
-        let byte = self.scale_byte(r, j);
-        if byte == e8m0::NAN {
-            return 0;
-        }
-        let limit = f64::from(e2m1::MAX) * e8m0::to_f64(byte);
-        let span = j * self.block()..((j + 1) * self.block()).min(self.k());
-        original.row(r)[span]
-            .iter()
-            .filter(|v| f64::from(v.abs()) > limit)
-            .count()
+    fn code_text(&self, r: usize, k: usize) -> String {
+        format!("{:X}", self.row_codes(r)[k])
+    }
+
+    fn element_value(&self, r: usize, k: usize) -> f64 {
+        f64::from(e2m1::decode(self.row_codes(r)[k]))
+    }
+
+    fn unit_max(&self) -> f64 {
+        f64::from(e2m1::MAX)
     }
 }

@@ -300,34 +300,37 @@ impl Blocks for Nvfp4Matrix {
         Nvfp4Matrix::blocks_per_row(self)
     }
 
-    fn scale_byte(&self, r: usize, j: usize) -> u8 {
-        self.row_scales(r)[j]
+    fn scale_text(&self, r: usize, j: usize) -> String {
+        let byte = self.row_scales(r)[j];
+        if self.two_level() {
+            format!(
+                "E4M3 {byte:#04x} = {} · tensor {}",
+                self.block_scale(r, j),
+                self.tensor_scale()
+            )
+        } else {
+            format!("E4M3 {byte:#04x} = {}", self.block_scale(r, j))
+        }
     }
 
     /// ⌊log2⌋ of the block's total scale, for the heat map.
     fn exponent(&self, r: usize, j: usize) -> Option<i32> {
-        let t = self.total(r, j);
-        (t > 0.0 && t.is_finite()).then(|| crate::core::codec::mx_block::split_exponent(t).0)
+        super::floor_log2(self.scale(r, j))
     }
 
     fn scale(&self, r: usize, j: usize) -> f64 {
         f64::from(self.total(r, j))
     }
 
-    fn code(&self, r: usize, k: usize) -> u8 {
-        self.row_codes(r)[k]
+    fn code_text(&self, r: usize, k: usize) -> String {
+        format!("{:X}", self.row_codes(r)[k])
     }
 
-    fn code_value(&self, code: u8) -> f32 {
-        e2m1::decode(code)
+    fn element_value(&self, r: usize, k: usize) -> f64 {
+        f64::from(e2m1::decode(self.row_codes(r)[k]))
     }
 
-    fn clipped_in_block(&self, original: &Matrix, r: usize, j: usize) -> usize {
-        let t = self.total(r, j);
-        let span = j * BLOCK..((j + 1) * BLOCK).min(self.k());
-        original.row(r)[span]
-            .iter()
-            .filter(|&&v| (v / t).abs() > 6.0)
-            .count()
+    fn unit_max(&self) -> f64 {
+        6.0
     }
 }

@@ -111,38 +111,52 @@ impl Affine {
     /// Scale and zero point for finite values with this range. A zero range (all zeros)
     /// gets scale 1, so every code dequantizes to exactly 0.
     pub fn fit(lo: f32, hi: f32, scheme: Scheme, rounding: Rounding) -> Affine {
+        Affine::fit_in(lo, hi, scheme, rounding, Affine::code_range(scheme))
+    }
+
+    /// [`Affine::fit`] for any code range (INT4: 0..=15 asymmetric, −7..=7 symmetric):
+    /// asymmetric scale (hi − lo) / (qmax − qmin) and zero point qmin − round(lo / scale);
+    /// symmetric scale amax / qmax.
+    pub fn fit_in(
+        lo: f32,
+        hi: f32,
+        scheme: Scheme,
+        rounding: Rounding,
+        (qmin, qmax): (i32, i32),
+    ) -> Affine {
         match scheme {
             Scheme::Asymmetric => {
                 // The range always contains 0, so that 0 is exactly representable.
                 let lo = lo.min(0.0);
                 let hi = hi.max(0.0);
-                let mut scale = (hi - lo) / 255.0;
+                let steps = (qmax - qmin) as f32;
+                let mut scale = (hi - lo) / steps;
                 if scale == 0.0 {
                     return Affine {
                         scale: 1.0,
-                        zero_point: -128,
+                        zero_point: qmin,
                     };
                 }
                 if scale.is_infinite() {
                     // hi − lo overflows f32 (a range wider than f32::MAX): the same quotient
                     // taken in parts, which cannot.
-                    scale = hi / 255.0 - lo / 255.0;
+                    scale = hi / steps - lo / steps;
                 }
-                let zp = -128.0 - rounding.for_zero_point().round(lo / scale, 0);
+                let zp = qmin as f32 - rounding.for_zero_point().round(lo / scale, 0);
                 Affine {
                     scale,
-                    zero_point: (zp as i32).clamp(-128, 127),
+                    zero_point: (zp as i32).clamp(qmin, qmax),
                 }
-                .finite((-128, 127))
+                .finite((qmin, qmax))
             }
             Scheme::Symmetric => {
                 let amax = lo.abs().max(hi.abs());
-                let scale = amax / 127.0;
+                let scale = amax / qmax as f32;
                 Affine {
                     scale: if scale > 0.0 { scale } else { 1.0 },
                     zero_point: 0,
                 }
-                .finite((-127, 127))
+                .finite((qmin, qmax))
             }
         }
     }

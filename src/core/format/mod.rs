@@ -3,12 +3,15 @@
 
 pub use crate::core::codec::{e2m1, e8m0};
 
+pub mod elementwise;
 pub mod fixed;
 pub mod int8;
+pub mod int_group;
 pub mod mx;
 pub mod mx_element;
 pub mod nvfp4;
 pub mod packed;
+pub mod scaled_fp8;
 
 pub use int8::{Affine, Granularity, Int8Config, Int8Matrix, Rounding, Scheme};
 pub use mx::{BlockSize, MxConfig, MxMatrix, ScaleRule};

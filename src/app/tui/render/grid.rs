@@ -157,18 +157,192 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let Some(run) = c.run.variants.get(app.variant) else {
         return;
     };
-    let (name, codes, decode, max) = match run.variant.w_format.codec() {
-        Codec::Integer { name, lo, hi } => {
-            return draw_integer(frame, v, (name, lo, hi), theme, area);
-        }
+    let (wc, xc) = (run.variant.w_format.codec(), run.variant.x_format.codec());
+    // One small minifloat for both operands: the shared number line above both occupancies.
+    if let (
         Codec::Minifloat {
             name,
             codes,
             decode,
             max,
             ..
-        } => (name, codes, decode, max),
+        },
+        Codec::Minifloat { name: xname, .. },
+    ) = (wc, xc)
+        && name == xname
+        && codes <= 16
+    {
+        return draw_small(frame, v, (name, codes, decode, max), theme, area);
+    }
+    // Otherwise each operand in its own half, drawn as its own format's codes.
+    let halves = Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).split(area);
+    for (i, (name, o, codec, style)) in [("W", &v.w, wc, theme.w()), ("x", &v.x, xc, theme.x())]
+        .into_iter()
+        .enumerate()
+    {
+        draw_operand(frame, (name, o, style), codec, theme, halves[i]);
+    }
+}
+
+/// One operand's codes in `area`, whatever its format.
+fn draw_operand(
+    frame: &mut Frame,
+    (name, o, style): (&str, &OperandReport, ratatui::style::Style),
+    codec: Codec,
+    theme: Theme,
+    area: Rect,
+) {
+    let width = area.width.saturating_sub(2);
+    let (title, mut lines) = match codec {
+        Codec::Integer {
+            name: codec,
+            lo,
+            hi,
+        } => (
+            format!(" {name}: {codec} code histogram "),
+            integer_lines(o, (lo, hi), area, style),
+        ),
+        Codec::Minifloat {
+            name: element,
+            codes,
+            decode,
+            max,
+            ..
+        } if codes <= 16 => {
+            let mut lines: Vec<Line> = number_line(width as usize, codes, decode, max)
+                .into_iter()
+                .map(Line::from)
+                .collect();
+            let h = area.height.saturating_sub(8) as usize;
+            lines.extend(occupancy(&o.codes, (codes, decode), h.max(1), style));
+            (
+                format!(" {name}: the {codes} {element} codes and their use "),
+                lines,
+            )
+        }
+        Codec::Minifloat {
+            name: element,
+            codes,
+            decode,
+            ..
+        } => (
+            format!(" {name}: the {codes} {element} codes by binade (use, + and − together) "),
+            binade_lines(o, (codes, decode), width as usize, style),
+        ),
+        Codec::Plain {
+            name: element,
+            bits,
+        } => (
+            format!(" {name}: {element} "),
+            vec![
+                Line::from(format!(
+                    "{element}: every element is rounded on its own ({bits} bits, no scale); \
+                     there is no code table to draw."
+                )),
+                Line::from(format!(
+                    "{name} alone: SQNR {:.2} dB · max |err| {:.3e}",
+                    o.error.sqnr_db, o.error.max_abs
+                )),
+            ],
+        ),
     };
+    lines.push(clip_line(name, o, theme, width));
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(Span::styled(title, theme.title()))),
+        area,
+    );
+}
+
+/// The codes of a wide minifloat (FP6, FP8, MXINT8) one binade per line: its range, the
+/// share of elements in it, a bar, and one mark per code of the binade (· unused, ▁▃▅█ by
+/// use).
+fn binade_lines(
+    o: &OperandReport,
+    (codes, decode): (u16, fn(u8) -> f32),
+    width: usize,
+    style: ratatui::style::Style,
+) -> Vec<Line<'static>> {
+    let half = codes / 2;
+    let total: u64 = o.codes.iter().sum::<u64>().max(1);
+    let count = |c: u16| {
+        o.codes.get(usize::from(c)).copied().unwrap_or(0)
+            + o.codes.get(usize::from(c + half)).copied().unwrap_or(0)
+    };
+    // Group the non-negative finite codes by the exponent of their value; zero stands alone.
+    let mut groups: Vec<(String, Vec<u16>)> = Vec::new();
+    for c in 0..half {
+        let v = decode(c as u8);
+        if !v.is_finite() {
+            continue;
+        }
+        let key = if v == 0.0 {
+            "0".to_string()
+        } else {
+            format!("2^{}", v.abs().log2().floor() as i32)
+        };
+        match groups.last_mut() {
+            Some((k, members)) if *k == key => members.push(c),
+            _ => groups.push((key, vec![c])),
+        }
+    }
+    let used = |m: &[u16]| m.iter().map(|&c| count(c)).sum::<u64>();
+    let max_share = groups
+        .iter()
+        .map(|(_, m)| used(m))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let marks = ['·', '▁', '▃', '▅', '█'];
+    let bar_width = width.saturating_sub(48).clamp(4, 30);
+    let mut lines = vec![Line::from(format!(
+        "{:<7} {:>9}   {:<9} {:>7}  {:<bar_width$} codes",
+        "binade", "from", "to", "use", ""
+    ))];
+    for (key, members) in &groups {
+        let n = used(members);
+        let share = n as f64 / total as f64 * 100.0;
+        let bar = n as f64 / max_share as f64 * bar_width as f64;
+        let full = bar.floor() as usize;
+        let mut bar_s: String = "█".repeat(full);
+        if bar - (full as f64) >= 0.5 {
+            bar_s.push('▌');
+        }
+        let code_max = members.iter().map(|&c| count(c)).max().unwrap_or(0).max(1);
+        let per: String = members
+            .iter()
+            .map(|&c| match count(c) {
+                0 => marks[0],
+                k => marks[(1 + (k * 3 / code_max) as usize).min(4)],
+            })
+            .collect();
+        let lo = decode(members[0] as u8);
+        let hi = decode(members[members.len() - 1] as u8);
+        lines.push(Line::styled(
+            format!(
+                "{key:<7} {:>9} … {:<9} {share:>6.2}%  {bar_s:<bar_width$} {per}",
+                short_num(lo),
+                short_num(hi)
+            ),
+            style,
+        ));
+    }
+    lines
+}
+
+/// A grid value in at most 9 characters.
+fn short_num(v: f32) -> String {
+    let s = format!("{v}");
+    if s.len() <= 9 { s } else { format!("{v:.2e}") }
+}
+
+/// The shared-number-line view of a small minifloat (E2M1) that both operands use.
+fn draw_small(
+    frame: &mut Frame,
+    v: &crate::core::experiment::VariantReport,
+    (name, codes, decode, max): (&str, u16, fn(u8) -> f32, f32),
+    theme: Theme,
+    area: Rect,
+) {
     // At 80×24 the three boxes get exactly 21 rows: 6 + 7 + 8.
     let [line_area, w_area, x_area] = Layout::vertical([
         Constraint::Length(6),
@@ -229,42 +403,28 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     }
 }
 
-/// Integer codes `lo..=hi`: a histogram of each operand's codes.
-fn draw_integer(
-    frame: &mut Frame,
-    v: &crate::core::experiment::VariantReport,
-    (codec, lo, hi): (&str, i32, i32),
-    theme: Theme,
+/// Integer codes `lo..=hi`: a histogram of the operand's codes (counts indexed by
+/// code − lo; INT8's 256 counts are indexed by code + 128).
+fn integer_lines(
+    o: &OperandReport,
+    (lo, hi): (i32, i32),
     area: Rect,
-) {
+    style: ratatui::style::Style,
+) -> Vec<Line<'static>> {
     let n = (hi - lo + 1).max(1) as usize;
-    let halves = Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).split(area);
-    for (i, (name, o, style)) in [("W", &v.w, theme.w()), ("x", &v.x, theme.x())]
-        .into_iter()
-        .enumerate()
-    {
-        let a = halves[i];
-        let width = a.width.saturating_sub(2) as usize;
-        let height = a.height.saturating_sub(5).max(1) as usize;
-        // n codes into `width` columns, each the sum of its codes.
-        let per = n.div_ceil(width.max(1));
-        let cols: Vec<u64> = o.codes.chunks(per).map(|c| c.iter().sum()).collect();
-        let mut lines = super::columns(&cols, height, 1, 0, style);
-        let low = lo.to_string();
-        let mut axis = format!("{low}{hi:>w$}", w = cols.len().saturating_sub(low.len()));
-        axis.truncate(width);
-        lines.push(Line::from(axis));
-        lines.push(Line::from(format!(
-            "{per} codes per column · codes used: {} of {n}",
-            o.codes.iter().filter(|&&c| c > 0).count()
-        )));
-        lines.push(clip_line(name, o, theme, a.width.saturating_sub(2)));
-        frame.render_widget(
-            Paragraph::new(lines).block(Block::bordered().title(Span::styled(
-                format!(" {name}: {codec} code histogram "),
-                theme.title(),
-            ))),
-            a,
-        );
-    }
+    let width = area.width.saturating_sub(2) as usize;
+    let height = area.height.saturating_sub(5).max(1) as usize;
+    // n codes into `width` columns, each the sum of its codes.
+    let per = n.div_ceil(width.max(1));
+    let cols: Vec<u64> = o.codes.chunks(per).map(|c| c.iter().sum()).collect();
+    let mut lines = super::columns(&cols, height, 1, 0, style);
+    let low = lo.to_string();
+    let mut axis = format!("{low}{hi:>w$}", w = cols.len().saturating_sub(low.len()));
+    axis.truncate(width);
+    lines.push(Line::from(axis));
+    lines.push(Line::from(format!(
+        "{per} codes per column · codes used: {} of {n}",
+        o.codes.iter().filter(|&&c| c > 0).count()
+    )));
+    lines
 }

@@ -1,5 +1,5 @@
-//! Block scales: a heat map of the E8M0 exponents over the operand's blocks, the scale-byte
-//! histogram, and the selected block's elements in detail.
+//! Block scales: a heat map of log2 of every block's scale (E8M0, NVFP4's E4M3, INT and FP8's
+//! f32), the histogram of those exponents, and the selected block's elements in detail.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -39,20 +39,20 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         // The formats that have block scales, named from the registry.
         let block_formats: Vec<&str> = family::REGISTRY
             .iter()
-            .filter(|f| matches!(f.codec(), Codec::Minifloat { .. }))
-            .map(|f| f.title())
+            .filter(|f| f.has_scales())
+            .map(|f| f.name())
             .collect();
         let f = format;
         let lines = vec![
             Line::styled(
                 format!(
-                    "Block scales belong to {} variants.",
+                    "Scales per block belong to {} variants.",
                     family::knob::one_of(&block_formats)
                 ),
                 theme.title(),
             ),
             Line::from(format!(
-                "This variant is {}: {} (see the E2M1 grid screen for its codes).",
+                "This operand is {}: {} (see the codes screen).",
                 f.title(),
                 f.scales_in_words()
             )),
@@ -70,14 +70,9 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         );
         return;
     };
-    let Codec::Minifloat {
-        scale_name,
-        decode,
-        max: element_max,
-        ..
-    } = format.codec()
-    else {
-        return;
+    let scale_name = match format.codec() {
+        Codec::Minifloat { scale_name, .. } => scale_name,
+        _ => "f32",
     };
     let [map_area, side] =
         Layout::horizontal([Constraint::Fill(3), Constraint::Length(50)]).areas(area);
@@ -151,7 +146,10 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         map_area.width.saturating_sub(2),
         vec![
             title(
-                format!(" {name}: {scale_name} exponent per block of {} ", q.block()),
+                format!(
+                    " {name}: {scale_name} scale exponent per block of {} ",
+                    q.block()
+                ),
                 "(t: W/x · arrows: select) ",
             ),
             title(format!(" {name}: {scale_name} exponents "), "(t: W/x) "),
@@ -163,84 +161,84 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         map_area,
     );
 
-    // Scale-byte histogram: the most used bytes.
-    let bytes = quantized.scale_bytes();
-    let counts = crate::core::metrics::occupancy::scale_counts(bytes);
-    let total = bytes.len().max(1) as f64;
-    let mut sorted = counts.clone();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.count));
-    let max = sorted.first().map_or(1, |s| s.count).max(1) as f64;
+    // The histogram of the blocks' exponents, the most used first.
+    let mut counts: std::collections::BTreeMap<Option<i32>, u64> = Default::default();
+    for r in 0..rows {
+        for j in 0..cols {
+            *counts.entry(q.exponent(r, j)).or_default() += 1;
+        }
+    }
+    let total = (rows * cols).max(1) as f64;
+    let mut sorted: Vec<(Option<i32>, u64)> = counts.into_iter().collect();
+    sorted.sort_by_key(|&(e, n)| (std::cmp::Reverse(n), e));
+    let max = sorted.first().map_or(1, |s| s.1).max(1) as f64;
     let mut lines: Vec<Line> = sorted
         .iter()
         .take(hist_area.height.saturating_sub(3) as usize)
-        .map(|s| {
-            let e = s.exponent.map_or("NaN".into(), |e| format!("2^{e}"));
+        .map(|&(e, n)| {
+            let e = e.map_or("NaN".into(), |e| format!("2^{e}"));
             Line::from(format!(
-                "{:#04x} {:>6} {:>7.3}% {}",
-                s.byte,
-                e,
-                s.count as f64 / total * 100.0,
-                bar(s.count as f64 / max, 24)
+                "{e:>6} {:>7.3}% {}",
+                n as f64 / total * 100.0,
+                bar(n as f64 / max, 30)
             ))
         })
         .collect();
     lines.push(Line::styled(
-        format!("{} distinct bytes in {} blocks", counts.len(), bytes.len()),
+        format!(
+            "{} distinct exponents in {} blocks",
+            sorted.len(),
+            rows * cols
+        ),
         theme.dim(),
     ));
     frame.render_widget(
-        Paragraph::new(lines)
-            .block(Block::bordered().title(Span::styled(" scale bytes ", theme.title()))),
+        Paragraph::new(lines).block(Block::bordered().title(Span::styled(
+            format!(" {scale_name} scales: ⌊log2⌋ "),
+            theme.title(),
+        ))),
         hist_area,
     );
 
-    draw_block(
-        frame,
-        q,
-        (decode, element_max),
-        original,
-        (sel_r, sel_c),
-        theme,
-        detail_area,
-    );
+    draw_block(frame, q, original, (sel_r, sel_c), theme, detail_area);
 }
 
 fn draw_block(
     frame: &mut Frame,
     q: &dyn Blocks,
-    (decode, max): (fn(u8) -> f32, f32),
     original: &Matrix,
     (r, j): (usize, usize),
     theme: Theme,
     area: Rect,
 ) {
-    let byte = q.scale_byte(r, j);
     let span = j * q.block()..((j + 1) * q.block()).min(q.k());
     let vals = &original.row(r)[span.clone()];
-    let codes: Vec<u8> = span.clone().map(|k| q.code(r, k)).collect();
     let amax = vals.iter().fold(0.0f32, |a, v| a.max(v.abs()));
     let scale = q.scale(r, j);
+    let max = q.unit_max();
     let mut lines = vec![
         Line::from(format!(
-            "row {r}, block {j}, k {}..{} · {byte:#04x} = {}",
+            "row {r}, block {j}, k {}..{} · {}",
             span.start,
             span.end,
-            q.exponent(r, j).map_or("NaN".into(), |e| format!("2^{e}"))
+            q.scale_text(r, j)
         )),
         Line::from(format!(
             "amax {amax:.4e} · {} clipped",
             q.clipped_in_block(original, r, j)
         )),
         Line::styled(
-            "    k      input    v/2^e code     P      error",
+            "    k      input    v/scale code      P      error",
             theme.dim(),
         ),
     ];
     let room = area.height.saturating_sub(5) as usize;
-    for (i, (&v, &c)) in vals.iter().zip(&codes).enumerate().take(room) {
-        let deq = (f64::from(decode(c)) * scale) as f32;
+    for (i, &v) in vals.iter().enumerate().take(room) {
+        let k = span.start + i;
+        let p = q.element_value(r, k);
+        let deq = (p * scale) as f32;
         let scaled = f64::from(v) / scale;
-        let style = if scaled.abs() > f64::from(max) {
+        let style = if scaled.abs() > max {
             theme.bad()
         } else if v != 0.0 && deq == 0.0 {
             theme.warn()
@@ -249,11 +247,11 @@ fn draw_block(
         };
         lines.push(Line::styled(
             format!(
-                "{:>5} {:>10.3e} {:>8.3}   {c:X}  {:>5} {:>10.2e}",
-                span.start + i,
+                "{k:>5} {:>10.3e} {:>8.3} {:>4} {:>6} {:>10.2e}",
                 v,
                 scaled,
-                decode(c),
+                q.code_text(r, k),
+                p,
                 f64::from(deq) - f64::from(v)
             ),
             style,
