@@ -134,7 +134,15 @@ fn the_command_line_takes_every_option_a_family_has_and_refuses_the_others() {
                     c.arg(Knob::option(key)).arg(&v);
                 }
                 if let Some((other, needed)) = k.requires {
-                    c.arg(Knob::option(other)).arg(needed);
+                    let o = f.knobs().iter().find(|o| o.key == other).unwrap();
+                    let keys = if cmd == "matmul" {
+                        o.file_keys()
+                    } else {
+                        vec![o.key.to_string()]
+                    };
+                    for key in keys {
+                        c.arg(Knob::option(&key)).arg(needed);
+                    }
                 }
                 let o = c.output().unwrap();
                 assert!(
@@ -181,11 +189,22 @@ fn every_sweepable_knob_is_an_axis_that_runs() {
                     continue;
                 }
                 let vals: Vec<String> = values(k).iter().map(|v| toml_value(k, v)).collect();
+                // A knob that needs another's value gets it in the base variant.
+                let needs: String = k
+                    .requires
+                    .map(|(other, needed)| {
+                        let o = f.knobs().iter().find(|o| o.key == other).unwrap();
+                        o.file_keys()
+                            .iter()
+                            .map(|key| format!("{key} = \"{needed}\"\n"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let spec = d.write(
                     &format!("{}-{key}.sweep.toml", f.name()),
                     format!(
                         "[scenario]\nm = 3\nk = 40\nn = 2\n[[scenario.variants]]\nformat = \
-                         \"{}\"\n[[axis]]\nname = \"{axis}\"\nvalues = [{}]\n",
+                         \"{}\"\n{needs}[[axis]]\nname = \"{axis}\"\nvalues = [{}]\n",
                         f.name(),
                         vals.join(", ")
                     ),

@@ -787,11 +787,13 @@ fn bad_parameters_are_refused() {
         ),
         (
             "name = \"q\"\n[[variants]]\nformat = \"fp8\"\n",
-            "s.toml: line 2, column 1: variants[0]: unknown format 'fp8'; expected int8 or mxfp4",
+            "s.toml: line 2, column 1: variants[0]: unknown format 'fp8'; did you mean fp8-e4m3 or \
+             fp8-e5m2? expected int8, mxfp4, mxfp8-e4m3, mxfp8-e5m2, mxfp6-e2m3, mxfp6-e3m2, \
+             mxint8, nvfp4, int4, fp8-e4m3, fp8-e5m2, bf16, fp16 or f32",
         ),
         (
             "[[variants]]\nlabel = \"a\"\n",
-            "s.toml: line 1, column 1: missing field `format`",
+            "s.toml: line 1, column 1: missing field `format` (or `w_format` and `x_format`)",
         ),
         // Duplicate labels are found across entries: the message names no line. Empty lists and
         // zero sizes point at their key.

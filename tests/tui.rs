@@ -503,12 +503,12 @@ fn arrows_on_the_scales_screen_move_the_block_cursor_and_clamp() {
     }
     assert_eq!(app.block, (7, 0));
 
-    // An INT8 variant has no grid: arrows do nothing.
+    // An INT8 variant has one f32 scale per row (the tensor's, repeated): one column, so
+    // Right stays put and Down moves along the rows.
     select_variant(&mut app, INT8);
-    assert_eq!(app.block_grid(), None);
-    app.update(Action::Down);
+    assert_eq!(app.block_grid(), Some((8, 1)));
     app.update(Action::Right);
-    assert_eq!(app.block, (0, 0));
+    assert_eq!(app.block.1, 0);
 }
 
 #[test]
@@ -817,10 +817,13 @@ fn the_editor_cursor_moves_and_clamps() {
 #[test]
 fn the_editor_lists_the_current_variants_parameters() {
     let mut app = ready();
-    let common = 14; // 5 per operand, M, K, N, seed
+    // 5 per operand, M, K, N, seed, and the W and x formats.
+    let common = 16;
     assert_eq!(app.variant, INT8);
     let p = app.params();
-    assert_eq!(p.len(), common + 5 + 1);
+    // scheme and granularity and group size per operand, rounding.
+    assert_eq!(p.len(), common + 7 + 1);
+    assert!(p.contains(&Param::Format(Role::W)) && p.contains(&Param::Format(Role::X)));
     assert!(p.contains(&ROUNDING) && !p.contains(&BLOCK_SIZE));
     app.update(Action::NextVariant);
     let p = app.params();
@@ -934,7 +937,11 @@ fn m_doubles_and_halves() {
     change_recomputes(&mut app, Param::M, true);
     assert_eq!(app.scenario.m, Some(32));
     assert_eq!(app.computed.as_ref().unwrap().report.scenario.m, 32);
-    assert_eq!(app.block_grid(), None, "variant 0 is INT8");
+    assert_eq!(
+        app.block_grid(),
+        Some((32, 1)),
+        "variant 0 is INT8 per tensor: one scale column"
+    );
     change_recomputes(&mut app, Param::M, false);
     change_recomputes(&mut app, Param::M, false);
     assert_eq!(app.scenario.m, Some(8));
@@ -2001,10 +2008,10 @@ fn at_80_by_24_lines_are_reworded_not_cut() {
     app.update(Action::ShowScreen(1));
     let t = text(&app);
     assert_eq!(t.matches("(non-zero → 0)").count(), 2, "{t}");
-    // Scales, INT8: the explanation wraps.
+    // Scales, INT8: the selected row's scale line is whole.
     app.update(Action::ShowScreen(2));
     assert!(
-        text(&app).contains("screen for its codes)."),
+        text(&app).contains("f32 scale 7.0402e-4, zp "),
         "{}",
         text(&app)
     );

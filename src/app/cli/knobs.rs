@@ -94,7 +94,7 @@ fn owners(what: &What) -> Vec<&'static dyn Family> {
         .iter()
         .copied()
         .filter(|f| match what {
-            What::Knob(k, _) => f.knobs().iter().any(|o| o.key == k.key && o.kind == k.kind),
+            What::Knob(k, _) => own_knob(*f, k).is_some(),
             What::Output(name) => f.outputs().iter().any(|o| o.name == *name),
         })
         .collect()
@@ -139,7 +139,25 @@ fn arg(opt: &'static Opt) -> Arg {
             .value_name("FILE.npy")
             .value_parser(clap::value_parser!(PathBuf)),
         What::Knob(k, _) => match k.kind {
-            Kind::Choice(c) => a.value_parser(PossibleValuesParser::new(c.iter().copied())),
+            Kind::Choice(_) => {
+                // Every value any family takes under this key; the chosen family's own knob
+                // checks it again.
+                let mut all: Vec<&'static str> = Vec::new();
+                for f in family::REGISTRY {
+                    if let Some(Knob {
+                        kind: Kind::Choice(c),
+                        ..
+                    }) = own_knob(*f, k)
+                    {
+                        for v in *c {
+                            if !all.contains(v) {
+                                all.push(v);
+                            }
+                        }
+                    }
+                }
+                a.value_parser(PossibleValuesParser::new(all))
+            }
             Kind::Bool => a.value_parser(PossibleValuesParser::new(["true", "false"])),
             Kind::BlockSize | Kind::Seed | Kind::Count => {
                 let k: &'static Knob = k;
@@ -198,10 +216,7 @@ impl<const MATMUL: bool> Given<MATMUL> {
         let mut wrong: Vec<&str> = Vec::new();
         for o in options(Self::mode()) {
             let applies = match &o.what {
-                What::Knob(k, _) => f
-                    .knobs()
-                    .iter()
-                    .any(|fk| fk.key == k.key && fk.kind == k.kind),
+                What::Knob(k, _) => own_knob(f, k).is_some(),
                 What::Output(n) => f.outputs().iter().any(|fo| fo.name == *n),
             };
             let given = match &o.what {
@@ -216,7 +231,12 @@ impl<const MATMUL: bool> Given<MATMUL> {
         let mut v = Variant::defaults(f);
         for (o, value) in &self.knobs {
             if let What::Knob(k, role) = o.what {
-                v.set(k, role.unwrap_or(Role::W), value.clone());
+                // The family's own knob checks the value (MXINT8 offers no `even`).
+                let own = own_knob(f, k).unwrap_or(k);
+                let value = own
+                    .parse(value)
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", o.flag)))?;
+                v.set(own, role.unwrap_or(Role::W), value);
             }
         }
         for k in f.knobs() {
@@ -237,6 +257,16 @@ impl<const MATMUL: bool> Given<MATMUL> {
         v.label = v.default_label();
         Ok(v)
     }
+}
+
+/// The family's knob with `k`'s key and kind of value (choices may differ: MXINT8's scale
+/// rules are MXFP4's without `even`).
+fn own_knob(f: &dyn Family, k: &Knob) -> Option<&'static Knob> {
+    let same_kind =
+        |a: Kind, b: Kind| matches!((a, b), (Kind::Choice(_), Kind::Choice(_))) || a == b;
+    f.knobs()
+        .iter()
+        .find(|fk| fk.key == k.key && same_kind(fk.kind, k.kind))
 }
 
 /// Refuses options that do not apply to the chosen format, naming them.

@@ -86,6 +86,10 @@ pub fn valid_axes() -> Vec<String> {
     for op in ["w", "x"] {
         v.extend(scenario::OPERAND_KEYS.iter().map(|k| format!("{op}.{k}")));
     }
+    // The formats themselves: every variant's (`format`), or one operand's.
+    for key in ["format", "w_format", "x_format"] {
+        v.push(format!("variant.{key}"));
+    }
     for f in family::REGISTRY {
         for k in f.knobs().iter().filter(|k| k.axis) {
             for key in k.file_keys() {
@@ -146,6 +150,67 @@ fn preflight(s: &Scenario) -> Result<()> {
             .check_input(&ops.w, "W")
             .and_then(|()| v.x_format.check_input(&ops.x, "x"))
             .map_err(|e| Error::Invalid(format!("variant '{}': {e}", v.label)))?;
+    }
+    Ok(())
+}
+
+/// Sets a variant table's `format` (both operands) or `w_format` / `x_format` to `value`,
+/// and removes the settings neither of its formats then has.
+fn set_format(v: &mut toml::Table, key: &str, value: &toml::Value) -> Result<()> {
+    use toml::Value;
+    let Value::String(name) = value else {
+        return Err(Error::Invalid(format!(
+            "axis 'variant.{key}': {} is not a format name; expected a string",
+            crate::core::text::echo(&value.to_string())
+        )));
+    };
+    let f =
+        family::lookup(name).map_err(|e| Error::Invalid(format!("axis 'variant.{key}': {e}")))?;
+    let named = |v: &toml::Table, k: &str| v.get(k).and_then(Value::as_str).and_then(family::find);
+    let both = named(v, "format");
+    let (mut w, mut x) = (named(v, "w_format").or(both), named(v, "x_format").or(both));
+    match key {
+        "format" => {
+            v.remove("w_format");
+            v.remove("x_format");
+            (w, x) = (Some(f), Some(f));
+        }
+        "w_format" => w = Some(f),
+        _ => x = Some(f),
+    }
+    v.insert(key.to_string(), value.clone());
+    // The label follows the formats (a fixed label would name every configuration alike).
+    v.remove("label");
+    // With one operand's format given, the other keeps what `format` said.
+    if key != "format"
+        && let Some(b) = both
+    {
+        let other = if key == "w_format" {
+            "x_format"
+        } else {
+            "w_format"
+        };
+        v.entry(other.to_string())
+            .or_insert_with(|| Value::String(b.name().into()));
+        v.remove("format");
+    }
+    let keeps = |k: &str| {
+        [w, x].iter().flatten().any(|f| {
+            family::knob_for_key(*f, k).is_some()
+                || ["w_", "x_"].iter().any(|p| {
+                    k.strip_prefix(p)
+                        .is_some_and(|rest| family::knob_for_key(*f, rest).is_some())
+                })
+        })
+    };
+    let stale: Vec<String> = v
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "label" | "format" | "w_format" | "x_format"))
+        .filter(|k| !keeps(k))
+        .cloned()
+        .collect();
+    for k in stale {
+        v.remove(&k);
     }
     Ok(())
 }
@@ -519,7 +584,12 @@ impl Sweep {
             }
             "variant" => {
                 let key = parts[1];
+                let format_axis = matches!(key, "format" | "w_format" | "x_format");
                 let variants = t.entry("variants".to_string()).or_insert_with(|| {
+                    if format_axis {
+                        // A format axis over no variants: one variant, the axis's format.
+                        return Value::Array(vec![Value::Table(Table::new())]);
+                    }
                     Value::Array(
                         family::default_variants()
                             .iter()
@@ -536,12 +606,30 @@ impl Sweep {
                         "sweep: 'variants' in the base scenario is not a list".into(),
                     ));
                 };
-                // The setting goes to every variant whose format has it.
+                // A format axis sets every variant's format (or one operand's); settings the
+                // new format lacks are dropped, so each configuration runs it at its defaults.
+                if format_axis {
+                    for v in list.iter_mut().filter_map(Value::as_table_mut) {
+                        set_format(v, key, value)?;
+                    }
+                    return Ok(());
+                }
+                // The setting goes to every variant whose format (W's or x's) has it.
                 let takes = family::families_with(key);
                 let mut hit = false;
                 for v in list.iter_mut().filter_map(Value::as_table_mut) {
-                    let format = v.get("format").and_then(Value::as_str).unwrap_or("");
-                    if takes.iter().any(|f| f.name() == format) {
+                    let named = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+                    let both = named("format");
+                    let formats = [
+                        named("w_format").or(both.clone()),
+                        named("x_format").or(both),
+                    ];
+                    if takes.iter().any(|f| {
+                        formats
+                            .iter()
+                            .flatten()
+                            .any(|n| family::find(n) == Some(*f))
+                    }) {
                         v.insert(key.to_string(), value.clone());
                         hit = true;
                     }
@@ -549,15 +637,9 @@ impl Sweep {
                 if !hit {
                     let names: Vec<&str> = takes.iter().map(|f| f.name()).collect();
                     let wanted = crate::core::family::knob::one_of(&names);
-                    // Format names are read letter by letter: "an mxfp4", "an int8", "a bf16".
-                    let article = if wanted.starts_with(|c| "aefhilmnorsx".contains(c)) {
-                        "an"
-                    } else {
-                        "a"
-                    };
                     return Err(Error::Invalid(format!(
-                        "axis '{}' sets {article} {wanted} setting, but the base scenario has no \
-                         {wanted} variant",
+                        "axis '{}' sets a setting that only {wanted} variants have, but the base \
+                         scenario has none",
                         axis.name
                     )));
                 }

@@ -21,6 +21,8 @@ pub enum Param {
     /// A setting of the current variant's format: a knob of the registry, for one operand
     /// (`Some`) or as a whole.
     Knob(&'static str, Option<Role>),
+    /// The format of one operand of the current variant (any family of the registry).
+    Format(Role),
     Shown,
 }
 
@@ -115,6 +117,7 @@ impl App {
         }
         p.extend([Param::M, Param::K, Param::N, Param::Seed]);
         if let Some(v) = self.scenario.variants.get(self.variant) {
+            p.extend([Param::Format(Role::W), Param::Format(Role::X)]);
             for k in v.knobs().into_iter().filter(|k| !k.steps.is_empty()) {
                 match k.scope {
                     Scope::PerOperand => p.extend([
@@ -239,6 +242,9 @@ impl App {
     }
 
     fn adjust_variant(&mut self, param: Param, dir: i32) -> bool {
+        if let Param::Format(role) = param {
+            return self.adjust_format(role, dir);
+        }
         let Param::Knob(key, role) = param else {
             return false;
         };
@@ -267,7 +273,44 @@ impl App {
                 v.set(dep, role, seed.to_string());
             }
         }
-        // The label follows the settings, kept unique among the variants.
+        self.relabel();
+        true
+    }
+
+    /// Steps one operand's format through the registry; the other operand keeps its format
+    /// and settings, the changed one starts at its new format's defaults.
+    fn adjust_format(&mut self, role: Role, dir: i32) -> bool {
+        let Some(v) = self.scenario.variants.get(self.variant) else {
+            return false;
+        };
+        let names = family::names();
+        let next = cycle(&names, v.format(role).name(), dir);
+        let Some(f) = family::find(next) else {
+            return false;
+        };
+        let mut n = match role {
+            Role::W => family::Variant::pair(f, v.x_format),
+            Role::X => family::Variant::pair(v.w_format, f),
+        };
+        match role {
+            Role::W => n.x = v.x.clone(),
+            Role::X => n.w = v.w.clone(),
+        }
+        for (k, val) in v.gemm.iter() {
+            if n.gemm.get(k).is_some() {
+                n.gemm.set(k, val.to_string());
+            }
+        }
+        self.scenario.variants[self.variant] = n;
+        self.relabel();
+        true
+    }
+
+    /// The current variant's label from its settings, kept unique among the variants.
+    fn relabel(&mut self) {
+        let Some(v) = self.scenario.variants.get(self.variant) else {
+            return;
+        };
         let base = v.default_label();
         let mut label = base.clone();
         let mut i = 2;
@@ -282,7 +325,6 @@ impl App {
             i += 1;
         }
         self.scenario.variants[self.variant].label = label;
-        true
     }
 
     /// Current value of a parameter, as the editor shows it.
@@ -343,6 +385,7 @@ impl App {
                 "shown"
             }
             .into(),
+            Param::Format(role) => variant.map_or(String::new(), |v| v.format(role).name().into()),
             Param::Knob(key, role) => variant
                 .and_then(|v| {
                     let k = v.knobs().into_iter().find(|k| k.key == key)?;
@@ -372,6 +415,8 @@ impl App {
                     None => noun.to_string(),
                 }
             }
+            Param::Format(Role::W) => "W format".into(),
+            Param::Format(Role::X) => "x format".into(),
             Param::Shown => "variant shown".into(),
         }
     }

@@ -220,7 +220,7 @@ impl super::Blocks for Fp8Matrix {
     }
 
     fn scale_text(&self, r: usize, _j: usize) -> String {
-        format!("scale {} (f32)", self.row_scale(r))
+        format!("f32 scale {:.4e}", self.row_scale(r))
     }
 
     fn exponent(&self, r: usize, _j: usize) -> Option<i32> {

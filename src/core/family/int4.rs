@@ -111,12 +111,12 @@ pub fn trace_groups(t: &TraceInput, name: &str) -> (Vec<TraceStep>, f32) {
         let dot: i64 = ra[start..end]
             .iter()
             .zip(&rb[start..end])
-            .map(|(&p, &q)| i64::from(p) * i64::from(q))
+            .map(|(&p, &q)| p * q)
             .sum();
         let scale = (a.scale(m, start) as f32) * (b.scale(n, start) as f32);
         acc += dot as f32 * scale;
         if shown < TRACE_BLOCKS {
-            let ints = |r: &[i32]| {
+            let ints = |r: &[i64]| {
                 super::preview(
                     r[start..end].iter(),
                     end - start,
@@ -359,7 +359,7 @@ impl super::Blocks for IntGroupMatrix {
 
     fn scale_text(&self, r: usize, j: usize) -> String {
         let p = self.param(r, j * self.segment());
-        format!("scale {} (f32), zero point {}", p.scale, p.zero_point)
+        format!("f32 scale {:.4e}, zp {}", p.scale, p.zero_point)
     }
 
     fn exponent(&self, r: usize, j: usize) -> Option<i32> {

@@ -328,7 +328,11 @@ impl Quantized for Int8Matrix {
         let mut ints = Vec::with_capacity(rows * k);
         for r in 0..rows {
             let zp = self.row_params(r).zero_point;
-            ints.extend(self.row_codes(r).iter().map(|&q| i32::from(q) - zp));
+            ints.extend(
+                self.row_codes(r)
+                    .iter()
+                    .map(|&q| i64::from(q) - i64::from(zp)),
+            );
         }
         Some(crate::core::format::fixed::Fixed {
             rows,
@@ -368,7 +372,7 @@ impl Blocks for Int8Matrix {
 
     fn scale_text(&self, r: usize, _j: usize) -> String {
         let p = self.row_params(r);
-        format!("scale {} (f32), zero point {}", p.scale, p.zero_point)
+        format!("f32 scale {:.4e}, zp {}", p.scale, p.zero_point)
     }
 
     fn exponent(&self, r: usize, _j: usize) -> Option<i32> {

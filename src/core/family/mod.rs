@@ -58,10 +58,25 @@ pub fn find(name: &str) -> Option<&'static dyn Family> {
 /// The family named `name`, or the message that lists the known names.
 pub fn lookup(name: &str) -> Result<&'static dyn Family> {
     find(name).ok_or_else(|| {
+        // `fp8` → "did you mean fp8-e4m3 or fp8-e5m2?"; a typo → its closest name.
+        let all = names();
+        let mut close: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|n| !name.is_empty() && n.starts_with(name))
+            .collect();
+        if close.is_empty() {
+            close.extend(crate::core::text::did_you_mean(name, &all));
+        }
+        let hint = if close.is_empty() {
+            String::new()
+        } else {
+            format!("did you mean {}? ", knob::one_of(&close))
+        };
         Error::Invalid(format!(
-            "unknown format '{}'; expected {}",
+            "unknown format '{}'; {hint}expected {}",
             crate::core::text::echo(name),
-            knob::one_of(&names())
+            knob::one_of(&all)
         ))
     })
 }

@@ -299,7 +299,7 @@ impl Quantized for MxMatrix {
             ints: self
                 .codes()
                 .iter()
-                .map(|&c| i32::from(e2m1::doubled(c)))
+                .map(|&c| i64::from(e2m1::doubled(c)))
                 .collect(),
             frac: 1,
             seg: self.block(),

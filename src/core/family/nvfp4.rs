@@ -304,7 +304,7 @@ impl Blocks for Nvfp4Matrix {
         let byte = self.row_scales(r)[j];
         if self.two_level() {
             format!(
-                "E4M3 {byte:#04x} = {} · tensor {}",
+                "E4M3 {byte:#04x} = {} · st {:.3e}",
                 self.block_scale(r, j),
                 self.tensor_scale()
             )

@@ -9,7 +9,7 @@ pub struct Fixed {
     pub rows: usize,
     pub k: usize,
     /// The integer of every element (for an affine INT format, q − zero point).
-    pub ints: Vec<i32>,
+    pub ints: Vec<i64>,
     pub frac: i32,
     /// Elements per segment along K (≥ 1; the last segment of a row may be shorter).
     pub seg: usize,
@@ -22,7 +22,7 @@ impl Fixed {
         self.k.div_ceil(self.seg.max(1))
     }
 
-    pub fn row(&self, r: usize) -> &[i32] {
+    pub fn row(&self, r: usize) -> &[i64] {
         &self.ints[r * self.k..(r + 1) * self.k]
     }
 
@@ -33,6 +33,6 @@ impl Fixed {
     /// The exact value of an element, as f64 (exact while ints and scales are, which holds
     /// for every format qlab has).
     pub fn value(&self, r: usize, k: usize) -> f64 {
-        f64::from(self.row(r)[k]) * (-self.frac as f64).exp2() * self.scale(r, k)
+        self.row(r)[k] as f64 * (-self.frac as f64).exp2() * self.scale(r, k)
     }
 }

@@ -185,7 +185,7 @@ impl IntGroupMatrix {
         let mut scales = Vec::with_capacity(self.rows * segments);
         for r in 0..self.rows {
             for (c, &q) in self.row_codes(r).iter().enumerate() {
-                ints.push(i32::from(q) - self.param(r, c).zero_point);
+                ints.push(i64::from(q) - i64::from(self.param(r, c).zero_point));
             }
             for j in 0..segments {
                 scales.push(f64::from(self.param(r, j * self.seg).scale));
@@ -224,7 +224,7 @@ pub fn gemm(a: &Fixed, b: &Fixed) -> Matrix {
                     let dot: i64 = ra[start..end]
                         .iter()
                         .zip(&rb[start..end])
-                        .map(|(&p, &q)| i64::from(p) * i64::from(q))
+                        .map(|(&p, &q)| p * q)
                         .sum();
                     let scale = (a.scale(i, start) as f32) * (b.scale(j, start) as f32);
                     acc += dot as f32 * scale;

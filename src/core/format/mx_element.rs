@@ -194,11 +194,7 @@ impl MxElementMatrix {
         Fixed {
             rows: self.rows,
             k: self.k,
-            ints: self
-                .codes
-                .iter()
-                .map(|&c| self.element.to_int(c) as i32)
-                .collect(),
+            ints: self.codes.iter().map(|&c| self.element.to_int(c)).collect(),
             frac: self.element.frac(),
             seg: self.block,
             scales: self.scales.iter().map(|&b| e8m0::to_f64(b)).collect(),

@@ -164,7 +164,7 @@ impl Nvfp4Matrix {
             ints: self
                 .codes
                 .iter()
-                .map(|&c| i32::from(e2m1::doubled(c)))
+                .map(|&c| i64::from(e2m1::doubled(c)))
                 .collect(),
             frac: 1,
             seg: BLOCK,

@@ -106,11 +106,7 @@ impl Fp8Matrix {
         Fixed {
             rows: self.rows,
             k: self.k,
-            ints: self
-                .codes
-                .iter()
-                .map(|&c| self.element.to_int(c) as i32)
-                .collect(),
+            ints: self.codes.iter().map(|&c| self.element.to_int(c)).collect(),
             frac: self.element.frac(),
             seg: self.k.max(1),
             scales: (0..self.rows)

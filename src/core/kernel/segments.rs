@@ -45,7 +45,7 @@ fn for_terms(a: &Fixed, b: &Fixed, i: usize, j: usize, mut f: impl FnMut(Term)) 
         let dot: i128 = ra[start..end]
             .iter()
             .zip(&rb[start..end])
-            .map(|(&p, &q)| i128::from(i64::from(p) * i64::from(q)))
+            .map(|(&p, &q)| i128::from(p) * i128::from(q))
             .sum();
         let (sa, sb) = (a.scale(i, start), b.scale(j, start));
         f(Term {
@@ -99,7 +99,7 @@ mod tests {
     fn fixed(
         rows: usize,
         k: usize,
-        ints: Vec<i32>,
+        ints: Vec<i64>,
         frac: i32,
         seg: usize,
         scales: Vec<f64>,

@@ -61,9 +61,13 @@ pub(super) fn variant_from_raw(
         match value(key) {
             Some(v) => {
                 let name = string(key, v)?;
-                Ok(Some(
-                    family::lookup(&name).map_err(|e| in_table(format!("{key}: {e}")))?,
-                ))
+                Ok(Some(family::lookup(&name).map_err(|e| {
+                    in_table(if key == "format" {
+                        e.to_string()
+                    } else {
+                        format!("{key}: {e}")
+                    })
+                })?))
             }
             None => Ok(None),
         }

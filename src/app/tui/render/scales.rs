@@ -218,21 +218,20 @@ fn draw_block(
     let max = q.unit_max();
     let mut lines = vec![
         Line::from(format!(
-            "row {r}, block {j}, k {}..{} · {}",
-            span.start,
-            span.end,
-            q.scale_text(r, j)
+            "row {r}, block {j}, k {}..{}",
+            span.start, span.end
         )),
+        Line::from(q.scale_text(r, j)),
         Line::from(format!(
             "amax {amax:.4e} · {} clipped",
             q.clipped_in_block(original, r, j)
         )),
         Line::styled(
-            "    k      input    v/scale code      P      error",
+            "    k      input  v/scale code     P      error",
             theme.dim(),
         ),
     ];
-    let room = area.height.saturating_sub(5) as usize;
+    let room = area.height.saturating_sub(6) as usize;
     for (i, &v) in vals.iter().enumerate().take(room) {
         let k = span.start + i;
         let p = q.element_value(r, k);
@@ -247,11 +246,11 @@ fn draw_block(
         };
         lines.push(Line::styled(
             format!(
-                "{k:>5} {:>10.3e} {:>8.3} {:>4} {:>6} {:>10.2e}",
+                "{k:>5} {:>10.3e} {:>8.3} {:>4} {:>5} {:>10.2e}",
                 v,
                 scaled,
                 q.code_text(r, k),
-                p,
+                fit5(p),
                 f64::from(deq) - f64::from(v)
             ),
             style,
@@ -268,6 +267,18 @@ fn draw_block(
             .block(Block::bordered().title(Span::styled(" selected block ", theme.title()))),
         area,
     );
+}
+
+/// An element value in at most five characters (`-1.5`, `448`, `2e-3`).
+fn fit5(p: f64) -> String {
+    let s = format!("{p}");
+    if s.len() <= 5 {
+        s
+    } else if p.abs() >= 1.0 && p.abs() < 99_999.5 {
+        format!("{p:.0}")
+    } else {
+        format!("{p:.0e}")
+    }
 }
 
 /// "a" or "an" before a list of format names, read letter by letter ("an MXFP4").
