@@ -203,6 +203,9 @@ pub struct ReferenceInfo {
 /// a knob read through the registry.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct VariantParams {
+    /// W's and x's format (the same for a one-family variant).
+    pub w_format: String,
+    pub x_format: String,
     pub w_scheme: Option<String>,
     pub w_granularity: Option<String>,
     pub x_scheme: Option<String>,
@@ -211,32 +214,44 @@ pub struct VariantParams {
     pub block_size: Option<String>,
     pub scale_rule: Option<String>,
     pub accumulator: Option<String>,
+    pub w_group_size: Option<String>,
+    pub x_group_size: Option<String>,
+    pub two_level: Option<String>,
 }
 
 impl VariantParams {
     pub fn of(v: &Variant) -> Self {
+        // A setting of the operand's own format (a GEMM setting of either); `None` where the
+        // format has no such knob.
         let get = |key: &str, role: Role| {
-            v.knobs().into_iter().find(|k| k.key == key).map(|k| {
-                v.value(
-                    k,
-                    if k.scope == Scope::Gemm {
-                        Role::W
-                    } else {
-                        role
-                    },
-                )
-                .to_string()
-            })
+            let k = v.knobs().into_iter().find(|k| k.key == key)?;
+            if k.scope == Scope::Gemm {
+                return Some(v.value(k, Role::W).to_string());
+            }
+            let own = v.format(role).knobs().iter().find(|o| o.key == key)?;
+            // A group size means something only with granularity = "group".
+            if own
+                .requires
+                .is_some_and(|(other, needed)| v.operand(role).get(other) != Some(needed))
+            {
+                return None;
+            }
+            Some(v.value(own, role).to_string())
         };
         VariantParams {
+            w_format: v.w_format.name().to_string(),
+            x_format: v.x_format.name().to_string(),
             w_scheme: get("scheme", Role::W),
             w_granularity: get("granularity", Role::W),
             x_scheme: get("scheme", Role::X),
             x_granularity: get("granularity", Role::X),
-            rounding: get("rounding", Role::W),
-            block_size: get("block_size", Role::W),
-            scale_rule: get("scale_rule", Role::W),
+            rounding: get("rounding", Role::W).or_else(|| get("rounding", Role::X)),
+            block_size: get("block_size", Role::W).or_else(|| get("block_size", Role::X)),
+            scale_rule: get("scale_rule", Role::W).or_else(|| get("scale_rule", Role::X)),
             accumulator: get("accumulator", Role::W),
+            w_group_size: get("group_size", Role::W),
+            x_group_size: get("group_size", Role::X),
+            two_level: get("two_level", Role::W).or_else(|| get("two_level", Role::X)),
         }
     }
 }

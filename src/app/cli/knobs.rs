@@ -213,11 +213,29 @@ impl<const MATMUL: bool> Given<MATMUL> {
     /// `family` with the options given applied; options the family does not have are refused,
     /// all of them named (`--scheme, --rounding do not apply to --format mxfp4`).
     pub fn variant(&self, f: &'static dyn Family) -> Result<Variant> {
+        self.variant_pair(f, f)
+    }
+
+    /// W in `wf` and x in `xf` with the options given applied: an operand's option
+    /// (`--w-scheme`) to that operand's format, a shared one (`--block-size`) to each format
+    /// that has it; an option neither has is refused by name.
+    pub fn variant_pair(
+        &self,
+        wf: &'static dyn Family,
+        xf: &'static dyn Family,
+    ) -> Result<Variant> {
+        let owners = |role: Option<Role>| -> Vec<&'static dyn Family> {
+            match role {
+                Some(Role::W) => vec![wf],
+                Some(Role::X) => vec![xf],
+                None => vec![wf, xf],
+            }
+        };
         let mut wrong: Vec<&str> = Vec::new();
         for o in options(Self::mode()) {
             let applies = match &o.what {
-                What::Knob(k, _) => own_knob(f, k).is_some(),
-                What::Output(n) => f.outputs().iter().any(|fo| fo.name == *n),
+                What::Knob(k, role) => owners(*role).iter().any(|f| own_knob(*f, k).is_some()),
+                What::Output(n) => wf.outputs().iter().any(|fo| fo.name == *n),
             };
             let given = match &o.what {
                 What::Knob(..) => self.knobs.iter().any(|(g, _)| std::ptr::eq(*g, o)),
@@ -227,29 +245,56 @@ impl<const MATMUL: bool> Given<MATMUL> {
                 wrong.push(&o.flag);
             }
         }
-        refuse(f.name(), &wrong)?;
-        let mut v = Variant::defaults(f);
+        let mut v = Variant::pair(wf, xf);
+        if v.is_mixed() {
+            refuse_for(
+                &format!("--w-format {} or --x-format {}", wf.name(), xf.name()),
+                &wrong,
+            )?;
+        } else {
+            refuse(wf.name(), &wrong)?;
+        }
+        let mut given: Vec<(&str, Role)> = Vec::new();
         for (o, value) in &self.knobs {
-            if let What::Knob(k, role) = o.what {
+            let What::Knob(k, role) = o.what else {
+                continue;
+            };
+            for (r, f) in [(Role::W, wf), (Role::X, xf)] {
+                if role.is_some_and(|want| want != r) {
+                    continue;
+                }
                 // The family's own knob checks the value (MXINT8 offers no `even`).
-                let own = own_knob(f, k).unwrap_or(k);
+                let Some(own) = own_knob(f, k) else { continue };
                 let value = own
                     .parse(value)
                     .map_err(|e| Error::Invalid(format!("{}: {e}", o.flag)))?;
-                v.set(own, role.unwrap_or(Role::W), value);
+                match own.scope {
+                    Scope::Gemm => v.gemm.set(own.key, value),
+                    _ if r == Role::W => v.w.set(own.key, value),
+                    _ => v.x.set(own.key, value),
+                }
+                given.push((own.key, r));
             }
         }
-        for k in f.knobs() {
-            if let Some((other, needed)) = k.requires {
-                let given = self
-                    .knobs
-                    .iter()
-                    .any(|(o, _)| matches!(o.what, What::Knob(g, _) if g.key == k.key));
-                if given && v.w.get(other) != Some(needed) {
+        for (r, f) in [(Role::W, wf), (Role::X, xf)] {
+            for k in f.knobs() {
+                if let Some((other, needed)) = k.requires
+                    && given.contains(&(k.key, r))
+                    && v.operand(r).get(other) != Some(needed)
+                {
+                    let prefix = match (Self::mode(), k.scope) {
+                        (For::Matmul, Scope::PerOperand) if r == Role::W => "w_",
+                        (For::Matmul, Scope::PerOperand) => "x_",
+                        _ => "",
+                    };
+                    let other_prefix = match f.knobs().iter().find(|o| o.key == other) {
+                        Some(o) if o.scope == Scope::PerOperand => prefix,
+                        _ => "",
+                    };
                     return Err(Error::Invalid(format!(
                         "{} applies to {} {needed} only",
-                        Knob::option(k.key),
-                        Knob::option(other)
+                        Knob::option(&format!("{prefix}{}", k.key)),
+                        Knob::option(&format!("{other_prefix}{other}"))
                     )));
                 }
             }
@@ -271,12 +316,17 @@ fn own_knob(f: &dyn Family, k: &Knob) -> Option<&'static Knob> {
 
 /// Refuses options that do not apply to the chosen format, naming them.
 pub fn refuse(format: &str, wrong: &[&str]) -> Result<()> {
+    refuse_for(&format!("--format {format}"), wrong)
+}
+
+/// Refuses options that do not apply to `what` (`--format mxfp4`), naming them.
+fn refuse_for(what: &str, wrong: &[&str]) -> Result<()> {
     if wrong.is_empty() {
         return Ok(());
     }
     let verb = if wrong.len() == 1 { "does" } else { "do" };
     Err(Error::Invalid(format!(
-        "{} {verb} not apply to --format {format}",
+        "{} {verb} not apply to {what}",
         wrong.join(", ")
     )))
 }

@@ -23,9 +23,15 @@ pub struct MatmulArgs {
     pub w: PathBuf,
     /// x, a (K, N) or (K,) .npy
     pub x: PathBuf,
-    /// Which GEMM (f64: the reference product itself)
+    /// The format of both operands (f64: the reference product itself)
     #[arg(long, value_parser = knobs::format_parser(&["f64"]))]
-    pub format: String,
+    pub format: Option<String>,
+    /// W's format, apart from x's (W4A8: --w-format mxfp4 --x-format mxfp8)
+    #[arg(long, value_parser = knobs::format_parser(&[]))]
+    pub w_format: Option<String>,
+    /// x's format, apart from W's (f32: x left unquantized)
+    #[arg(long, value_parser = knobs::format_parser(&[]))]
+    pub x_format: Option<String>,
     /// Output .npy: y (float32, (M, N), or (M,) for a vector x)
     #[arg(long)]
     pub out: PathBuf,
@@ -74,16 +80,32 @@ pub(super) fn cmd(a: &MatmulArgs) -> Result<()> {
         )));
     }
     let reference = kernel::reference(&w, &x)?;
-    let (name, y, quantized) = if a.format == "f64" {
+    let both = a.format.as_deref();
+    let (name, y, quantized) = if both == Some("f64") {
+        if a.w_format.is_some() || a.x_format.is_some() {
+            return Err(Error::Invalid(
+                "--format f64 is the reference product itself; it takes no --w-format or \
+                 --x-format"
+                    .into(),
+            ));
+        }
         knobs::refuse("f64", &a.knobs.flags())?;
         let y = reference.iter().map(|&v| v as f32).collect();
-        ("f64", Matrix::new(w.rows(), x.cols(), y)?, None)
+        ("f64".to_string(), Matrix::new(w.rows(), x.cols(), y)?, None)
     } else {
-        let f = family::lookup(&a.format)?;
-        let v = a.knobs.variant(f)?;
-        for (path, m, shape) in [
-            (&a.w, &w, &[w.rows(), w.cols()][..]),
-            (&a.x, &x, &x_shape[..]),
+        let (Some(wn), Some(xn)) = (
+            a.w_format.as_deref().or(both),
+            a.x_format.as_deref().or(both),
+        ) else {
+            return Err(Error::Invalid(
+                "matmul needs --format F (both operands), or --w-format F and --x-format G".into(),
+            ));
+        };
+        let (wf, xf) = (family::lookup(wn)?, family::lookup(xn)?);
+        let v = a.knobs.variant_pair(wf, xf)?;
+        for (path, m, shape, f) in [
+            (&a.w, &w, &[w.rows(), w.cols()][..], wf),
+            (&a.x, &x, &x_shape[..], xf),
         ] {
             if let Some(i) = f.unrepresentable(m.data()) {
                 let at = npy::index_str(shape, i);
@@ -92,8 +114,13 @@ pub(super) fn cmd(a: &MatmulArgs) -> Result<()> {
         }
         let xt = x.transpose();
         let (qw, qx) = experiment::quantize(&v, &w, &x, &xt).map_err(|e| about(&a.w, e))?;
-        let y = f.gemm(&*qw, &*qx, &v.gemm);
-        (f.name(), y, Some((qw, qx)))
+        let y = v.gemm(&*qw, &*qx);
+        let name = if v.is_mixed() {
+            v.label.clone()
+        } else {
+            wf.name().to_string()
+        };
+        (name, y, Some((qw, qx)))
     };
     let out_shape = if vector {
         vec![w.rows()]

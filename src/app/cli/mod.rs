@@ -15,7 +15,7 @@ mod run;
 mod sweep;
 
 pub use bench::BenchArgs;
-pub use formats::formats_text;
+pub use formats::{format_text, formats_text};
 pub use knobs::{MatmulKnobs, QuantizeKnobs};
 pub use matmul::MatmulArgs;
 pub use quantize::QuantizeArgs;
@@ -67,8 +67,11 @@ pub enum Command {
         #[arg(long, default_value = "both")]
         mode: Mode,
     },
-    /// Print the E2M1 table, the E8M0 range and the storage cost of each format
-    Formats,
+    /// List every format (element, scales, bits per element); with NAME, its code table
+    Formats {
+        /// A format (`mxfp8-e4m3`) or an element (`e4m3`) whose every code to print
+        name: Option<String>,
+    },
     /// Run a scenario: every variant side by side against the f64 reference
     Run(RunArgs),
     /// Run a sweep (the Cartesian product of its axes) into a tidy CSV
@@ -227,7 +230,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Walkthrough { mode }) => {
             stdio::print(&walkthrough::render(&walkthrough::sections(mode)))
         }
-        Some(Command::Formats) => stdio::print(&formats_text()),
+        Some(Command::Formats { name: None }) => stdio::print(&formats_text()),
+        Some(Command::Formats { name: Some(n) }) => {
+            stdio::print(&formats::format_text(n.as_str())?)
+        }
         Some(Command::Quantize(a)) => quantize::cmd(&a),
         Some(Command::Matmul(a)) => matmul::cmd(&a),
         Some(Command::Run(a)) => run::cmd(&a),
