@@ -84,6 +84,9 @@ impl Family for Elementwise {
     }
 
     fn outputs(&self) -> &'static [Output] {
+        if self.kind == Kind::F32 {
+            return &[];
+        }
         &[Output {
             name: "codes",
             help: "bf16/fp16: the 16-bit patterns (u16), the input's shape",
