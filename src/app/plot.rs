@@ -476,6 +476,182 @@ pub fn svg(series: &[Series], x: &str, y: &str, title: &str) -> Result<String> {
     Ok(out)
 }
 
+/// One point of a scatter: a label's mean x and mean y within its series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    pub label: String,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// The points of a scatter, per series: rows grouped by `by` and `label`, x and y averaged.
+pub fn points(
+    path: &Path,
+    x: &str,
+    y: &str,
+    by: Option<&str>,
+    label: &str,
+    filters: &[(String, String)],
+) -> Result<(Vec<(String, Vec<Point>)>, usize, usize)> {
+    // The label joins the series name with a separator no CSV field decides: the grouping
+    // is done by `group` with the label as x, the x column averaged alongside.
+    let gx = group(path, label, x, by, filters)?;
+    let gy = group(path, label, y, by, filters)?;
+    let mut out = Vec::new();
+    for (sx, sy) in gx.series.iter().zip(&gy.series) {
+        let pts = sx
+            .points
+            .iter()
+            .filter_map(|(l, xv, _)| {
+                let (_, yv, _) = sy.points.iter().find(|p| &p.0 == l)?;
+                Some(Point {
+                    label: l.clone(),
+                    x: *xv,
+                    y: *yv,
+                })
+            })
+            .collect();
+        out.push((sx.name.clone(), pts));
+    }
+    Ok((out, gy.rows, gx.skipped.max(gy.skipped)))
+}
+
+/// The points of `pts` no other point beats: none has x as small or smaller and y larger.
+/// In x order: the Pareto frontier of "fewer bits, more SQNR".
+pub fn frontier(pts: &[Point]) -> Vec<Point> {
+    let mut sorted: Vec<&Point> = pts.iter().collect();
+    sorted.sort_by(|a, b| a.x.total_cmp(&b.x).then(b.y.total_cmp(&a.y)));
+    let mut best = f64::NEG_INFINITY;
+    let mut out = Vec::new();
+    for p in sorted {
+        if p.y > best {
+            best = p.y;
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// A scatter of labelled points per series, each series' Pareto frontier drawn as a line and
+/// its points labelled.
+pub fn scatter_svg(
+    series: &[(String, Vec<Point>)],
+    x: &str,
+    y: &str,
+    title: &str,
+) -> Result<String> {
+    let all = series.iter().flat_map(|s| &s.1);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for p in all {
+        x0 = x0.min(p.x);
+        x1 = x1.max(p.x);
+        y0 = y0.min(p.y);
+        y1 = y1.max(p.y);
+    }
+    if !x0.is_finite() || !y0.is_finite() {
+        return Err(Error::Invalid("plot: no point to draw".into()));
+    }
+    let pad = |a: f64, b: f64, f: f64| {
+        let d = if b > a {
+            (b - a) * f
+        } else {
+            a.abs().max(1.0) * 0.1
+        };
+        (a - d, b + d)
+    };
+    let (x0, x1) = pad(x0, x1, 0.06);
+    let (y0, y1) = pad(y0, y1, 0.08);
+    let (x_step, y_step) = ((x1 - x0) / 10.0, (y1 - y0) / 10.0);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (960, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(text::short(title, 120), ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(svg_text(x))
+            .y_desc(svg_text(y))
+            .x_label_formatter(&|v: &f64| tick_label(*v, x_step))
+            .y_label_formatter(&|v: &f64| tick_label(*v, y_step))
+            .draw()
+            .map_err(draw_err)?;
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let front = frontier(pts);
+            chart
+                .draw_series(LineSeries::new(
+                    front.iter().map(|p| (p.x, p.y)),
+                    color.stroke_width(2),
+                ))
+                .map_err(draw_err)?
+                .label(format!("{} (frontier)", svg_text(name)))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    pts.iter()
+                        .map(|p| Circle::new((p.x, p.y), 3, color.filled())),
+                )
+                .map_err(draw_err)?;
+            chart
+                .draw_series(front.iter().map(|p| {
+                    Text::new(
+                        svg_text(&p.label),
+                        (p.x, p.y),
+                        ("sans-serif", 11).into_font().color(&color),
+                    )
+                }))
+                .map_err(draw_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+    }
+    Ok(out)
+}
+
+/// `qlab plot --label`: one point per label (and series), x and y averaged, the frontier
+/// drawn.
+pub fn scatter(
+    csv: &Path,
+    x: &str,
+    y: &str,
+    by: Option<&str>,
+    label: &str,
+    filters: &[(String, String)],
+) -> Result<Chart> {
+    let (series, rows, skipped) = points(csv, x, y, by, label, filters)?;
+    let mut title = match by {
+        Some(b) => format!("{y} vs {x}, one point per {label}, by {b}"),
+        None => format!("{y} vs {x}, one point per {label}"),
+    };
+    for (c, v) in filters {
+        title.push_str(&format!(", {c} = {v}"));
+    }
+    Ok(Chart {
+        svg: scatter_svg(&series, x, y, &title)?,
+        rows,
+        skipped,
+    })
+}
+
 /// `qlab plot`: reads `csv` and draws the chart.
 pub fn plot(
     csv: &Path,

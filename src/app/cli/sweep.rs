@@ -60,6 +60,10 @@ pub struct PlotArgs {
     /// One series per value of this column
     #[arg(long)]
     pub by: Option<String>,
+    /// A scatter instead: one point per value of this column (x and y averaged), each
+    /// series' Pareto frontier (less x, more y) drawn and labelled, e.g. --label variant
+    #[arg(long)]
+    pub label: Option<String>,
     /// Keep only rows where COLUMN equals VALUE (repeatable), e.g. --where format=mxfp4
     #[arg(long = "where", value_name = "COLUMN=VALUE", value_parser = parse_filter)]
     pub filters: Vec<(String, String)>,
@@ -99,7 +103,10 @@ pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
 pub(super) fn plot_cmd(a: &PlotArgs) -> Result<()> {
     let mut outs = Outputs::new(&[&a.csv]);
     let slot = outs.add("--out", &a.out, Content::Text)?;
-    let chart = crate::app::plot::plot(&a.csv, &a.x, &a.y, a.by.as_deref(), &a.filters)?;
+    let chart = match &a.label {
+        Some(l) => crate::app::plot::scatter(&a.csv, &a.x, &a.y, a.by.as_deref(), l, &a.filters)?,
+        None => crate::app::plot::plot(&a.csv, &a.x, &a.y, a.by.as_deref(), &a.filters)?,
+    };
     if chart.skipped > 0 {
         note!(
             "qlab: plot: {} of {} rows skipped: their x or y is not a finite number",
