@@ -484,7 +484,11 @@ pub struct Point {
     pub y: f64,
 }
 
-/// The points of a scatter, per series: rows grouped by `by` and `label`, x and y averaged.
+/// A scatter's series: a name and its points.
+pub type Scatter = Vec<(String, Vec<Point>)>;
+
+/// The points of a scatter, per series: rows grouped by `by` and `label`, x and y averaged;
+/// with the rows that passed the filters and the rows skipped.
 pub fn points(
     path: &Path,
     x: &str,
@@ -492,9 +496,8 @@ pub fn points(
     by: Option<&str>,
     label: &str,
     filters: &[(String, String)],
-) -> Result<(Vec<(String, Vec<Point>)>, usize, usize)> {
-    // The label joins the series name with a separator no CSV field decides: the grouping
-    // is done by `group` with the label as x, the x column averaged alongside.
+) -> Result<(Scatter, usize, usize)> {
+    // Grouped twice by `group` with the label as its x: once averaging the x column, once y.
     let gx = group(path, label, x, by, filters)?;
     let gy = group(path, label, y, by, filters)?;
     let mut out = Vec::new();
