@@ -678,3 +678,27 @@ pub fn plot(
         skipped: g.skipped,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Point, frontier};
+
+    #[test]
+    fn the_frontier_keeps_the_points_nothing_beats() {
+        let p = |label: &str, x: f64, y: f64| Point {
+            label: label.into(),
+            x,
+            y,
+        };
+        let pts = [
+            p("a", 4.25, 15.0),
+            p("b", 4.5, 14.0), // more bits, less SQNR than a: dominated
+            p("c", 4.5, 17.0),
+            p("d", 8.0, 17.0), // ties c's SQNR at more bits: dominated
+            p("e", 8.25, 30.0),
+            p("f", 4.25, 12.0), // same bits as a, less SQNR
+        ];
+        let labels: Vec<String> = frontier(&pts).into_iter().map(|p| p.label).collect();
+        assert_eq!(labels, ["a", "c", "e"]);
+    }
+}
