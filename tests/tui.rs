@@ -573,7 +573,7 @@ fn tab_at_agrees_with_the_rendered_tab_bar() {
             assert_eq!(cols.len(), b - a + 1, "a tab covers contiguous columns");
             let label: String = row[a..=b].iter().collect();
             let short = match s {
-                Screen::Grid => "Grid",
+                Screen::Grid => "Codes",
                 Screen::Scales => "Scales",
                 Screen::Walkthrough => "Walk",
                 _ => s.title(),

@@ -33,9 +33,10 @@ use crate::note;
 #[command(
     name = "qlab",
     version,
-    about = "A quantization accuracy lab: what INT8 and MXFP4 do to a matmul.",
+    about = "A quantization accuracy lab: what INT8, MXFP4, NVFP4, FP8 … do to a matmul.",
     long_about = "A quantization accuracy lab: runs the same matrix multiplication through \
-                  bit-exact INT8 and MXFP4 integer kernels and shows what the quantization did.\n\
+                  bit-exact kernels of every format (INT8, MXFP4, MXFP8, MXFP6, MXINT8, NVFP4, \
+                  INT4, FP8, bf16/fp16; W and x apart) and shows what the quantization did.\n\
                   Without a command, opens the interactive explorer on the built-in scenario."
 )]
 pub struct Cli {
@@ -59,7 +60,7 @@ pub enum Command {
     },
     /// Quantize a .npy array (blocks / channels along its rows) and write the dequantized array
     Quantize(QuantizeArgs),
-    /// Multiply W (M × K) by x (K × N or K) through INT8, MXFP4 or the f64 reference
+    /// Multiply W (M × K) by x (K × N or K) through any format (W and x apart) or the f64 reference
     Matmul(MatmulArgs),
     /// Replay the seed document's INT8 and MXFP4 examples step by step
     Walkthrough {

@@ -35,7 +35,7 @@ impl Screen {
     pub fn title(self) -> &'static str {
         match self {
             Screen::Overview => "Overview",
-            Screen::Grid => "E2M1 grid",
+            Screen::Grid => "Codes",
             Screen::Scales => "Block scales",
             Screen::Errors => "Errors",
             Screen::Walkthrough => "Walkthrough",

@@ -1,5 +1,6 @@
-//! The E2M1 grid: the 16 codes on a number line and how often W and x use each; for INT8
-//! variants, the histogram of the 256 codes.
+//! The codes screen: for E2M1 (MXFP4, NVFP4) the 16 codes on a number line and how often W
+//! and x use each; for wider minifloats (FP6, FP8, MXINT8) the codes by binade; for integer
+//! formats the histogram of the codes; each operand in its own format.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -227,7 +228,12 @@ fn draw_operand(
             ..
         } => (
             format!(" {name}: the {codes} {element} codes by binade (use, + and − together) "),
-            binade_lines(o, (codes, decode), width as usize, style),
+            binade_lines(
+                o,
+                (codes, decode),
+                (width as usize, area.height.saturating_sub(3) as usize),
+                style,
+            ),
         ),
         Codec::Plain {
             name: element,
@@ -259,7 +265,7 @@ fn draw_operand(
 fn binade_lines(
     o: &OperandReport,
     (codes, decode): (u16, fn(u8) -> f32),
-    width: usize,
+    (width, height): (usize, usize),
     style: ratatui::style::Style,
 ) -> Vec<Line<'static>> {
     let half = codes / 2;
@@ -298,6 +304,15 @@ fn binade_lines(
         "{:<7} {:>9}   {:<9} {:>7}  {:<bar_width$} codes",
         "binade", "from", "to", "use", ""
     ))];
+    // Largest binades first: an MX or FP8 scale puts the block's amax at the top, so the
+    // binades that matter come first, and what a short panel leaves out is the smallest.
+    groups.reverse();
+    let room = height.saturating_sub(2).max(1);
+    let hidden: Vec<(String, Vec<u16>)> = if groups.len() > room {
+        groups.split_off(room.saturating_sub(1))
+    } else {
+        Vec::new()
+    };
     for (key, members) in &groups {
         let n = used(members);
         let share = n as f64 / total as f64 * 100.0;
@@ -325,6 +340,15 @@ fn binade_lines(
             ),
             style,
         ));
+    }
+    if !hidden.is_empty() {
+        let n: u64 = hidden.iter().map(|(_, m)| used(m)).sum();
+        lines.push(Line::from(format!(
+            "… {} smaller binades (down to {}): {:.2}% of elements",
+            hidden.len(),
+            hidden.last().map_or("0", |h| h.0.as_str()),
+            n as f64 / total as f64 * 100.0
+        )));
     }
     lines
 }

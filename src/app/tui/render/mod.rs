@@ -33,7 +33,7 @@ fn tab_label(i: usize, s: Screen, width: u16) -> String {
     } else {
         match s {
             Screen::Overview => "Overview",
-            Screen::Grid => "Grid",
+            Screen::Grid => "Codes",
             Screen::Scales => "Scales",
             Screen::Errors => "Errors",
             Screen::Walkthrough => "Walk",
