@@ -86,7 +86,7 @@ pub fn grouped(q: &dyn Quantized) -> Option<&IntGroupMatrix> {
     q.as_any().downcast_ref()
 }
 
-/// The trace of y[m][n] for two affine integer operands: per range of the common refinement,
+/// The trace of `y[m][n]` for two affine integer operands: per range of the common refinement,
 /// the integer dot of (q − zp), times sW · sx in f32, summed in f32.
 pub fn trace_groups(t: &TraceInput, name: &str) -> (Vec<TraceStep>, f32) {
     let (Some(a), Some(b)) = (t.qw.fixed(), t.qx.fixed()) else {

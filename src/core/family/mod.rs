@@ -539,7 +539,7 @@ impl Variant {
         mixed_gemm(qw, qx, &self.gemm)
     }
 
-    /// Every step of y[m][n].
+    /// Every step of `y[m][n]`.
     pub fn trace(&self, t: &TraceInput) -> (Vec<TraceStep>, f32) {
         if self.own_gemm() {
             return self.w_format.trace(t);
@@ -571,7 +571,7 @@ pub fn mixed_gemm(qw: &dyn Quantized, qx: &dyn Quantized, gemm: &Settings) -> Ma
     }
 }
 
-/// The trace of a mixed pair's y[m][n]: the segment terms, or the f64 dot of the dequantized
+/// The trace of a mixed pair's `y[m][n]`: the segment terms, or the f64 dot of the dequantized
 /// operands.
 pub fn mixed_trace(t: &TraceInput) -> (Vec<TraceStep>, f32) {
     match (t.qw.fixed(), t.qx.fixed()) {

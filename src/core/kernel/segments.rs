@@ -28,7 +28,7 @@ pub struct Term {
     pub value: f32,
 }
 
-/// The terms of y[i][j] in K order: one per range of the common refinement.
+/// The terms of `y[i][j]` in K order: one per range of the common refinement.
 pub fn terms(a: &Fixed, b: &Fixed, i: usize, j: usize) -> Vec<Term> {
     let mut out = Vec::new();
     for_terms(a, b, i, j, |t| out.push(t));
