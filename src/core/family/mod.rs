@@ -473,23 +473,25 @@ impl Variant {
         s.get(knob.key).unwrap_or_else(|| knob.default(role))
     }
 
-    /// Whether operand `role`'s format has a knob like `knob` (same key and kind).
-    pub fn has(&self, knob: &Knob, role: Role) -> bool {
+    /// Whether operand `role`'s format has a knob like `knob` that takes `value` (same key;
+    /// MXINT8's scale rule takes no `even` although MXFP4's does).
+    pub fn takes(&self, knob: &Knob, role: Role, value: &str) -> bool {
         self.format(role)
             .knobs()
             .iter()
-            .any(|k| k.key == knob.key && k.kind == knob.kind)
+            .any(|k| k.key == knob.key && k.parse(value).is_ok())
     }
 
-    /// Sets `knob` for `role`; a shared knob for both operands (those whose format has it).
+    /// Sets `knob` for `role`; a shared knob for both operands (those whose format takes the
+    /// value).
     pub fn set(&mut self, knob: &Knob, role: Role, value: String) {
         match knob.scope {
             Scope::Gemm => self.gemm.set(knob.key, value),
             Scope::Shared => {
-                if self.has(knob, Role::W) {
+                if self.takes(knob, Role::W, &value) {
                     self.w.set(knob.key, value.clone());
                 }
-                if self.has(knob, Role::X) {
+                if self.takes(knob, Role::X, &value) {
                     self.x.set(knob.key, value);
                 }
             }
