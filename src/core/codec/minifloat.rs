@@ -80,6 +80,24 @@ pub const INT8: Element = Element {
     specials: Specials::Int,
 };
 
+/// Each element's `decode` as a plain function, for the screens' codec descriptions (which
+/// hold `fn(u8) -> f32`).
+pub fn decode_e2m3(c: u8) -> f32 {
+    E2M3.decode(c)
+}
+pub fn decode_e3m2(c: u8) -> f32 {
+    E3M2.decode(c)
+}
+pub fn decode_e4m3(c: u8) -> f32 {
+    E4M3.decode(c)
+}
+pub fn decode_e5m2(c: u8) -> f32 {
+    E5M2.decode(c)
+}
+pub fn decode_int8(c: u8) -> f32 {
+    INT8.decode(c)
+}
+
 impl Element {
     /// How many codes there are: 2^bits.
     pub fn codes(&self) -> u16 {

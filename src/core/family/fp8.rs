@@ -23,24 +23,17 @@ pub struct Fp8 {
     pub decode: fn(u8) -> f32,
 }
 
-fn e4m3(c: u8) -> f32 {
-    minifloat::E4M3.decode(c)
-}
-fn e5m2(c: u8) -> f32 {
-    minifloat::E5M2.decode(c)
-}
-
 pub static FP8_E4M3: Fp8 = Fp8 {
     name: "fp8-e4m3",
     title: "FP8 (E4M3)",
     element: minifloat::E4M3,
-    decode: e4m3,
+    decode: minifloat::decode_e4m3,
 };
 pub static FP8_E5M2: Fp8 = Fp8 {
     name: "fp8-e5m2",
     title: "FP8 (E5M2)",
     element: minifloat::E5M2,
-    decode: e5m2,
+    decode: minifloat::decode_e5m2,
 };
 
 const KNOBS: &[Knob] = &[Knob {

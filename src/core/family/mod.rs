@@ -184,6 +184,16 @@ impl PartialEq for dyn Family {
     }
 }
 
+/// The shape of a per-row output array (scales, packed bytes) with `n` entries per row: a 1-D
+/// input keeps it 1-D.
+pub fn per_row_shape(input: &[usize], rows: usize, n: usize) -> Vec<usize> {
+    if input.len() == 1 {
+        vec![n]
+    } else {
+        vec![rows, n]
+    }
+}
+
 /// An extra output of `qlab quantize` (`--codes`, `--scales`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Output {

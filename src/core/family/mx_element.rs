@@ -42,28 +42,12 @@ const MXINT8_KNOBS: &[Knob] = &[
     super::mxfp4::KNOBS[2],
 ];
 
-fn e4m3(c: u8) -> f32 {
-    minifloat::E4M3.decode(c)
-}
-fn e5m2(c: u8) -> f32 {
-    minifloat::E5M2.decode(c)
-}
-fn e2m3(c: u8) -> f32 {
-    minifloat::E2M3.decode(c)
-}
-fn e3m2(c: u8) -> f32 {
-    minifloat::E3M2.decode(c)
-}
-fn int8(c: u8) -> f32 {
-    minifloat::INT8.decode(c)
-}
-
 pub static MXFP8_E4M3: MxElement = MxElement {
     name: "mxfp8-e4m3",
     aliases: &["mxfp8"],
     title: "MXFP8 (E4M3)",
     element: minifloat::E4M3,
-    decode: e4m3,
+    decode: minifloat::decode_e4m3,
     knobs: super::mxfp4::KNOBS,
 };
 pub static MXFP8_E5M2: MxElement = MxElement {
@@ -71,7 +55,7 @@ pub static MXFP8_E5M2: MxElement = MxElement {
     aliases: &[],
     title: "MXFP8 (E5M2)",
     element: minifloat::E5M2,
-    decode: e5m2,
+    decode: minifloat::decode_e5m2,
     knobs: super::mxfp4::KNOBS,
 };
 pub static MXFP6_E2M3: MxElement = MxElement {
@@ -79,7 +63,7 @@ pub static MXFP6_E2M3: MxElement = MxElement {
     aliases: &["mxfp6"],
     title: "MXFP6 (E2M3)",
     element: minifloat::E2M3,
-    decode: e2m3,
+    decode: minifloat::decode_e2m3,
     knobs: super::mxfp4::KNOBS,
 };
 pub static MXFP6_E3M2: MxElement = MxElement {
@@ -87,7 +71,7 @@ pub static MXFP6_E3M2: MxElement = MxElement {
     aliases: &[],
     title: "MXFP6 (E3M2)",
     element: minifloat::E3M2,
-    decode: e3m2,
+    decode: minifloat::decode_e3m2,
     knobs: super::mxfp4::KNOBS,
 };
 pub static MXINT8: MxElement = MxElement {
@@ -95,7 +79,7 @@ pub static MXINT8: MxElement = MxElement {
     aliases: &[],
     title: "MXINT8",
     element: minifloat::INT8,
-    decode: int8,
+    decode: minifloat::decode_int8,
     knobs: MXINT8_KNOBS,
 };
 
@@ -185,13 +169,7 @@ impl Family for MxElement {
 
     fn output(&self, q: &dyn Quantized, name: &str, shape: &[usize]) -> Result<Vec<u8>> {
         let q = mx(q);
-        let per_row = |n: usize| {
-            if shape.len() == 1 {
-                vec![n]
-            } else {
-                vec![q.rows(), n]
-            }
-        };
+        let per_row = |n: usize| super::per_row_shape(shape, q.rows(), n);
         Ok(match name {
             "codes" => encode(shape, &NpyData::U8(q.codes())),
             "scales" => encode(&per_row(q.blocks_per_row()), &NpyData::U8(q.scales())),

@@ -230,13 +230,7 @@ impl Family for Mxfp4 {
     fn output(&self, q: &dyn Quantized, name: &str, shape: &[usize]) -> Result<Vec<u8>> {
         let q = mx(q);
         // Per-row arrays keep a 1-D input 1-D.
-        let per_row = |n: usize| {
-            if shape.len() == 1 {
-                vec![n]
-            } else {
-                vec![q.rows(), n]
-            }
-        };
+        let per_row = |n: usize| super::per_row_shape(shape, q.rows(), n);
         Ok(match name {
             "codes" => encode(shape, &NpyData::U8(q.codes())),
             "scales" => encode(&per_row(q.blocks_per_row()), &NpyData::U8(q.scales())),

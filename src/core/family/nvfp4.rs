@@ -212,13 +212,7 @@ impl Family for Nvfp4 {
 
     fn output(&self, q: &dyn Quantized, name: &str, shape: &[usize]) -> Result<Vec<u8>> {
         let q = nv(q);
-        let per_row = |n: usize| {
-            if shape.len() == 1 {
-                vec![n]
-            } else {
-                vec![q.rows(), n]
-            }
-        };
+        let per_row = |n: usize| super::per_row_shape(shape, q.rows(), n);
         Ok(match name {
             "codes" => encode(shape, &NpyData::U8(q.codes())),
             "scales" => encode(&per_row(q.blocks_per_row()), &NpyData::U8(q.scales())),
