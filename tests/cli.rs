@@ -896,7 +896,7 @@ fn int8_quantize_refuses_nan_naming_its_index() {
         &input,
         "int8",
         &[],
-        "{}: INT8 cannot quantize NaN at index (1, 1); remove NaN/Inf or use MXFP4",
+        "{}: INT8 cannot quantize NaN at index (1, 1); remove NaN/Inf or use an MX format",
     );
     let input = d.f32("inf.npy", &[2, 2], &[0.0, f32::NEG_INFINITY, 1.0, 2.0]);
     quantize_fails(
@@ -904,7 +904,7 @@ fn int8_quantize_refuses_nan_naming_its_index() {
         &input,
         "int8",
         &[],
-        "{}: INT8 cannot quantize -inf at index (0, 1); remove NaN/Inf or use MXFP4",
+        "{}: INT8 cannot quantize -inf at index (0, 1); remove NaN/Inf or use an MX format",
     );
 }
 
@@ -918,7 +918,7 @@ fn int8_matmul_refuses_nan_naming_the_operand_and_index() {
         &d,
         &["matmul", s(&w), s(&x), "--format", "int8", "--out", s(&out)],
         &format!(
-            "{}: INT8 cannot quantize NaN at index (1, 0); remove NaN/Inf or use MXFP4",
+            "{}: INT8 cannot quantize NaN at index (1, 0); remove NaN/Inf or use an MX format",
             s(&x)
         ),
         &out,
@@ -1251,7 +1251,7 @@ fn an_error_leaves_an_existing_output_untouched() {
             s(&codes),
         ],
         &format!(
-            "{}: INT8 cannot quantize NaN at index (0, 1); remove NaN/Inf or use MXFP4",
+            "{}: INT8 cannot quantize NaN at index (0, 1); remove NaN/Inf or use an MX format",
             s(&nan)
         ),
     );

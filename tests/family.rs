@@ -385,7 +385,7 @@ fn matmul_takes_w_and_x_formats_apart() {
         .unwrap();
     assert_eq!(
         stderr(&o),
-        "qlab: error: --x-scheme does not apply to --w-format int4 or --x-format f32\n"
+        "qlab: error: --x-scheme does not apply to --x-format f32\n"
     );
     let o = qlab()
         .arg("matmul")

@@ -528,7 +528,7 @@ fn int8_refuses_nan_and_inf_naming_the_index() {
     let e = Int8Matrix::quantize(&m, Int8Config::WEIGHTS).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "input: INT8 cannot quantize NaN at index (1, 1); remove NaN/Inf or use MXFP4"
+        "input: INT8 cannot quantize NaN at index (1, 1); remove NaN/Inf or use an MX format"
     );
     let m = Matrix::from_rows(&[[f32::NEG_INFINITY]]).unwrap();
     assert!(

@@ -340,7 +340,7 @@ fn nan_filled_tensors() {
     assert_eq!(
         stderr(&o),
         format!(
-            "qlab: error: {}: INT8 cannot quantize NaN at index (0, 0); remove NaN/Inf or use MXFP4\n",
+            "qlab: error: {}: INT8 cannot quantize NaN at index (0, 0); remove NaN/Inf or use an MX format\n",
             w.display()
         )
     );
@@ -1741,9 +1741,8 @@ fn values_near_f32_max_stay_finite_or_are_said_to_overflow() {
         assert!(o.status.success());
         assert_eq!(
             stderr(&o),
-            "qlab: 2 of 4 finite values dequantize beyond f32's range (the block scale times the \
-             element is 2^128 or more) and are written as ±inf; the floor scale rule keeps them \
-             finite\n",
+            "qlab: 2 of 4 finite values dequantize to ±inf in mxfp4 (the block scale times the \
+             element is 2^128 or more, beyond f32); the floor scale rule keeps them finite\n",
             "{rule}"
         );
         let q = qlab::data::npy::read(&p("q.npy")).unwrap().data;

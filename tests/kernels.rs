@@ -313,7 +313,7 @@ fn matmul_reports_shape_and_value_errors() {
     let int8 = Variant::defaults(qlab::family::lookup("int8").unwrap());
     assert_eq!(
         product(&int8, &w, &x).unwrap_err().to_string(),
-        "x: INT8 cannot quantize NaN at index (2, 0); remove NaN/Inf or use MXFP4"
+        "x: INT8 cannot quantize NaN at index (2, 0); remove NaN/Inf or use an MX format"
     );
     let mx = Variant::defaults(qlab::family::lookup("mxfp4").unwrap());
     let (y, _, _) = product(&mx, &w, &x).unwrap();

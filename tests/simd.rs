@@ -303,7 +303,7 @@ fn quantizers_agree_on_non_finite_input() {
             Int8Matrix::quantize_with(isa, &m, Int8Config::WEIGHTS)
                 .unwrap_err()
                 .to_string(),
-            "input: INT8 cannot quantize NaN at index (0, 3); remove NaN/Inf or use MXFP4"
+            "input: INT8 cannot quantize NaN at index (0, 3); remove NaN/Inf or use an MX format"
         );
     }
 }

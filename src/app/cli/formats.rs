@@ -97,9 +97,10 @@ pub fn format_text(name: &str) -> Result<String> {
         .iter()
         .find(|e| e.name.eq_ignore_ascii_case(name))
         .copied();
+    // A format's name wins over an element's ("int8" is the INT8 format, not MXINT8's element).
     let (title, element, codec) = match (element, family::find(name)) {
-        (Some(e), _) => (e.name.to_string(), Some(e), None),
-        (None, Some(f)) => {
+        (Some(e), None) => (e.name.to_string(), Some(e), None),
+        (_, Some(f)) => {
             let c = f.codec();
             let e = match c {
                 Codec::Minifloat { name, .. } => ELEMENTS.iter().find(|e| e.name == name).copied(),
@@ -116,7 +117,12 @@ pub fn format_text(name: &str) -> Result<String> {
                 .iter()
                 .map(std::string::ToString::to_string)
                 .collect();
-            known.extend(ELEMENTS.iter().map(|e| e.name.to_lowercase()));
+            for e in ELEMENTS {
+                let e = e.name.to_lowercase();
+                if !known.contains(&e) {
+                    known.push(e);
+                }
+            }
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
             return Err(Error::Invalid(format!(
                 "unknown format '{}'; expected {}",

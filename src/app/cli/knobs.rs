@@ -100,9 +100,9 @@ fn owners(what: &What) -> Vec<&'static dyn Family> {
         .collect()
 }
 
+/// The help of one option: each family that has it, grouped by what its own knob says (INT4's
+/// `scheme` is not INT8's), with that knob's default.
 fn help(opt: &Opt) -> String {
-    let titles: Vec<&str> = owners(&opt.what).iter().map(|f| f.title()).collect();
-    let titles = titles.join(", ");
     match &opt.what {
         What::Knob(k, role) => {
             let whose = match role {
@@ -110,19 +110,36 @@ fn help(opt: &Opt) -> String {
                 Some(Role::X) => format!("{} of x: ", k.noun),
                 None => String::new(),
             };
-            let default = k.default(role.unwrap_or(Role::W));
-            match k.kind {
-                Kind::Seed => format!("{titles}: {whose}{}", k.help),
-                _ => format!("{titles}: {whose}{} [default: {default}]", k.help),
+            // (titles, text) in registry order, one entry per distinct text.
+            let mut groups: Vec<(Vec<&str>, String)> = Vec::new();
+            for f in owners(&opt.what) {
+                let own = own_knob(f, k).unwrap_or(k);
+                let text = match own.kind {
+                    Kind::Seed => own.help.to_string(),
+                    _ => format!(
+                        "{} [default: {}]",
+                        own.help,
+                        own.default(role.unwrap_or(Role::W))
+                    ),
+                };
+                match groups.iter_mut().find(|(_, t)| *t == text) {
+                    Some((titles, _)) => titles.push(f.title()),
+                    None => groups.push((vec![f.title()], text)),
+                }
             }
+            let parts: Vec<String> = groups
+                .iter()
+                .map(|(titles, text)| format!("{}: {text}", titles.join(", ")))
+                .collect();
+            format!("{whose}{}", parts.join("; "))
         }
         What::Output(name) => {
-            let parts: Vec<&str> = family::REGISTRY
-                .iter()
-                .flat_map(|f| f.outputs())
-                .filter(|o| o.name == *name)
-                .map(|o| o.help)
-                .collect();
+            let mut parts: Vec<&str> = Vec::new();
+            for o in family::REGISTRY.iter().flat_map(|f| f.outputs()) {
+                if o.name == *name && !parts.contains(&o.help) {
+                    parts.push(o.help);
+                }
+            }
             format!("Output .npy: {}", parts.join("; "))
         }
     }
@@ -231,28 +248,46 @@ impl<const MATMUL: bool> Given<MATMUL> {
                 None => vec![wf, xf],
             }
         };
-        let mut wrong: Vec<&str> = Vec::new();
+        // Refused options, by whose format refused them (W's, x's, or both for a shared one).
+        let mut wrong: Vec<(usize, &str)> = Vec::new();
         for o in options(Self::mode()) {
-            let applies = match &o.what {
-                What::Knob(k, role) => owners(*role).iter().any(|f| own_knob(*f, k).is_some()),
-                What::Output(n) => wf.outputs().iter().any(|fo| fo.name == *n),
+            let (applies, whose) = match &o.what {
+                What::Knob(k, role) => (
+                    owners(*role).iter().any(|f| own_knob(*f, k).is_some()),
+                    match role {
+                        Some(Role::W) => 0,
+                        Some(Role::X) => 1,
+                        None => 2,
+                    },
+                ),
+                What::Output(n) => (wf.outputs().iter().any(|fo| fo.name == *n), 0),
             };
             let given = match &o.what {
                 What::Knob(..) => self.knobs.iter().any(|(g, _)| std::ptr::eq(*g, o)),
                 What::Output(n) => self.outputs.iter().any(|(g, _)| g == n),
             };
             if given && !applies {
-                wrong.push(&o.flag);
+                wrong.push((whose, &o.flag));
             }
         }
         let mut v = Variant::pair(wf, xf);
+        let whose = |i: usize| -> Vec<&str> {
+            wrong
+                .iter()
+                .filter(|(w, _)| *w == i)
+                .map(|(_, f)| *f)
+                .collect()
+        };
         if v.is_mixed() {
+            refuse_for(&format!("--w-format {}", wf.name()), &whose(0))?;
+            refuse_for(&format!("--x-format {}", xf.name()), &whose(1))?;
             refuse_for(
                 &format!("--w-format {} or --x-format {}", wf.name(), xf.name()),
-                &wrong,
+                &whose(2),
             )?;
         } else {
-            refuse(wf.name(), &wrong)?;
+            let all: Vec<&str> = wrong.iter().map(|(_, f)| *f).collect();
+            refuse(wf.name(), &all)?;
         }
         let mut given: Vec<(&str, Role)> = Vec::new();
         for (o, value) in &self.knobs {
@@ -265,9 +300,18 @@ impl<const MATMUL: bool> Given<MATMUL> {
                 }
                 // The family's own knob checks the value (MXINT8 offers no `even`).
                 let Some(own) = own_knob(f, k) else { continue };
-                let value = own
-                    .parse(value)
-                    .map_err(|e| Error::Invalid(format!("{}: {e}", o.flag)))?;
+                let value = own.parse(value).map_err(|e| match own.kind {
+                    // clap took the value as some family's: this one does not offer it.
+                    Kind::Choice(choices) => Error::Invalid(format!(
+                        "{}: {} has no {} '{}'; it takes {}",
+                        o.flag,
+                        f.title(),
+                        own.noun,
+                        crate::core::text::echo(value),
+                        family::knob::one_of(choices)
+                    )),
+                    _ => Error::Invalid(format!("{}: {e}", o.flag)),
+                })?;
                 match own.scope {
                     Scope::Gemm => v.gemm.set(own.key, value),
                     _ if r == Role::W => v.w.set(own.key, value),

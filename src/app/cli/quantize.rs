@@ -8,7 +8,7 @@ use clap::Args;
 use super::knobs::{self, QuantizeKnobs};
 use crate::core::data::npy::{self, NpyData};
 use crate::core::error::{Error, Result};
-use crate::core::family::{self, cannot_quantize};
+use crate::core::family::{self, Family, cannot_quantize};
 use crate::core::files::{Content, Outputs};
 use crate::note;
 
@@ -68,25 +68,32 @@ pub(super) fn cmd(a: &QuantizeArgs) -> Result<()> {
             q.scale_bytes().len()
         );
     }
-    note_overflow(m.data(), deq.data());
+    note_overflow(f, m.data(), deq.data());
     outs.commit()
 }
 
-/// Says how many finite inputs dequantize beyond f32's range. Only MX scale rules that round
+/// Says how many finite inputs dequantize to ±inf. In an MX format only scale rules that round
 /// the scale up do this: near f32::MAX, ceil, even and rceil give 2^126, and the E2M1 value 4
-/// (or 6) times that is 2^128 or more, which f32 cannot hold.
-fn note_overflow(input: &[f32], dequantized: &[f32]) {
+/// (or 6) times that is 2^128 or more, which f32 cannot hold. An elementwise format does it to
+/// values beyond its own largest finite value (fp16's 65504, bf16's ≈ 3.39e38).
+fn note_overflow(f: &dyn Family, input: &[f32], dequantized: &[f32]) {
     let n = input
         .iter()
         .zip(dequantized)
         .filter(|(v, d)| v.is_finite() && d.is_infinite())
         .count();
-    if n > 0 {
-        note!(
-            "qlab: {n} of {} finite values dequantize beyond f32's range (the block scale times \
-             the element is 2^128 or more) and are written as ±inf; the floor scale rule keeps \
-             them finite",
-            input.len()
-        );
+    if n == 0 {
+        return;
     }
+    let why = if f.has_scales() {
+        "(the block scale times the element is 2^128 or more, beyond f32); the floor scale rule \
+         keeps them finite"
+    } else {
+        "(beyond the format's largest finite value)"
+    };
+    note!(
+        "qlab: {n} of {} finite values dequantize to ±inf in {} {why}",
+        input.len(),
+        f.name()
+    );
 }

@@ -76,7 +76,10 @@ impl Family for Elementwise {
     }
 
     fn scales_in_words(&self) -> &'static str {
-        "no scales: every element is rounded on its own"
+        match self.kind {
+            Kind::F32 => "unquantized: the values as they are, no scales",
+            _ => "no scales: every element is rounded on its own",
+        }
     }
 
     fn trace(&self, t: &TraceInput) -> (Vec<TraceStep>, f32) {

@@ -133,7 +133,7 @@ impl Family for Int8 {
     }
 
     fn remedy(&self) -> &'static str {
-        "remove NaN/Inf or use MXFP4"
+        "remove NaN/Inf or use an MX format"
     }
 
     fn quantize(&self, m: &Matrix, s: &Settings) -> Result<Box<dyn Quantized>> {

@@ -81,7 +81,7 @@ pub fn lookup(name: &str) -> Result<&'static dyn Family> {
     })
 }
 
-/// `INT8 cannot quantize NaN at index (0, 3); remove NaN/Inf or use MXFP4`.
+/// `INT8 cannot quantize NaN at index (0, 3); remove NaN/Inf or use an MX format`.
 pub fn cannot_quantize<F: Family + ?Sized>(f: &F, v: f32, at: &str) -> String {
     format!(
         "{} cannot quantize {v} at index {at}; {}",

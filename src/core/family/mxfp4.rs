@@ -22,8 +22,8 @@ pub const KNOBS: &[Knob] = &[
     Knob {
         key: "block_size",
         noun: "block size",
-        help: "elements per scale along K, an integer ≥ 1 or 'tensor' (longer than K: the \
-               whole row)",
+        help: "elements per scale along K, an integer ≥ 1 (longer than K: the whole row) \
+               or 'tensor' (one scale for the whole tensor)",
         kind: Kind::BlockSize,
         scope: Scope::Shared,
         defaults: ["32", "32"],

@@ -231,7 +231,7 @@ fn fill_row(
 pub fn check_finite(name: &str, m: &Matrix) -> Result<()> {
     match m.first_non_finite() {
         Some((r, c)) => Err(Error::Value(format!(
-            "{name}: INT8 cannot quantize {} at index ({r}, {c}); remove NaN/Inf or use MXFP4",
+            "{name}: INT8 cannot quantize {} at index ({r}, {c}); remove NaN/Inf or use an MX format",
             m.get(r, c)
         ))),
         None => Ok(()),

@@ -1,7 +1,9 @@
 //! NVFP4 (DESIGN §7; the reference is torchao's `nvfp4_quantize`): E2M1 elements, one E4M3
 //! scale per block of 16 along K and, two-level (the default), one f32 scale per tensor. All
 //! arithmetic in f32:
-//! - s_t = amax(tensor) / (448 · 6) (1 for an all-zero tensor; 1 single-level);
+//! - s_t = amax(tensor) / (448 · 6), or 1 when that is not a normal f32 (an all-zero tensor,
+//!   or amax < 2688 · 2^−126 ≈ 3.2e−35, where a subnormal s_t would make s_t · s underflow
+//!   to 0 and v / (s_t · s) NaN); 1 single-level;
 //! - per block, b = amax / 6; s = E4M3(clamp(b / s_t, 2^−6, 448)) (single-level: of
 //!   clamp(b, 2^−6, 448)); total = s_t · s;
 //! - P = E2M1(clamp(v / total, −6, 6)), a true division; the value is P · total.
@@ -38,8 +40,8 @@ impl Nvfp4Matrix {
     pub fn quantize(m: &Matrix, two_level: bool) -> Nvfp4Matrix {
         let (rows, k) = m.shape();
         let tensor_scale = if two_level {
-            let a = amax(m.data());
-            if a == 0.0 { 1.0 } else { a / (448.0 * 6.0) }
+            let t = amax(m.data()) / (448.0 * 6.0);
+            if t.is_normal() { t } else { 1.0 }
         } else {
             1.0
         };
@@ -253,5 +255,25 @@ mod tests {
         // clamp(0, 2^−6, 448) = 2^−6: E4M3 0x08.
         assert_eq!(q.scales(), [0x08, 0x08]);
         assert!(q.dequantize().data().iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn a_tensor_scale_below_the_normal_range_becomes_one() {
+        // amax = 2^−120: 2^−120 / 2688 ≈ 2^−131.4 is subnormal → s_t = 1; the block scale
+        // clamps to 2^−6 and every element flushes to zero (finite, not NaN).
+        let tiny = 2f32.powi(-120);
+        let m = Matrix::from_rows(&[[tiny; 16]]).unwrap();
+        let q = Nvfp4Matrix::quantize(&m, true);
+        assert_eq!(q.tensor_scale(), 1.0);
+        assert_eq!(q.scales(), [0x08]);
+        assert!(q.dequantize().data().iter().all(|&v| v == 0.0));
+        // amax = 2^−100: s_t ≈ 2^−111.4 is normal; b / s_t = 448 → 0x7E and every code 6.
+        let small = 2f32.powi(-100);
+        let m = Matrix::from_rows(&[[small; 16]]).unwrap();
+        let q = Nvfp4Matrix::quantize(&m, true);
+        assert_eq!(q.tensor_scale(), small / 2688.0);
+        assert!(q.tensor_scale().is_normal());
+        assert_eq!(q.scales(), [0x7E]);
+        assert_eq!(q.codes(), [0x7; 16]);
     }
 }
