@@ -1229,7 +1229,7 @@ fn csv_files_with_and_without_a_header() {
     assert_eq!(
         operands_err(&s),
         format!(
-            "{}: unknown file type; expected .npy, .safetensors or .csv",
+            "{}: unknown file type; expected .npy, .safetensors, .csv, a checkpoint folder or its *.index.json",
             dir.path().join("w.txt").display()
         )
     );

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod plot;
+pub mod scan;
 pub mod sweep;
 pub mod table;
 pub mod tui;

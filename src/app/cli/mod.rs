@@ -12,6 +12,7 @@ mod knobs;
 mod matmul;
 mod quantize;
 mod run;
+pub mod scan;
 mod sweep;
 
 pub use bench::BenchArgs;
@@ -77,7 +78,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run a sweep (the Cartesian product of its axes) into a tidy CSV
     Sweep(SweepArgs),
-    /// Combine sweep CSVs (shards) into one
+    /// Scan a model: every 2-D float tensor as W, through every variant, worst layers first
+    Scan(scan::ScanArgs),
+    /// Combine sweep or scan CSVs (shards) into one
     Merge(MergeArgs),
     /// Chart a sweep CSV as SVG
     Plot(PlotArgs),
@@ -240,6 +243,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Run(a)) => run::cmd(&a),
         Some(Command::Sweep(a)) => sweep::sweep_cmd(&a, threads),
         Some(Command::Merge(a)) => sweep::merge_cmd(&a),
+        Some(Command::Scan(a)) => scan::cmd(&a, threads),
         Some(Command::Bench(a)) => bench::cmd(&a),
         Some(Command::Plot(a)) => sweep::plot_cmd(&a),
     }

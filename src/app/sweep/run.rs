@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::spec::{Sweep, value_text};
+use super::spec::Sweep;
 use crate::core::error::{Error, Result};
 use crate::core::experiment;
 use crate::core::files::lock::Lock;
@@ -81,7 +81,7 @@ pub fn header(sweep: &Sweep, timings: bool) -> Vec<String> {
         .iter()
         .map(std::string::ToString::to_string)
         .collect();
-    h.extend(axis_columns(sweep).map(|a| a.name.clone()));
+    h.extend(axis_columns(sweep).flat_map(super::spec::Axis::columns));
     h.extend(report_header());
     if timings {
         h.push("seconds".into());
@@ -175,7 +175,7 @@ pub fn run_config(sweep: &Sweep, index: u64, timings: bool) -> Result<Vec<Vec<St
                 .iter()
                 .zip(&config.choice)
                 .filter(|(a, _)| !matches!(a.name.as_str(), "seed" | "m" | "k" | "n"))
-                .map(|(a, &c)| value_text(&a.values[c])),
+                .flat_map(|(a, &c)| a.cells(c)),
         );
         rec.extend(report_fields(&ReportRow::new(&report, v))?);
         if timings {
@@ -276,8 +276,9 @@ fn plausible(sweep: &Sweep, header: &[String], c: u64, recs: &[Vec<String>]) -> 
         .iter()
         .zip(&config.choice)
         .filter(|(a, _)| !matches!(a.name.as_str(), "seed" | "m" | "k" | "n"));
-    for (i, (a, &j)) in axes.enumerate() {
-        expected.push((LEAD_COLUMNS.len() + i, value_text(&a.values[j])));
+    let cells = axes.flat_map(|(a, &j)| a.cells(j));
+    for (i, cell) in cells.enumerate() {
+        expected.push((LEAD_COLUMNS.len() + i, cell));
     }
     for (name, value) in [
         ("scenario", s.name.clone()),

@@ -42,6 +42,45 @@ struct RawAxis {
 pub struct Axis {
     pub name: String,
     pub values: Vec<Value>,
+    /// Fields set in step with this one (value `j` with value `j`): a scan sets `w.tensor`
+    /// and, with it, that tensor's activations as a whole `x` table. Each gets a column.
+    pub linked: Vec<Axis>,
+    /// Columns that describe each value without setting anything (a tensor's dtype).
+    pub notes: Vec<(String, Vec<String>)>,
+}
+
+impl Axis {
+    pub fn new(name: impl Into<String>, values: Vec<Value>) -> Axis {
+        Axis {
+            name: name.into(),
+            values,
+            linked: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The columns this axis writes: its own, its linked fields' (but `seed`, `m`, `k` and
+    /// `n`, which the report columns hold already), its notes'.
+    pub fn columns(&self) -> Vec<String> {
+        let mut c = vec![self.name.clone()];
+        c.extend(self.shown_links().map(|l| l.name.clone()));
+        c.extend(self.notes.iter().map(|n| n.0.clone()));
+        c
+    }
+
+    fn shown_links(&self) -> impl Iterator<Item = &Axis> {
+        self.linked
+            .iter()
+            .filter(|l| !matches!(l.name.as_str(), "seed" | "m" | "k" | "n"))
+    }
+
+    /// The cells of value `j`, in [`Axis::columns`] order.
+    pub fn cells(&self, j: usize) -> Vec<String> {
+        let mut c = vec![value_text(&self.values[j])];
+        c.extend(self.shown_links().map(|l| value_text(&l.values[j])));
+        c.extend(self.notes.iter().map(|n| n.1[j].clone()));
+        c
+    }
 }
 
 /// A parsed sweep.
@@ -85,6 +124,8 @@ pub fn valid_axes() -> Vec<String> {
         .collect();
     for op in ["w", "x"] {
         v.extend(scenario::OPERAND_KEYS.iter().map(|k| format!("{op}.{k}")));
+        // The data source: a file, and the tensor inside a checkpoint.
+        v.extend(["file", "tensor"].iter().map(|k| format!("{op}.{k}")));
     }
     // The formats themselves: every variant's (`format`), or one operand's.
     for key in ["format", "w_format", "x_format"] {
@@ -343,10 +384,7 @@ impl Sweep {
             if axes.iter().any(|b: &Axis| b.name == a.name) {
                 return Err(at(span, format!("axis '{}' is given twice", a.name)));
             }
-            axes.push(Axis {
-                name: a.name,
-                values: a.values,
-            });
+            axes.push(Axis::new(a.name, a.values));
         }
         if axes
             .iter()
@@ -415,6 +453,39 @@ impl Sweep {
     pub fn load(path: &Path) -> Result<Sweep> {
         let text = crate::core::files::read_text(path)?;
         Sweep::from_toml(&text, path)
+    }
+
+    /// Links fields to axis `i` (each set in step with its values) and adds note columns;
+    /// checks every value as [`Sweep::from_toml`] does, adds the files the linked values
+    /// read to the sweep's inputs, and folds the links into the sweep's id.
+    pub fn link(
+        mut self,
+        i: usize,
+        linked: Vec<Axis>,
+        notes: Vec<(String, Vec<String>)>,
+    ) -> Result<Sweep> {
+        let n = self.axes[i].values.len();
+        if linked.iter().any(|l| l.values.len() != n) || notes.iter().any(|c| c.1.len() != n) {
+            return Err(Error::Invalid(format!(
+                "sweep: a field linked to axis '{}' has another number of values",
+                self.axes[i].name
+            )));
+        }
+        let text = format!("{}\n{linked:?}\n{notes:?}", self.id);
+        self.id = format!("{:016x}", fnv1a(text.as_bytes()));
+        self.axes[i].linked = linked;
+        self.axes[i].notes = notes;
+        self.check_values()?;
+        for j in 0..n {
+            let mut choice = vec![0; self.axes.len()];
+            choice[i] = j;
+            for f in self.build(0, 0, &choice)?.data_files() {
+                if !self.inputs.contains(&f) {
+                    self.inputs.push(f);
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// Number of configurations: the product of the axis lengths times the repeat count.
@@ -545,6 +616,9 @@ impl Sweep {
         for i in order {
             let a = &self.axes[i];
             self.apply(&mut t, a, &a.values[choice[i]])?;
+            for l in &a.linked {
+                self.apply(&mut t, l, &l.values[choice[i]])?;
+            }
         }
         let text = toml::to_string(&t).map_err(|e| Error::Invalid(format!("sweep: {e}")))?;
         let origin = PathBuf::from(format!("{} (configuration {index})", self.origin.display()));
@@ -561,6 +635,37 @@ impl Sweep {
                 let Value::Table(op) = op else {
                     unreachable!("operands are tables")
                 };
+                // The whole operand table (a linked axis: a tensor's own activations).
+                if parts.len() == 1 {
+                    if let Value::Table(whole) = value {
+                        *op = whole.clone();
+                    }
+                    return Ok(());
+                }
+                // A new source replaces the old one: a file drops the distribution (and its
+                // modifiers' defaults stay), a distribution drops the file.
+                let drop_keys: &[&str] = match parts[1] {
+                    "file" => &["dist", "values"],
+                    "dist" => &["file", "tensor", "values"],
+                    _ => &[],
+                };
+                for k in drop_keys {
+                    op.remove(*k);
+                }
+                if parts[1] == "file" {
+                    let params: Vec<String> = op
+                        .keys()
+                        .filter(|k| {
+                            scenario::DISTRIBUTIONS
+                                .iter()
+                                .any(|d| d.1.contains(&k.as_str()))
+                        })
+                        .cloned()
+                        .collect();
+                    for k in params {
+                        op.remove(&k);
+                    }
+                }
                 if parts[1] == "dist" {
                     // A new distribution drops the parameters of the old one.
                     let name = value.as_str().unwrap_or("");

@@ -1,5 +1,6 @@
 //! Data sources: files and (later) distributions that become a [`crate::core::matrix::Matrix`].
 
+pub mod checkpoint;
 pub mod distribution;
 pub mod npy;
 pub mod tensors;

@@ -2,34 +2,21 @@
 
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
+
+use crate::core::data::checkpoint::{self, Tensor};
 
 use crate::core::data::npy::{f64_to_f32, index_str};
 use crate::core::error::{Error, Result};
 use crate::core::matrix::{Matrix, shape_str};
 use crate::core::text;
 
-/// Reads tensor `name` from a `.safetensors` file; f32, f64, f16 and bf16 become f32.
-/// A 1-D tensor of length k becomes `1 × k`, and the flag says it was 1-D.
+/// Reads tensor `name` from a `.safetensors` file or a sharded checkpoint (a folder, or its
+/// `*.index.json`): the header, then that tensor's bytes only. f32, f64, f16 and bf16 become
+/// f32. A 1-D tensor of length k becomes `1 × k`, and the flag says it was 1-D.
 pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool)> {
-    let bytes = crate::core::files::read(path)?;
-    // The crate keeps the last of two entries with one name; a file that says two things
-    // about one tensor is broken, not a choice to make silently.
-    if let Some(dup) = duplicate_key(&bytes) {
-        return Err(Error::file(
-            path,
-            format!(
-                "not a valid .safetensors file: its header names tensor '{}' twice",
-                text::echo(&dup)
-            ),
-        ));
-    }
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-        let why = text::cut(&e.to_string(), 200);
-        Error::file(path, format!("not a valid .safetensors file: {why}"))
-    })?;
-    let mut names: Vec<&str> = st.names();
-    names.sort_unstable();
+    let all = checkpoint::open(path)?;
+    let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
     let available = || format!("{} tensors: {}", names.len(), text::list(&names, 5));
     if names.is_empty() {
         // Only a `__metadata__` block, or `{}`: nothing to name, so say so plainly.
@@ -52,7 +39,7 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool
         }
     };
     let shown = text::echo(name);
-    let view = st.tensor(name).map_err(|_| {
+    let entry = all.iter().find(|t| t.name == name).ok_or_else(|| {
         let hint = text::did_you_mean(name, &names)
             .map(|n| format!("did you mean '{}'? ", text::echo(n)))
             .unwrap_or_default();
@@ -61,7 +48,13 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool
             format!("no tensor named '{shown}' ({hint}{})", available()),
         )
     })?;
-    let shape = view.shape().to_vec();
+    tensor_matrix(path, entry, &entry.read_bytes()?)
+}
+
+/// A tensor's bytes as an f32 matrix (see [`read_safetensors`]); `path` names it in errors.
+pub fn tensor_matrix(path: &Path, entry: &Tensor, data: &[u8]) -> Result<(Matrix, bool)> {
+    let shown = text::echo(&entry.name);
+    let shape = entry.shape.clone();
     let (rows, cols) = match shape[..] {
         [k] => (1, k),
         [r, c] => (r, c),
@@ -75,8 +68,7 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool
             ));
         }
     };
-    let data = view.data();
-    let values: Vec<f32> = match view.dtype() {
+    let values: Vec<f32> = match entry.dtype {
         Dtype::F32 => data
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -120,40 +112,6 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool
     }
     let m = Matrix::new(rows, cols, values).map_err(|e| Error::file(path, e.to_string()))?;
     Ok((m, shape.len() == 1))
-}
-
-/// A name the JSON header of a `.safetensors` file gives twice, if any. The header is the
-/// 8-byte little-endian length and that many bytes of JSON (already checked by the crate).
-fn duplicate_key(bytes: &[u8]) -> Option<String> {
-    struct Keys(Vec<String>);
-    impl<'de> serde::Deserialize<'de> for Keys {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Keys;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("a JSON object")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut map: A,
-                ) -> std::result::Result<Keys, A::Error> {
-                    let mut keys = Vec::new();
-                    while let Some(k) = map.next_key::<String>()? {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                        keys.push(k);
-                    }
-                    Ok(Keys(keys))
-                }
-            }
-            d.deserialize_map(V)
-        }
-    }
-    let len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
-    let header = bytes.get(8..8usize.checked_add(len)?)?;
-    let Keys(mut keys) = serde_json::from_slice(header).ok()?;
-    keys.sort_unstable();
-    keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0].clone())
 }
 
 /// Reads a numeric matrix from a `.csv` file (see [`parse_csv`]).

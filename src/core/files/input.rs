@@ -115,7 +115,7 @@ pub fn open(path: &Path) -> Result<(File, Metadata)> {
 }
 
 /// The most a whole-file read takes: half the memory available now.
-fn read_limit() -> u64 {
+pub(crate) fn read_limit() -> u64 {
     available_memory() / 2
 }
 

@@ -33,19 +33,25 @@ fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
             } else {
                 base.join(path)
             };
-            crate::core::files::input::check_regular(&full)?;
+            let sharded = crate::core::data::checkpoint::is_sharded(&full);
+            if !sharded {
+                crate::core::files::input::check_regular(&full)?;
+            }
             let ext = full
                 .extension()
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            if tensor.is_some() && ext != "safetensors" {
+            if tensor.is_some() && ext != "safetensors" && !sharded {
                 return Err(Error::file(
                     &full,
                     "'tensor' names a tensor inside a .safetensors file; this is not one",
                 ));
             }
             match ext.as_str() {
+                _ if sharded => {
+                    crate::core::data::tensors::read_safetensors(&full, tensor.as_deref())?
+                }
                 "npy" => {
                     let a = crate::core::data::npy::read(&full)?;
                     let vector = a.shape.len() == 1;
@@ -58,7 +64,7 @@ fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
                 _ => {
                     return Err(Error::file(
                         &full,
-                        "unknown file type; expected .npy, .safetensors or .csv",
+                        "unknown file type; expected .npy, .safetensors, .csv, a checkpoint folder or its *.index.json",
                     ));
                 }
             }

@@ -1,0 +1,366 @@
+//! Checkpoints read a tensor at a time. A `.safetensors` file is its header (8 bytes of
+//! length, then JSON) and the tensors' bytes; qlab reads the header, then only the byte range
+//! of the tensor asked for, with one positioned read: memory holds that tensor and nothing
+//! else of the file, however large the file. (A memory map would do the same with `unsafe`
+//! and a SIGBUS if the file shrank under it; a positioned read fails with an error instead.)
+//!
+//! A sharded checkpoint — a folder of `.safetensors` files, or the `*.index.json` that maps
+//! each tensor to its shard — reads as one list of tensors.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use safetensors::Dtype;
+use safetensors::tensor::Metadata;
+
+use crate::core::error::{Error, Result};
+use crate::core::text;
+
+/// The crate's limit on a header's size (100 MB).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// One tensor of a checkpoint: where its bytes are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    /// The `.safetensors` file that holds it.
+    pub file: PathBuf,
+    /// Its bytes: `len` from `offset` (from the start of the file).
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Tensor {
+    /// The dtype as the header writes it (`BF16`).
+    pub fn dtype_name(&self) -> String {
+        format!("{:?}", self.dtype)
+    }
+
+    /// Whether qlab reads it as a float tensor.
+    pub fn is_float(&self) -> bool {
+        matches!(
+            self.dtype,
+            Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::BF16
+        )
+    }
+
+    /// Reads the tensor's bytes: one positioned read of its range.
+    pub fn read_bytes(&self) -> Result<Vec<u8>> {
+        let (file, _) = crate::core::files::input::open(&self.file)?;
+        let limit = crate::core::files::input::read_limit();
+        if self.len > limit {
+            return Err(Error::file(
+                &self.file,
+                format!(
+                    "tensor '{}' is {}, more than half the {} of memory available",
+                    text::echo(&self.name),
+                    crate::core::system::gib(self.len),
+                    crate::core::system::gib(limit.saturating_mul(2))
+                ),
+            ));
+        }
+        let len = usize::try_from(self.len).map_err(|_| Error::file(&self.file, "too large"))?;
+        let mut bytes = vec![0u8; len];
+        file.read_exact_at(&mut bytes, self.offset).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::file(
+                    &self.file,
+                    format!(
+                        "ends before tensor '{}' does (the file shrank after its header was read?)",
+                        text::echo(&self.name)
+                    ),
+                )
+            } else {
+                Error::io(&self.file, e)
+            }
+        })?;
+        Ok(bytes)
+    }
+}
+
+fn invalid(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::file(path, format!("not a valid .safetensors file: {why}"))
+}
+
+/// The crate's message for a header that does not describe its tensors: its validation
+/// errors as the crate words them, anything else as invalid JSON (with serde's position).
+fn metadata_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let bare = msg
+        .rsplit_once(" at line ")
+        .map_or(msg.as_str(), |(m, _)| m);
+    let validation = bare == "invalid shape, data type, or offset for tensor"
+        || bare.starts_with("invalid offset for tensor `")
+        || bare.starts_with("overflow computing buffer size")
+        || bare.starts_with("The slice is slicing for subbytes dtypes");
+    if e.classify() == serde_json::error::Category::Data && validation {
+        bare.to_string()
+    } else {
+        format!("invalid JSON in header: {msg}")
+    }
+}
+
+/// The tensors of one `.safetensors` file, sorted by name, from its header alone. Checks
+/// what the safetensors crate checks (in its words), that no name is given twice, and that
+/// the tensors' bytes cover the rest of the file exactly.
+pub fn header(path: &Path) -> Result<Vec<Tensor>> {
+    let (file, meta) = crate::core::files::input::open(path)?;
+    let file_len = meta.len();
+    let read_at = |file: &File, buf: &mut [u8], at: u64| {
+        file.read_exact_at(buf, at).map_err(|e| Error::io(path, e))
+    };
+    if file_len < 8 {
+        return Err(invalid(path, "header too small"));
+    }
+    let mut len = [0u8; 8];
+    read_at(&file, &mut len, 0)?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER {
+        return Err(invalid(path, "header too large"));
+    }
+    if 8 + n > file_len {
+        return Err(invalid(path, "invalid header length"));
+    }
+    let mut bytes = vec![0u8; n as usize];
+    read_at(&file, &mut bytes, 8)?;
+    let json = std::str::from_utf8(&bytes)
+        .map_err(|e| invalid(path, format!("invalid UTF-8 in header: {e}")))?;
+    // The crate keeps the last of two entries with one name; a file that says two things
+    // about one tensor is broken, not a choice to make silently.
+    if let Some(dup) = duplicate_key(json) {
+        return Err(invalid(
+            path,
+            format!("its header names tensor '{}' twice", text::echo(&dup)),
+        ));
+    }
+    let metadata: Metadata =
+        serde_json::from_str(json).map_err(|e| invalid(path, metadata_error(&e)))?;
+    if 8 + n + metadata.data_len() as u64 != file_len {
+        return Err(invalid(path, "incomplete metadata, file not fully covered"));
+    }
+    let start = 8 + n;
+    let mut tensors: Vec<Tensor> = metadata
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| Tensor {
+            name,
+            dtype: info.dtype,
+            shape: info.shape.clone(),
+            file: path.to_path_buf(),
+            offset: start + info.data_offsets.0 as u64,
+            len: (info.data_offsets.1 - info.data_offsets.0) as u64,
+        })
+        .collect();
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tensors)
+}
+
+/// A name the JSON header gives twice, if any.
+fn duplicate_key(json: &str) -> Option<String> {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> std::result::Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some(k) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        keys.push(k);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    let Keys(mut keys) = serde_json::from_str(json).ok()?;
+    keys.sort_unstable();
+    keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0].clone())
+}
+
+/// Whether `path` names a sharded checkpoint: a folder, or an `*.index.json`.
+pub fn is_sharded(path: &Path) -> bool {
+    path.is_dir() || path.to_string_lossy().ends_with(".index.json")
+}
+
+/// Every tensor of a checkpoint, sorted by name: one `.safetensors` file, a folder (its one
+/// `*.index.json` if it has one, otherwise every `*.safetensors` in it), or an index.
+pub fn open(path: &Path) -> Result<Vec<Tensor>> {
+    if path.is_dir() {
+        let mut indexes = Vec::new();
+        let mut shards = Vec::new();
+        let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+        for e in entries {
+            let p = e.map_err(|e| Error::io(path, e))?.path();
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            match name {
+                Some(n) if n.ends_with(".index.json") => indexes.push(p),
+                Some(n) if n.ends_with(".safetensors") && p.is_file() => shards.push(p),
+                _ => {}
+            }
+        }
+        indexes.sort();
+        shards.sort();
+        return match (indexes.len(), shards.is_empty()) {
+            (1, _) => from_index(&indexes[0]),
+            (0, true) => Err(Error::file(
+                path,
+                "holds no .safetensors files and no *.index.json; expected a checkpoint folder",
+            )),
+            (0, false) => merge(path, &shards, None),
+            _ => Err(Error::file(
+                path,
+                format!(
+                    "holds {} *.index.json files; name the one to read",
+                    indexes.len()
+                ),
+            )),
+        };
+    }
+    if path.to_string_lossy().ends_with(".index.json") {
+        return from_index(path);
+    }
+    header(path)
+}
+
+/// The tensors an index maps to its shards (paths relative to the index's folder).
+fn from_index(index: &Path) -> Result<Vec<Tensor>> {
+    let text = crate::core::files::read_text(index)?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::file(
+            index,
+            format!("not a valid index: {}", text::cut(&e.to_string(), 200)),
+        )
+    })?;
+    let map = value
+        .get("weight_map")
+        .and_then(serde_json::Value::as_object)
+        .ok_or_else(|| {
+            Error::file(
+                index,
+                "not a valid index: no \"weight_map\" object (tensor name → shard file)",
+            )
+        })?;
+    let dir = index.parent().unwrap_or(Path::new(""));
+    let mut wanted: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (name, file) in map {
+        let file = file.as_str().ok_or_else(|| {
+            Error::file(
+                index,
+                format!(
+                    "weight_map: tensor '{}' maps to {}; expected a file name",
+                    text::echo(name),
+                    text::cut(&file.to_string(), 60)
+                ),
+            )
+        })?;
+        wanted.insert(name.clone(), dir.join(file));
+    }
+    if wanted.is_empty() {
+        return Err(Error::file(index, "weight_map names no tensors"));
+    }
+    let mut shards: Vec<PathBuf> = wanted.values().cloned().collect();
+    shards.sort();
+    shards.dedup();
+    merge(index, &shards, Some(&wanted))
+}
+
+/// The tensors of several shards as one sorted list; a name in two shards is an error, and
+/// so is a name the index places in a shard that does not hold it.
+fn merge(
+    origin: &Path,
+    shards: &[PathBuf],
+    wanted: Option<&BTreeMap<String, PathBuf>>,
+) -> Result<Vec<Tensor>> {
+    let mut all: BTreeMap<String, Tensor> = BTreeMap::new();
+    for shard in shards {
+        for t in header(shard)? {
+            if let Some(w) = wanted
+                && w.get(&t.name) != Some(shard)
+            {
+                continue;
+            }
+            if let Some(other) = all.get(&t.name) {
+                return Err(Error::file(
+                    origin,
+                    format!(
+                        "tensor '{}' is in both {} and {}",
+                        text::echo(&t.name),
+                        other.file.display(),
+                        shard.display()
+                    ),
+                ));
+            }
+            all.insert(t.name.clone(), t);
+        }
+    }
+    if let Some(w) = wanted
+        && let Some((name, file)) = w.iter().find(|(n, _)| !all.contains_key(*n))
+    {
+        return Err(Error::file(
+            origin,
+            format!(
+                "weight_map places tensor '{}' in {}, which does not hold it",
+                text::echo(name),
+                file.display()
+            ),
+        ));
+    }
+    Ok(all.into_values().collect())
+}
+
+/// Sorts names so that numbers compare as numbers: `layer.2` before `layer.10`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (na, nb) = (&a[..da], &b[..db]);
+                let strip = |s: &[u8]| -> usize { s.iter().take_while(|&&c| c == b'0').count() };
+                let (ta, tb) = (&na[strip(na)..], &nb[strip(nb)..]);
+                let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
+                if ord != std::cmp::Ordering::Equal {
+                    return ord;
+                }
+                a = &a[da..];
+                b = &b[db..];
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                a = &a[1..];
+                b = &b[1..];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_names_sort_as_numbers() {
+        let mut v = vec!["l.10.w", "l.2.w", "l.1.w", "a", "l.02.b"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["a", "l.1.w", "l.02.b", "l.2.w", "l.10.w"]);
+    }
+}
