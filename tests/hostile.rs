@@ -241,6 +241,7 @@ fn resume_reruns_a_configuration_whose_rows_were_damaged() {
         shard: Shard::ALL,
         timings: false,
         progress: Progress::Quiet,
+        one_at_a_time: false,
     };
     let clean = d.path().join("clean.csv");
     qlab::sweep::run(&spec, &clean, &opts(false)).unwrap();

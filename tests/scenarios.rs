@@ -131,31 +131,6 @@ fn assert_finite_stats(what: &str, s: &TensorStats) {
     }
 }
 
-/// Hand-written `.safetensors`: `(name, dtype, shape, little-endian bytes)`.
-fn safetensors(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
-    let mut header = String::from("{");
-    let mut data = Vec::new();
-    for (i, (name, dtype, shape, bytes)) in tensors.iter().enumerate() {
-        if i > 0 {
-            header.push(',');
-        }
-        let start = data.len();
-        data.extend_from_slice(bytes);
-        header.push_str(&format!(
-            "\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":{shape:?},\"data_offsets\":[{start},{}]}}",
-            data.len()
-        ));
-    }
-    header.push('}');
-    while header.len() % 8 != 0 {
-        header.push(' ');
-    }
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(&data);
-    out
-}
-
 fn f16_bytes(v: &[f32]) -> Vec<u8> {
     v.iter()
         .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())

@@ -106,6 +106,7 @@ fn quiet() -> Options {
         shard: Shard::ALL,
         timings: false,
         progress: Progress::Quiet,
+        one_at_a_time: false,
     }
 }
 

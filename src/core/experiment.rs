@@ -316,21 +316,111 @@ fn operand_report(
     dequantized: &Matrix,
     q: &dyn Quantized,
 ) -> (OperandReport, Vec<f64>) {
+    let mut report = measured(original, dequantized, q);
+    let noise = modelled(&mut report, original, q);
+    (report, noise)
+}
+
+/// What the dequantized operand shows: everything but the noise model.
+fn measured(original: &Matrix, dequantized: &Matrix, q: &dyn Quantized) -> OperandReport {
     let n = original.len().max(1) as f64;
-    let error = operand_stats(dequantized.data(), original.data());
-    let flushed = occupancy::flushed(original.data(), dequantized.data()) as f64 / n;
-    let noise = q.noise(original);
-    let report = OperandReport {
-        error,
+    OperandReport {
+        error: operand_stats(dequantized.data(), original.data()),
         clipped: q.clipped(original) as f64 / n,
-        flushed,
+        flushed: occupancy::flushed(original.data(), dequantized.data()) as f64 / n,
         nan_blocks: q.nan_blocks(),
         bits_per_element: q.bits_per_element(original.len()),
         codes: q.code_counts(),
         scales: occupancy::scale_counts(q.scale_bytes()),
-        model_sqnr_db: model::operand_sqnr_db(original.data(), &noise),
+        model_sqnr_db: f64::NAN,
+    }
+}
+
+/// The noise model's per-element variance, and the operand SQNR it predicts.
+fn modelled(report: &mut OperandReport, original: &Matrix, q: &dyn Quantized) -> Vec<f64> {
+    let noise = q.noise(original);
+    report.model_sqnr_db = model::operand_sqnr_db(original.data(), &noise);
+    noise
+}
+
+/// The output's side of a variant's report, from its output and the pieces measured so far.
+struct OutputParts<'a> {
+    variant: &'a Variant,
+    y: &'a Matrix,
+    y_w_only: &'a [f64],
+    y_x_only: &'a [f64],
+}
+
+fn variant_report(
+    run: (&Matrix, &Matrix, &[f64]),
+    o: &OutputParts,
+    (w_rep, w_noise): (OperandReport, &[f64]),
+    (x_rep, x_noise): (OperandReport, &[f64]),
+) -> VariantReport {
+    let (w, xt, reference) = run;
+    let errors: Vec<f64> =
+        o.y.data()
+            .iter()
+            .zip(reference)
+            .map(|(&out, &r)| f64::from(out) - r)
+            .collect();
+    let output = error_stats(o.y.data(), reference);
+    VariantReport {
+        label: o.variant.label.clone(),
+        format: o.variant.format_name(),
+        params: VariantParams::of(o.variant),
+        decomposition: Decomposition {
+            w_only_sqnr_db: sqnr(o.y_w_only, reference),
+            x_only_sqnr_db: sqnr(o.y_x_only, reference),
+            both_sqnr_db: output.sqnr_db,
+        },
+        model_output_sqnr_db: model::output_sqnr_db(w, w_noise, xt, x_noise, reference),
+        compression: 32.0 / w_rep.bits_per_element,
+        error_histogram: histogram::linear(&errors, HISTOGRAM_BINS),
+        error_histogram_log: histogram::log(&errors, HISTOGRAM_BINS),
+        output,
+        w: w_rep,
+        x: x_rep,
+    }
+}
+
+/// One variant measured with as few full-size copies alive at once as the numbers allow:
+/// the dequantized W lives only while the W-alone product and its statistics are taken, the
+/// noise model after it. The same functions on the same inputs as [`Run::report`], so the
+/// same report to the bit.
+fn lean_variant(
+    variant: &Variant,
+    w: &Matrix,
+    x: &Matrix,
+    xt: &Matrix,
+    reference: &[f64],
+) -> Result<VariantReport> {
+    let (qw, qx) = quantize(variant, w, x, xt)
+        .map_err(|e| crate::Error::Invalid(format!("variant '{}': {e}", variant.label)))?;
+    let y = variant.gemm(&*qw, &*qx);
+    // xᵀ as quantized (the transpose of `VariantRun::x_deq`, which is what both use).
+    let x_deq_t = qx.dequantize();
+    let y_x_only = reference::gemm_f64(w, &x_deq_t);
+    let (x_rep, x_noise) = operand_report(xt, &x_deq_t, &*qx);
+    drop(x_deq_t);
+    let w_deq = qw.dequantize();
+    let y_w_only = reference::gemm_f64(&w_deq, xt);
+    let mut w_rep = measured(w, &w_deq, &*qw);
+    drop(w_deq);
+    let w_noise = modelled(&mut w_rep, w, &*qw);
+    drop(qw);
+    let parts = OutputParts {
+        variant,
+        y: &y,
+        y_w_only: &y_w_only,
+        y_x_only: &y_x_only,
     };
-    (report, noise)
+    Ok(variant_report(
+        (w, xt, reference),
+        &parts,
+        (w_rep, &w_noise),
+        (x_rep, &x_noise),
+    ))
 }
 
 fn sqnr(out: &[f64], reference: &[f64]) -> f64 {
@@ -348,69 +438,99 @@ impl Run {
     pub fn report(&self) -> Report {
         let xt = &self.xt;
         let s = &self.scenario;
-        let (m, k) = self.w.shape();
-        let n = self.x.cols();
         let variants = self
             .variants
             .par_iter()
             .map(|v| {
-                let (w_rep, w_noise) = operand_report(&self.w, &v.w_deq, &*v.qw);
-                let (x_rep, x_noise) = operand_report(xt, &v.x_deq.transpose(), &*v.qx);
-                let errors: Vec<f64> =
-                    v.y.data()
-                        .iter()
-                        .zip(&self.reference)
-                        .map(|(&o, &r)| f64::from(o) - r)
-                        .collect();
-                let output = error_stats(v.y.data(), &self.reference);
-                VariantReport {
-                    label: v.variant.label.clone(),
-                    format: v.variant.format_name(),
-                    params: VariantParams::of(&v.variant),
-                    decomposition: Decomposition {
-                        w_only_sqnr_db: sqnr(&v.y_w_only, &self.reference),
-                        x_only_sqnr_db: sqnr(&v.y_x_only, &self.reference),
-                        both_sqnr_db: output.sqnr_db,
-                    },
-                    model_output_sqnr_db: model::output_sqnr_db(
-                        &self.w,
-                        &w_noise,
-                        xt,
-                        &x_noise,
-                        &self.reference,
-                    ),
-                    compression: 32.0 / w_rep.bits_per_element,
-                    error_histogram: histogram::linear(&errors, HISTOGRAM_BINS),
-                    error_histogram_log: histogram::log(&errors, HISTOGRAM_BINS),
-                    output,
-                    w: w_rep,
-                    x: x_rep,
-                }
+                let w_rep = operand_report(&self.w, &v.w_deq, &*v.qw);
+                let x_rep = operand_report(xt, &v.x_deq.transpose(), &*v.qx);
+                let parts = OutputParts {
+                    variant: &v.variant,
+                    y: &v.y,
+                    y_w_only: &v.y_w_only,
+                    y_x_only: &v.y_x_only,
+                };
+                variant_report(
+                    (&self.w, xt, &self.reference),
+                    &parts,
+                    (w_rep.0, &w_rep.1),
+                    (x_rep.0, &x_rep.1),
+                )
             })
             .collect();
-        Report {
-            qlab_version: env!("CARGO_PKG_VERSION").into(),
-            scenario: ScenarioInfo {
-                name: s.name.clone(),
-                description: s.description.clone(),
-                seed: s.seed,
-                m,
-                k,
-                n,
-                w_source: s.w.describe(),
-                x_source: s.x.describe(),
-            },
-            reference: ReferenceInfo {
-                w: TensorStats::of_matrix(&self.w),
-                x: TensorStats::of_matrix(&self.x),
-                y: TensorStats::of(m, n, self.reference.iter().copied()),
-            },
-            variants,
-        }
+        header(s, &self.w, &self.x, &self.reference, variants)
     }
 }
 
-/// Convenience: load, run and report in one call.
+/// The report around its variants: the scenario as run and the data's statistics.
+fn header(
+    s: &Scenario,
+    w: &Matrix,
+    x: &Matrix,
+    reference: &[f64],
+    variants: Vec<VariantReport>,
+) -> Report {
+    let (m, k) = w.shape();
+    let n = x.cols();
+    Report {
+        qlab_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: ScenarioInfo {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            seed: s.seed,
+            m,
+            k,
+            n,
+            w_source: s.w.describe(),
+            x_source: s.x.describe(),
+        },
+        reference: ReferenceInfo {
+            w: TensorStats::of_matrix(w),
+            x: TensorStats::of_matrix(x),
+            y: TensorStats::of(m, n, reference.iter().copied()),
+        },
+        variants,
+    }
+}
+
+/// Loads, runs and reports in one call: the report of [`execute`] then [`Run::report`], to
+/// the bit, with the variants measured one after another and nothing kept that the report
+/// does not need (a 30522 × 384 tensor stays within a few copies of itself).
 pub fn run(scenario: &Scenario) -> Result<Report> {
-    Ok(execute(scenario)?.report())
+    let ops = scenario.operands()?;
+    let (w, x) = (ops.w, ops.x);
+    kernel::check_shapes(&w, &x)?;
+    let xt = x.transpose();
+    let reference = reference::gemm_f64(&w, &xt);
+    let variants = scenario
+        .variants
+        .iter()
+        .map(|v| lean_variant(v, &w, &x, &xt, &reference))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(header(scenario, &w, &x, &reference, variants))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lean path (`run`) and the explorer's (`execute` then `report`) give the same
+    /// report, byte for byte as JSON, on every shipped scenario.
+    #[test]
+    fn the_lean_run_reports_what_execute_then_report_does() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut seen = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let s = Scenario::load(&p).unwrap();
+            let lean = serde_json::to_string(&run(&s).unwrap()).unwrap();
+            let full = serde_json::to_string(&execute(&s).unwrap().report()).unwrap();
+            assert!(lean == full, "{}", p.display());
+            seen += 1;
+        }
+        assert!(seen >= 10, "{seen} scenarios");
+    }
 }

@@ -23,3 +23,15 @@ pub fn gib(bytes: u64) -> String {
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
+
+/// This process's peak resident memory (Linux's VmHWM), in KiB, where the system says.
+pub fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// [`peak_memory_kib`] for a note: `123456 KiB`, or "not known".
+pub fn peak_memory_text() -> String {
+    peak_memory_kib().map_or("not known".into(), |k| format!("{k} KiB"))
+}

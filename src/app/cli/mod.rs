@@ -94,7 +94,14 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
-    match run(cli) {
+    let result = run(cli);
+    if std::env::var_os("QLAB_REPORT_MEMORY").is_some() {
+        note!(
+            "qlab: peak memory {}",
+            crate::core::system::peak_memory_text()
+        );
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of standard output went away (`| head`): end quietly, with the status
         // a shell reports for a process that SIGPIPE ended.

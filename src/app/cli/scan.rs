@@ -140,6 +140,12 @@ pub(super) fn cmd(a: &ScanArgs, threads: Option<usize>) -> Result<()> {
         resume: a.resume,
         shard: a.shard.unwrap_or(Shard::ALL),
         timings: false,
+        // Tensors above 16 MB as f32 are scanned one at a time, so that peak memory follows
+        // the largest tensor, not the largest times the threads.
+        one_at_a_time: plan
+            .tensors
+            .iter()
+            .any(|t| t.shape.iter().product::<usize>() > 4 << 20),
         progress: if a.quiet {
             Progress::Quiet
         } else {

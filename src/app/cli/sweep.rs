@@ -162,6 +162,7 @@ pub(super) fn sweep_cmd(a: &SweepArgs, threads: Option<usize>) -> Result<()> {
         resume: a.resume,
         shard: a.shard.unwrap_or(Shard::ALL),
         timings: a.timings,
+        one_at_a_time: false,
         progress: if a.quiet {
             Progress::Quiet
         } else {

@@ -72,6 +72,9 @@ pub struct Options {
     pub shard: Shard,
     pub timings: bool,
     pub progress: Progress,
+    /// Run one configuration at a time (each still uses every thread inside its kernels): a
+    /// scan of large tensors keeps one tensor's working set in memory, not one per thread.
+    pub one_at_a_time: bool,
 }
 
 /// The header: lead columns, one column per axis, the report columns, and `seconds` with
@@ -571,7 +574,11 @@ pub fn run(sweep: &Sweep, out: &Path, opts: &Options) -> Result<u64> {
         .num_threads(opts.threads.unwrap_or(0))
         .build()
         .map_err(|e| Error::Invalid(format!("thread pool: {e}")))?;
-    let batch = pool.current_num_threads().max(1) * 2;
+    let batch = if opts.one_at_a_time {
+        1
+    } else {
+        pool.current_num_threads().max(1) * 2
+    };
     let len = sweep.len();
     let in_shard = shard_len(len, opts.shard);
     let mut finished = done.iter().filter(|&&c| opts.shard.contains(c)).count() as u64;

@@ -61,15 +61,16 @@ pub fn gemm_f64(w: &Matrix, xt: &Matrix) -> Vec<f64> {
     if n == 0 || m == 0 {
         return out;
     }
-    let wide = |v: &Matrix| -> Vec<f64> { v.data().par_iter().map(|&x| f64::from(x)).collect() };
-    let (a, b) = (wide(w), wide(xt));
+    // xᵀ is widened once; W a task's rows at a time (the widening is exact, so the result is
+    // the same as widening all of W, without a second copy of W twice its size).
+    let b: Vec<f64> = xt.data().par_iter().map(|&x| f64::from(x)).collect();
     let isa = simd::active();
     if simd::f64_tile(isa) == 4 {
-        tiled::<4>(&a, &b, (n, k), &mut out, |a4, b4| {
+        tiled::<4>(w, &b, (n, k), &mut out, |a4, b4| {
             simd::f64_dots_4x4(isa, a4, b4).unwrap_or_else(|| dots(a4, b4))
         });
     } else {
-        tiled::<2>(&a, &b, (n, k), &mut out, |a2, b2| {
+        tiled::<2>(w, &b, (n, k), &mut out, |a2, b2| {
             simd::f64_dots_2x2(isa, a2, b2).unwrap_or_else(|| dots(a2, b2))
         });
     }
@@ -85,7 +86,7 @@ fn row(v: &[f64], k: usize, i: usize) -> &[f64] {
 /// (streaming all of xᵀ for every row group made the product memory-bound). Rows and columns
 /// past the last whole tile take [`dot_f64`] one element at a time.
 fn tiled<const T: usize>(
-    a: &[f64],
+    w: &Matrix,
     b: &[f64],
     (n, k): (usize, usize),
     out: &mut [f64],
@@ -98,11 +99,16 @@ fn tiled<const T: usize>(
         .with_min_len((1 << 16) / (ROWS_PER_TASK * k * n).max(1) + 1)
         .enumerate()
         .for_each(|(t, task)| {
-            let i0 = t * ROWS_PER_TASK;
-            let groups = task.len() / n / T;
+            let rows = task.len() / n;
+            let a: Vec<f64> = w.data()[t * ROWS_PER_TASK * k..][..rows * k]
+                .iter()
+                .map(|&x| f64::from(x))
+                .collect();
+            let a = a.as_slice();
+            let groups = rows / T;
             for j0 in (0..cols).step_by(block) {
                 for g in 0..groups {
-                    let at: [&[f64]; T] = std::array::from_fn(|r| row(a, k, i0 + g * T + r));
+                    let at: [&[f64]; T] = std::array::from_fn(|r| row(a, k, g * T + r));
                     for j in (j0..(j0 + block).min(cols)).step_by(T) {
                         let bt: [&[f64]; T] = std::array::from_fn(|s| row(b, k, j + s));
                         let y = tile(at, bt);
@@ -116,7 +122,7 @@ fn tiled<const T: usize>(
             for (r, y) in task.chunks_mut(n).enumerate() {
                 let rest = if r < groups * T { cols..n } else { 0..n };
                 for j in rest {
-                    y[j] = dot_f64(row(a, k, i0 + r), row(b, k, j));
+                    y[j] = dot_f64(row(a, k, r), row(b, k, j));
                 }
             }
         });

@@ -86,23 +86,28 @@ pub fn db(signal: f64, noise: f64) -> f64 {
 /// Compares `out` with `reference` element by element.
 pub fn error_stats(out: &[f32], reference: &[f64]) -> ErrorStats {
     assert_eq!(out.len(), reference.len());
+    stats_by(out, |i| reference[i])
+}
+
+/// [`error_stats`] against `reference(i)`: two passes over the data (the relative errors
+/// need the signal's RMS first), holding one f64 per element (for the percentiles) and no
+/// copy of the reference.
+fn stats_by(out: &[f32], reference: impl Fn(usize) -> f64) -> ErrorStats {
     let mut non_finite = 0;
     let mut abs = Vec::with_capacity(out.len());
     let (mut sig, mut noise, mut dot, mut out2) = (0.0, 0.0, 0.0, 0.0);
-    let mut pairs = Vec::with_capacity(out.len());
-    for (&o, &r) in out.iter().zip(reference) {
+    for (i, &o) in out.iter().enumerate() {
         if !o.is_finite() {
             non_finite += 1;
             continue;
         }
-        let o = f64::from(o);
+        let (o, r) = (f64::from(o), reference(i));
         let e = o - r;
         sig += r * r;
         noise += e * e;
         dot += o * r;
         out2 += o * o;
         abs.push(e.abs());
-        pairs.push((e.abs(), r.abs()));
     }
     let n = abs.len();
     if n == 0 {
@@ -127,7 +132,9 @@ pub fn error_stats(out: &[f32], reference: &[f64]) -> ErrorStats {
     }
     let rel_floor = REL_FLOOR_FRACTION * (sig / n as f64).sqrt();
     let (mut rel_sum, mut max_rel) = (0.0f64, 0.0f64);
-    for &(e, r) in &pairs {
+    for (i, &o) in out.iter().enumerate().filter(|(_, o)| o.is_finite()) {
+        let r = reference(i);
+        let (e, r) = ((f64::from(o) - r).abs(), r.abs());
         let rel = if e == 0.0 { 0.0 } else { e / r.max(rel_floor) };
         rel_sum += rel;
         max_rel = max_rel.max(rel);
@@ -160,8 +167,8 @@ pub fn error_stats(out: &[f32], reference: &[f64]) -> ErrorStats {
 
 /// [`error_stats`] of a quantized operand against its f32 original.
 pub fn operand_stats(quantized: &[f32], original: &[f32]) -> ErrorStats {
-    let reference: Vec<f64> = original.iter().map(|&v| f64::from(v)).collect();
-    error_stats(quantized, &reference)
+    assert_eq!(quantized.len(), original.len());
+    stats_by(quantized, |i| f64::from(original[i]))
 }
 
 #[cfg(test)]
