@@ -789,27 +789,70 @@ fn int64_dtype_is_named() {
         &input,
         "mxfp4",
         &[],
-        "{}: dtype '<i8' (int64) is not supported; expected float32 ('<f4') or float64 ('<f8')",
+        "{}: dtype '<i8' (int64) is not supported; expected float16 ('<f2'), bfloat16 ('<V2', as ml_dtypes saves it), float32 ('<f4') or float64 ('<f8')",
     );
 }
 
 #[test]
-fn fortran_order_is_refused() {
+fn fortran_order_float16_and_bfloat16_are_read_as_their_values() {
+    // Fortran order (2, 3): memory holds column after column; the C-order array is
+    // [[1, 3, 5], [2, 4, 6]]. float16 and ml_dtypes' bfloat16 (`<V2`) of the same values.
     let d = Dir::new();
-    let input = d.bytes(
+    let c = d.f32("c.npy", &[2, 3], &[1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+    let f = d.bytes(
         "f.npy",
         &npy_with_header(
-            "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }",
-            &f32_bytes(&SEED_W),
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
+            &f32_bytes(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
         ),
     );
-    quantize_fails(
-        &d,
-        &input,
-        "int8",
-        &[],
-        "{}: array of shape (2, 2) is in Fortran order; expected C order (save np.ascontiguousarray(a))",
+    let halfs: Vec<u8> = [1.0f32, 3.0, 5.0, 2.0, 4.0, 6.0]
+        .iter()
+        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+        .collect();
+    let h = d.bytes(
+        "h.npy",
+        &npy_with_header(
+            "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 3), }",
+            &halfs,
+        ),
     );
+    // bfloat16 1.0 = 0x3F80, 3.0 = 0x4040, 5.0 = 0x40A0, 2.0 = 0x4000, 4.0 = 0x4080, 6.0 = 0x40C0.
+    let bf: Vec<u8> = [0x3F80u16, 0x4040, 0x40A0, 0x4000, 0x4080, 0x40C0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let b = d.bytes(
+        "b.npy",
+        &npy_with_header(
+            "{'descr': '<V2', 'fortran_order': False, 'shape': (2, 3), }",
+            &bf,
+        ),
+    );
+    for (input, out) in [
+        (&c, "qc.npy"),
+        (&f, "qf.npy"),
+        (&h, "qh.npy"),
+        (&b, "qb.npy"),
+    ] {
+        let o = qlab()
+            .args([
+                "quantize",
+                s(input),
+                "--format",
+                "f32",
+                "--out",
+                s(&d.path(out)),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let want = qlab::data::npy::read(&d.path("qc.npy")).unwrap();
+    assert_eq!(want.data, [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+    for out in ["qf.npy", "qh.npy", "qb.npy"] {
+        assert_eq!(qlab::data::npy::read(&d.path(out)).unwrap(), want, "{out}");
+    }
 }
 
 #[test]

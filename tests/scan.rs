@@ -428,7 +428,7 @@ fn a_tensors_activations_are_picked_by_its_name_or_its_modules() {
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains(
-            "activations for tensor 'layer.0.attn.weight' have shape (5, 7); expected (tokens, 64) or (64, N)"
+            "activations for tensor 'layer.0.attn.weight' have shape (5, 7); expected (tokens, 64), (…, 64) or (64, N)"
         ),
         "{}",
         stderr(&o)

@@ -660,7 +660,7 @@ fn unknown_keys_are_named() {
             "s.toml: line 4, column 1: unknown field `stdev`, expected one of `dist`, `mean`, \
              `std`, `low`, `high`, `scale`, `nu`, `mu`, `sigma`, `sign`, `means`, `weight`, \
              `value`, `sparsity`, `outliers`, `outlier_channels`, `channel_spread`, `values`, `file`, `tensor`, \
-             `transpose`, `rows`, `cols`",
+             `transpose`, `layout`, `rows`, `cols`",
         ),
         (
             "[x]\noutliers = { fraction = 0.5, multiplier = 2.0, foo = 1 }\n",
@@ -1204,7 +1204,7 @@ fn csv_files_with_and_without_a_header() {
     assert_eq!(
         operands_err(&s),
         format!(
-            "{}: unknown file type; expected .npy, .safetensors, .csv, a checkpoint folder or its *.index.json",
+            "{}: unknown file type; expected .npy, .npz, .safetensors, .csv, a checkpoint folder or its *.index.json",
             dir.path().join("w.txt").display()
         )
     );
@@ -1295,7 +1295,7 @@ fn safetensors_tensor_names_are_checked() {
     assert_eq!(
         operands_err(&s),
         format!(
-            "{}: 'tensor' names a tensor inside a .safetensors file; this is not one",
+            "{}: 'tensor' names a tensor inside a .safetensors file (or an array inside a .npz); this is not one",
             dir.path().join("w.npy").display()
         )
     );

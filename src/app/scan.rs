@@ -121,17 +121,48 @@ fn model_tensors(model: &Path) -> Result<Vec<Tensor>> {
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if npy {
         let a = crate::core::data::npy::read(model)?;
+        let dtype = match a.descr.trim_start_matches(['<', '>', '=', '|']) {
+            "f2" => safetensors::Dtype::F16,
+            "V2" => safetensors::Dtype::BF16,
+            "f8" => safetensors::Dtype::F64,
+            _ => safetensors::Dtype::F32,
+        };
         let name = model
             .file_stem()
             .map_or("array".into(), |s| s.to_string_lossy().into_owned());
         return Ok(vec![Tensor {
             name,
-            dtype: safetensors::Dtype::F32,
+            dtype,
             shape: a.shape,
             file: model.to_path_buf(),
             offset: 0,
             len: 0,
         }]);
+    }
+    let npz = model
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+    if npz {
+        // Each array, read once for its shape and dtype (one at a time), then dropped.
+        let mut out = Vec::new();
+        for m in crate::core::data::npz::members(model)? {
+            let a = crate::core::data::npz::read(model, Some(&m.name))?;
+            let dtype = match a.descr.trim_start_matches(['<', '>', '=', '|']) {
+                "f2" => safetensors::Dtype::F16,
+                "V2" => safetensors::Dtype::BF16,
+                "f8" => safetensors::Dtype::F64,
+                _ => safetensors::Dtype::F32,
+            };
+            out.push(Tensor {
+                name: m.name,
+                dtype,
+                shape: a.shape,
+                file: model.to_path_buf(),
+                offset: m.offset,
+                len: m.len,
+            });
+        }
+        return Ok(out);
     }
     checkpoint::open(model)
 }
@@ -168,20 +199,24 @@ fn activation_table(acts: &Path, entries: &Acts, w: &Tensor) -> Result<Option<(T
             let Some(path) = candidates.into_iter().find(|p| p.is_file()) else {
                 return Ok(None);
             };
-            let shape = crate::core::data::npy::read(&path)?.shape;
+            let shape = crate::core::data::npy::read_tokens_k(&path)?.1;
             (path, None, shape)
         }
     };
     // (tokens, K) as PyTorch stores a layer's input, or (K, N) as qlab's x; a square one is
     // read the PyTorch way.
+    // N-D (batch, seq, …, K): the leading axes merged into tokens.
+    let nd = shape.len() > 2 && shape.last() == Some(&k);
     let (transpose, tokens) = match shape[..] {
+        _ if nd => (false, shape.iter().product::<usize>() / k),
         [r, c] if c == k => (true, r),
         [r, c] if r == k => (false, c),
         _ => {
             return Err(Error::file(
                 &file,
                 format!(
-                    "activations for tensor '{}' have shape {}; expected (tokens, {k}) or ({k}, N)",
+                    "activations for tensor '{}' have shape {}; expected (tokens, {k}), (…, {k}) \
+                     or ({k}, N)",
                     text::echo(&w.name),
                     crate::core::matrix::shape_str(&shape)
                 ),
@@ -198,6 +233,9 @@ fn activation_table(acts: &Path, entries: &Acts, w: &Tensor) -> Result<Option<(T
     }
     if transpose {
         t.insert("transpose".into(), Value::Boolean(true));
+    }
+    if nd {
+        t.insert("layout".into(), Value::String("tokens-k".into()));
     }
     Ok(Some((t, tokens)))
 }
@@ -323,7 +361,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| Error::file(&spec.model, "is not a file or folder name"))?;
     let mut stem = model_name.as_str();
-    for suffix in [".index.json", ".safetensors", ".npy"] {
+    for suffix in [".index.json", ".safetensors", ".npy", ".npz"] {
         stem = stem.strip_suffix(suffix).unwrap_or(stem);
     }
     let stem = stem.to_string();

@@ -19,10 +19,16 @@ use crate::note;
 
 #[derive(Args, Debug)]
 pub struct MatmulArgs {
-    /// W, an (M, K) .npy
+    /// W, an (M, K) .npy (or .npz with --w-key)
     pub w: PathBuf,
-    /// x, a (K, N) or (K,) .npy
+    /// x, a (K, N) or (K,) .npy (or .npz with --x-key; see --x-layout)
     pub x: PathBuf,
+    /// The array W is in a .npz
+    #[arg(long)]
+    pub w_key: Option<String>,
+    /// The array x is in a .npz
+    #[arg(long)]
+    pub x_key: Option<String>,
     /// The format of both operands (f64: the reference product itself)
     #[arg(long, value_parser = knobs::format_parser(&["f64"]))]
     pub format: Option<String>,
@@ -32,15 +38,29 @@ pub struct MatmulArgs {
     /// x's format, apart from W's (f32: x left unquantized)
     #[arg(long, value_parser = knobs::format_parser(&[]))]
     pub x_format: Option<String>,
-    /// Output .npy: y (float32, (M, N), or (M,) for a vector x)
+    /// Output .npy: y (float32, (M, N), or (M,) for a vector x; with --x-layout tokens-k,
+    /// (…, M) as x @ W.T gives)
     #[arg(long)]
     pub out: PathBuf,
+    /// x's layout in its file: k-n (qlab's, (K, N) or (K,)) or tokens-k (a layer's input as
+    /// PyTorch holds it, (…, K): the leading axes merged into tokens)
+    #[arg(long, value_enum, default_value = "k-n")]
+    pub x_layout: XLayout,
     #[command(flatten)]
     pub knobs: MatmulKnobs,
 }
 
-fn read_w(path: &Path) -> Result<Matrix> {
-    let arr = npy::read(path)?;
+/// How x is laid out in its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum XLayout {
+    #[value(name = "k-n")]
+    KN,
+    #[value(name = "tokens-k")]
+    TokensK,
+}
+
+fn read_w(path: &Path, key: Option<&str>) -> Result<Matrix> {
+    let arr = npy::read_keyed(path, key)?;
     if arr.shape.len() != 2 {
         return Err(Error::file(
             path,
@@ -53,8 +73,8 @@ fn read_w(path: &Path) -> Result<Matrix> {
 /// x as a `K × N` matrix, and whether it was a 1-D vector.
 /// x as a `K × N` matrix (a vector becomes one column), with its shape as the file has it.
 /// Either way the matrix's data is in the file's order.
-fn read_x(path: &Path) -> Result<(Matrix, Vec<usize>)> {
-    let arr = npy::read(path)?;
+fn read_x(path: &Path, key: Option<&str>) -> Result<(Matrix, Vec<usize>)> {
+    let arr = npy::read_keyed(path, key)?;
     let shape = arr.shape.clone();
     let m = arr.into_matrix();
     Ok(if shape.len() == 1 {
@@ -67,8 +87,24 @@ fn read_x(path: &Path) -> Result<(Matrix, Vec<usize>)> {
 pub(super) fn cmd(a: &MatmulArgs) -> Result<()> {
     let mut outs = Outputs::new(&[&a.w, &a.x]);
     let out = outs.add("--out", &a.out, Content::Binary)?;
-    let w = read_w(&a.w)?;
-    let (x, x_shape) = read_x(&a.x)?;
+    let w = read_w(&a.w, a.w_key.as_deref())?;
+    // x as K × N, and as the file orders it (for positions in messages).
+    let (x, x_shape, x_file) = match a.x_layout {
+        XLayout::KN => {
+            let (x, shape) = read_x(&a.x, a.x_key.as_deref())?;
+            (x, shape, None)
+        }
+        XLayout::TokensK => {
+            let (tk, shape) = match &a.x_key {
+                None => npy::read_tokens_k(&a.x)?,
+                Some(k) => {
+                    let bytes = crate::core::data::npz::read_member(&a.x, Some(k))?;
+                    npy::decode_tokens_k(&bytes).map_err(|m| Error::file(&a.x, m))?
+                }
+            };
+            (tk.transpose(), shape, Some(tk))
+        }
+    };
     let vector = x_shape.len() == 1;
     if w.cols() != x.rows() {
         return Err(Error::Shape(format!(
@@ -105,7 +141,7 @@ pub(super) fn cmd(a: &MatmulArgs) -> Result<()> {
         let v = a.knobs.variant_pair(wf, xf)?;
         for (path, m, shape, f) in [
             (&a.w, &w, &[w.rows(), w.cols()][..], wf),
-            (&a.x, &x, &x_shape[..], xf),
+            (&a.x, x_file.as_ref().unwrap_or(&x), &x_shape[..], xf),
         ] {
             if let Some(i) = f.unrepresentable(m.data()) {
                 let at = npy::index_str(shape, i);
@@ -122,12 +158,18 @@ pub(super) fn cmd(a: &MatmulArgs) -> Result<()> {
         };
         (name, y, Some((qw, qx)))
     };
-    let out_shape = if vector {
-        vec![w.rows()]
-    } else {
-        vec![w.rows(), x.cols()]
+    let (out_shape, y_out) = match a.x_layout {
+        _ if vector => (vec![w.rows()], None),
+        XLayout::KN => (vec![w.rows(), x.cols()], None),
+        // As x @ W.T: the tokens' leading axes, then M.
+        XLayout::TokensK => {
+            let mut shape = x_shape[..x_shape.len() - 1].to_vec();
+            shape.push(w.rows());
+            (shape, Some(y.transpose()))
+        }
     };
-    outs.put(out, npy::encode(&out_shape, &NpyData::F32(y.data())));
+    let written = y_out.as_ref().unwrap_or(&y);
+    outs.put(out, npy::encode(&out_shape, &NpyData::F32(written.data())));
     outs.commit()?;
 
     let mut summary = format!(

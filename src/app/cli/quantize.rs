@@ -14,8 +14,12 @@ use crate::note;
 
 #[derive(Args, Debug)]
 pub struct QuantizeArgs {
-    /// Input .npy (float32 or float64, 1-D or 2-D, C order)
+    /// Input .npy (float16, bfloat16, float32 or float64; 1-D or 2-D; C or Fortran order), or
+    /// a .npz with --key
     pub input: PathBuf,
+    /// The array to read from a .npz input (its name in np.savez)
+    #[arg(long)]
+    pub key: Option<String>,
     /// Target format
     #[arg(long, value_parser = knobs::format_parser(&[]))]
     pub format: String,
@@ -48,7 +52,7 @@ pub(super) fn cmd(a: &QuantizeArgs) -> Result<()> {
             outs.add(&format!("--{name}"), path, Content::Binary)?,
         ));
     }
-    let arr = npy::read(&a.input)?;
+    let arr = npy::read_keyed(&a.input, a.key.as_deref())?;
     let shape = arr.shape.clone();
     let m = arr.into_matrix();
     if let Some(i) = f.unrepresentable(m.data()) {

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod distribution;
 pub mod npy;
+pub mod npz;
 pub mod tensors;
 
 use crate::core::error::{Error, Result};

@@ -131,10 +131,43 @@ pub fn f64_to_f32(v: f64) -> std::result::Result<f32, String> {
     }
 }
 
-/// Reads a float32 or float64 array of one or two dimensions, in C order.
+/// Reads a float array (float16, bfloat16 as ml_dtypes writes it, float32, float64) of one or
+/// two dimensions, in C or Fortran order.
 pub fn read(path: &Path) -> Result<NpyArray> {
     let bytes = crate::core::files::read(path)?;
     decode(&bytes).map_err(|msg| Error::file(path, msg))
+}
+
+/// Reads an array of activations laid out `(…, K)`: any number of dimensions, the leading
+/// ones merged into tokens, as a `tokens × K` matrix (a 1-D array is one token), with the
+/// file's shape.
+pub fn read_tokens_k(path: &Path) -> Result<(Matrix, Vec<usize>)> {
+    let bytes = crate::core::files::read(path)?;
+    decode_tokens_k(&bytes).map_err(|msg| Error::file(path, msg))
+}
+
+/// [`read_tokens_k`] of `.npy` bytes.
+pub fn decode_tokens_k(bytes: &[u8]) -> std::result::Result<(Matrix, Vec<usize>), String> {
+    let a = decode_with(bytes, true)?;
+    let k = *a.shape.last().expect("at least one dimension");
+    let tokens = a.data.len() / k.max(1);
+    let m = Matrix::new(tokens, k, a.data).map_err(|e| e.to_string())?;
+    Ok((m, a.shape))
+}
+
+/// An array from a `.npy`, or member `key` of a `.npz` (`--key`; the only one when `None`).
+pub fn read_keyed(path: &Path, key: Option<&str>) -> Result<NpyArray> {
+    let npz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+    match (npz, key) {
+        (true, k) => crate::core::data::npz::read(path, k),
+        (false, None) => read(path),
+        (false, Some(_)) => Err(Error::file(
+            path,
+            "--key names an array inside a .npz archive; this is not one",
+        )),
+    }
 }
 
 /// Reads a file as a matrix (see [`NpyArray::into_matrix`]).
@@ -144,6 +177,34 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
 
 /// Parses `.npy` bytes; the error is the message without the file name.
 pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
+    decode_with(bytes, false)
+}
+
+/// The element types qlab reads, by `descr`: (little-endian, bytes, kind).
+fn element(descr: &str) -> Option<(bool, usize, Elem)> {
+    Some(match descr {
+        "<f4" | "=f4" => (true, 4, Elem::F32),
+        "<f8" | "=f8" => (true, 8, Elem::F64),
+        ">f4" => (false, 4, Elem::F32),
+        ">f8" => (false, 8, Elem::F64),
+        "<f2" | "=f2" => (true, 2, Elem::F16),
+        ">f2" => (false, 2, Elem::F16),
+        // ml_dtypes' bfloat16 has no numpy type code: np.save writes it as two raw bytes.
+        "<V2" | "|V2" => (true, 2, Elem::Bf16),
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Elem {
+    F16,
+    Bf16,
+    F32,
+    F64,
+}
+
+/// [`decode`]; `any_rank` takes arrays of any rank ≥ 1 (activations), else 1 or 2.
+fn decode_with(bytes: &[u8], any_rank: bool) -> std::result::Result<NpyArray, String> {
     if !bytes.starts_with(MAGIC) {
         return Err("not a .npy file (missing the \\x93NUMPY magic)".into());
     }
@@ -168,30 +229,21 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     let header =
         std::str::from_utf8(&bytes[start..end]).map_err(|_| "the .npy header is not UTF-8")?;
     let header = parse_header(header)?;
-    if header.fortran_order {
+    let Some((little, itemsize, elem)) = element(&header.descr) else {
+        let other = header.descr.as_str();
         return Err(format!(
-            "array of shape {} is in Fortran order; expected C order (save np.ascontiguousarray(a))",
-            shape_str(&header.shape)
+            "dtype '{}'{} is not supported; expected float16 ('<f2'), bfloat16 ('<V2', as \
+             ml_dtypes saves it), float32 ('<f4') or float64 ('<f8')",
+            text::echo(other),
+            dtype_name(other)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
         ));
-    }
-    let (little, itemsize) = match header.descr.as_str() {
-        "<f4" | "=f4" => (true, 4),
-        "<f8" | "=f8" => (true, 8),
-        ">f4" => (false, 4),
-        ">f8" => (false, 8),
-        other => {
-            return Err(format!(
-                "dtype '{}'{} is not supported; expected float32 ('<f4') or float64 ('<f8')",
-                text::echo(other),
-                dtype_name(other)
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            ));
-        }
     };
     match header.shape.len() {
         1 | 2 => {}
         0 => return Err("array is a scalar (shape ()); expected 1 or 2 dimensions".into()),
+        _ if any_rank => {}
         n => {
             return Err(format!(
                 "array has {n} dimensions (shape {}); expected 1 or 2",
@@ -222,8 +274,17 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
             ));
         }
     }
-    let data = if itemsize == 4 {
-        payload
+    let two = |c: &[u8]| if little { [c[0], c[1]] } else { [c[1], c[0]] };
+    let data: Vec<f32> = match elem {
+        Elem::F16 => payload
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes(two(c)).to_f32())
+            .collect(),
+        Elem::Bf16 => payload
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes(two(c)).to_f32())
+            .collect(),
+        Elem::F32 => payload
             .chunks_exact(4)
             .map(|c| {
                 let b = [c[0], c[1], c[2], c[3]];
@@ -233,9 +294,8 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
                     f32::from_be_bytes(b)
                 }
             })
-            .collect()
-    } else {
-        payload
+            .collect(),
+        Elem::F64 => payload
             .chunks_exact(8)
             .enumerate()
             .map(|(i, c)| {
@@ -245,16 +305,56 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
                 } else {
                     f64::from_be_bytes(b)
                 };
+                // The index in the array's own (C) terms.
+                let at = if header.fortran_order {
+                    c_index(&header.shape, i)
+                } else {
+                    i
+                };
                 f64_to_f32(v)
-                    .map_err(|m| format!("value at index {}: {m}", index_str(&header.shape, i)))
+                    .map_err(|m| format!("value at index {}: {m}", index_str(&header.shape, at)))
             })
-            .collect::<std::result::Result<_, _>>()?
+            .collect::<std::result::Result<_, _>>()?,
+    };
+    let data = if header.fortran_order {
+        to_c_order(&header.shape, &data)
+    } else {
+        data
     };
     Ok(NpyArray {
         shape: header.shape,
         descr: header.descr,
         data,
     })
+}
+
+/// The C-order index of the element at Fortran-order position `f` (first axis fastest).
+fn c_index(shape: &[usize], mut f: usize) -> usize {
+    let mut c = 0;
+    let mut stride = 1;
+    let strides: Vec<usize> = {
+        let mut v = vec![0; shape.len()];
+        for (i, &d) in shape.iter().enumerate().rev() {
+            v[i] = stride;
+            stride *= d;
+        }
+        v
+    };
+    for (i, &d) in shape.iter().enumerate() {
+        c += (f % d) * strides[i];
+        f /= d;
+    }
+    c
+}
+
+/// A Fortran-order array's values in C order (`np.save(a.T)` writes `a`'s memory as the
+/// transpose's Fortran order).
+fn to_c_order(shape: &[usize], data: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0f32; data.len()];
+    for (f, &v) in data.iter().enumerate() {
+        out[c_index(shape, f)] = v;
+    }
+    out
 }
 
 fn dtype_name(descr: &str) -> Option<String> {
@@ -430,7 +530,7 @@ mod tests {
         let mut bytes = encode(&[2], &NpyData::I32(&[1, 2]));
         assert_eq!(
             decode(&bytes).unwrap_err(),
-            "dtype '<i4' (int32) is not supported; expected float32 ('<f4') or float64 ('<f8')"
+            "dtype '<i4' (int32) is not supported; expected float16 ('<f2'), bfloat16 ('<V2', as ml_dtypes saves it), float32 ('<f4') or float64 ('<f8')"
         );
         bytes.truncate(bytes.len() - 1);
         assert!(decode(&bytes).unwrap_err().starts_with("dtype '<i4'"));
@@ -454,5 +554,24 @@ mod tests {
         bytes[pos] = b'>';
         bytes[n - 4..].copy_from_slice(&1.5f32.to_be_bytes());
         assert_eq!(decode(&bytes).unwrap().data, vec![1.5]);
+    }
+
+    #[test]
+    fn fortran_order_becomes_c_order_in_any_rank() {
+        // a[i][j][k] = 100i + 10j + k, shape (2, 3, 4); Fortran memory runs i fastest.
+        let mut fortran = vec![0.0f32; 24];
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..4 {
+                    fortran[i + 2 * (j + 3 * k)] = (100 * i + 10 * j + k) as f32;
+                }
+            }
+        }
+        let c: Vec<f32> = (0..2)
+            .flat_map(|i| {
+                (0..3).flat_map(move |j| (0..4).map(move |k| (100 * i + 10 * j + k) as f32))
+            })
+            .collect();
+        assert_eq!(to_c_order(&[2, 3, 4], &fortran), c);
     }
 }

@@ -15,6 +15,12 @@ use crate::core::text;
 /// `*.index.json`): the header, then that tensor's bytes only. f32, f64, f16 and bf16 become
 /// f32. A 1-D tensor of length k becomes `1 × k`, and the flag says it was 1-D.
 pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool)> {
+    read_tensor(path, name, false)
+}
+
+/// [`read_safetensors`]; with `tokens_k`, a tensor of any rank laid out `(…, K)` as a
+/// `tokens × K` matrix, its leading axes merged.
+pub fn read_tensor(path: &Path, name: Option<&str>, tokens_k: bool) -> Result<(Matrix, bool)> {
     let all = checkpoint::open(path)?;
     let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
     let available = || format!("{} tensors: {}", names.len(), text::list(&names, 5));
@@ -48,16 +54,22 @@ pub fn read_safetensors(path: &Path, name: Option<&str>) -> Result<(Matrix, bool
             format!("no tensor named '{shown}' ({hint}{})", available()),
         )
     })?;
-    tensor_matrix(path, entry, &entry.read_bytes()?)
+    tensor_matrix(path, entry, &entry.read_bytes()?, tokens_k)
 }
 
 /// A tensor's bytes as an f32 matrix (see [`read_safetensors`]); `path` names it in errors.
-pub fn tensor_matrix(path: &Path, entry: &Tensor, data: &[u8]) -> Result<(Matrix, bool)> {
+pub fn tensor_matrix(
+    path: &Path,
+    entry: &Tensor,
+    data: &[u8],
+    tokens_k: bool,
+) -> Result<(Matrix, bool)> {
     let shown = text::echo(&entry.name);
     let shape = entry.shape.clone();
     let (rows, cols) = match shape[..] {
         [k] => (1, k),
         [r, c] => (r, c),
+        [.., k] if tokens_k => (shape.iter().product::<usize>() / k.max(1), k),
         _ => {
             return Err(Error::file(
                 path,

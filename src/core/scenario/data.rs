@@ -42,31 +42,51 @@ fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            if tensor.is_some() && ext != "safetensors" && !sharded {
+            if tensor.is_some() && ext != "safetensors" && ext != "npz" && !sharded {
                 return Err(Error::file(
                     &full,
-                    "'tensor' names a tensor inside a .safetensors file; this is not one",
+                    "'tensor' names a tensor inside a .safetensors file (or an array inside a \
+                     .npz); this is not one",
                 ));
             }
-            match ext.as_str() {
+            let tokens_k = spec.view.tokens_k;
+            let (m, vector) = match ext.as_str() {
                 _ if sharded => {
-                    crate::core::data::tensors::read_safetensors(&full, tensor.as_deref())?
+                    crate::core::data::tensors::read_tensor(&full, tensor.as_deref(), tokens_k)?
                 }
+                "npy" if tokens_k => (crate::core::data::npy::read_tokens_k(&full)?.0, false),
                 "npy" => {
                     let a = crate::core::data::npy::read(&full)?;
                     let vector = a.shape.len() == 1;
                     (a.into_matrix(), vector)
                 }
                 "safetensors" => {
-                    crate::core::data::tensors::read_safetensors(&full, tensor.as_deref())?
+                    crate::core::data::tensors::read_tensor(&full, tensor.as_deref(), tokens_k)?
+                }
+                "npz" if tokens_k => {
+                    let bytes = crate::core::data::npz::read_member(&full, tensor.as_deref())?;
+                    let (m, _) = crate::core::data::npy::decode_tokens_k(&bytes)
+                        .map_err(|msg| Error::file(&full, msg))?;
+                    (m, false)
+                }
+                "npz" => {
+                    let a = crate::core::data::npz::read(&full, tensor.as_deref())?;
+                    let vector = a.shape.len() == 1;
+                    (a.into_matrix(), vector)
                 }
                 "csv" => (crate::core::data::tensors::read_csv(&full)?, false),
                 _ => {
                     return Err(Error::file(
                         &full,
-                        "unknown file type; expected .npy, .safetensors, .csv, a checkpoint folder or its *.index.json",
+                        "unknown file type; expected .npy, .npz, .safetensors, .csv, a checkpoint folder or its *.index.json",
                     ));
                 }
+            };
+            // (tokens, K) becomes qlab's K × tokens; the 1-D case is one token, one column.
+            if tokens_k {
+                (m.transpose(), false)
+            } else {
+                (m, vector)
             }
         }
     };

@@ -28,6 +28,9 @@ pub enum Source {
 /// Optional reshaping of data sources: transpose, then keep a range of rows and columns.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct View {
+    /// `layout = "tokens-k"`: the file holds a layer's input as PyTorch does, `(…, K)`; its
+    /// leading axes are merged into tokens and the result transposed to `K × tokens` (x only).
+    pub tokens_k: bool,
     pub transpose: bool,
     pub rows: Option<[usize; 2]>,
     pub cols: Option<[usize; 2]>,
@@ -66,6 +69,9 @@ impl OperandSpec {
                 None => path.display().to_string(),
             },
         };
+        if self.view.tokens_k {
+            s.push_str(", layout tokens-k");
+        }
         if self.view.transpose {
             s.push_str(", transposed");
         }
@@ -122,6 +128,8 @@ pub const OPERAND_KEYS: &[&str] = &[
     "outlier_channels.axis",
     "channel_spread.decades",
     "channel_spread.axis",
+    "layout",
+    "transpose",
 ];
 
 /// The operand table as written in the file.
@@ -150,6 +158,7 @@ pub(super) struct RawOperand {
     file: Option<PathBuf>,
     tensor: Option<String>,
     transpose: Option<bool>,
+    layout: Option<String>,
     rows: Option<Vec<usize>>,
     cols: Option<Vec<usize>>,
 }
@@ -323,7 +332,27 @@ impl OperandSpec {
         if r.tensor.is_some() && !matches!(source, Source::File { .. }) {
             return Err(bad("'tensor' applies to 'file' operands only".into()));
         }
+        let tokens_k = match r.layout.as_deref() {
+            None | Some("k-n") => false,
+            Some("tokens-k") if name == "x" => true,
+            Some("tokens-k") => {
+                return Err(bad(
+                    "layout = \"tokens-k\" applies to x only (a layer's input, (…, K))".into(),
+                ));
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "layout = '{}' is unknown; expected \"k-n\" (as stored, the default) or \
+                     \"tokens-k\" (…, K)",
+                    crate::core::text::echo(other)
+                )));
+            }
+        };
+        if tokens_k && !matches!(source, Source::File { .. }) {
+            return Err(bad("'layout' applies to 'file' operands only".into()));
+        }
         let view = View {
+            tokens_k,
             transpose: r.transpose.unwrap_or(false),
             rows: range(name, "rows", r.rows)?,
             cols: range(name, "cols", r.cols)?,
