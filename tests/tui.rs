@@ -537,7 +537,7 @@ fn click_tab_selects_the_tab_under_the_column() {
         app.update(Action::Resize(width, H));
         for s in Screen::ALL {
             let x = (0..width)
-                .find(|&x| render::tab_at(x, width) == Some(s))
+                .find(|&x| render::tab_at(x, width, &Screen::ALL) == Some(s))
                 .unwrap_or_else(|| panic!("no column selects {s:?} at width {width}"));
             app.update(Action::ShowScreen(if s == Screen::Overview {
                 1
@@ -546,13 +546,14 @@ fn click_tab_selects_the_tab_under_the_column() {
             }));
             app.scroll = 5;
             // What the event loop sends for a click at column x.
-            let click = render::tab_at(x, width).map(|s| Action::ShowScreen(s.index()));
+            let click =
+                render::tab_at(x, width, &Screen::ALL).map(|s| Action::ShowScreen(s.index()));
             assert!(app.update(click.expect("a tab")).is_none());
             assert_eq!(app.screen, s, "click at column {x}, width {width}");
             assert_eq!(app.scroll, 0);
         }
         // Beyond the tabs (the variant label), a click selects nothing.
-        assert_eq!(render::tab_at(width - 1, width), None);
+        assert_eq!(render::tab_at(width - 1, width, &Screen::ALL), None);
     }
 }
 
@@ -566,7 +567,7 @@ fn tab_at_agrees_with_the_rendered_tab_bar() {
             .collect();
         for (i, s) in Screen::ALL.iter().enumerate() {
             let cols: Vec<usize> = (0..width)
-                .filter(|&x| render::tab_at(x, width) == Some(*s))
+                .filter(|&x| render::tab_at(x, width, &Screen::ALL) == Some(*s))
                 .map(usize::from)
                 .collect();
             let (a, b) = (cols[0], *cols.last().unwrap());
@@ -586,7 +587,7 @@ fn tab_at_agrees_with_the_rendered_tab_bar() {
                     '│',
                     "a divider follows tab {i} at width {width}"
                 );
-                assert_eq!(render::tab_at((b + 1) as u16, width), None);
+                assert_eq!(render::tab_at((b + 1) as u16, width, &Screen::ALL), None);
             }
         }
     }
@@ -1297,11 +1298,12 @@ fn the_picker_round_trip_through_a_real_file() {
 
 #[test]
 fn keymap_main_context() {
-    for (c, i) in ('1'..='5').zip(0..) {
+    // Six with a model (its screen first); a digit past the last screen does nothing.
+    for (c, i) in ('1'..='6').zip(0..) {
         let a = keymap::action(Context::Main, Screen::Overview, ch(c));
         assert!(matches!(a, Action::ShowScreen(j) if j == i), "{c}: {a:?}");
     }
-    for c in ['0', '6', '9'] {
+    for c in ['0', '7', '9'] {
         assert!(matches!(
             keymap::action(Context::Main, Screen::Overview, ch(c)),
             Action::None
@@ -1437,6 +1439,11 @@ fn every_context_has_hints_and_the_footer_shows_them() {
     }
 }
 
+/// A binding that applies without a model (not the model screen's, nor its filter's).
+fn model_free(b: &keymap::Binding) -> bool {
+    b.screen != Some(Screen::Model) && b.context != Context::Filter
+}
+
 #[test]
 fn the_help_overlay_lists_every_binding() {
     let mut app = ready();
@@ -1445,7 +1452,8 @@ fn the_help_overlay_lists_every_binding() {
     for ctx in [Context::Main, Context::Params, Context::Open, Context::Help] {
         assert!(text.contains(ctx.title()), "{}:\n{text}", ctx.title());
     }
-    for b in BINDINGS {
+    // The model screen's keys are listed when there is a model (tests/tui_model.rs).
+    for b in BINDINGS.iter().filter(|b| model_free(b)) {
         assert!(
             text.contains(&format!("{:<10}{}", b.label, b.help)),
             "'{} {}' missing from the help:\n{text}",
@@ -1463,7 +1471,7 @@ fn the_help_overlay_fits_the_smallest_terminal() {
     app.update(Action::Resize(render::MIN_WIDTH, render::MIN_HEIGHT));
     app.update(Action::ToggleHelp);
     let text = screen_text(&app, render::MIN_WIDTH, render::MIN_HEIGHT);
-    for b in BINDINGS {
+    for b in BINDINGS.iter().filter(|b| model_free(b)) {
         assert!(
             text.contains(b.help),
             "'{}' missing at 80×24:\n{text}",
@@ -1944,7 +1952,7 @@ proptest! {
                 Step::PageUp => Action::PageUp,
                 Step::PageDown => Action::PageDown,
                 Step::Reroll => Action::Reroll,
-                Step::ClickTab(x) => render::tab_at(x, W)
+                Step::ClickTab(x) => render::tab_at(x, W, &Screen::ALL)
                     .map_or(Action::None, |s| Action::ShowScreen(s.index())),
                 Step::Tick => Action::Tick,
                 Step::Resize(w, h) => Action::Resize(w, h),

@@ -56,7 +56,8 @@ pub struct Cli {
 pub enum Command {
     /// Open the interactive explorer (the default command)
     Tui {
-        /// Scenario file (TOML); the built-in default scenario when omitted
+        /// Scenario file (TOML), or a model (.safetensors, a checkpoint folder or its
+        /// *.index.json) to open on the model screen; the built-in scenario when omitted
         scenario: Option<PathBuf>,
     },
     /// Quantize a .npy array (blocks / channels along its rows) and write the dequantized array
@@ -286,7 +287,15 @@ fn threads(asked: Option<usize>) -> Result<Option<usize>> {
 
 fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
     use std::io::IsTerminal;
+    // A model opens on the model screen, under the built-in scenario's x and variants.
+    let model = match scenario {
+        Some(p) if crate::app::tui::model::is_model(p) => Some(
+            crate::app::tui::model::Model::open(p, &Scenario::default())?,
+        ),
+        _ => None,
+    };
     let scenario = match scenario {
+        Some(_) if model.is_some() => Scenario::default(),
         Some(p) => Scenario::load(p)?,
         None => Scenario::default(),
     };
@@ -297,5 +306,8 @@ fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
                 .into(),
         ));
     }
-    crate::app::tui::run(scenario)
+    match model {
+        Some(m) => crate::app::tui::run_model(scenario, m),
+        None => crate::app::tui::run(scenario),
+    }
 }

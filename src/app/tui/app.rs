@@ -16,6 +16,8 @@ pub use super::params::{Param, Target};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Screen {
+    /// A model's tensors and their scan (only with a model: `qlab tui MODEL.safetensors`).
+    Model,
     Overview,
     Grid,
     Scales,
@@ -34,6 +36,7 @@ impl Screen {
 
     pub fn title(self) -> &'static str {
         match self {
+            Screen::Model => "Model",
             Screen::Overview => "Overview",
             Screen::Grid => "Codes",
             Screen::Scales => "Block scales",
@@ -45,6 +48,16 @@ impl Screen {
     pub fn index(self) -> usize {
         Screen::ALL.iter().position(|&s| s == self).unwrap_or(0)
     }
+}
+
+/// The screens of an explorer with or without a model: the model screen comes first.
+pub fn screens(with_model: bool) -> Vec<Screen> {
+    let mut v = Vec::with_capacity(6);
+    if with_model {
+        v.push(Screen::Model);
+    }
+    v.extend(Screen::ALL);
+    v
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +137,16 @@ pub enum Action {
     Exported(Result<Vec<PathBuf>, String>),
     /// The scenario files the picker offers were listed.
     Listed(Vec<PathBuf>),
+    /// Model screen: name order ↔ worst first.
+    ToggleSort,
+    /// Model screen: type a filter.
+    StartFilter,
+    /// One tensor of a model scan, done.
+    Scanned {
+        generation: u64,
+        row: usize,
+        result: Result<Vec<f64>, String>,
+    },
 }
 
 /// Side effects that `update` asks the event loop to perform. All of them run off the UI
@@ -136,6 +159,8 @@ pub enum Command {
     Export,
     /// List the scenario files for the picker.
     List,
+    /// Scan a model's tensors (on a thread of its own; results come back as `Scanned`).
+    Scan(Box<super::model::ScanJob>),
 }
 
 #[derive(Debug)]
@@ -165,6 +190,8 @@ pub struct App {
     pub size: (u16, u16),
     pub tick: u64,
     pub quit: bool,
+    /// The model being explored, if any (`qlab tui MODEL`).
+    pub model: Option<super::model::Model>,
 }
 
 impl App {
@@ -193,12 +220,63 @@ impl App {
             size: (0, 0),
             tick: 0,
             quit: false,
+            model: None,
         }
+    }
+
+    /// The explorer on a model: its first tensor as W under `scenario`, the model screen
+    /// first, and the scan to start ([`App::scan`]).
+    pub fn with_model(scenario: Scenario, model: super::model::Model) -> Self {
+        let first = model.rows[0].name.clone();
+        let mut app = App::new(model.scenario_for(&scenario, &first));
+        app.model = Some(model);
+        app.screen = Screen::Model;
+        app
+    }
+
+    /// The screens this explorer has, in tab order.
+    pub fn screens(&self) -> Vec<Screen> {
+        screens(self.model.is_some())
+    }
+
+    fn screen_index(&self) -> usize {
+        self.screens()
+            .iter()
+            .position(|&s| s == self.screen)
+            .unwrap_or(0)
+    }
+
+    /// The scan of the model under the current variants (a new generation: results of an
+    /// older scan are dropped as they arrive).
+    pub fn scan(&mut self) -> Option<Command> {
+        let scenario = self.scenario.clone();
+        let m = self.model.as_mut()?;
+        m.generation += 1;
+        m.variants = scenario.variants.iter().map(|v| v.label.clone()).collect();
+        for r in &mut m.rows {
+            r.sqnr = None;
+        }
+        let scenarios = m
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, m.scenario_for(&scenario, &r.name)))
+            .collect();
+        Some(Command::Scan(Box::new(super::model::ScanJob {
+            generation: m.generation,
+            scenarios,
+        })))
     }
 
     /// The keymap context the current overlay puts keys in.
     pub fn context(&self) -> Context {
         match self.overlay {
+            Overlay::None
+                if self.screen == Screen::Model
+                    && self.model.as_ref().is_some_and(|m| m.filtering) =>
+            {
+                Context::Filter
+            }
             Overlay::None => Context::Main,
             Overlay::Help => Context::Help,
             Overlay::Params => Context::Params,
@@ -249,6 +327,12 @@ impl App {
 
     fn move_cursor(&mut self, dr: i64, dc: i64) {
         match self.screen {
+            Screen::Model => {
+                if let Some(m) = &mut self.model {
+                    let n = m.visible().len() as i64;
+                    m.cursor = (m.cursor as i64 + dr).clamp(0, (n - 1).max(0)) as usize;
+                }
+            }
             Screen::Scales => {
                 if let Some((rows, cols)) = self.block_grid() {
                     let r = (self.block.0 as i64 + dr).clamp(0, rows as i64 - 1);
@@ -265,21 +349,52 @@ impl App {
         match action {
             Action::None => {}
             Action::Quit => self.quit = true,
-            Action::Close => self.overlay = Overlay::None,
+            Action::Close => match &mut self.model {
+                Some(m) if m.filtering && self.overlay == Overlay::None => {
+                    m.filtering = false;
+                    m.filter.clear();
+                    m.cursor = 0;
+                }
+                _ => self.overlay = Overlay::None,
+            },
             Action::ShowScreen(i) => {
-                if let Some(&s) = Screen::ALL.get(i) {
+                if let Some(&s) = self.screens().get(i) {
                     self.screen = s;
                     self.scroll = 0;
                 }
             }
-            Action::NextScreen => {
-                self.screen = Screen::ALL[(self.screen.index() + 1) % Screen::ALL.len()];
+            Action::NextScreen | Action::PrevScreen => {
+                let all = self.screens();
+                let d = if matches!(action, Action::NextScreen) {
+                    1
+                } else {
+                    all.len() - 1
+                };
+                self.screen = all[(self.screen_index() + d) % all.len()];
                 self.scroll = 0;
             }
-            Action::PrevScreen => {
-                self.screen =
-                    Screen::ALL[(self.screen.index() + Screen::ALL.len() - 1) % Screen::ALL.len()];
-                self.scroll = 0;
+            Action::ToggleSort => {
+                if let Some(m) = &mut self.model {
+                    m.worst_first = !m.worst_first;
+                    m.cursor = 0;
+                }
+            }
+            Action::StartFilter => {
+                if let Some(m) = &mut self.model {
+                    m.filtering = true;
+                }
+            }
+            Action::Scanned {
+                generation,
+                row,
+                result,
+            } => {
+                if let Some(m) = &mut self.model
+                    && m.generation == generation
+                    && let Some(r) = m.rows.get_mut(row)
+                {
+                    r.sqnr = Some(result);
+                }
             }
             Action::ToggleHelp => {
                 self.overlay = if self.overlay == Overlay::Help {
@@ -371,6 +486,18 @@ impl App {
             Action::PageUp => self.move_cursor(-16, 0),
             Action::PageDown => self.move_cursor(16, 0),
             Action::Confirm => {
+                if self.overlay == Overlay::None && self.screen == Screen::Model {
+                    let m = self.model.as_mut()?;
+                    if m.filtering {
+                        m.filtering = false;
+                        return None;
+                    }
+                    let name = m.selected()?.name.clone();
+                    self.scenario = m.scenario_for(&self.scenario, &name);
+                    self.block = (0, 0);
+                    self.screen = Screen::Overview;
+                    return Some(self.recompute());
+                }
                 if self.overlay == Overlay::Open {
                     let path = match self.open_items.get(self.open_cursor) {
                         Some(p) => p.clone(),
@@ -384,14 +511,23 @@ impl App {
                 }
             }
             Action::Type(c) => {
-                if self.overlay == Overlay::Open {
+                if let Some(m) = self.model.as_mut().filter(|m| m.filtering) {
+                    m.filter.push(c);
+                    m.cursor = 0;
+                } else if self.overlay == Overlay::Open {
                     self.open_cursor = self.open_items.len();
                     self.open_input.push(c);
                 }
             }
-            Action::Backspace => {
-                self.open_input.pop();
-            }
+            Action::Backspace => match self.model.as_mut().filter(|m| m.filtering) {
+                Some(m) => {
+                    m.filter.pop();
+                    m.cursor = 0;
+                }
+                None => {
+                    self.open_input.pop();
+                }
+            },
             Action::Resize(w, h) => self.size = (w, h),
             Action::Tick => self.tick = self.tick.wrapping_add(1),
             Action::Finished(done) => {

@@ -16,6 +16,8 @@ pub enum Context {
     Open,
     /// The help overlay.
     Help,
+    /// The model screen's filter, being typed.
+    Filter,
 }
 
 impl Context {
@@ -25,6 +27,7 @@ impl Context {
             Context::Params => "Parameter editor",
             Context::Open => "Open a scenario",
             Context::Help => "Help",
+            Context::Filter => "Model filter",
         }
     }
 }
@@ -275,6 +278,60 @@ pub const BINDINGS: &[Binding] = &[
         action: |_| Action::Close,
     },
     Binding {
+        context: Context::Main,
+        screen: Some(Screen::Model),
+        keys: &[Code(KeyCode::Enter)],
+        label: "Enter",
+        help: "open the tensor as W",
+        hint: "open as W",
+        action: |_| Action::Confirm,
+    },
+    Binding {
+        context: Context::Main,
+        screen: Some(Screen::Model),
+        keys: &[Char('s')],
+        label: "s",
+        help: "sort: by name or worst first",
+        hint: "sort",
+        action: |_| Action::ToggleSort,
+    },
+    Binding {
+        context: Context::Main,
+        screen: Some(Screen::Model),
+        keys: &[Char('/')],
+        label: "/",
+        help: "filter by name (text, * or ?)",
+        hint: "filter",
+        action: |_| Action::StartFilter,
+    },
+    Binding {
+        context: Context::Filter,
+        screen: None,
+        keys: &[Code(KeyCode::Enter)],
+        label: "Enter",
+        help: "keep the filter",
+        hint: "keep",
+        action: |_| Action::Confirm,
+    },
+    Binding {
+        context: Context::Filter,
+        screen: None,
+        keys: &[Code(KeyCode::Backspace)],
+        label: "Bksp",
+        help: "edit the filter",
+        hint: "",
+        action: |_| Action::Backspace,
+    },
+    Binding {
+        context: Context::Filter,
+        screen: None,
+        keys: &[Code(KeyCode::Esc)],
+        label: "Esc",
+        help: "clear the filter",
+        hint: "clear",
+        action: |_| Action::Close,
+    },
+    Binding {
         context: Context::Open,
         screen: None,
         keys: &[Code(KeyCode::Up), Code(KeyCode::Down)],
@@ -335,7 +392,7 @@ fn matches(key: Key, ev: KeyEvent) -> bool {
     match key {
         Key::Char(c) => ev.code == KeyCode::Char(c),
         Key::Code(code) => ev.code == code,
-        Key::Digit => matches!(ev.code, KeyCode::Char('1'..='5')),
+        Key::Digit => matches!(ev.code, KeyCode::Char('1'..='6')),
     }
 }
 
@@ -351,7 +408,7 @@ pub fn action(context: Context, screen: Screen, ev: KeyEvent) -> Action {
         .find(|b| b.keys.iter().any(|&k| matches(k, ev)));
     match (found, context, ev.code) {
         (Some(b), _, _) => (b.action)(ev),
-        (None, Context::Open, KeyCode::Char(c)) => Action::Type(c),
+        (None, Context::Open | Context::Filter, KeyCode::Char(c)) => Action::Type(c),
         _ => Action::None,
     }
 }

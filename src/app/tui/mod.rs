@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod keymap;
+pub mod model;
 pub mod params;
 pub mod render;
 pub mod theme;
@@ -99,7 +100,13 @@ static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 /// Opens the explorer on `scenario`; the terminal is restored on exit, on error and on panic.
 pub fn run(scenario: Scenario) -> Result<()> {
-    with_terminal(|terminal| event_loop(terminal, scenario))
+    with_terminal(|terminal| event_loop(terminal, scenario, None))
+}
+
+/// Opens the explorer on a model: the model screen, its scan under `scenario`'s variants and
+/// x, and any tensor as W in the other screens.
+pub fn run_model(scenario: Scenario, model: model::Model) -> Result<()> {
+    with_terminal(|terminal| event_loop(terminal, scenario, Some(model)))
 }
 
 /// Puts the terminal in the explorer's state (raw mode, alternate screen, mouse capture, a
@@ -162,28 +169,68 @@ fn spawn_io(requests: mpsc::Receiver<Io>, done: mpsc::Sender<Action>) {
     });
 }
 
-/// The channels to the two background threads.
+/// The channels to the background threads.
 struct Workers {
     jobs: mpsc::Sender<Job>,
     io: mpsc::Sender<Io>,
+    /// Where a model scan's results go, and which scan is current (an older one stops).
+    actions: mpsc::Sender<Action>,
+    scan: Arc<std::sync::atomic::AtomicU64>,
 }
 
-fn event_loop(terminal: &mut DefaultTerminal, scenario: Scenario) -> io::Result<()> {
+/// Scans a model on a thread of its own, one tensor at a time, each result sent back as it
+/// comes; stops when a newer scan starts or the explorer ends.
+fn spawn_scan(job: model::ScanJob, workers: &Workers) {
+    use std::sync::atomic::Ordering;
+    workers.scan.store(job.generation, Ordering::SeqCst);
+    let (tx, current) = (workers.actions.clone(), Arc::clone(&workers.scan));
+    thread::spawn(move || {
+        for (row, s) in job.scenarios {
+            if current.load(Ordering::SeqCst) != job.generation {
+                break;
+            }
+            let result = panic::catch_unwind(AssertUnwindSafe(|| model::scan_one(&s)))
+                .unwrap_or_else(|_| Err("internal error (a bug in qlab)".into()));
+            let done = Action::Scanned {
+                generation: job.generation,
+                row,
+                result,
+            };
+            if tx.send(done).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+fn event_loop(
+    terminal: &mut DefaultTerminal,
+    scenario: Scenario,
+    model: Option<model::Model>,
+) -> io::Result<()> {
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     spawn_worker(job_rx, done_tx);
     let (io_tx, io_rx) = mpsc::channel::<Io>();
     let (io_done_tx, io_done_rx) = mpsc::channel::<Action>();
-    spawn_io(io_rx, io_done_tx);
     let job_tx = Workers {
         jobs: job_tx,
         io: io_tx,
+        actions: io_done_tx.clone(),
+        scan: Arc::new(std::sync::atomic::AtomicU64::new(0)),
     };
-    let mut app = App::new(scenario);
+    spawn_io(io_rx, io_done_tx);
+    let mut app = match model {
+        Some(m) => App::with_model(scenario, m),
+        None => App::new(scenario),
+    };
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
     let first = app.start();
     perform(&mut app, first, &job_tx);
+    if let Some(scan) = app.scan() {
+        perform(&mut app, scan, &job_tx);
+    }
     while !app.quit {
         terminal.draw(|f| render::draw(f, &app))?;
         if event::poll(Duration::from_millis(100))? {
@@ -197,8 +244,10 @@ fn event_loop(terminal: &mut DefaultTerminal, scenario: Scenario) -> io::Result<
                     if m.kind == MouseEventKind::Down(MouseButton::Left)
                         && m.row == render::TAB_ROW =>
                 {
-                    render::tab_at(m.column, app.size.0)
-                        .map_or(Action::None, |s| Action::ShowScreen(s.index()))
+                    let screens = app.screens();
+                    render::tab_at(m.column, app.size.0, &screens)
+                        .and_then(|s| screens.iter().position(|&x| x == s))
+                        .map_or(Action::None, Action::ShowScreen)
                 }
                 Event::Resize(w, h) => Action::Resize(w, h),
                 _ => Action::None,
@@ -231,6 +280,10 @@ fn perform(app: &mut App, cmd: Command, workers: &Workers) {
         Command::Compute(job) => workers.jobs.send(*job).is_ok(),
         Command::Load(path) => workers.io.send(Io::Load(path)).is_ok(),
         Command::List => workers.io.send(Io::List).is_ok(),
+        Command::Scan(job) => {
+            spawn_scan(*job, workers);
+            true
+        }
         Command::Export => match &app.computed {
             Some(c) => workers
                 .io

@@ -2,6 +2,7 @@
 
 mod errors;
 mod grid;
+mod model;
 mod overview;
 mod scales;
 mod walkthrough;
@@ -32,6 +33,7 @@ fn tab_label(i: usize, s: Screen, width: u16) -> String {
         s.title()
     } else {
         match s {
+            Screen::Model => "Model",
             Screen::Overview => "Overview",
             Screen::Grid => "Codes",
             Screen::Scales => "Scales",
@@ -42,10 +44,11 @@ fn tab_label(i: usize, s: Screen, width: u16) -> String {
     format!(" {} {title} ", i + 1)
 }
 
-/// The screen whose tab covers column `x` of the tab bar, on a terminal `width` wide.
-pub fn tab_at(x: u16, width: u16) -> Option<Screen> {
+/// The screen whose tab covers column `x` of the tab bar, on a terminal `width` wide, among
+/// `screens` (see [`App::screens`]).
+pub fn tab_at(x: u16, width: u16, screens: &[Screen]) -> Option<Screen> {
     let mut start = 0u16;
-    for (i, s) in Screen::ALL.iter().enumerate() {
+    for (i, s) in screens.iter().enumerate() {
         let w = tab_label(i, *s, width).chars().count() as u16;
         if x >= start && x < start + w {
             return Some(*s);
@@ -83,6 +86,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_header(frame, app, theme, header);
     draw_tabs(frame, app, theme, tabs);
     match &app.computed {
+        // The model screen needs no result: its table fills in as the scan runs.
+        _ if app.screen == Screen::Model => model::draw(frame, app, theme, body),
         None if app.error.is_none() => {
             frame.render_widget(
                 Paragraph::new(Line::styled("computing the first result…", theme.dim())),
@@ -96,6 +101,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Screen::Scales => scales::draw(frame, app, c, theme, body),
             Screen::Errors => errors::draw(frame, app, c, theme, body),
             Screen::Walkthrough => walkthrough::draw(frame, app, c, theme, body),
+            Screen::Model => model::draw(frame, app, theme, body),
         },
     }
     if let Some(e) = &app.error {
@@ -109,7 +115,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_footer(frame, app.context(), app.screen, theme, footer);
     match app.overlay {
         Overlay::None => {}
-        Overlay::Help => draw_help(frame, theme, area),
+        Overlay::Help => draw_help(frame, theme, area, app.model.is_some()),
         Overlay::Params => draw_params(frame, app, theme, area),
         Overlay::Open => draw_open(frame, app, theme, area),
     }
@@ -147,7 +153,7 @@ fn draw_header(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
 
 fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let mut spans = Vec::new();
-    for (i, s) in Screen::ALL.iter().enumerate() {
+    for (i, s) in app.screens().iter().enumerate() {
         if i > 0 {
             spans.push(Span::styled("│", theme.dim()));
         }
@@ -234,7 +240,8 @@ fn popup(
 
 /// The help: every binding, the main keys in the left column and the overlays' on the right,
 /// so that it fits the smallest terminal.
-fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
+/// The help; the model screen's keys (and its filter's) only when there is a model.
+fn draw_help(frame: &mut Frame, theme: Theme, area: Rect, with_model: bool) {
     // Groups: a context's keys for every screen, then (in one group) the keys of one screen.
     let groups = |contexts: &[Context]| {
         let mut lines = Vec::new();
@@ -243,6 +250,7 @@ fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
                 let keys: Vec<&keymap::Binding> = BINDINGS
                     .iter()
                     .filter(|b| b.context == ctx && b.screen.is_some() == own_screen)
+                    .filter(|b| with_model || b.screen != Some(Screen::Model))
                     .collect();
                 if keys.is_empty() {
                     continue;
@@ -271,7 +279,16 @@ fn draw_help(frame: &mut Frame, theme: Theme, area: Rect) {
         lines
     };
     let left = groups(&[Context::Main]);
-    let right = groups(&[Context::Params, Context::Open, Context::Help]);
+    let right = if with_model {
+        groups(&[
+            Context::Params,
+            Context::Open,
+            Context::Filter,
+            Context::Help,
+        ])
+    } else {
+        groups(&[Context::Params, Context::Open, Context::Help])
+    };
     let height = left.len().max(right.len()) as u16 + 2;
     let inner = popup(frame, area, 80, height, "Keys", theme);
     let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
