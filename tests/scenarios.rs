@@ -1204,7 +1204,7 @@ fn csv_files_with_and_without_a_header() {
     assert_eq!(
         operands_err(&s),
         format!(
-            "{}: unknown file type; expected .npy, .npz, .safetensors, .csv, a checkpoint folder or its *.index.json",
+            "{}: unknown file type; expected .npy, .npz, .safetensors, .gguf, .csv, a checkpoint folder or its *.index.json",
             dir.path().join("w.txt").display()
         )
     );

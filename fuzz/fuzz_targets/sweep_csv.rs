@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         shard: Shard::ALL,
         timings: false,
         progress: Progress::Quiet,
+        one_at_a_time: false,
     };
     if qlab::sweep::run(&spec, &out, &opts).is_ok() {
         // Whatever was kept, the file now holds every configuration once per variant.

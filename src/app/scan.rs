@@ -137,6 +137,7 @@ fn model_tensors(model: &Path) -> Result<Vec<Tensor>> {
             file: model.to_path_buf(),
             offset: 0,
             len: 0,
+            packing: checkpoint::Packing::Plain,
         }]);
     }
     let npz = model
@@ -160,6 +161,7 @@ fn model_tensors(model: &Path) -> Result<Vec<Tensor>> {
                 file: model.to_path_buf(),
                 offset: m.offset,
                 len: m.len,
+                packing: checkpoint::Packing::Plain,
             });
         }
         return Ok(out);
@@ -361,7 +363,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| Error::file(&spec.model, "is not a file or folder name"))?;
     let mut stem = model_name.as_str();
-    for suffix in [".index.json", ".safetensors", ".npy", ".npz"] {
+    for suffix in [".index.json", ".safetensors", ".npy", ".npz", ".gguf"] {
         stem = stem.strip_suffix(suffix).unwrap_or(stem);
     }
     let stem = stem.to_string();

@@ -49,7 +49,7 @@ pub struct Model {
 /// Whether `path` looks like a model rather than a scenario file.
 pub fn is_model(path: &Path) -> bool {
     let name = path.to_string_lossy();
-    checkpoint::is_sharded(path) || name.ends_with(".safetensors")
+    checkpoint::is_sharded(path) || name.ends_with(".safetensors") || name.ends_with(".gguf")
 }
 
 impl Model {

@@ -26,26 +26,105 @@ const MAX_HEADER: u64 = 100_000_000;
 pub struct Tensor {
     pub name: String,
     pub dtype: Dtype,
+    /// Its logical shape (for a packed MXFP4 tensor, the values', rows × K).
     pub shape: Vec<usize>,
-    /// The `.safetensors` file that holds it.
+    /// The file that holds it.
     pub file: PathBuf,
     /// Its bytes: `len` from `offset` (from the start of the file).
     pub offset: u64,
     pub len: u64,
+    pub packing: Packing,
+}
+
+/// How a tensor's bytes hold its values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Packing {
+    /// One element per `dtype` item.
+    Plain,
+    /// MXFP4 as Hugging Face ships gpt-oss: `NAME_blocks` (U8, `[…, blocks, 16]`, element 2j
+    /// in the low nibble of byte j) beside `NAME_scales` (U8 E8M0, `[…, blocks]`), whose bytes
+    /// are these.
+    GptOss { scales_offset: u64, scales_len: u64 },
+    /// GGUF's `block_mxfp4` (type 39): per 32 elements one E8M0 byte, then 16 bytes with
+    /// element j in the low nibble and j + 16 in the high nibble of byte j.
+    Ggml,
+    /// A type qlab does not read (a GGUF quantization of its own, say), by its name.
+    Other(String),
 }
 
 impl Tensor {
-    /// The dtype as the header writes it (`BF16`).
-    pub fn dtype_name(&self) -> String {
-        format!("{:?}", self.dtype)
+    /// A plain tensor.
+    pub fn plain(
+        name: String,
+        dtype: Dtype,
+        shape: Vec<usize>,
+        file: PathBuf,
+        offset: u64,
+        len: u64,
+    ) -> Tensor {
+        Tensor {
+            name,
+            dtype,
+            shape,
+            file,
+            offset,
+            len,
+            packing: Packing::Plain,
+        }
     }
 
-    /// Whether qlab reads it as a float tensor.
+    /// The dtype as the header writes it (`BF16`), or the packing's name.
+    pub fn dtype_name(&self) -> String {
+        match &self.packing {
+            Packing::Plain => format!("{:?}", self.dtype),
+            Packing::GptOss { .. } => "MXFP4".into(),
+            Packing::Ggml => "MXFP4 (GGUF)".into(),
+            Packing::Other(name) => name.clone(),
+        }
+    }
+
+    /// Whether qlab reads it as a float tensor (MXFP4 checkpoints decoded to their values).
     pub fn is_float(&self) -> bool {
-        matches!(
-            self.dtype,
-            Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::BF16
-        )
+        match self.packing {
+            Packing::Plain => {
+                matches!(
+                    self.dtype,
+                    Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::BF16
+                )
+            }
+            Packing::GptOss { .. } | Packing::Ggml => true,
+            Packing::Other(_) => false,
+        }
+    }
+
+    /// The values of a packed MXFP4 tensor from its bytes (`data`: the blocks'), exactly as
+    /// qlab's own MXFP4 dequantizes the same codes and scale bytes (0xFF: NaN, as OCP says).
+    pub fn unpack(&self, data: &[u8]) -> Result<crate::core::matrix::Matrix> {
+        use crate::core::format::mx::MxMatrix;
+        let [rows, k] = self.shape[..] else {
+            return Err(Error::file(&self.file, "a packed tensor must be 2-D"));
+        };
+        let m = match &self.packing {
+            Packing::Ggml => crate::core::format::packed::from_ggml(data, rows, k)
+                .map_err(|e| Error::file(&self.file, e.to_string()))?,
+            Packing::GptOss {
+                scales_offset,
+                scales_len,
+            } => {
+                let scales = Tensor {
+                    offset: *scales_offset,
+                    len: *scales_len,
+                    ..self.clone()
+                }
+                .read_bytes()?;
+                let codes = crate::core::format::packed::unpack_linear(data, rows, k)
+                    .map_err(|e| Error::file(&self.file, e.to_string()))?;
+                MxMatrix::from_parts(rows, k, 32, codes, scales)
+                    .map_err(|e| Error::file(&self.file, e.to_string()))?
+            }
+            _ => return Err(Error::file(&self.file, "not a packed tensor")),
+        };
+        Ok(m.dequantize())
     }
 
     /// Reads the tensor's bytes: one positioned read of its range.
@@ -146,17 +225,63 @@ pub fn header(path: &Path) -> Result<Vec<Tensor>> {
     let mut tensors: Vec<Tensor> = metadata
         .tensors()
         .into_iter()
-        .map(|(name, info)| Tensor {
-            name,
-            dtype: info.dtype,
-            shape: info.shape.clone(),
-            file: path.to_path_buf(),
-            offset: start + info.data_offsets.0 as u64,
-            len: (info.data_offsets.1 - info.data_offsets.0) as u64,
+        .map(|(name, info)| {
+            Tensor::plain(
+                name,
+                info.dtype,
+                info.shape.clone(),
+                path.to_path_buf(),
+                start + info.data_offsets.0 as u64,
+                (info.data_offsets.1 - info.data_offsets.0) as u64,
+            )
         })
         .collect();
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(tensors)
+    Ok(pair_gpt_oss(tensors))
+}
+
+/// Joins each `NAME_blocks` / `NAME_scales` pair of U8 tensors laid out as gpt-oss ships
+/// MXFP4 (`[…, n, 16]` and `[…, n]`) into one MXFP4 tensor `NAME` of `prod(…) × 32n` values.
+fn pair_gpt_oss(tensors: Vec<Tensor>) -> Vec<Tensor> {
+    let find = |name: &str| tensors.iter().find(|t| t.name == name);
+    let mut out = Vec::new();
+    let mut used: Vec<String> = Vec::new();
+    for t in &tensors {
+        let Some(prefix) = t.name.strip_suffix("_blocks") else {
+            continue;
+        };
+        let scales_name = format!("{prefix}_scales");
+        let Some(s) = find(&scales_name) else {
+            continue;
+        };
+        let ok = t.dtype == Dtype::U8
+            && s.dtype == Dtype::U8
+            && t.shape.len() >= 2
+            && t.shape.last() == Some(&16)
+            && s.shape[..] == t.shape[..t.shape.len() - 1];
+        if !ok {
+            continue;
+        }
+        let n = t.shape[t.shape.len() - 2];
+        let rows: usize = t.shape[..t.shape.len() - 2].iter().product();
+        out.push(Tensor {
+            name: prefix.to_string(),
+            dtype: Dtype::U8,
+            shape: vec![rows, n * 32],
+            file: t.file.clone(),
+            offset: t.offset,
+            len: t.len,
+            packing: Packing::GptOss {
+                scales_offset: s.offset,
+                scales_len: s.len,
+            },
+        });
+        used.push(t.name.clone());
+        used.push(scales_name);
+    }
+    out.extend(tensors.into_iter().filter(|t| !used.contains(&t.name)));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// A name the JSON header gives twice, if any.
@@ -231,6 +356,12 @@ pub fn open(path: &Path) -> Result<Vec<Tensor>> {
     }
     if path.to_string_lossy().ends_with(".index.json") {
         return from_index(path);
+    }
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        return crate::core::data::gguf::header(path);
     }
     header(path)
 }

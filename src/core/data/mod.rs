@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod distribution;
+pub mod gguf;
 pub mod npy;
 pub mod npz;
 pub mod tensors;

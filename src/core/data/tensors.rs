@@ -65,6 +65,18 @@ pub fn tensor_matrix(
     tokens_k: bool,
 ) -> Result<(Matrix, bool)> {
     let shown = text::echo(&entry.name);
+    if !matches!(entry.packing, checkpoint::Packing::Plain) {
+        if !entry.is_float() {
+            return Err(Error::file(
+                path,
+                format!(
+                    "tensor '{shown}' is {}; expected F32, F64, F16, BF16 or MXFP4",
+                    entry.dtype_name()
+                ),
+            ));
+        }
+        return Ok((entry.unpack(data)?, false));
+    }
     let shape = entry.shape.clone();
     let (rows, cols) = match shape[..] {
         [k] => (1, k),

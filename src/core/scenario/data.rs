@@ -42,7 +42,10 @@ fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            if tensor.is_some() && ext != "safetensors" && ext != "npz" && !sharded {
+            if tensor.is_some()
+                && !["safetensors", "npz", "gguf"].contains(&ext.as_str())
+                && !sharded
+            {
                 return Err(Error::file(
                     &full,
                     "'tensor' names a tensor inside a .safetensors file (or an array inside a \
@@ -60,7 +63,7 @@ fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
                     let vector = a.shape.len() == 1;
                     (a.into_matrix(), vector)
                 }
-                "safetensors" => {
+                "safetensors" | "gguf" => {
                     crate::core::data::tensors::read_tensor(&full, tensor.as_deref(), tokens_k)?
                 }
                 "npz" if tokens_k => {
@@ -78,7 +81,7 @@ fn load_source(spec: &OperandSpec, base: &Path) -> Result<Option<Loaded>> {
                 _ => {
                     return Err(Error::file(
                         &full,
-                        "unknown file type; expected .npy, .npz, .safetensors, .csv, a checkpoint folder or its *.index.json",
+                        "unknown file type; expected .npy, .npz, .safetensors, .gguf, .csv, a checkpoint folder or its *.index.json",
                     ));
                 }
             };
