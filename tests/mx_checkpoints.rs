@@ -97,6 +97,49 @@ fn gpt_oss_blocks_and_scales_decode_to_qlabs_own_values() {
     assert_eq!(col("dtype"), "MXFP4");
     assert_eq!((col("m"), col("k")), ("6".into(), "64".into()));
     assert_eq!(col("w_sqnr_db"), "inf");
+    // With the original (experts stacked, [2, 3, 64]), the shipped bytes are floor's.
+    let w = qlab::data::npy::read(&d.path("w.npy")).unwrap().data;
+    d.bytes(
+        "orig.safetensors",
+        &safetensors(&[("mlp.experts.down_proj", "F32", &[2, 3, 64], f32_bytes(&w))]),
+    );
+    let o = qlab()
+        .current_dir(d.root())
+        .args([
+            "scan",
+            "oss.safetensors",
+            "--formats",
+            "mxfp4",
+            "--original",
+            "orig.safetensors",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("mlp.experts.down_proj: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("floor 100.00% / 100.00%"), "{line}");
+    assert!(line.ends_with("best: floor"), "{line}");
+    assert!(!line.contains("rceil 100.00% / 100.00%"), "{line}");
+    let o = qlab()
+        .current_dir(d.root())
+        .args([
+            "scan",
+            "oss.safetensors",
+            "--original",
+            "orig.safetensors",
+            "--json",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["shipped"][0]["rules"][0]["rule"], "floor");
+    assert_eq!(j["shipped"][0]["rules"][0]["scales"], 1.0);
 }
 
 /// A GGUF v3 file: `general.alignment` = 32, the given tensors (name, ggml type, extents

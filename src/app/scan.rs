@@ -707,6 +707,7 @@ pub fn json(
     sweep_id: &str,
     rows: &[Row],
     skipped: &[(String, usize)],
+    shipped: &[Shipped],
 ) -> Result<String> {
     #[derive(serde::Serialize)]
     struct Doc<'a> {
@@ -715,6 +716,8 @@ pub fn json(
         skipped: Vec<serde_json::Value>,
         summary: Vec<Summary>,
         rows: &'a [Row],
+        #[serde(skip_serializing_if = "<[Shipped]>::is_empty")]
+        shipped: &'a [Shipped],
     }
     let doc = Doc {
         model: model.display().to_string(),
@@ -725,6 +728,7 @@ pub fn json(
             .collect(),
         summary: summarise(rows),
         rows,
+        shipped,
     };
     serde_json::to_string_pretty(&doc)
         .map(|s| s + "\n")
@@ -785,4 +789,132 @@ mod tests {
         assert!(!glob("*.bias", "layer.0.weight"));
         assert!(glob("*mlp*", "model.layers.0.mlp.down_proj.weight"));
     }
+}
+
+/// How a shipped MXFP4 tensor compares with qlab's MXFP4 of its high-precision original under
+/// one scale rule.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RuleMatch {
+    pub rule: String,
+    /// Fraction of blocks whose scale byte is the shipped one.
+    pub scales: f64,
+    /// Fraction of elements whose code is the shipped one.
+    pub codes: f64,
+}
+
+/// One shipped tensor against its original.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Shipped {
+    pub tensor: String,
+    pub original: String,
+    pub rules: Vec<RuleMatch>,
+}
+
+/// For every MXFP4 tensor of the plan, the original's tensor of the same name (or with or
+/// without `.weight`; leading axes merged, as gpt-oss's experts are) quantized with blocks of 32
+/// under each scale rule, and how many scale bytes and codes equal the shipped ones.
+pub fn shipped_rules(plan: &Plan, original: &Path) -> Result<Vec<Shipped>> {
+    use crate::core::data::checkpoint::Packing;
+    use crate::core::format::mx::{MxConfig, MxMatrix};
+    use crate::core::format::{BlockSize, ScaleRule};
+    let originals = checkpoint::open(original)?;
+    let mut out = Vec::new();
+    for t in &plan.tensors {
+        if !matches!(t.packing, Packing::GptOss { .. } | Packing::Ggml) {
+            continue;
+        }
+        let candidates = [
+            t.name.clone(),
+            format!("{}.weight", t.name),
+            t.name
+                .strip_suffix(".weight")
+                .unwrap_or(&t.name)
+                .to_string(),
+        ];
+        let Some(o) = candidates
+            .iter()
+            .find_map(|c| originals.iter().find(|o| &o.name == c))
+        else {
+            continue;
+        };
+        let (m, _) = crate::core::data::tensors::read_tensor(original, Some(&o.name), true)?;
+        if (m.rows(), m.cols()) != (t.shape[0], t.shape[1]) {
+            return Err(Error::file(
+                original,
+                format!(
+                    "tensor '{}' has {} × {} values; the shipped '{}' has {} × {}",
+                    text::echo(&o.name),
+                    m.rows(),
+                    m.cols(),
+                    text::echo(&t.name),
+                    t.shape[0],
+                    t.shape[1]
+                ),
+            ));
+        }
+        let shipped = t.unpack_mx(&t.read_bytes()?)?;
+        let mut rules = Vec::new();
+        for rule in [
+            ScaleRule::Floor,
+            ScaleRule::Ceil,
+            ScaleRule::Even,
+            ScaleRule::Rceil,
+        ] {
+            let q = MxMatrix::quantize(
+                &m,
+                MxConfig {
+                    block: BlockSize::Elements(32),
+                    rule,
+                },
+            )?;
+            let same = |a: &[u8], b: &[u8]| {
+                a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64
+            };
+            rules.push(RuleMatch {
+                rule: rule.name().to_string(),
+                scales: same(q.scales(), shipped.scales()),
+                codes: same(q.codes(), shipped.codes()),
+            });
+        }
+        out.push(Shipped {
+            tensor: t.name.clone(),
+            original: o.name.clone(),
+            rules,
+        });
+    }
+    Ok(out)
+}
+
+/// The comparison as text: per tensor, each rule's share of equal scale bytes and codes, and
+/// the rule that matches best.
+pub fn shipped_text(s: &[Shipped]) -> String {
+    let mut out = String::from(
+        "\nshipped MXFP4 against qlab's MXFP4 of the original (equal scale bytes / codes)\n",
+    );
+    for t in s {
+        let best = t.rules.iter().max_by(|a, b| {
+            (a.scales, a.codes)
+                .partial_cmp(&(b.scales, b.codes))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let cells: Vec<String> = t
+            .rules
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {:.2}% / {:.2}%",
+                    r.rule,
+                    r.scales * 100.0,
+                    r.codes * 100.0
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "{}: {}; best: {}\n",
+            text::for_terminal(&t.tensor),
+            cells.join(", "),
+            best.map_or("none", |b| b.rule.as_str())
+        ));
+    }
+    out
 }

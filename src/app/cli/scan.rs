@@ -60,6 +60,11 @@ pub struct ScanArgs {
     /// Also draw output SQNR per tensor, one line per variant, as SVG
     #[arg(long, value_name = "FIG.svg")]
     pub svg: Option<PathBuf>,
+    /// The high-precision original of an MXFP4 checkpoint: each shipped MXFP4 tensor is
+    /// compared with qlab's MXFP4 of the original's tensor of the same name under every scale
+    /// rule ("is this checkpoint floor or rceil?")
+    #[arg(long, value_name = "ORIGINAL")]
+    pub original: Option<PathBuf>,
     /// Rows the table shows, worst first
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
@@ -89,6 +94,7 @@ pub(super) fn cmd(a: &ScanArgs, threads: Option<usize>) -> Result<()> {
     let plan = scan::plan(&spec)?;
     let mut inputs: Vec<PathBuf> = plan.sweep.input_files().to_vec();
     inputs.extend(plan.tensors.iter().map(|t| t.file.clone()));
+    inputs.extend(a.original.clone());
     let mut outs = Outputs::new(&inputs);
     let svg = a
         .svg
@@ -152,6 +158,16 @@ pub(super) fn cmd(a: &ScanArgs, threads: Option<usize>) -> Result<()> {
             Progress::Auto
         },
     };
+    // The comparison with an original first: its errors come before any row is written.
+    let shipped = match &a.original {
+        Some(o) => scan::shipped_rules(&plan, o)?,
+        None => Vec::new(),
+    };
+    if a.original.is_some() && shipped.is_empty() {
+        note!(
+            "qlab: --original: no MXFP4 tensor of the model has a same-named original to compare"
+        );
+    }
     sweep::run(&plan.sweep, &out, &opts)?;
     if to_stdout {
         return outs.commit();
@@ -168,9 +184,17 @@ pub(super) fn cmd(a: &ScanArgs, threads: Option<usize>) -> Result<()> {
     }
     outs.commit()?;
     if a.json {
-        stdio::print(&scan::json(&a.model, &plan.sweep.id, &rows, &plan.skipped)?)
-    } else {
+        stdio::print(&scan::json(
+            &a.model,
+            &plan.sweep.id,
+            &rows,
+            &plan.skipped,
+            &shipped,
+        )?)
+    } else if shipped.is_empty() {
         stdio::print(&scan::table(&rows, a.top))
+    } else {
+        stdio::print(&(scan::table(&rows, a.top) + &scan::shipped_text(&shipped)))
     }
 }
 

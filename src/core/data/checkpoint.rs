@@ -100,6 +100,11 @@ impl Tensor {
     /// The values of a packed MXFP4 tensor from its bytes (`data`: the blocks'), exactly as
     /// qlab's own MXFP4 dequantizes the same codes and scale bytes (0xFF: NaN, as OCP says).
     pub fn unpack(&self, data: &[u8]) -> Result<crate::core::matrix::Matrix> {
+        Ok(self.unpack_mx(data)?.dequantize())
+    }
+
+    /// A packed MXFP4 tensor's codes and scale bytes, as qlab's MXFP4 holds them.
+    pub fn unpack_mx(&self, data: &[u8]) -> Result<crate::core::format::mx::MxMatrix> {
         use crate::core::format::mx::MxMatrix;
         let [rows, k] = self.shape[..] else {
             return Err(Error::file(&self.file, "a packed tensor must be 2-D"));
@@ -124,7 +129,7 @@ impl Tensor {
             }
             _ => return Err(Error::file(&self.file, "not a packed tensor")),
         };
-        Ok(m.dequantize())
+        Ok(m)
     }
 
     /// Reads the tensor's bytes: one positioned read of its range.
