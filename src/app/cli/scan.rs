@@ -22,7 +22,7 @@ pub struct ScanArgs {
     /// Leave out tensors whose name matches GLOB (repeatable)
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// The variants of this scenario file's [[variants]] [default: the scenario defaults]
+    /// The variants of this scenario file's `[[variants]]` [default: the scenario defaults]
     #[arg(long, value_name = "SCENARIO.toml", conflicts_with = "formats")]
     pub variants: Option<PathBuf>,
     /// Each of these formats at its defaults, e.g. int8,mxfp4,nvfp4
