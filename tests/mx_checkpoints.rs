@@ -221,6 +221,26 @@ fn gguf_mxfp4_and_float_tensors_decode_and_scan() {
     assert!(err.contains("2 tensors × 1 variant"), "{err}");
     assert!(err.contains("1 of dtype GGUF type 12"), "{err}");
     assert!(err.contains("1 1-D"), "{err}");
+    // An array that claims more items than the file holds ends at once, with one line.
+    let mut lying = b"GGUF".to_vec();
+    lying.extend(3u32.to_le_bytes());
+    lying.extend(0u64.to_le_bytes());
+    lying.extend(1u64.to_le_bytes());
+    lying.extend(3u64.to_le_bytes());
+    lying.extend(b"arr");
+    lying.extend(9u32.to_le_bytes()); // an array
+    lying.extend(0u32.to_le_bytes()); // of u8
+    lying.extend((1u64 << 40).to_le_bytes());
+    d.bytes("lying.gguf", &lying);
+    let o = qlab()
+        .current_dir(d.root())
+        .args(["scan", "lying.gguf"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stderr(&o),
+        "qlab: error: lying.gguf: not a valid GGUF file: it ends inside its header\n"
+    );
     // A file that is not GGUF is one line.
     d.bytes("bad.gguf", b"GGUF\x09\x00\x00\x00");
     let o = qlab()

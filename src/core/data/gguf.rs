@@ -68,8 +68,25 @@ impl Reader<'_> {
             }
             9 if depth == 0 => {
                 let (inner, n) = (self.u32()?, self.u64()?);
-                for _ in 0..n {
-                    self.value(inner, depth + 1)?;
+                // Fixed-size items are skipped in one step (a hostile count ends at the
+                // file's end at once, not one read per item).
+                let item = match inner {
+                    0 | 1 | 7 => Some(1u64),
+                    2 | 3 => Some(2),
+                    4..=6 => Some(4),
+                    10..=12 => Some(8),
+                    _ => None,
+                };
+                if let Some(size) = item {
+                    let skip = n
+                        .checked_mul(size)
+                        .filter(|&b| b <= self.len.saturating_sub(self.at))
+                        .ok_or_else(|| self.bad("it ends inside its header"))?;
+                    self.at += skip;
+                } else {
+                    for _ in 0..n {
+                        self.value(inner, depth + 1)?;
+                    }
                 }
                 return Ok(None);
             }
