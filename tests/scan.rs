@@ -478,3 +478,57 @@ fn memory_follows_the_largest_tensor_not_the_file() {
         .unwrap_or_else(|| panic!("no peak memory line in {err}"));
     assert!(kib < 200 * 1024, "peak {kib} KiB for a 1 GiB file");
 }
+
+#[test]
+fn no_output_may_replace_a_file_the_scan_reads() {
+    let d = Dir::new();
+    model(&d);
+    let t = le32(&f32s(16 * 32, 1));
+    d.bytes(
+        "ckpt/model-00001-of-00002.safetensors",
+        &safetensors(&[("a.weight", "F32", &[16, 32], t.clone())]),
+    );
+    d.bytes(
+        "ckpt/model-00002-of-00002.safetensors",
+        &safetensors(&[("b.weight", "F32", &[16, 32], t)]),
+    );
+    d.write("v.toml", "[[variants]]\nformat = \"int8\"\n");
+    let before = d.listing();
+    let shard = d.read("ckpt/model-00001-of-00002.safetensors");
+    for (args, want) in [
+        (
+            vec!["ckpt", "--out", "ckpt/model-00001-of-00002.safetensors"],
+            "which this command reads",
+        ),
+        (
+            vec![
+                "model.safetensors",
+                "--variants",
+                "v.toml",
+                "--out",
+                "v.toml",
+            ],
+            "which this command reads",
+        ),
+        (
+            vec!["model.safetensors", "--out", "o.csv", "--svg", "o.csv"],
+            "--out and --svg are the same file (o.csv)",
+        ),
+        (
+            vec!["model.safetensors", "--svg", "-"],
+            "--svg - would mix the SVG with the table",
+        ),
+    ] {
+        let o = qlab()
+            .current_dir(d.root())
+            .arg("scan")
+            .args(&args)
+            .arg("--quiet")
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(d.listing(), before);
+    assert_eq!(d.read("ckpt/model-00001-of-00002.safetensors"), shard);
+}

@@ -147,21 +147,39 @@ fn model_tensors(model: &Path) -> Result<Vec<Tensor>> {
         // Each array, read once for its shape and dtype (one at a time), then dropped.
         let mut out = Vec::new();
         for m in crate::core::data::npz::members(model)? {
-            let a = crate::core::data::npz::read(model, Some(&m.name))?;
-            let dtype = match a.descr.trim_start_matches(['<', '>', '=', '|']) {
-                "f2" => safetensors::Dtype::F16,
-                "V2" => safetensors::Dtype::BF16,
-                "f8" => safetensors::Dtype::F64,
-                _ => safetensors::Dtype::F32,
+            // An array qlab cannot read (ints, strings, compressed) is listed as such and
+            // skipped, as a .safetensors' would be; any rank is read, for its shape.
+            let read = crate::core::data::npz::read_member(model, Some(&m.name))
+                .and_then(|b| crate::core::data::npy::decode_any_rank(&b).map_err(Error::Invalid));
+            let (dtype, shape, packing) = match read {
+                Ok(a) => {
+                    let dtype = match a.descr.trim_start_matches(['<', '>', '=', '|']) {
+                        "f2" => safetensors::Dtype::F16,
+                        "V2" => safetensors::Dtype::BF16,
+                        "f8" => safetensors::Dtype::F64,
+                        _ => safetensors::Dtype::F32,
+                    };
+                    (dtype, a.shape, checkpoint::Packing::Plain)
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    let why = why.rsplit(": ").next().unwrap_or(&why);
+                    let label = format!("unreadable ({})", text::cut(why, 60));
+                    (
+                        safetensors::Dtype::U8,
+                        vec![0],
+                        checkpoint::Packing::Other(label),
+                    )
+                }
             };
             out.push(Tensor {
                 name: m.name,
                 dtype,
-                shape: a.shape,
+                shape,
                 file: model.to_path_buf(),
                 offset: m.offset,
                 len: m.len,
-                packing: checkpoint::Packing::Plain,
+                packing,
             });
         }
         return Ok(out);
@@ -414,8 +432,9 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
     let mut linked = Vec::new();
     let mut with_activations = 0;
     if let Some(p) = &spec.activations {
-        let acts = open_activations(p)?;
+        // Absolute: the sweep resolves relative paths against the model's folder.
         let p = absolute(p)?;
+        let acts = open_activations(&p)?;
         let (mut xs, mut ns) = (Vec::new(), Vec::new());
         for t in &tensors {
             match activation_table(&p, &acts, t)? {
@@ -433,7 +452,25 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         linked = vec![Axis::new("x", xs), Axis::new("n", ns)];
     }
     let dtypes: Vec<String> = tensors.iter().map(Tensor::dtype_name).collect();
-    let sweep = sweep.link(0, linked, vec![("dtype".into(), dtypes)])?;
+    let mut sweep = sweep.link(0, linked, vec![("dtype".into(), dtypes)])?;
+    // Every file the scan reads is an input no output may replace: the shards, the index,
+    // the variants, the activations (a folder's files too).
+    let mut inputs: Vec<PathBuf> = tensors.iter().map(|t| t.file.clone()).collect();
+    inputs.push(spec.model.clone());
+    if let Variants::File(p) = &spec.variants {
+        inputs.push(p.clone());
+    }
+    for p in [&spec.model]
+        .into_iter()
+        .chain(spec.activations.as_ref())
+        .filter(|p| p.is_dir())
+    {
+        if let Ok(entries) = std::fs::read_dir(p) {
+            inputs.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+        }
+    }
+    inputs.extend(spec.activations.clone());
+    sweep.add_inputs(inputs);
     Ok(Plan {
         sweep,
         tensors,
@@ -457,6 +494,8 @@ pub struct Row {
     pub w_clipped: f64,
     pub w_flushed: f64,
     pub w_bits_per_element: f64,
+    /// Outputs that are NaN or ±inf (left out of the SQNR).
+    pub out_non_finite: usize,
 }
 
 /// Reads a scan's CSV (its own rows, or a merge of its shards).
@@ -481,6 +520,7 @@ pub fn read_rows(csv_bytes: &[u8], shown: &Path) -> Result<Vec<Row>> {
         "w_clipped",
         "w_flushed",
         "w_bits_per_element",
+        "out_non_finite",
     ]
     .map(col);
     let [
@@ -495,10 +535,11 @@ pub fn read_rows(csv_bytes: &[u8], shown: &Path) -> Result<Vec<Row>> {
         clipped,
         flushed,
         bits,
+        non_finite,
     ] = cols;
     let (dtype, m, k, variant) = (dtype?, m?, k?, variant?);
     let (out, w, w_only, x_only) = (out?, w?, w_only?, x_only?);
-    let (clipped, flushed, bits) = (clipped?, flushed?, bits?);
+    let (clipped, flushed, bits, non_finite) = (clipped?, flushed?, bits?, non_finite?);
     let mut rows = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| Error::csv(shown, e))?;
@@ -526,6 +567,7 @@ pub fn read_rows(csv_bytes: &[u8], shown: &Path) -> Result<Vec<Row>> {
             w_clipped: num(clipped),
             w_flushed: num(flushed),
             w_bits_per_element: num(bits),
+            out_non_finite: int(non_finite),
         });
     }
     Ok(rows)
@@ -623,7 +665,8 @@ pub fn table(rows: &[Row], top: usize) -> String {
         .unwrap_or(7)
         .clamp(7, 28);
     let fit = |s: &str, w: usize| {
-        let s = text::for_terminal(s);
+        // Control characters (a tab or newline in a name too) as escapes: one row per line.
+        let s = text::printable(s);
         if s.chars().count() > w {
             // Keep the end: the layer's name is its most telling part.
             let tail: String = s
@@ -664,18 +707,32 @@ pub fn table(rows: &[Row], top: usize) -> String {
         "bits"
     ));
     for r in &shown {
+        // `!`: some outputs are NaN or ±inf, which the SQNR leaves out.
+        let out_db = if r.out_non_finite > 0 {
+            format!("{}!", db(r.out_sqnr_db))
+        } else {
+            db(r.out_sqnr_db)
+        };
         out.push_str(&format!(
             "{}  {:<11}  {:<5}  {}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}  {:>5.2}\n",
             fit(&r.tensor, name_w),
             format!("{}×{}", r.m, r.k),
-            text::for_terminal(&r.dtype),
+            text::printable(&r.dtype),
             fit(&r.variant, var_w),
-            db(r.out_sqnr_db),
+            out_db,
             db(r.w_sqnr_db),
             db(r.w_only_sqnr_db),
             db(r.x_only_sqnr_db),
             percent(r.w_clipped),
             r.w_bits_per_element
+        ));
+    }
+    let bad = rows.iter().filter(|r| r.out_non_finite > 0).count();
+    if bad > 0 {
+        out.push_str(&format!(
+            "! {bad} of {} rows have NaN or ±inf outputs (out_non_finite in the CSV); their \
+             SQNR counts the finite ones only\n",
+            rows.len()
         ));
     }
     out.push_str("\nper variant (output SQNR over the tensors)\n");
@@ -695,7 +752,7 @@ pub fn table(rows: &[Row], top: usize) -> String {
             db(s.median_out_sqnr_db),
             db(s.worst_out_sqnr_db),
             s.mean_bits_per_element,
-            text::for_terminal(&s.worst_tensor)
+            text::printable(&s.worst_tensor)
         ));
     }
     out
@@ -911,7 +968,7 @@ pub fn shipped_text(s: &[Shipped]) -> String {
             .collect();
         out.push_str(&format!(
             "{}: {}; best: {}\n",
-            text::for_terminal(&t.tensor),
+            text::printable(&t.tensor),
             cells.join(", "),
             best.map_or("none", |b| b.rule.as_str())
         ));

@@ -91,7 +91,25 @@ pub(super) fn cmd(a: &ScanArgs, threads: Option<usize>) -> Result<()> {
     spec.x_dist = a.x_dist.clone();
     spec.tokens = a.tokens;
     spec.seed = a.seed;
-    let plan = scan::plan(&spec)?;
+    let mut plan = scan::plan(&spec)?;
+    plan.sweep.add_inputs(a.original.clone());
+    if let Some(svg) = &a.svg {
+        if crate::core::files::output::is_stdout_path(svg) {
+            return Err(Error::Invalid(
+                "--svg - would mix the SVG with the table on standard output; give it a file"
+                    .into(),
+            ));
+        }
+        let same = |x: &std::path::Path, y: &std::path::Path| {
+            x == y || matches!((x.canonicalize(), y.canonicalize()), (Ok(p), Ok(q)) if p == q)
+        };
+        if a.out.as_deref().is_some_and(|o| same(o, svg)) {
+            return Err(Error::Invalid(format!(
+                "--out and --svg are the same file ({}); give each its own",
+                text::printable(&svg.display().to_string())
+            )));
+        }
+    }
     let mut inputs: Vec<PathBuf> = plan.sweep.input_files().to_vec();
     inputs.extend(plan.tensors.iter().map(|t| t.file.clone()));
     inputs.extend(a.original.clone());

@@ -514,6 +514,16 @@ impl Sweep {
 
     /// The files the sweep reads (its own file, the base scenario's, their data files): an
     /// output may be none of them.
+    /// Adds files the sweep reads beyond its own (a scan's shards, variants, activations,
+    /// original): an output may be none of them either.
+    pub fn add_inputs(&mut self, files: impl IntoIterator<Item = PathBuf>) {
+        for f in files {
+            if !self.inputs.contains(&f) {
+                self.inputs.push(f);
+            }
+        }
+    }
+
     pub fn input_files(&self) -> &[PathBuf] {
         &self.inputs
     }

@@ -146,6 +146,11 @@ pub fn read_tokens_k(path: &Path) -> Result<(Matrix, Vec<usize>)> {
     decode_tokens_k(&bytes).map_err(|msg| Error::file(path, msg))
 }
 
+/// [`decode`] of an array of any rank ≥ 1 (its shape as the file gives it).
+pub fn decode_any_rank(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
+    decode_with(bytes, true)
+}
+
 /// [`read_tokens_k`] of `.npy` bytes.
 pub fn decode_tokens_k(bytes: &[u8]) -> std::result::Result<(Matrix, Vec<usize>), String> {
     let a = decode_with(bytes, true)?;
