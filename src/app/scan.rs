@@ -187,6 +187,22 @@ fn model_tensors(model: &Path) -> Result<Vec<Tensor>> {
     checkpoint::open(model)
 }
 
+/// Why a tensor is not scanned (`None`: it is a 2-D float matrix with K ≥ 8); the explorer's
+/// model screen lists the same tensors.
+pub fn skip_reason(t: &Tensor) -> Option<String> {
+    if !t.is_float() {
+        Some(format!("of dtype {}", t.dtype_name()))
+    } else if t.shape.len() != 2 {
+        Some(format!("{}-D", t.shape.len()))
+    } else if t.shape.contains(&0) {
+        Some("empty".into())
+    } else if t.shape[1] < MIN_K {
+        Some(format!("with K < {MIN_K}"))
+    } else {
+        None
+    }
+}
+
 fn count(skipped: &mut Vec<(String, usize)>, why: String) {
     match skipped.iter_mut().find(|(w, _)| *w == why) {
         Some((_, n)) => *n += 1,
@@ -343,14 +359,8 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
             count(&mut skipped, "not included".into());
         } else if spec.exclude.iter().any(|g| glob(g, name)) {
             count(&mut skipped, "excluded".into());
-        } else if !t.is_float() {
-            count(&mut skipped, format!("of dtype {}", t.dtype_name()));
-        } else if t.shape.len() != 2 {
-            count(&mut skipped, format!("{}-D", t.shape.len()));
-        } else if t.shape.contains(&0) {
-            count(&mut skipped, "empty".into());
-        } else if t.shape[1] < MIN_K {
-            count(&mut skipped, format!("with K < {MIN_K}"));
+        } else if let Some(why) = skip_reason(&t) {
+            count(&mut skipped, why);
         } else {
             tensors.push(t);
         }

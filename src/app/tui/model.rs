@@ -58,7 +58,7 @@ impl Model {
         let tensors: Vec<Tensor> = checkpoint::open(path)?;
         let mut rows: Vec<Row> = tensors
             .into_iter()
-            .filter(|t| t.is_float() && t.shape.len() == 2 && t.shape[1] >= 8)
+            .filter(|t| crate::app::scan::skip_reason(t).is_none())
             .map(|t| Row {
                 dtype: t.dtype_name(),
                 shape: (t.shape[0], t.shape[1]),
