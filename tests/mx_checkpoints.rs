@@ -182,10 +182,7 @@ fn gguf_mxfp4_and_float_tensors_decode_and_scan() {
     let d = Dir::new();
     let (deq, _, _, ggml) = quantized(&d, 4);
     let f: Vec<f32> = vals(3 * 32);
-    let halfs: Vec<u8> = f
-        .iter()
-        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-        .collect();
+    let halfs = f16_bytes(&f);
     d.bytes(
         "m.gguf",
         &gguf(&[

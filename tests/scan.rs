@@ -15,22 +15,6 @@ fn f32s(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-fn le32(v: &[f32]) -> Vec<u8> {
-    f32_bytes(v)
-}
-
-fn le16(v: &[f32]) -> Vec<u8> {
-    v.iter()
-        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-        .collect()
-}
-
-fn bf16(v: &[f32]) -> Vec<u8> {
-    v.iter()
-        .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
-        .collect()
-}
-
 /// A model: F32, F16 and BF16 matrices, an I64 matrix and a 1-D tensor.
 fn model(d: &Dir) -> std::path::PathBuf {
     let ids: Vec<u8> = (0..16i64).flat_map(i64::to_le_bytes).collect();
@@ -41,22 +25,22 @@ fn model(d: &Dir) -> std::path::PathBuf {
                 "layer.0.attn.weight",
                 "F32",
                 &[24, 64],
-                le32(&f32s(24 * 64, 1)),
+                f32_bytes(&f32s(24 * 64, 1)),
             ),
             (
                 "layer.0.mlp.weight",
                 "F16",
                 &[16, 32],
-                le16(&f32s(16 * 32, 2)),
+                f16_bytes(&f32s(16 * 32, 2)),
             ),
             (
                 "layer.10.mlp.weight",
                 "BF16",
                 &[8, 48],
-                bf16(&f32s(8 * 48, 3)),
+                bf16_bytes(&f32s(8 * 48, 3)),
             ),
             ("ids", "I64", &[4, 4], ids),
-            ("norm.weight", "F32", &[64], le32(&f32s(64, 4))),
+            ("norm.weight", "F32", &[64], f32_bytes(&f32s(64, 4))),
         ]),
     )
 }
@@ -277,7 +261,7 @@ fn shards_merged_and_a_resumed_scan_equal_one_scan() {
 #[test]
 fn a_sharded_checkpoint_scans_as_its_single_file_does() {
     let d = Dir::new();
-    let t = |seed| le32(&f32s(16 * 32, seed));
+    let t = |seed| f32_bytes(&f32s(16 * 32, seed));
     d.bytes(
         "one.safetensors",
         &safetensors(&[
@@ -357,12 +341,12 @@ fn a_tensors_activations_are_picked_by_its_name_or_its_modules() {
     d.bytes(
         "acts.safetensors",
         &safetensors(&[
-            ("layer.0.attn", "F32", &[5, 64], le32(&f32s(5 * 64, 9))),
+            ("layer.0.attn", "F32", &[5, 64], f32_bytes(&f32s(5 * 64, 9))),
             (
                 "layer.0.mlp.weight",
                 "F32",
                 &[3, 32],
-                le32(&f32s(3 * 32, 8)),
+                f32_bytes(&f32s(3 * 32, 8)),
             ),
         ]),
     );
@@ -413,7 +397,12 @@ fn a_tensors_activations_are_picked_by_its_name_or_its_modules() {
     // Activations of the wrong width are one line naming the tensor.
     d.bytes(
         "wrong.safetensors",
-        &safetensors(&[("layer.0.attn.weight", "F32", &[5, 7], le32(&f32s(35, 1)))]),
+        &safetensors(&[(
+            "layer.0.attn.weight",
+            "F32",
+            &[5, 7],
+            f32_bytes(&f32s(35, 1)),
+        )]),
     );
     let o = qlab()
         .current_dir(d.root())
@@ -440,7 +429,7 @@ fn memory_follows_the_largest_tensor_not_the_file() {
     // A 1 GiB file whose bulk is one U8 tensor (skipped, never read; a sparse hole on disk)
     // beside a small F32 matrix: reading the file whole would cost 1 GiB.
     let d = Dir::new();
-    let small = le32(&f32s(32 * 64, 1));
+    let small = f32_bytes(&f32s(32 * 64, 1));
     let big_len: u64 = 1 << 30;
     let header = format!(
         "{{\"small.weight\":{{\"dtype\":\"F32\",\"shape\":[32,64],\"data_offsets\":[0,{}]}},\
@@ -483,7 +472,7 @@ fn memory_follows_the_largest_tensor_not_the_file() {
 fn no_output_may_replace_a_file_the_scan_reads() {
     let d = Dir::new();
     model(&d);
-    let t = le32(&f32s(16 * 32, 1));
+    let t = f32_bytes(&f32s(16 * 32, 1));
     d.bytes(
         "ckpt/model-00001-of-00002.safetensors",
         &safetensors(&[("a.weight", "F32", &[16, 32], t.clone())]),

@@ -131,18 +131,6 @@ fn assert_finite_stats(what: &str, s: &TensorStats) {
     }
 }
 
-fn f16_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter()
-        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-        .collect()
-}
-
-fn bf16_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter()
-        .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
-        .collect()
-}
-
 /// Values exactly representable in f16 (normal, subnormal, the largest finite).
 const F16_VALUES: [f32; 6] = [0.5, -1.25, 3.0, 1024.0, 5.960_464_5e-8, -65504.0];
 /// Values exactly representable in bf16 (the smallest normal f32, a large power of two).

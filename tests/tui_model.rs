@@ -15,10 +15,6 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-fn le32(v: &[f32]) -> Vec<u8> {
-    f32_bytes(v)
-}
-
 fn vals(n: usize, seed: f32, scale: f32) -> Vec<f32> {
     (0..n)
         .map(|i| ((i as f32 + 1.0) * seed).sin() * scale)
@@ -36,22 +32,22 @@ fn model_file(d: &Dir) -> std::path::PathBuf {
                 "layers.0.attn.weight",
                 "F32",
                 &[16, 64],
-                le32(&vals(16 * 64, 0.7, 0.02)),
+                f32_bytes(&vals(16 * 64, 0.7, 0.02)),
             ),
-            ("layers.0.mlp.weight", "F32", &[16, 64], le32(&spiky)),
+            ("layers.0.mlp.weight", "F32", &[16, 64], f32_bytes(&spiky)),
             (
                 "layers.10.mlp.weight",
                 "F32",
                 &[8, 32],
-                le32(&vals(8 * 32, 0.9, 0.02)),
+                f32_bytes(&vals(8 * 32, 0.9, 0.02)),
             ),
             (
                 "layers.2.mlp.weight",
                 "F32",
                 &[8, 32],
-                le32(&vals(8 * 32, 0.4, 0.05)),
+                f32_bytes(&vals(8 * 32, 0.4, 0.05)),
             ),
-            ("norm.weight", "F32", &[64], le32(&vals(64, 0.1, 1.0))),
+            ("norm.weight", "F32", &[64], f32_bytes(&vals(64, 0.1, 1.0))),
         ]),
     )
 }

@@ -82,12 +82,17 @@ pub struct Plan {
 
 impl Plan {
     pub fn skipped_text(&self) -> String {
-        self.skipped
-            .iter()
-            .map(|(why, n)| format!("{n} {why}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        skipped_text(&self.skipped)
     }
+}
+
+/// `3 1-D, 1 of dtype I64`.
+fn skipped_text(skipped: &[(String, usize)]) -> String {
+    skipped
+        .iter()
+        .map(|(why, n)| format!("{n} {why}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `*` any run of characters, `?` any one; everything else literal.
@@ -114,6 +119,16 @@ pub fn glob(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// The dtype a `.npy` descr (one qlab reads) stands for.
+fn dtype_of(descr: &str) -> safetensors::Dtype {
+    match descr.trim_start_matches(['<', '>', '=', '|']) {
+        "f2" => safetensors::Dtype::F16,
+        "V2" => safetensors::Dtype::BF16,
+        "f8" => safetensors::Dtype::F64,
+        _ => safetensors::Dtype::F32,
+    }
+}
+
 /// The tensors of a model: a checkpoint's, or a `.npy` as one tensor named by its stem.
 fn model_tensors(model: &Path) -> Result<Vec<Tensor>> {
     let npy = model
@@ -121,12 +136,7 @@ fn model_tensors(model: &Path) -> Result<Vec<Tensor>> {
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if npy {
         let a = crate::core::data::npy::read(model)?;
-        let dtype = match a.descr.trim_start_matches(['<', '>', '=', '|']) {
-            "f2" => safetensors::Dtype::F16,
-            "V2" => safetensors::Dtype::BF16,
-            "f8" => safetensors::Dtype::F64,
-            _ => safetensors::Dtype::F32,
-        };
+        let dtype = dtype_of(&a.descr);
         let name = model
             .file_stem()
             .map_or("array".into(), |s| s.to_string_lossy().into_owned());
@@ -152,15 +162,7 @@ fn model_tensors(model: &Path) -> Result<Vec<Tensor>> {
             let read = crate::core::data::npz::read_member(model, Some(&m.name))
                 .and_then(|b| crate::core::data::npy::decode_any_rank(&b).map_err(Error::Invalid));
             let (dtype, shape, packing) = match read {
-                Ok(a) => {
-                    let dtype = match a.descr.trim_start_matches(['<', '>', '=', '|']) {
-                        "f2" => safetensors::Dtype::F16,
-                        "V2" => safetensors::Dtype::BF16,
-                        "f8" => safetensors::Dtype::F64,
-                        _ => safetensors::Dtype::F32,
-                    };
-                    (dtype, a.shape, checkpoint::Packing::Plain)
-                }
+                Ok(a) => (dtype_of(&a.descr), a.shape, checkpoint::Packing::Plain),
                 Err(e) => {
                     let why = e.to_string();
                     let why = why.rsplit(": ").next().unwrap_or(&why);
@@ -370,14 +372,7 @@ pub fn plan(spec: &Spec) -> Result<Plan> {
         let why = if skipped.is_empty() {
             String::new()
         } else {
-            format!(
-                " (skipped: {})",
-                skipped
-                    .iter()
-                    .map(|(w, n)| format!("{n} {w}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!(" (skipped: {})", skipped_text(&skipped))
         };
         return Err(Error::file(
             &spec.model,
@@ -674,24 +669,7 @@ pub fn table(rows: &[Row], top: usize) -> String {
         .max()
         .unwrap_or(7)
         .clamp(7, 28);
-    let fit = |s: &str, w: usize| {
-        // Control characters (a tab or newline in a name too) as escapes: one row per line.
-        let s = text::printable(s);
-        if s.chars().count() > w {
-            // Keep the end: the layer's name is its most telling part.
-            let tail: String = s
-                .chars()
-                .rev()
-                .take(w - 1)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            format!("…{tail}")
-        } else {
-            format!("{s:<w$}")
-        }
-    };
+    let fit = text::fit_end;
     let mut out = String::new();
     let title = if rows.len() > shown.len() {
         format!(

@@ -109,6 +109,19 @@ pub fn short(s: &str, max: usize) -> String {
     }
 }
 
+/// `s` made printable and padded to `width` characters, or cut to them keeping its end (an
+/// ellipsis first): a layer's name says most at its end.
+pub fn fit_end(s: &str, width: usize) -> String {
+    let s = printable(s);
+    let n = s.chars().count();
+    if n <= width {
+        format!("{s:<width$}")
+    } else {
+        let tail: String = s.chars().skip(n - width.saturating_sub(1)).collect();
+        format!("…{tail}")
+    }
+}
+
 /// Echoed input for an error message: cut to [`ECHO`] characters, made printable.
 pub fn echo(s: &str) -> String {
     cut(s, ECHO)

@@ -123,3 +123,17 @@ pub fn safetensors(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
     out.extend_from_slice(&data);
     out
 }
+
+/// Little-endian float16 bytes of the values (rounded to nearest even).
+pub fn f16_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter()
+        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+        .collect()
+}
+
+/// Little-endian bfloat16 bytes of the values (rounded to nearest even).
+pub fn bf16_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter()
+        .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+        .collect()
+}

@@ -110,10 +110,9 @@ pub(super) fn cmd(a: &ScanArgs, threads: Option<usize>) -> Result<()> {
             )));
         }
     }
-    let mut inputs: Vec<PathBuf> = plan.sweep.input_files().to_vec();
-    inputs.extend(plan.tensors.iter().map(|t| t.file.clone()));
-    inputs.extend(a.original.clone());
-    let mut outs = Outputs::new(&inputs);
+    // The sweep's inputs hold every file the scan reads (shards, variants, activations,
+    // the original): the SVG may be none of them either.
+    let mut outs = Outputs::new(plan.sweep.input_files());
     let svg = a
         .svg
         .as_ref()

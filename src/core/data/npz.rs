@@ -173,18 +173,16 @@ pub fn read_member(path: &Path, key: Option<&str>) -> Result<Vec<u8>> {
             ),
         ));
     }
-    let limit = crate::core::files::input::read_limit();
-    if member.len > limit {
-        return Err(Error::file(
-            path,
-            "the array is more than half the memory available",
-        ));
-    }
-    let (file, _) = crate::core::files::input::open(path)?;
-    let mut bytes = vec![0u8; member.len as usize];
-    file.read_exact_at(&mut bytes, member.offset)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(bytes)
+    // The member's bytes as a checkpoint tensor's: one positioned read, within memory.
+    crate::core::data::checkpoint::Tensor::plain(
+        member.name.clone(),
+        safetensors::Dtype::U8,
+        vec![member.len as usize],
+        path.to_path_buf(),
+        member.offset,
+        member.len,
+    )
+    .read_bytes()
 }
 
 /// Member `key` as an array.

@@ -10,20 +10,10 @@ use ratatui::widgets::Paragraph;
 use super::esc;
 use crate::app::tui::app::App;
 use crate::app::tui::theme::Theme;
+use crate::core::text::fit_end;
 
 /// Width of one variant's column.
 const COL: usize = 11;
-
-/// `s` cut to `w` characters, keeping its end (a layer's name says most at its end).
-fn fit(s: &str, w: usize) -> String {
-    let n = s.chars().count();
-    if n <= w {
-        format!("{s:<w$}")
-    } else {
-        let tail: String = s.chars().skip(n - (w - 1)).collect();
-        format!("…{tail}")
-    }
-}
 
 pub fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let Some(m) = &app.model else {
@@ -64,7 +54,12 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             m.scanned()
         )),
     ]));
-    let mut head = format!("{}  {:<11} {:<5}", fit("tensor", name_w), "shape", "dtype");
+    let mut head = format!(
+        "{}  {:<11} {:<5}",
+        fit_end("tensor", name_w),
+        "shape",
+        "dtype"
+    );
     for v in m.variants.iter().take(cols) {
         head.push(' ');
         // A variant's label says most at its start (its format).
@@ -85,7 +80,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         let r = &m.rows[i];
         let mut spans = vec![Span::raw(format!(
             "{}  {:<11} {:<5}",
-            fit(&esc(&r.name), name_w),
+            fit_end(&r.name, name_w),
             format!("{}×{}", r.shape.0, r.shape.1),
             esc(&r.dtype)
         ))];
