@@ -401,9 +401,9 @@ fn variants_wrap_and_reset_the_block_cursor() {
     app.update(Action::ShowScreen(2));
     app.update(Action::Down);
     app.update(Action::Right);
-    assert_eq!(app.block, (1, 1));
+    assert_eq!(app.scales.block, (1, 1));
     app.update(Action::NextVariant);
-    assert_eq!(app.block, (0, 0));
+    assert_eq!(app.scales.block, (0, 0));
 }
 
 #[test]
@@ -427,17 +427,17 @@ fn toggle_hidden_hides_the_current_variant_only() {
 #[test]
 fn toggles_flip_their_flags() {
     let mut app = ready();
-    assert!(!app.log_bins);
+    assert!(!app.errors.log_bins);
     app.update(Action::ToggleLogBins);
-    assert!(app.log_bins);
+    assert!(app.errors.log_bins);
     app.update(Action::ToggleLogBins);
-    assert!(!app.log_bins);
+    assert!(!app.errors.log_bins);
 
-    assert_eq!(app.walk_mode, Mode::Document);
+    assert_eq!(app.walk.mode, Mode::Document);
     app.update(Action::ToggleWalkMode);
-    assert_eq!(app.walk_mode, Mode::Spec);
+    assert_eq!(app.walk.mode, Mode::Spec);
     app.update(Action::ToggleWalkMode);
-    assert_eq!(app.walk_mode, Mode::Document);
+    assert_eq!(app.walk.mode, Mode::Document);
 }
 
 #[test]
@@ -445,7 +445,7 @@ fn toggle_operand_switches_w_and_x_and_resets_the_block_cursor() {
     let mut app = ready();
     select_variant(&mut app, MX32);
     app.update(Action::ShowScreen(2));
-    assert_eq!(app.operand, Operand::W);
+    assert_eq!(app.scales.operand, Operand::W);
     assert_eq!(
         app.block_grid(),
         Some((16, 3)),
@@ -454,17 +454,17 @@ fn toggle_operand_switches_w_and_x_and_resets_the_block_cursor() {
     app.update(Action::Down);
     app.update(Action::Down);
     app.update(Action::Right);
-    assert_eq!(app.block, (2, 1));
+    assert_eq!(app.scales.block, (2, 1));
     app.update(Action::ToggleOperand);
-    assert_eq!(app.operand, Operand::X);
-    assert_eq!(app.block, (0, 0));
+    assert_eq!(app.scales.operand, Operand::X);
+    assert_eq!(app.scales.block, (0, 0));
     assert_eq!(
         app.block_grid(),
         Some((8, 3)),
         "xᵀ: 8 rows of 96 / 32 blocks"
     );
     app.update(Action::ToggleOperand);
-    assert_eq!(app.operand, Operand::W);
+    assert_eq!(app.scales.operand, Operand::W);
 }
 
 #[test]
@@ -475,25 +475,29 @@ fn arrows_on_the_scales_screen_move_the_block_cursor_and_clamp() {
     let (rows, cols) = app.block_grid().expect("an MXFP4 grid");
     app.update(Action::Up);
     app.update(Action::Left);
-    assert_eq!(app.block, (0, 0), "clamped at the top left");
+    assert_eq!(app.scales.block, (0, 0), "clamped at the top left");
     for _ in 0..cols + 3 {
         app.update(Action::Right);
     }
-    assert_eq!(app.block, (0, cols - 1), "clamped at the right edge");
+    assert_eq!(app.scales.block, (0, cols - 1), "clamped at the right edge");
     app.update(Action::Left);
-    assert_eq!(app.block, (0, cols - 2));
+    assert_eq!(app.scales.block, (0, cols - 2));
     app.update(Action::PageDown);
     assert_eq!(
-        app.block,
+        app.scales.block,
         (rows - 1, cols - 2),
         "16 rows: a page reaches the last"
     );
     app.update(Action::Down);
-    assert_eq!(app.block, (rows - 1, cols - 2), "clamped at the bottom");
+    assert_eq!(
+        app.scales.block,
+        (rows - 1, cols - 2),
+        "clamped at the bottom"
+    );
     app.update(Action::Up);
-    assert_eq!(app.block, (rows - 2, cols - 2));
+    assert_eq!(app.scales.block, (rows - 2, cols - 2));
     app.update(Action::PageUp);
-    assert_eq!(app.block, (0, cols - 2));
+    assert_eq!(app.scales.block, (0, cols - 2));
     assert_eq!(app.scroll, 0, "on the scales screen arrows do not scroll");
 
     // x has 8 rows.
@@ -501,14 +505,14 @@ fn arrows_on_the_scales_screen_move_the_block_cursor_and_clamp() {
     for _ in 0..20 {
         app.update(Action::Down);
     }
-    assert_eq!(app.block, (7, 0));
+    assert_eq!(app.scales.block, (7, 0));
 
     // An INT8 variant has one f32 scale per row (the tensor's, repeated): one column, so
     // Right stays put and Down moves along the rows.
     select_variant(&mut app, INT8);
     assert_eq!(app.block_grid(), Some((8, 1)));
     app.update(Action::Right);
-    assert_eq!(app.block.1, 0);
+    assert_eq!(app.scales.block.1, 0);
 }
 
 #[test]
@@ -527,7 +531,7 @@ fn arrows_elsewhere_scroll() {
     assert_eq!(app.scroll, 0);
     app.update(Action::Right);
     assert_eq!(app.scroll, 0, "left/right do not scroll");
-    assert_eq!(app.block, (0, 0));
+    assert_eq!(app.scales.block, (0, 0));
 }
 
 #[test]
@@ -812,7 +816,7 @@ fn the_editor_cursor_moves_and_clamps() {
     assert_eq!(app.param, n - 1);
     assert_eq!(app.params()[n - 1], Param::Shown);
     // Up/Down in the editor never move the block cursor or the scroll.
-    assert_eq!((app.block, app.scroll), ((0, 0), 0));
+    assert_eq!((app.scales.block, app.scroll), ((0, 0), 0));
 }
 
 #[test]
@@ -1035,12 +1039,12 @@ fn the_block_cursor_is_clamped_when_the_grid_shrinks() {
         app.update(Action::Right);
         app.update(Action::Down);
     }
-    assert_eq!(app.block, (15, 2));
+    assert_eq!(app.scales.block, (15, 2));
     app.update(Action::OpenParams);
     change_recomputes(&mut app, BLOCK_SIZE, true); // 64: 2 blocks per row
-    assert_eq!(app.block, (15, 1));
+    assert_eq!(app.scales.block, (15, 1));
     change_recomputes(&mut app, Param::M, false); // 8 rows
-    assert_eq!(app.block, (7, 1));
+    assert_eq!(app.scales.block, (7, 1));
 }
 
 #[test]
@@ -1132,25 +1136,25 @@ fn accumulator_and_scale_rule_cycle() {
 #[test]
 fn open_scenario_lists_the_scenarios_directory() {
     let mut app = ready();
-    app.open_cursor = 3;
+    app.picker.cursor = 3;
     open_picker(&mut app);
     assert_eq!(app.overlay, Overlay::Open);
-    assert_eq!(app.open_items, shipped_scenarios());
-    assert!(app.open_items.contains(&PathBuf::from(SEED)));
-    assert_eq!(app.open_cursor, 0);
+    assert_eq!(app.picker.items, shipped_scenarios());
+    assert!(app.picker.items.contains(&PathBuf::from(SEED)));
+    assert_eq!(app.picker.cursor, 0);
 
     // The cursor runs over the items and then the path field, and clamps.
-    let n = app.open_items.len();
+    let n = app.picker.items.len();
     app.update(Action::Up);
-    assert_eq!(app.open_cursor, 0);
+    assert_eq!(app.picker.cursor, 0);
     for _ in 0..n + 3 {
         app.update(Action::Down);
     }
-    assert_eq!(app.open_cursor, n, "the path field");
+    assert_eq!(app.picker.cursor, n, "the path field");
     app.update(Action::Up);
-    assert_eq!(app.open_cursor, n - 1);
+    assert_eq!(app.picker.cursor, n - 1);
     assert_eq!(
-        (app.block, app.scroll),
+        (app.scales.block, app.scroll),
         ((0, 0), 0),
         "arrows stay in the picker"
     );
@@ -1161,7 +1165,7 @@ fn confirm_loads_the_selected_file() {
     let mut app = ready();
     open_picker(&mut app);
     app.update(Action::Down);
-    let want = app.open_items[1].clone();
+    let want = app.picker.items[1].clone();
     let cmd = app.update(Action::Confirm);
     assert_eq!(cmd, Some(Command::Load(want)));
     assert_eq!(app.overlay, Overlay::None);
@@ -1172,11 +1176,11 @@ fn typing_edits_the_path_and_confirm_loads_it() {
     let mut app = ready();
     // Typing outside the picker does nothing.
     app.update(Action::Type('z'));
-    assert_eq!(app.open_input, "");
+    assert_eq!(app.picker.input, "");
 
     open_picker(&mut app);
     // Confirm on an empty path field does nothing.
-    let n = app.open_items.len();
+    let n = app.picker.items.len();
     for _ in 0..n {
         app.update(Action::Down);
     }
@@ -1187,10 +1191,10 @@ fn typing_edits_the_path_and_confirm_loads_it() {
     for c in " my/x.tomlq".chars() {
         app.update(Action::Type(c));
     }
-    assert_eq!(app.open_cursor, n, "typing moves to the path field");
-    assert_eq!(app.open_input, " my/x.tomlq");
+    assert_eq!(app.picker.cursor, n, "typing moves to the path field");
+    assert_eq!(app.picker.input, " my/x.tomlq");
     app.update(Action::Backspace);
-    assert_eq!(app.open_input, " my/x.toml");
+    assert_eq!(app.picker.input, " my/x.toml");
     app.update(Action::Type(' '));
     let cmd = app.update(Action::Confirm);
     assert_eq!(
@@ -1201,9 +1205,9 @@ fn typing_edits_the_path_and_confirm_loads_it() {
     assert_eq!(app.overlay, Overlay::None);
 
     // Backspace on an empty field is harmless.
-    app.open_input.clear();
+    app.picker.input.clear();
     app.update(Action::Backspace);
-    assert_eq!(app.open_input, "");
+    assert_eq!(app.picker.input, "");
 }
 
 #[test]
@@ -1226,7 +1230,7 @@ fn loaded_replaces_the_scenario_and_recomputes() {
     assert_eq!(app.scenario, seed);
     assert_eq!(app.hidden, [false; 4]);
     assert_eq!(app.variant, 0);
-    assert_eq!(app.block, (0, 0));
+    assert_eq!(app.scales.block, (0, 0));
     assert!(app.status.is_none());
     let c = app.computed.as_ref().unwrap();
     assert_eq!(c.report.scenario.name, "seed-walkthrough");
@@ -1264,7 +1268,8 @@ fn the_picker_round_trip_through_a_real_file() {
     let mut app = ready();
     open_picker(&mut app);
     let i = app
-        .open_items
+        .picker
+        .items
         .iter()
         .position(|p| p == Path::new(SEED))
         .unwrap();
@@ -1607,7 +1612,7 @@ fn snapshot_scales_mxfp4_selected_block() {
     }
     app.update(Action::Right);
     app.update(Action::Right);
-    assert_eq!(app.block, (3, 2));
+    assert_eq!(app.scales.block, (3, 2));
     insta::assert_snapshot!("scales_mxfp4_w_block_3_2", render(&app, W, H));
 }
 
@@ -1896,9 +1901,9 @@ fn check_invariants(app: &App) {
     );
     if let Some((rows, cols)) = app.block_grid() {
         assert!(
-            app.block.0 < rows && app.block.1 < cols,
+            app.scales.block.0 < rows && app.scales.block.1 < cols,
             "block {:?} outside {rows}×{cols}",
-            app.block
+            app.scales.block
         );
     }
     assert_eq!(app.hidden.len(), app.scenario.variants.len());

@@ -163,6 +163,52 @@ pub enum Command {
     Scan(Box<super::model::ScanJob>),
 }
 
+/// The block-scale screen's state: which operand it shows and the selected block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScalesView {
+    pub operand: Operand,
+    /// (row, block index).
+    pub block: (usize, usize),
+}
+
+impl Default for ScalesView {
+    fn default() -> Self {
+        ScalesView {
+            operand: Operand::W,
+            block: (0, 0),
+        }
+    }
+}
+
+/// The error screen's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrorsView {
+    /// Histogram bins on a log scale of |error|.
+    pub log_bins: bool,
+}
+
+/// The walkthrough's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkView {
+    pub mode: Mode,
+}
+
+impl Default for WalkView {
+    fn default() -> Self {
+        WalkView {
+            mode: Mode::Document,
+        }
+    }
+}
+
+/// The scenario picker (`o`): the files it offers, its cursor and the typed path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Picker {
+    pub items: Vec<PathBuf>,
+    pub cursor: usize,
+    pub input: String,
+}
+
 #[derive(Debug)]
 pub struct App {
     pub scenario: Scenario,
@@ -177,16 +223,14 @@ pub struct App {
     pub screen: Screen,
     pub overlay: Overlay,
     pub variant: usize,
+    /// The parameter editor's cursor (an index into [`App::params`]).
     pub param: usize,
-    pub operand: Operand,
-    /// Selected block on the scale screen: (row, block index).
-    pub block: (usize, usize),
-    pub log_bins: bool,
-    pub walk_mode: Mode,
+    pub scales: ScalesView,
+    pub errors: ErrorsView,
+    pub walk: WalkView,
+    /// The overview's and the walkthrough's scroll offset (reset on a new screen).
     pub scroll: u16,
-    pub open_items: Vec<PathBuf>,
-    pub open_cursor: usize,
-    pub open_input: String,
+    pub picker: Picker,
     pub size: (u16, u16),
     pub tick: u64,
     pub quit: bool,
@@ -209,14 +253,11 @@ impl App {
             overlay: Overlay::None,
             variant: 0,
             param: 0,
-            operand: Operand::W,
-            block: (0, 0),
-            log_bins: false,
-            walk_mode: Mode::Document,
+            scales: ScalesView::default(),
+            errors: ErrorsView::default(),
+            walk: WalkView::default(),
             scroll: 0,
-            open_items: Vec::new(),
-            open_cursor: 0,
-            open_input: String::new(),
+            picker: Picker::default(),
             size: (0, 0),
             tick: 0,
             quit: false,
@@ -317,7 +358,7 @@ impl App {
     pub fn block_grid(&self) -> Option<(usize, usize)> {
         let c = self.computed.as_ref()?;
         let v = c.run.variants.get(self.variant)?;
-        let q = match self.operand {
+        let q = match self.scales.operand {
             Operand::W => &v.qw,
             Operand::X => &v.qx,
         };
@@ -335,9 +376,9 @@ impl App {
             }
             Screen::Scales => {
                 if let Some((rows, cols)) = self.block_grid() {
-                    let r = (self.block.0 as i64 + dr).clamp(0, rows as i64 - 1);
-                    let c = (self.block.1 as i64 + dc).clamp(0, cols as i64 - 1);
-                    self.block = (r as usize, c as usize);
+                    let r = (self.scales.block.0 as i64 + dr).clamp(0, rows as i64 - 1);
+                    let c = (self.scales.block.1 as i64 + dc).clamp(0, cols as i64 - 1);
+                    self.scales.block = (r as usize, c as usize);
                 }
             }
             _ => self.scroll = (i64::from(self.scroll) + dr).clamp(0, 10_000) as u16,
@@ -409,12 +450,12 @@ impl App {
             }
             Action::OpenScenario => {
                 self.overlay = Overlay::Open;
-                self.open_cursor = 0;
+                self.picker.cursor = 0;
                 return Some(Command::List);
             }
             Action::Listed(items) => {
-                self.open_items = items;
-                self.open_cursor = self.open_cursor.min(self.open_items.len());
+                self.picker.items = items;
+                self.picker.cursor = self.picker.cursor.min(self.picker.items.len());
             }
             Action::Export => {
                 if self.computed.is_some() {
@@ -436,7 +477,7 @@ impl App {
                         n - 1
                     };
                     self.variant = (self.variant + d) % n;
-                    self.block = (0, 0);
+                    self.scales.block = (0, 0);
                     self.param = self.param.min(self.params().len() - 1);
                 }
             }
@@ -446,15 +487,15 @@ impl App {
                 }
             }
             Action::ToggleOperand => {
-                self.operand = match self.operand {
+                self.scales.operand = match self.scales.operand {
                     Operand::W => Operand::X,
                     Operand::X => Operand::W,
                 };
-                self.block = (0, 0);
+                self.scales.block = (0, 0);
             }
-            Action::ToggleLogBins => self.log_bins = !self.log_bins,
+            Action::ToggleLogBins => self.errors.log_bins = !self.errors.log_bins,
             Action::ToggleWalkMode => {
-                self.walk_mode = match self.walk_mode {
+                self.walk.mode = match self.walk.mode {
                     Mode::Document => Mode::Spec,
                     _ => Mode::Document,
                 }
@@ -476,9 +517,9 @@ impl App {
                         }
                     }
                     Overlay::Open => {
-                        let n = self.open_items.len() + 1;
-                        self.open_cursor =
-                            (self.open_cursor as i64 + dr).clamp(0, n as i64 - 1) as usize;
+                        let n = self.picker.items.len() + 1;
+                        self.picker.cursor =
+                            (self.picker.cursor as i64 + dr).clamp(0, n as i64 - 1) as usize;
                     }
                     _ => self.move_cursor(dr, dc),
                 }
@@ -494,15 +535,15 @@ impl App {
                     }
                     let name = m.selected()?.name.clone();
                     self.scenario = m.scenario_for(&self.scenario, &name);
-                    self.block = (0, 0);
+                    self.scales.block = (0, 0);
                     self.screen = Screen::Overview;
                     return Some(self.recompute());
                 }
                 if self.overlay == Overlay::Open {
-                    let path = match self.open_items.get(self.open_cursor) {
+                    let path = match self.picker.items.get(self.picker.cursor) {
                         Some(p) => p.clone(),
-                        None if !self.open_input.trim().is_empty() => {
-                            PathBuf::from(self.open_input.trim())
+                        None if !self.picker.input.trim().is_empty() => {
+                            PathBuf::from(self.picker.input.trim())
                         }
                         None => return None,
                     };
@@ -515,8 +556,8 @@ impl App {
                     m.filter.push(c);
                     m.cursor = 0;
                 } else if self.overlay == Overlay::Open {
-                    self.open_cursor = self.open_items.len();
-                    self.open_input.push(c);
+                    self.picker.cursor = self.picker.items.len();
+                    self.picker.input.push(c);
                 }
             }
             Action::Backspace => match self.model.as_mut().filter(|m| m.filtering) {
@@ -525,7 +566,7 @@ impl App {
                     m.cursor = 0;
                 }
                 None => {
-                    self.open_input.pop();
+                    self.picker.input.pop();
                 }
             },
             Action::Resize(w, h) => self.size = (w, h),
@@ -540,7 +581,10 @@ impl App {
                         self.error = None;
                         self.computed = Some(Arc::new(c));
                         if let Some((rows, cols)) = self.block_grid() {
-                            self.block = (self.block.0.min(rows - 1), self.block.1.min(cols - 1));
+                            self.scales.block = (
+                                self.scales.block.0.min(rows - 1),
+                                self.scales.block.1.min(cols - 1),
+                            );
                         }
                     }
                     Err(e) => self.error = Some(e),
@@ -551,7 +595,7 @@ impl App {
                     self.hidden = vec![false; s.variants.len()];
                     self.scenario = s;
                     self.variant = 0;
-                    self.block = (0, 0);
+                    self.scales.block = (0, 0);
                     self.param = self.param.min(self.params().len() - 1);
                     self.status = None;
                     return Some(self.recompute());

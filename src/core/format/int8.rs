@@ -5,7 +5,7 @@ use std::str::FromStr;
 pub use crate::core::codec::rounding::{Rounding, floor, round_half_away, round_half_even};
 use crate::core::error::{Error, Result};
 use crate::core::matrix::Matrix;
-use crate::core::simd::Isa;
+use crate::core::simd::{self, Isa};
 
 /// Asymmetric uses the full [−128, 127] with a zero point; symmetric uses the restricted
 /// [−127, 127] with zp = 0 (as PyTorch's weight observers and most kernels do).
@@ -248,7 +248,9 @@ impl Int8Matrix {
     /// [`Int8Matrix::quantize`] on a chosen instruction set; every path gives the same codes.
     pub fn quantize_with(isa: Isa, m: &Matrix, config: Int8Config) -> Result<Self> {
         let (rows, k) = m.shape();
-        let range_of = |values: &[f32]| match crate::core::simd::min_max_finite(isa, values) {
+        let range_of = |values: &[f32]| match simd::min_max_finite(isa, values)
+            .unwrap_or_else(|| simd::min_max_finite_portable(values))
+        {
             Some(r) => Ok(r),
             None => check_finite("input", m).map(|()| (0.0, 0.0)),
         };
@@ -281,14 +283,8 @@ impl Int8Matrix {
             let (scale, zp) = (p.scale, p.zero_point);
             // The SIMD path takes whole vectors; the portable loop, one per rounding mode so
             // that each compiles to vector code, the rest (or all of it).
-            let done = crate::core::simd::int8_quantize_row(
-                isa,
-                src,
-                (scale, zp),
-                range,
-                config.rounding,
-                dst,
-            );
+            let done = simd::int8_quantize_row(isa, src, (scale, zp), range, config.rounding, dst)
+                .unwrap_or(0);
             let (dst, src) = (&mut dst[done..], &src[done..]);
             let base = (r * k + done) as u64;
             match config.rounding {

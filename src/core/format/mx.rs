@@ -121,6 +121,7 @@ impl MxMatrix {
                     row_codes,
                     &mut scales[r * per_row..(r + 1) * per_row],
                 )
+                .is_some()
             {
                 continue;
             }

@@ -122,6 +122,8 @@ pub fn gemm_with(isa: Isa, w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
         x_scale: &x_scale,
         x_sum: &x_sum,
     };
-    let y = simd::int8_gemm(isa, w.codes(), xt.codes(), (m, n, k), &e);
+    let dims = (m, n, k);
+    let y = simd::int8_gemm(isa, w.codes(), xt.codes(), dims, &e)
+        .unwrap_or_else(|| simd::int8_gemm_portable(w.codes(), xt.codes(), dims, &e));
     Matrix::new(m, n, y).expect("shape")
 }

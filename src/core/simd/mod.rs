@@ -25,7 +25,12 @@
 //! blocks whose length is a multiple of the vector (16 or 8 lanes).
 //!
 //! The x86 kernels live in `mod x86`, each behind `#[target_feature]` and reached only through
-//! the dispatching wrappers here, which check the CPU first.
+//! the dispatching wrappers here, which check the CPU first. Both GEMMs are micro-kernels of the
+//! one blocked driver in `mod blocked` (tasks of row tiles, panels outer, tiles inner).
+//!
+//! One fallback convention: every dispatcher returns an `Option`, `None` when the ISA asked
+//! for has no kernel for these arguments or the CPU lacks it; the caller then runs the
+//! portable twin that the dispatcher's documentation names.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -205,33 +210,8 @@ pub fn dot(a: &[i8], b: &[i8]) -> i64 {
         .sum()
 }
 
-/// Columns of x per packed panel.
-pub const NR: usize = 32;
-/// Rows of W per micro-kernel tile.
-pub const MR: usize = 8;
 /// Multiply-adds below which a GEMM stays on the calling thread.
 pub const PARALLEL_WORK: usize = 1 << 22;
-/// K per exact i32 chunk (see the module docs).
-#[cfg(target_arch = "x86_64")]
-const K_CHUNK: usize = 65_536;
-
-/// Calls `f` on every `(index, chunk)` of `out` (chunks of `size`), on rayon's threads when
-/// `work` (multiply-adds or bytes touched) is worth it. Every stage of a GEMM, packing
-/// included, goes through here: a stage left serial caps the speed-up of threads.
-#[cfg(target_arch = "x86_64")]
-fn for_chunks<T: Send>(
-    out: &mut [T],
-    size: usize,
-    work: usize,
-    f: impl Fn((usize, &mut [T])) + Sync + Send,
-) {
-    use rayon::prelude::*;
-    if work < PARALLEL_WORK {
-        out.chunks_mut(size.max(1)).enumerate().for_each(f);
-    } else {
-        out.par_chunks_mut(size.max(1)).enumerate().for_each(f);
-    }
-}
 
 /// Raw accumulators `Σ_k a[m][k]·b[n][k]` for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`:
 /// the portable kernel, rows in parallel (the scalar path of [`int8_gemm`]).
@@ -277,41 +257,60 @@ impl Int8Epilogue<'_> {
 }
 
 /// y = W·x for INT8 codes `a` (`m × k`) and `b` (`n × k`) with the epilogue fused into the
-/// micro-kernel's write-back (no intermediate accumulator matrix); `isa` must be available.
+/// micro-kernel's write-back (no intermediate accumulator matrix); `None` when `isa` has no
+/// INT8 kernel or is not available. Portable twin: [`int8_gemm_portable`].
 pub fn int8_gemm(
     isa: Isa,
     a: &[i8],
     b: &[i8],
     (m, n, k): (usize, usize, usize),
     e: &Int8Epilogue,
-) -> Vec<f32> {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni | Isa::Avx2Vnni | Isa::Avx2 if isa.available() => {
-            x86::int8_gemm(a, b, m, n, k, e, isa)
-        }
-        _ => int8_dots(a, b, m, n, k)
-            .iter()
-            .enumerate()
-            .map(|(i, &acc)| e.apply(i / n, i % n, k, acc))
-            .collect(),
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && isa.available() {
+        return Some(x86::int8_gemm(a, b, (m, n, k), e, isa));
     }
+    let _ = (isa, a, b, m, n, k, e);
+    None
 }
 
-/// Smallest and largest value of `data` (with 0 included: the INT8 range always holds 0), or
+/// The portable INT8 GEMM: [`int8_dots`], then [`Int8Epilogue::apply`] on each sum.
+pub fn int8_gemm_portable(
+    a: &[i8],
+    b: &[i8],
+    (m, n, k): (usize, usize, usize),
+    e: &Int8Epilogue,
+) -> Vec<f32> {
+    int8_dots(a, b, m, n, k)
+        .iter()
+        .enumerate()
+        .map(|(i, &acc)| e.apply(i / n, i % n, k, acc))
+        .collect()
+}
+
+/// Smallest and largest value of a slice with 0 included (the INT8 range always holds 0), or
 /// `None` when a value is NaN or infinite.
-pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<(f32, f32)> {
+pub type MinMax = Option<(f32, f32)>;
+
+/// [`MinMax`] of `data` on `isa`; `None` when `isa` has no such kernel or is not available.
+/// Portable twin: [`min_max_finite_portable`].
+pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<MinMax> {
     #[cfg(target_arch = "x86_64")]
     if isa.available() {
         match isa {
             // SAFETY: AVX-512 F is available (checked just above).
-            Isa::Avx512Vnni => return unsafe { x86::min_max_finite(data) },
+            Isa::Avx512Vnni => return Some(unsafe { x86::min_max_finite(data) }),
             // SAFETY: AVX2 is available (checked just above).
-            Isa::Avx2 | Isa::Avx2Vnni => return unsafe { x86::min_max_finite_avx2(data) },
+            Isa::Avx2 | Isa::Avx2Vnni => return Some(unsafe { x86::min_max_finite_avx2(data) }),
             Isa::Scalar => {}
         }
     }
-    let _ = isa;
+    let _ = (isa, data);
+    None
+}
+
+/// The portable [`MinMax`] of `data`, branch-free so that it compiles to vector code.
+pub fn min_max_finite_portable(data: &[f32]) -> MinMax {
     let mut lo = 0.0f32;
     let mut hi = 0.0f32;
     let mut finite = true;
@@ -324,8 +323,9 @@ pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<(f32, f32)> {
 }
 
 /// INT8 codes clamp(round(v / scale) + zp) of a row's leading elements on the SIMD path:
-/// returns how many it wrote (whole vectors), and the caller's portable loop does the rest.
-/// 0 when the path does not apply (scalar ISA, stochastic rounding).
+/// returns how many it wrote (whole vectors), and the caller's portable loop (the twin,
+/// `format::int8`'s `fill_row`) does the rest; `None` when the path does not apply (scalar
+/// ISA, stochastic rounding).
 pub fn int8_quantize_row(
     isa: Isa,
     src: &[f32],
@@ -333,7 +333,7 @@ pub fn int8_quantize_row(
     (qmin, qmax): (i32, i32),
     rounding: Rounding,
     dst: &mut [i8],
-) -> usize {
+) -> Option<usize> {
     let n = src.len().min(dst.len());
     let args = (
         scale,
@@ -348,24 +348,25 @@ pub fn int8_quantize_row(
                 let n = n / 16 * 16;
                 // SAFETY: AVX-512 F/BW are available (checked just above); n ≤ both lengths.
                 unsafe { x86::int8_quantize_16s(&src[..n], args, &mut dst[..n]) };
-                return n;
+                return Some(n);
             }
             Isa::Avx2 | Isa::Avx2Vnni => {
                 let n = n / 8 * 8;
                 // SAFETY: AVX2 is available (checked just above); n ≤ both lengths.
                 unsafe { x86::int8_quantize_8s_avx2(&src[..n], args, &mut dst[..n]) };
-                return n;
+                return Some(n);
             }
             Isa::Scalar => {}
         }
     }
     let _ = (isa, src, args, dst, n);
-    0
+    None
 }
 
-/// MXFP4 codes and scale bytes of one row in blocks of `block`, on the SIMD path; `false`
+/// MXFP4 codes and scale bytes of one row in blocks of `block`, on the SIMD path; `None`
 /// when it does not apply (scalar ISA, a block size that is not a multiple of the vector:
-/// 16 lanes on AVX-512, 8 on AVX2).
+/// 16 lanes on AVX-512, 8 on AVX2). Portable twin: `codec::mx_block::quantize_block` on each
+/// block.
 pub fn mx_quantize_row(
     isa: Isa,
     src: &[f32],
@@ -373,7 +374,7 @@ pub fn mx_quantize_row(
     rule: ScaleRule,
     codes: &mut [u8],
     scales: &mut [u8],
-) -> bool {
+) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
     {
         let lanes = match isa {
@@ -397,11 +398,11 @@ pub fn mx_quantize_row(
                     unsafe { x86::mx_quantize_block_avx2(vals, rule, cs) }
                 };
             }
-            return true;
+            return Some(());
         }
     }
     let _ = (isa, src, block, rule, codes, scales);
-    false
+    None
 }
 
 /// The reference GEMM's 2 × 2 tile (`reference::dots`, the same code) compiled for AVX2, when
@@ -468,53 +469,6 @@ pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, us
     }
 }
 
-/// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
-/// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]. The buffer is reused.
-#[cfg(target_arch = "x86_64")]
-fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
-    let panels = n.div_ceil(NR);
-    out.clear();
-    out.resize(panels * NR * kp, 0);
-    let pack = |(p, dst): (usize, &mut [u8])| {
-        let cols = p * NR..((p + 1) * NR).min(n);
-        let whole = k / 4;
-        // Whole groups: the destination is written in order, four bytes per column.
-        for (g, out) in dst.chunks_exact_mut(NR * 4).take(whole).enumerate() {
-            for (c, j) in cols.clone().enumerate() {
-                out[c * 4..c * 4 + 4].copy_from_slice(&b[j * k + 4 * g..j * k + 4 * g + 4]);
-            }
-        }
-        // A last partial group (k not a multiple of 4); the rest stays zero.
-        if !k.is_multiple_of(4) {
-            for (c, j) in cols.enumerate() {
-                let at = whole * NR * 4 + c * 4;
-                dst[at..at + k % 4].copy_from_slice(&b[j * k + 4 * whole..(j + 1) * k]);
-            }
-        }
-    };
-    for_chunks(out, NR * kp, n * k * 64, pack);
-}
-
-#[cfg(target_arch = "x86_64")]
-thread_local! {
-    /// Packing buffers reused from call to call: fresh multi-megabyte allocations are mapped
-    /// and faulted in anew each time, which costs as much as the GEMM itself at n = 1024.
-    static SCRATCH: std::cell::RefCell<[Vec<u8>; 3]> = const {
-        std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
-    };
-}
-
-/// Runs `f` with the calling thread's three scratch buffers. A GEMM that waits inside rayon
-/// can run another task on the same thread (work stealing), and that task's GEMM may arrive
-/// here while the buffers are lent out: it then gets fresh ones rather than a panic.
-#[cfg(target_arch = "x86_64")]
-fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
-    SCRATCH.with(|s| match s.try_borrow_mut() {
-        Ok(mut buffers) => f(&mut buffers),
-        Err(_) => f(&mut [Vec::new(), Vec::new(), Vec::new()]),
-    })
-}
-
 /// MXFP4 GEMM on E2M1 codes: `a` (`m × k`, W's codes), `b` (`n × k`, xᵀ's), blocks of
 /// `block` along k with scale bytes `sa` (`m × blocks`) and `sb` (`n × blocks`); f32
 /// accumulation. `None` when `isa` has no MXFP4 kernel (or is not available): the caller runs
@@ -536,5 +490,7 @@ pub fn mx_gemm_f32(
     None
 }
 
+#[cfg(target_arch = "x86_64")]
+mod blocked;
 #[cfg(target_arch = "x86_64")]
 mod x86;

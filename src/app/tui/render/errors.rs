@@ -39,7 +39,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let [decomp_area, hot_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(bottom);
 
-    let h = if app.log_bins {
+    let h = if app.errors.log_bins {
         &v.error_histogram_log
     } else {
         &v.error_histogram
@@ -47,13 +47,13 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let width = (hist_area.width.saturating_sub(2) / 2) as usize;
     let height = hist_area.height.saturating_sub(4).max(1) as usize;
     let mut lines = histogram_lines(h, width, height, theme);
-    let what = if app.log_bins {
+    let what = if app.errors.log_bins {
         "|error|, log-spaced bins"
     } else {
         "error = out − ref, linear bins"
     };
     let mut note = format!("{what} · {} outputs", v.output.count);
-    if app.log_bins {
+    if app.errors.log_bins {
         note.push_str(&format!(" · exact zeros {}", h.zeros));
     }
     if h.non_finite > 0 {

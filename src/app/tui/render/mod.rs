@@ -324,27 +324,27 @@ fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
 
 fn draw_open(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let mut lines = Vec::new();
-    if app.open_items.is_empty() {
+    if app.picker.items.is_empty() {
         lines.push(Line::styled(
             "no scenarios/ directory here; type a path",
             theme.dim(),
         ));
     }
-    for (i, p) in app.open_items.iter().enumerate() {
-        let style = if i == app.open_cursor {
+    for (i, p) in app.picker.items.iter().enumerate() {
+        let style = if i == app.picker.cursor {
             theme.selected()
         } else {
             Style::new()
         };
         lines.push(Line::styled(format!(" {}", p.display()), style));
     }
-    let on_input = app.open_cursor >= app.open_items.len();
+    let on_input = app.picker.cursor >= app.picker.items.len();
     let style = if on_input {
         theme.selected()
     } else {
         Style::new()
     };
-    lines.push(Line::styled(format!(" path: {}▏", app.open_input), style));
+    lines.push(Line::styled(format!(" path: {}▏", app.picker.input), style));
     let inner = popup(
         frame,
         area,

@@ -26,7 +26,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let Some(v) = c.run.variants.get(app.variant) else {
         return;
     };
-    let (quantized, original, name, format) = match app.operand {
+    let (quantized, original, name, format) = match app.scales.operand {
         Operand::W => (&v.qw, &c.run.w, "W", v.variant.w_format),
         Operand::X => (
             &v.qx,
@@ -91,7 +91,10 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let inner_w = map_area.width.saturating_sub(2) as usize;
     let inner_h = map_area.height.saturating_sub(3) as usize;
     let (rows, cols) = (q.rows(), q.blocks_per_row());
-    let (sel_r, sel_c) = (app.block.0.min(rows - 1), app.block.1.min(cols - 1));
+    let (sel_r, sel_c) = (
+        app.scales.block.0.min(rows - 1),
+        app.scales.block.1.min(cols - 1),
+    );
     let vis_cols = (inner_w.saturating_sub(6) / 2).max(1);
     let r0 = window(sel_r, rows, inner_h.max(1));
     let c0 = window(sel_c, cols, vis_cols);

@@ -45,12 +45,12 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     if is_seed(c) {
         title = format!(
             " the seed document, {} mode (m: switch) ",
-            match app.walk_mode {
+            match app.walk.mode {
                 walkthrough::Mode::Document => "document",
                 _ => "spec",
             }
         );
-        for sec in walkthrough::sections(app.walk_mode) {
+        for sec in walkthrough::sections(app.walk.mode) {
             lines.push(Line::styled(format!("== {} ==", sec.title), theme.key()));
             step_lines(&sec.steps, theme, &mut lines);
             lines.push(Line::from(""));

@@ -5,7 +5,11 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::super::{MR, NR};
+use super::super::blocked::{self, MicroKernel, NR};
+use super::super::{EXACT_I32_K, Int8Epilogue, Isa};
+
+/// Rows of W per INT8 tile.
+const MR: usize = 8;
 
 /// The INT8 GEMM on AVX-512 VNNI, AVX2 with AVX-VNNI or plain AVX2 (`isa`): the same
 /// packing and tiles, a 512- or 256-bit micro-kernel, and the epilogue vectorised on
@@ -13,38 +17,36 @@ use super::super::{MR, NR};
 pub fn int8_gemm(
     a: &[i8],
     b: &[i8],
-    m: usize,
-    n: usize,
-    k: usize,
-    e: &super::super::Int8Epilogue,
-    isa: super::super::Isa,
+    (m, n, k): (usize, usize, usize),
+    e: &Int8Epilogue,
+    isa: Isa,
 ) -> Vec<f32> {
     if m == 0 || n == 0 {
         return vec![0f32; m * n];
     }
-    super::super::with_scratch(|[au, packed, _]| {
-        int8_gemm_in(a, b, (m, n, k), e, (au, packed), isa)
+    blocked::with_scratch(|[au, packed, _]| {
+        let kp = k.div_ceil(4) * 4;
+        prepare(a, b, (m, n, k, kp), (au, packed));
+        let tiles = Tiles::new((au, packed), (m, n, k, kp), e, isa);
+        blocked::gemm(&tiles, m, n, m * n * k)
     })
 }
 
-fn int8_gemm_in(
+/// W's codes offset by 128 (as u8, rows padded to whole tiles and to kp) into `au`, and xᵀ's
+/// codes packed in panels into `packed`.
+fn prepare(
     a: &[i8],
     b: &[i8],
-    (m, n, k): (usize, usize, usize),
-    e: &super::super::Int8Epilogue,
+    (m, n, k, kp): (usize, usize, usize, usize),
     (au, packed): (&mut Vec<u8>, &mut Vec<u8>),
-    isa: super::super::Isa,
-) -> Vec<f32> {
-    let wide = isa == super::super::Isa::Avx512Vnni;
-    let mut out = vec![0f32; m * n];
-    let kp = k.div_ceil(4) * 4;
+) {
     au.clear();
     au.resize(m.div_ceil(MR) * MR * kp, 128);
     // The two operands are prepared side by side: one fork-join, not two in a row (each
     // costs a wake-up of the pool, which shows at n = 512).
     rayon::join(
         || {
-            super::super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
+            blocked::for_chunks(au, kp, m * k * 64, |(r, dst)| {
                 for (d, &s) in dst
                     .iter_mut()
                     .zip(a.get(r * k..(r + 1) * k).unwrap_or_default())
@@ -53,117 +55,134 @@ fn int8_gemm_in(
                 }
             });
         },
-        || super::super::pack_panels_into(bytemuck_i8(b), n, k, kp, packed),
+        || blocked::pack_panels_into(bytemuck_i8(b), n, k, kp, packed),
     );
-    let (au, packed) = (&*au, &*packed);
-    // Σ(a + 128)·b = Σab + 128·Σb: the offset comes back out in the epilogue. Columns are
-    // padded to whole panels so the vector epilogue can read full registers.
-    let np = n.div_ceil(NR) * NR;
-    let pad = |v: &[i64]| -> Vec<i64> {
-        v.iter()
-            .copied()
-            .chain(std::iter::repeat(0))
-            .take(np)
-            .collect()
-    };
-    let excess: Vec<i64> = pad(&e.x_sum.iter().map(|s| 128 * s).collect::<Vec<_>>());
-    let (xsum, xzero) = (pad(e.x_sum), pad(e.x_zero));
-    let xscale: Vec<f32> = e
-        .x_scale
-        .iter()
-        .copied()
-        .chain(std::iter::repeat(0.0))
-        .take(np)
-        .collect();
-    let rows_per_task = MR * 8;
-    // An i32 lane holds the sum over K_CHUNK k at most: a longer K runs the kernel chunk
-    // by chunk and adds the chunks' sums in i64 (then the epilogue is the scalar one).
-    let groups = kp / 4;
-    let chunk_groups = super::super::K_CHUNK / 4;
-    let long = groups > chunk_groups;
-    let work = |(t, chunk): (usize, &mut [f32])| {
-        let r0 = t * rows_per_task;
-        let rows = chunk.len() / n;
-        let mut tile = [0i32; MR * NR];
-        let mut sums = [0i64; MR * NR];
-        // Panels outer, row tiles inner: one panel of B stays in L1/L2 while the task's
-        // rows of A (L2-sized) stream past it.
-        for p in 0..n.div_ceil(NR) {
-            for i0 in (0..rows).step_by(MR) {
-                let mr = MR.min(rows - i0);
-                let panel = &packed[p * NR * kp..(p + 1) * NR * kp];
-                let rows_a = &au[(r0 + i0) * kp..(r0 + i0 + MR) * kp];
-                let run = |g: Range<usize>, tile: &mut [i32; MR * NR]| {
-                    // SAFETY: the caller's dispatch checked the features of the chosen
-                    // kernel, MR padded rows of kp bytes exist, and the panel holds kp/4
-                    // groups, of which g is a part.
-                    unsafe {
-                        match isa {
-                            super::super::Isa::Avx512Vnni => {
-                                kernel_8x32(rows_a, kp, g, panel, tile);
-                            }
-                            super::super::Isa::Avx2Vnni => {
-                                kernel_8x32_avx2(rows_a, kp, g, panel, tile);
-                            }
-                            _ => kernel_8x32_avx2_plain(rows_a, kp, g, panel, tile),
-                        }
-                    }
-                };
-                if long {
-                    sums.fill(0);
-                    for g0 in (0..groups).step_by(chunk_groups) {
-                        run(g0..(g0 + chunk_groups).min(groups), &mut tile);
-                        for (s, &t) in sums.iter_mut().zip(&tile) {
-                            *s += i64::from(t);
-                        }
-                    }
-                } else {
-                    run(0..groups, &mut tile);
-                }
-                let nc = NR.min(n - p * NR);
-                let cols = p * NR..(p + 1) * NR;
-                for r in 0..mr {
-                    let i = r0 + i0 + r;
-                    if !wide || long {
-                        // The scalar epilogue: the same arithmetic as the vector one.
-                        for c in 0..nc {
-                            let j = p * NR + c;
-                            let raw = if long {
-                                sums[r * NR + c]
-                            } else {
-                                i64::from(tile[r * NR + c])
-                            };
-                            chunk[(i0 + r) * n + j] = e.apply(i, j, k, raw - excess[j]);
-                        }
-                        continue;
-                    }
-                    let mut ys = [0f32; NR];
-                    // SAFETY: the features are available; every slice holds NR values.
-                    unsafe {
-                        epilogue_32(
-                            &tile[r * NR..(r + 1) * NR],
-                            (
-                                e.w_zero[i],
-                                e.w_sum[i] - k as i64 * e.w_zero[i],
-                                e.w_scale[i],
-                            ),
-                            (
-                                &excess[cols.clone()],
-                                &xsum[cols.clone()],
-                                &xzero[cols.clone()],
-                                &xscale[cols.clone()],
-                            ),
-                            &mut ys,
-                        );
-                    };
-                    chunk[(i0 + r) * n + p * NR..(i0 + r) * n + p * NR + nc]
-                        .copy_from_slice(&ys[..nc]);
-                }
+}
+
+/// The INT8 micro-kernel of the blocked driver: the prepared operands and the epilogue's
+/// per-column terms, padded to whole panels so the vector epilogue reads full registers.
+struct Tiles<'a> {
+    au: &'a [u8],
+    packed: &'a [u8],
+    e: &'a Int8Epilogue<'a>,
+    isa: Isa,
+    /// m, n, k and K padded to groups of 4.
+    dims: (usize, usize, usize, usize),
+    /// 128·Σb per column: Σ(a + 128)·b = Σab + 128·Σb, taken back out in the epilogue.
+    excess: Vec<i64>,
+    xsum: Vec<i64>,
+    xzero: Vec<i64>,
+    xscale: Vec<f32>,
+}
+
+impl<'a> Tiles<'a> {
+    fn new(
+        (au, packed): (&'a [u8], &'a [u8]),
+        dims: (usize, usize, usize, usize),
+        e: &'a Int8Epilogue<'a>,
+        isa: Isa,
+    ) -> Self {
+        let np = dims.1.div_ceil(NR) * NR;
+        let pad = |v: &mut dyn Iterator<Item = i64>| -> Vec<i64> {
+            v.chain(std::iter::repeat(0)).take(np).collect()
+        };
+        Tiles {
+            au,
+            packed,
+            e,
+            isa,
+            dims,
+            excess: pad(&mut e.x_sum.iter().map(|s| 128 * s)),
+            xsum: pad(&mut e.x_sum.iter().copied()),
+            xzero: pad(&mut e.x_zero.iter().copied()),
+            xscale: e
+                .x_scale
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(0.0))
+                .take(np)
+                .collect(),
+        }
+    }
+
+    /// The raw i32 sums of rows i0.. against panel p over the groups `g` of 4 k.
+    fn sums(&self, i0: usize, p: usize, g: Range<usize>, tile: &mut [i32; MR * NR]) {
+        let kp = self.dims.3;
+        let panel = &self.packed[p * NR * kp..(p + 1) * NR * kp];
+        let rows_a = &self.au[i0 * kp..(i0 + MR) * kp];
+        // SAFETY: the caller's dispatch checked the features of the chosen kernel, MR padded
+        // rows of kp bytes exist, and the panel holds kp/4 groups, of which g is a part.
+        unsafe {
+            match self.isa {
+                Isa::Avx512Vnni => kernel_8x32(rows_a, kp, g, panel, tile),
+                Isa::Avx2Vnni => kernel_8x32_avx2(rows_a, kp, g, panel, tile),
+                _ => kernel_8x32_avx2_plain(rows_a, kp, g, panel, tile),
             }
         }
-    };
-    super::super::for_chunks(&mut out, rows_per_task * n, m * n * k, work);
-    out
+    }
+}
+
+impl MicroKernel for Tiles<'_> {
+    const MR: usize = MR;
+    const TASK_ROWS: usize = MR * 8;
+
+    fn tile(&self, i0: usize, p: usize, out: &mut [f32]) {
+        let (m, n, k, kp) = self.dims;
+        let e = self.e;
+        // An i32 lane holds the sum over EXACT_I32_K k at most: a longer K runs the kernel
+        // chunk by chunk and adds the chunks' sums in i64 (then the epilogue is the scalar one).
+        let (groups, chunk_groups) = (kp / 4, EXACT_I32_K / 4);
+        let long = groups > chunk_groups;
+        let mut tile = [0i32; MR * NR];
+        let mut wide_sums = [0i64; MR * NR];
+        if long {
+            for g0 in (0..groups).step_by(chunk_groups) {
+                self.sums(i0, p, g0..(g0 + chunk_groups).min(groups), &mut tile);
+                for (s, &t) in wide_sums.iter_mut().zip(&tile) {
+                    *s += i64::from(t);
+                }
+            }
+        } else {
+            self.sums(i0, p, 0..groups, &mut tile);
+        }
+        let (nc, cols) = (NR.min(n - p * NR), p * NR..(p + 1) * NR);
+        for r in 0..MR.min(m - i0) {
+            let i = i0 + r;
+            let row = &mut out[r * NR..(r + 1) * NR];
+            if self.isa != Isa::Avx512Vnni || long {
+                // The scalar epilogue: the same arithmetic as the vector one.
+                for (c, y) in row.iter_mut().enumerate().take(nc) {
+                    let j = p * NR + c;
+                    let raw = if long {
+                        wide_sums[r * NR + c]
+                    } else {
+                        i64::from(tile[r * NR + c])
+                    };
+                    *y = e.apply(i, j, k, raw - self.excess[j]);
+                }
+                continue;
+            }
+            // SAFETY: AVX-512 F/DQ are available (the VNNI kernel's dispatch); every slice
+            // holds NR values.
+            unsafe {
+                epilogue_32(
+                    &tile[r * NR..(r + 1) * NR],
+                    (
+                        e.w_zero[i],
+                        e.w_sum[i] - k as i64 * e.w_zero[i],
+                        e.w_scale[i],
+                    ),
+                    (
+                        &self.excess[cols.clone()],
+                        &self.xsum[cols.clone()],
+                        &self.xzero[cols.clone()],
+                        &self.xscale[cols.clone()],
+                    ),
+                    row,
+                );
+            }
+        }
+    }
 }
 
 /// The INT8 epilogue for one row of a tile, 8 lanes of i64 at a time:
@@ -174,13 +193,14 @@ unsafe fn epilogue_32(
     acc: &[i32],
     (zw, w_term, sw): (i64, i64, f32),
     (excess, xsum, xzero, xscale): (&[i64], &[i64], &[i64], &[f32]),
-    out: &mut [f32; NR],
+    out: &mut [f32],
 ) {
     let (zw, w_term, sw) = (
         _mm512_set1_epi64(zw),
         _mm512_set1_epi64(w_term),
         _mm256_set1_ps(sw),
     );
+    assert!(acc.len() >= NR && out.len() >= NR);
     for q in 0..NR / 8 {
         // SAFETY: every slice holds NR = 32 values; q·8 + 8 ≤ 32.
         unsafe {

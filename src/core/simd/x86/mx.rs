@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::NR;
+use super::super::blocked::{self, MicroKernel, NR};
 use crate::core::codec::{e2m1, e8m0};
 
 /// 2^(e − 1) as f64 for a scale byte (NaN for 0xFF): half of each block's exponent, so
@@ -38,32 +38,78 @@ pub fn mx_gemm(
     }
     // W: doubled codes + 12 (so ≥ 0), block-padded, rows padded to whole tiles;
     // B: doubled codes, block-padded, packed in panels; in the thread's reused buffers.
-    super::super::with_scratch(|[au, bs, packed]| {
-        mx_gemm_in(a, b, sa, sb, (m, n, k, block), (au, bs, packed), wide)
+    blocked::with_scratch(|[au, bs, packed]| {
+        let shape = Shape::new(m, n, k, block);
+        let mut meta = vec![PanelBlock::default(); n.div_ceil(NR) * shape.blocks];
+        prepare((a, b, sb), shape, (au, bs, packed), &mut meta);
+        let mp = m.div_ceil(MX_MR) * MX_MR;
+        let tiles = Tiles {
+            au,
+            packed,
+            meta: &meta,
+            ascale: (0..mp * shape.blocks)
+                .map(|i| {
+                    if i < m * shape.blocks {
+                        half_scale(sa[i])
+                    } else {
+                        1.0
+                    }
+                })
+                .collect(),
+            asafe: (0..mp * shape.blocks)
+                .map(|i| i >= m * shape.blocks || f32_safe(sa[i]))
+                .collect(),
+            shape,
+            wide,
+        };
+        blocked::gemm(&tiles, m, n, m * n * k)
     })
 }
 
-#[allow(clippy::type_complexity)]
-fn mx_gemm_in(
-    a: &[u8],
-    b: &[u8],
-    sa: &[u8],
-    sb: &[u8],
-    (m, n, k, block): (usize, usize, usize, usize),
+/// The padded layout: blocks per row, the block padded to groups of 4, the padded row.
+#[derive(Clone, Copy)]
+struct Shape {
+    m: usize,
+    n: usize,
+    k: usize,
+    block: usize,
+    blocks: usize,
+    bp: usize,
+    kp: usize,
+}
+
+impl Shape {
+    fn new(m: usize, n: usize, k: usize, block: usize) -> Self {
+        let blocks = k.div_ceil(block);
+        let bp = block.div_ceil(4) * 4;
+        Shape {
+            m,
+            n,
+            k,
+            block,
+            blocks,
+            bp,
+            kp: blocks * bp,
+        }
+    }
+}
+
+/// Rows block-padded, codes doubled (the integers 2·value): W's offset by 12 (so u8) into
+/// `au`, xᵀ's as they are (two's complement) into `bs`, then packed in panels into `packed`
+/// with each panel block's terms in `meta`. Done on the threads, W and xᵀ side by side (one
+/// fork-join rather than several in a row: each costs a wake-up of the pool, which shows at
+/// n = 512).
+fn prepare(
+    (a, b, sb): (&[u8], &[u8], &[u8]),
+    s: Shape,
     (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
-    wide: bool,
-) -> Vec<f32> {
-    let mut out = vec![0f32; m * n];
-    let blocks = k.div_ceil(block);
-    let bp = block.div_ceil(4) * 4; // padded block
-    let kp = blocks * bp;
-    let mp = m.div_ceil(MX_MR) * MX_MR;
+    meta: &mut [PanelBlock],
+) {
+    let (m, n, k, block, bp, kp) = (s.m, s.n, s.k, s.block, s.bp, s.kp);
     au.clear();
-    au.resize(mp * kp, 12);
+    au.resize(m.div_ceil(MX_MR) * MX_MR * kp, 12);
     bs.clear();
     bs.resize(n * kp, 0);
-    // Rows block-padded, codes doubled (the integers 2·value): W's offset by 12 (so u8),
-    // xᵀ's as they are (two's complement). Done here, on the threads, in one pass.
     let pad_blocks = |src: &[u8], dst: &mut [u8], offset: i8| {
         for (blk, codes) in src.chunks(block).enumerate() {
             for (d, &c) in dst[blk * bp..].iter_mut().zip(codes) {
@@ -71,80 +117,68 @@ fn mx_gemm_in(
             }
         }
     };
-    // W and xᵀ are prepared side by side (one fork-join rather than several in a row: each
-    // costs a wake-up of the pool, which shows at n = 512).
-    let panels = n.div_ceil(NR);
-    let mut meta = vec![PanelBlock::default(); panels * blocks];
     rayon::join(
         || {
-            super::super::for_chunks(au, kp, m * k * 64, |(r, dst)| {
+            blocked::for_chunks(au, kp, m * k * 64, |(r, dst)| {
                 if r < m {
                     pad_blocks(&a[r * k..(r + 1) * k], dst, 12);
                 }
             });
         },
         || {
-            super::super::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
+            blocked::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
                 pad_blocks(&b[j * k..(j + 1) * k], dst, 0);
             });
             let bs = &*bs;
             rayon::join(
-                || super::super::pack_panels_into(bs, n, kp, kp, packed),
-                || panel_blocks(bs, sb, (n, kp, blocks, bp), &mut meta),
+                || blocked::pack_panels_into(bs, n, kp, kp, packed),
+                || panel_blocks(bs, sb, (n, kp, s.blocks, bp), meta),
             );
         },
     );
-    let (au, packed, meta) = (&*au, &*packed, &meta);
-    let ascale: Vec<f64> = (0..mp * blocks)
-        .map(|i| {
-            if i < m * blocks {
-                half_scale(sa[i])
+}
+
+/// The MX micro-kernel of the blocked driver: the prepared operands and W's half-scales.
+struct Tiles<'a> {
+    au: &'a [u8],
+    packed: &'a [u8],
+    meta: &'a [PanelBlock],
+    ascale: Vec<f64>,
+    asafe: Vec<bool>,
+    shape: Shape,
+    wide: bool,
+}
+
+impl MicroKernel for Tiles<'_> {
+    const MR: usize = MX_MR;
+    // Tasks of 16 tiles.
+    const TASK_ROWS: usize = MX_MR * 16;
+
+    fn tile(&self, i0: usize, p: usize, out: &mut [f32]) {
+        let Shape { blocks, bp, kp, .. } = self.shape;
+        let b = Panel {
+            codes: &self.packed[p * NR * kp..(p + 1) * NR * kp],
+            blocks: &self.meta[p * blocks..(p + 1) * blocks],
+        };
+        let a = Rows {
+            codes: &self.au[i0 * kp..(i0 + MX_MR) * kp],
+            scale: &self.ascale[i0 * blocks..(i0 + MX_MR) * blocks],
+            safe: &self.asafe[i0 * blocks..(i0 + MX_MR) * blocks],
+        };
+        let tile: &mut [f32; MX_MR * NR] = (&mut out[..MX_MR * NR])
+            .try_into()
+            .expect("the driver's tile holds MR × NR");
+        // SAFETY: the kernel's features are available (dispatch: AVX-512 F/BW/DQ/VNNI when
+        // `wide`, else AVX2); the slices above hold MX_MR padded rows of kp bytes, a panel of
+        // kp/4 groups, and blocks·NR entries.
+        unsafe {
+            if self.wide {
+                mx_kernel_4x32(&a, &b, blocks, bp, tile);
             } else {
-                1.0
-            }
-        })
-        .collect();
-    let asafe: Vec<bool> = (0..mp * blocks)
-        .map(|i| i >= m * blocks || f32_safe(sa[i]))
-        .collect();
-    // Tasks of 16 tiles; within a task, panels outer and row tiles inner, so one panel of
-    // B stays in cache while the task's rows of A stream past it.
-    let task_rows = MX_MR * 16;
-    let work = |(t, chunk): (usize, &mut [f32])| {
-        let rows = chunk.len() / n;
-        let mut tile = [0f32; MX_MR * NR];
-        for p in 0..panels {
-            let b = Panel {
-                codes: &packed[p * NR * kp..(p + 1) * NR * kp],
-                blocks: &meta[p * blocks..(p + 1) * blocks],
-            };
-            let nc = NR.min(n - p * NR);
-            for r0 in (0..rows).step_by(MX_MR) {
-                let i0 = t * task_rows + r0;
-                let a = Rows {
-                    codes: &au[i0 * kp..(i0 + MX_MR) * kp],
-                    scale: &ascale[i0 * blocks..(i0 + MX_MR) * blocks],
-                    safe: &asafe[i0 * blocks..(i0 + MX_MR) * blocks],
-                };
-                // SAFETY: the kernel's features are available (dispatch: AVX-512
-                // F/BW/DQ/VNNI when `wide`, else AVX2); the slices above hold MX_MR padded
-                // rows of kp bytes, a panel of kp/4 groups, and blocks·NR entries.
-                unsafe {
-                    if wide {
-                        mx_kernel_4x32(&a, &b, blocks, bp, &mut tile);
-                    } else {
-                        mx_kernel_4x32_avx2(&a, &b, blocks, bp, &mut tile);
-                    }
-                };
-                for r in 0..MX_MR.min(rows - r0) {
-                    chunk[(r0 + r) * n + p * NR..(r0 + r) * n + p * NR + nc]
-                        .copy_from_slice(&tile[r * NR..r * NR + nc]);
-                }
+                mx_kernel_4x32_avx2(&a, &b, blocks, bp, tile);
             }
         }
-    };
-    super::super::for_chunks(&mut out, task_rows * n, m * n * k, work);
-    out
+    }
 }
 
 /// What each block of each panel needs (see [`PanelBlock`]), from xᵀ's block-padded
@@ -155,7 +189,7 @@ fn panel_blocks(
     (n, kp, blocks, bp): (usize, usize, usize, usize),
     meta: &mut [PanelBlock],
 ) {
-    super::super::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
+    blocked::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
         for (blk, m) in meta.iter_mut().enumerate() {
             m.safe = true;
             for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {

@@ -1,0 +1,116 @@
+//! The one blocked GEMM driver, in the style of bluss/matrixmultiply: the output is cut into
+//! tasks of whole row tiles (one fork-join over rayon), and inside a task the packed panels of
+//! xᵀ run outer and W's row tiles inner, so one panel stays in L1/L2 while the task's rows of
+//! W stream past it. What differs between GEMMs — how an operand is packed, what a tile's
+//! inner product is, how raw sums become outputs — is a [`MicroKernel`]; the INT8 and the MX
+//! block GEMMs are two of them (`x86::int8`, `x86::mx`).
+//!
+//! Also here, shared by every kernel: the panel packing, the thread-local scratch buffers and
+//! the rule for when a stage runs on the pool. Nothing in this file is ISA-specific.
+
+/// Columns of x per packed panel.
+pub const NR: usize = 32;
+/// The largest row tile a micro-kernel may declare.
+pub const MAX_MR: usize = 8;
+
+/// One micro-kernel of the driver: an `MR × NR` tile of finished outputs from prepared
+/// operands. Implementors hold their packed operands and per-row / per-column terms.
+pub trait MicroKernel: Sync {
+    /// Rows of W per tile (at most [`MAX_MR`]).
+    const MR: usize;
+    /// Rows of W per task: a multiple of `MR`, sized so a task's rows of W fit in L2.
+    const TASK_ROWS: usize;
+
+    /// Writes the outputs of rows `i0 .. i0 + MR` (rows past `m` are padding and may hold
+    /// anything) and of panel `p`'s NR columns into `tile`, row-major (`MR × NR`).
+    fn tile(&self, i0: usize, p: usize, tile: &mut [f32]);
+}
+
+/// y (`m × n`, row-major) computed tile by tile by `kernel`; `work` (multiply-adds) decides
+/// whether the tasks run on the pool.
+pub fn gemm<K: MicroKernel>(kernel: &K, m: usize, n: usize, work: usize) -> Vec<f32> {
+    let mut out = vec![0f32; m * n];
+    if m == 0 || n == 0 {
+        return out;
+    }
+    debug_assert!(K::MR <= MAX_MR && K::TASK_ROWS.is_multiple_of(K::MR));
+    let panels = n.div_ceil(NR);
+    let task = |(t, chunk): (usize, &mut [f32])| {
+        let rows = chunk.len() / n;
+        let mut tile = [0f32; MAX_MR * NR];
+        let tile = &mut tile[..K::MR * NR];
+        for p in 0..panels {
+            let (c0, nc) = (p * NR, NR.min(n - p * NR));
+            for r0 in (0..rows).step_by(K::MR) {
+                kernel.tile(t * K::TASK_ROWS + r0, p, tile);
+                for r in 0..K::MR.min(rows - r0) {
+                    let at = (r0 + r) * n + c0;
+                    chunk[at..at + nc].copy_from_slice(&tile[r * NR..r * NR + nc]);
+                }
+            }
+        }
+    };
+    for_chunks(&mut out, K::TASK_ROWS * n, work, task);
+    out
+}
+
+/// Calls `f` on every `(index, chunk)` of `out` (chunks of `size`), on rayon's threads when
+/// `work` (multiply-adds or bytes touched) is worth it. Every stage of a GEMM, packing
+/// included, goes through here: a stage left serial caps the speed-up of threads.
+pub fn for_chunks<T: Send>(
+    out: &mut [T],
+    size: usize,
+    work: usize,
+    f: impl Fn((usize, &mut [T])) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    if work < super::PARALLEL_WORK {
+        out.chunks_mut(size.max(1)).enumerate().for_each(f);
+    } else {
+        out.par_chunks_mut(size.max(1)).enumerate().for_each(f);
+    }
+}
+
+/// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
+/// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]. The buffer is reused.
+pub fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
+    let panels = n.div_ceil(NR);
+    out.clear();
+    out.resize(panels * NR * kp, 0);
+    let pack = |(p, dst): (usize, &mut [u8])| {
+        let cols = p * NR..((p + 1) * NR).min(n);
+        let whole = k / 4;
+        // Whole groups: the destination is written in order, four bytes per column.
+        for (g, out) in dst.chunks_exact_mut(NR * 4).take(whole).enumerate() {
+            for (c, j) in cols.clone().enumerate() {
+                out[c * 4..c * 4 + 4].copy_from_slice(&b[j * k + 4 * g..j * k + 4 * g + 4]);
+            }
+        }
+        // A last partial group (k not a multiple of 4); the rest stays zero.
+        if !k.is_multiple_of(4) {
+            for (c, j) in cols.enumerate() {
+                let at = whole * NR * 4 + c * 4;
+                dst[at..at + k % 4].copy_from_slice(&b[j * k + 4 * whole..(j + 1) * k]);
+            }
+        }
+    };
+    for_chunks(out, NR * kp, n * k * 64, pack);
+}
+
+thread_local! {
+    /// Packing buffers reused from call to call: fresh multi-megabyte allocations are mapped
+    /// and faulted in anew each time, which costs as much as the GEMM itself at n = 1024.
+    static SCRATCH: std::cell::RefCell<[Vec<u8>; 3]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
+    };
+}
+
+/// Runs `f` with the calling thread's three scratch buffers. A GEMM that waits inside rayon
+/// can run another task on the same thread (work stealing), and that task's GEMM may arrive
+/// here while the buffers are lent out: it then gets fresh ones rather than a panic.
+pub fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buffers) => f(&mut buffers),
+        Err(_) => f(&mut [Vec::new(), Vec::new(), Vec::new()]),
+    })
+}
