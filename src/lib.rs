@@ -17,6 +17,6 @@ pub use core::error::{Error, Result};
 pub use core::matrix::Matrix;
 pub use core::simd;
 pub use core::{
-    codec, data, error, experiment, family, files, format, kernel, matrix, metrics, report, rng,
-    scenario, stdio, system, text,
+    check, codec, data, error, experiment, family, files, format, kernel, matrix, metrics, report,
+    rng, scenario, stdio, system, text,
 };

@@ -331,24 +331,12 @@ fn partial_last_block_has_its_own_scale() {
 #[test]
 fn block_sizes_from_one_to_whole_tensor() {
     let m = Matrix::from_rows(&[[0.7, -0.2, 3.0], [-0.5, 0.1, 0.0]]).unwrap();
-    let one = MxMatrix::quantize(
-        &m,
-        MxConfig {
-            block: BlockSize::Elements(1),
-            rule: ScaleRule::Floor,
-        },
-    )
-    .unwrap();
+    let one =
+        MxMatrix::quantize(&m, MxConfig::new(BlockSize::Elements(1), ScaleRule::Floor)).unwrap();
     assert_eq!(one.blocks_per_row(), 3);
     assert_eq!(one.scales()[5], 0x00, "a lone zero is a zero block");
-    let tensor = MxMatrix::quantize(
-        &m,
-        MxConfig {
-            block: BlockSize::Tensor,
-            rule: ScaleRule::Floor,
-        },
-    )
-    .unwrap();
+    let tensor =
+        MxMatrix::quantize(&m, MxConfig::new(BlockSize::Tensor, ScaleRule::Floor)).unwrap();
     // One scale for everything, from the tensor's amax 3 = 1.5 · 2^1 → e = −1.
     assert_eq!(tensor.scales(), &[0x7E, 0x7E]);
     assert_eq!(
@@ -357,14 +345,7 @@ fn block_sizes_from_one_to_whole_tensor() {
         "0.1 / 2^−1 = 0.2 flushes to zero"
     );
     assert!(
-        MxMatrix::quantize(
-            &m,
-            MxConfig {
-                block: BlockSize::Elements(0),
-                rule: ScaleRule::Floor
-            }
-        )
-        .is_err()
+        MxMatrix::quantize(&m, MxConfig::new(BlockSize::Elements(0), ScaleRule::Floor)).is_err()
     );
     assert_eq!("tensor".parse::<BlockSize>().unwrap(), BlockSize::Tensor);
     assert_eq!(

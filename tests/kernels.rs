@@ -55,7 +55,7 @@ proptest! {
 
     #[test]
     fn mx_error_is_at_most_half_a_step_unless_clipped(m in matrix(1usize..4, 1usize..100), rule in rule(), block in block()) {
-        let q = MxMatrix::quantize(&m, MxConfig { block, rule }).unwrap();
+        let q = MxMatrix::quantize(&m, MxConfig::new(block, rule)).unwrap();
         for r in 0..m.rows() {
             for (k, &v) in m.row(r).iter().enumerate() {
                 let byte = q.row_scales(r)[k / q.block()];
@@ -79,7 +79,7 @@ proptest! {
 
     #[test]
     fn mx_quantizing_a_dequantized_tensor_is_the_identity(m in matrix(1usize..4, 1usize..100), rule in rule(), block in block()) {
-        let config = MxConfig { block, rule };
+        let config = MxConfig::new(block, rule);
         let q = MxMatrix::quantize(&m, config).unwrap();
         let d = q.dequantize();
         // An amax near f32::MAX can round up to 4 · 2^126 = 2^128 under a bumping rule: a valid
@@ -102,7 +102,7 @@ proptest! {
     ) {
         let m = Matrix::new(1, vals.len(), vals.clone()).unwrap();
         let scaled = Matrix::new(1, vals.len(), vals.iter().map(|v| v * 2f32.powi(k)).collect()).unwrap();
-        let config = MxConfig { block: BlockSize::Elements(16), rule };
+        let config = MxConfig::new(BlockSize::Elements(16), rule);
         let (a, b) = (MxMatrix::quantize(&m, config).unwrap(), MxMatrix::quantize(&scaled, config).unwrap());
         prop_assert_eq!(a.codes(), b.codes());
         for (&x, &y) in a.scales().iter().zip(b.scales()) {
@@ -156,7 +156,7 @@ proptest! {
         let k = w.cols();
         let xs: Vec<f32> = (0..k * n).map(|i| ((int8_hash(seed, i) % 4001) as f32 - 2000.0) / 97.0).collect();
         let x = Matrix::new(k, n, xs).unwrap();
-        let config = MxConfig { block, rule };
+        let config = MxConfig::new(block, rule);
         let (qw, qx) = (MxMatrix::quantize(&w, config).unwrap(), MxMatrix::quantize(&x.transpose(), config).unwrap());
         let (dw, dx) = (qw.dequantize(), qx.dequantize());
         let y32 = mxfp4::gemm(&qw, &qx, Accumulator::F32);

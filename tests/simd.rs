@@ -41,7 +41,7 @@ fn check_int8(m: usize, k: usize, n: usize, seed: u64, cfg: Int8Config) {
 }
 
 fn check_mx(m: usize, k: usize, n: usize, seed: u64, block: BlockSize, rule: ScaleRule) {
-    let cfg = MxConfig { block, rule };
+    let cfg = MxConfig::new(block, rule);
     let w = MxMatrix::quantize(&data(m, k, seed, true), cfg).unwrap();
     let xt = MxMatrix::quantize(&data(n, k, seed + 7, true), cfg).unwrap();
     let scalar = mxfp4::gemm_with(Isa::Scalar, &w, &xt, Accumulator::F32);
@@ -273,7 +273,7 @@ fn quantizers_agree_on_every_path() {
             BlockSize::Tensor,
         ] {
             for rule in ScaleRule::ALL {
-                let cfg = MxConfig { block, rule };
+                let cfg = MxConfig::new(block, rule);
                 let want = MxMatrix::quantize_with(Isa::Scalar, &m, cfg).unwrap();
                 for isa in Isa::supported() {
                     assert_eq!(

@@ -832,7 +832,7 @@ fn the_editor_lists_the_current_variants_parameters() {
     assert!(p.contains(&ROUNDING) && !p.contains(&BLOCK_SIZE));
     app.update(Action::NextVariant);
     let p = app.params();
-    assert_eq!(p.len(), common + 3 + 1);
+    assert_eq!(p.len(), common + 6 + 1);
     assert!(p.contains(&BLOCK_SIZE) && !p.contains(&ROUNDING));
     assert_eq!(p.last(), Some(&Param::Shown));
 

@@ -905,13 +905,7 @@ pub fn shipped_rules(plan: &Plan, original: &Path) -> Result<Vec<Shipped>> {
             ScaleRule::Even,
             ScaleRule::Rceil,
         ] {
-            let q = MxMatrix::quantize(
-                &m,
-                MxConfig {
-                    block: BlockSize::Elements(32),
-                    rule,
-                },
-            )?;
+            let q = MxMatrix::quantize(&m, MxConfig::new(BlockSize::Elements(32), rule))?;
             let same = |a: &[u8], b: &[u8]| {
                 a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64
             };

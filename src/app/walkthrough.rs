@@ -166,10 +166,7 @@ fn int8_run(rounding: Rounding) -> Int8Run {
 }
 
 fn mx_run(block: BlockSize) -> (MxMatrix, MxMatrix, Vec<Vec<mxfp4::BlockTerm>>) {
-    let config = MxConfig {
-        block,
-        rule: ScaleRule::Floor,
-    };
+    let config = MxConfig::new(block, ScaleRule::Floor);
     let w = MxMatrix::quantize(&seed_w(), config).expect("valid");
     let x = MxMatrix::quantize(&seed_x().transpose(), config).expect("valid");
     let terms = (0..2).map(|m| mxfp4::cell_terms(&w, &x, m, 0)).collect();

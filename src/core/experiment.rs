@@ -217,6 +217,10 @@ pub struct VariantParams {
     pub w_group_size: Option<String>,
     pub x_group_size: Option<String>,
     pub two_level: Option<String>,
+    /// The MX dialect settings (issue 15's columns, after the older ones).
+    pub element_rounding: Option<String>,
+    pub exponent: Option<String>,
+    pub signed_zero: Option<String>,
 }
 
 impl VariantParams {
@@ -252,6 +256,10 @@ impl VariantParams {
             w_group_size: get("group_size", Role::W),
             x_group_size: get("group_size", Role::X),
             two_level: get("two_level", Role::W).or_else(|| get("two_level", Role::X)),
+            element_rounding: get("element_rounding", Role::W)
+                .or_else(|| get("element_rounding", Role::X)),
+            exponent: get("exponent", Role::W).or_else(|| get("exponent", Role::X)),
+            signed_zero: get("signed_zero", Role::W).or_else(|| get("signed_zero", Role::X)),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The numeric core: data → format (quantize) → kernel (exact GEMMs) → metrics → one
 //! experiment's report. Nothing here imports a front-end (`crate::app`).
 
+pub mod check;
 pub mod codec;
 pub mod data;
 pub mod error;

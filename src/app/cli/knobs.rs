@@ -20,6 +20,9 @@ pub enum For {
     Quantize,
     /// Two operands and a GEMM: `--w-KEY` / `--x-KEY`, and the GEMM's.
     Matmul,
+    /// One operand's settings, as for `quantize`, without the outputs (`check` reads files of
+    /// those names instead).
+    Check,
 }
 
 /// One generated option.
@@ -49,6 +52,7 @@ fn leak(s: String) -> &'static str {
 fn options(mode: For) -> &'static [Opt] {
     static QUANTIZE: OnceLock<Vec<Opt>> = OnceLock::new();
     static MATMUL: OnceLock<Vec<Opt>> = OnceLock::new();
+    static CHECK: OnceLock<Vec<Opt>> = OnceLock::new();
     let build = || {
         let mut opts: Vec<Opt> = Vec::new();
         let mut push = |key: String, what: What| {
@@ -61,8 +65,9 @@ fn options(mode: For) -> &'static [Opt] {
         for f in family::REGISTRY {
             for k in f.knobs() {
                 match (k.scope, mode) {
-                    (Scope::Gemm, For::Quantize) => {}
-                    (Scope::PerOperand, For::Quantize) | (Scope::Shared | Scope::Gemm, _) => {
+                    (Scope::Gemm, For::Quantize | For::Check) => {}
+                    (Scope::PerOperand, For::Quantize | For::Check)
+                    | (Scope::Shared | Scope::Gemm, _) => {
                         push(k.key.to_string(), What::Knob(k, None));
                     }
                     (Scope::PerOperand, For::Matmul) => {
@@ -85,6 +90,7 @@ fn options(mode: For) -> &'static [Opt] {
     match mode {
         For::Quantize => QUANTIZE.get_or_init(build),
         For::Matmul => MATMUL.get_or_init(build),
+        For::Check => CHECK.get_or_init(build),
     }
 }
 
@@ -189,17 +195,22 @@ fn arg(opt: &'static Opt) -> Arg {
 
 /// The format options that were given, as `(option, value)` in registry order.
 #[derive(Clone, Debug, Default)]
-pub struct Given<const MATMUL: bool> {
+pub struct Given<const MODE: u8> {
     knobs: Vec<(&'static Opt, String)>,
     outputs: Vec<(&'static str, PathBuf)>,
 }
 
-pub type QuantizeKnobs = Given<false>;
-pub type MatmulKnobs = Given<true>;
+pub type QuantizeKnobs = Given<0>;
+pub type MatmulKnobs = Given<1>;
+pub type CheckKnobs = Given<2>;
 
-impl<const MATMUL: bool> Given<MATMUL> {
+impl<const MODE: u8> Given<MODE> {
     fn mode() -> For {
-        if MATMUL { For::Matmul } else { For::Quantize }
+        match MODE {
+            0 => For::Quantize,
+            1 => For::Matmul,
+            _ => For::Check,
+        }
     }
 
     /// The extra outputs that were asked for, `(name, path)`.
@@ -385,7 +396,7 @@ pub fn format_parser(extra: &[&'static str]) -> PossibleValuesParser {
     PossibleValuesParser::new(values)
 }
 
-impl<const MATMUL: bool> clap::Args for Given<MATMUL> {
+impl<const MODE: u8> clap::Args for Given<MODE> {
     fn augment_args(cmd: Command) -> Command {
         options(Self::mode()).iter().fold(cmd, |c, o| c.arg(arg(o)))
     }
@@ -395,7 +406,7 @@ impl<const MATMUL: bool> clap::Args for Given<MATMUL> {
     }
 }
 
-impl<const MATMUL: bool> clap::FromArgMatches for Given<MATMUL> {
+impl<const MODE: u8> clap::FromArgMatches for Given<MODE> {
     fn from_arg_matches(m: &ArgMatches) -> std::result::Result<Self, clap::Error> {
         let mut g = Given::default();
         g.update_from_arg_matches(m)?;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod check;
 mod formats;
 mod knobs;
 mod matmul;
@@ -16,6 +17,7 @@ pub mod scan;
 mod sweep;
 
 pub use bench::BenchArgs;
+pub use check::CheckArgs;
 pub use formats::{format_text, formats_text};
 pub use knobs::{MatmulKnobs, QuantizeKnobs};
 pub use matmul::MatmulArgs;
@@ -87,6 +89,9 @@ pub enum Command {
     Plot(PlotArgs),
     /// Measure the GEMM paths and quantizers on this CPU
     Bench(BenchArgs),
+    /// Compare someone else's MX quantization of an input with qlab's reference: every
+    /// difference classified, their dialect named; exit 0 only when everything matches
+    Check(CheckArgs),
 }
 
 /// Entry point of the binary.
@@ -103,7 +108,9 @@ pub fn main() -> ExitCode {
         );
     }
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // A check that found differences: the report said so.
+        Ok(false) => ExitCode::FAILURE,
         // The reader of standard output went away (`| head`): end quietly, with the status
         // a shell reports for a process that SIGPIPE ended.
         Err(Error::Closed) => ExitCode::from(CLOSED_PIPE),
@@ -219,7 +226,8 @@ fn usage_line(rendered: &str) -> String {
     text::cut(&s, MESSAGE_MAX)
 }
 
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs a command; `Ok(false)` when it ran but its answer is "no" (`check` found differences).
+pub fn run(cli: Cli) -> Result<bool> {
     // --kernel wins over QLAB_KERNEL; without it, a QLAB_KERNEL that names no kernel is an
     // error, not silently the default.
     let kernel = match cli.kernel {
@@ -236,7 +244,7 @@ pub fn run(cli: Cli) -> Result<()> {
             .num_threads(n)
             .build_global();
     }
-    match cli.command {
+    let done = match cli.command {
         None => tui_cmd(None),
         Some(Command::Tui { scenario }) => tui_cmd(scenario.as_deref()),
         Some(Command::Walkthrough { mode }) => {
@@ -254,7 +262,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Scan(a)) => scan::cmd(&a, threads),
         Some(Command::Bench(a)) => bench::cmd(&a),
         Some(Command::Plot(a)) => sweep::plot_cmd(&a),
-    }
+        Some(Command::Check(a)) => return check::cmd(&a),
+    };
+    done.map(|()| true)
 }
 
 /// The most worker threads qlab starts, per core: more only costs memory and switches.

@@ -5,6 +5,8 @@
 //! Every element value is an integer times 2^−frac (frac = bias − 1 + mantissa bits; 6 for
 //! MXINT8), which is what lets the GEMMs multiply elements exactly in integers.
 
+use super::dialect::{self, SignedZero, Ties};
+
 /// Special values an element format has beside its finite grid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Specials {
@@ -234,6 +236,12 @@ impl Element {
     /// code, saturating to ±max (never Inf or NaN for a finite `v`), sign kept (−0.001 → −0).
     /// NaN gives the NaN code where there is one, else +0 (MX blocks mark NaN by their scale).
     pub fn encode(&self, v: f64) -> u8 {
+        self.encode_with(v, Ties::Even, SignedZero::Keep)
+    }
+
+    /// [`Element::encode`] in a dialect: midpoints rounded by `ties`, and a zero result stored
+    /// as +0 under [`SignedZero::FlushPositive`].
+    pub fn encode_with(&self, v: f64, ties: Ties, zero: SignedZero) -> u8 {
         let sign = if v.is_sign_negative() {
             self.sign_bit()
         } else {
@@ -246,25 +254,39 @@ impl Element {
             };
         }
         let a = v.abs();
-        if self.specials == Specials::Int {
-            // q = RNE(v · 64), clamped to ±127; two's complement.
-            let q = (a * 64.0).round_ties_even().min(127.0) as i8;
-            return if sign != 0 { (-q) as u8 } else { q as u8 };
-        }
-        // The step at a's binade (subnormals share the lowest normal binade's step):
-        // a / step is exact in f64 (a power-of-two scaling), and RNE of it gives the integer
-        // of the nearest grid value, ties to the even mantissa.
-        let emin = 1 - self.bias;
-        let e = if a == 0.0 {
-            emin
+        let magnitude = if self.specials == Specials::Int {
+            // q = round(v · 64), clamped to ±127; two's complement below.
+            dialect::round(a * 64.0, ties).min(127.0) as u8
         } else {
-            (exponent_of(a)).max(emin)
+            // The step at a's binade (subnormals share the lowest normal binade's step):
+            // a / step is exact in f64 (a power-of-two scaling), and rounding it gives the
+            // integer of the nearest grid value (a midpoint by `ties`; ties to even is the
+            // even mantissa).
+            let emin = 1 - self.bias;
+            let e = if a == 0.0 {
+                emin
+            } else {
+                (exponent_of(a)).max(emin)
+            };
+            let step_exp = e - self.mantissa_bits as i32;
+            let q = dialect::round(a * (-step_exp as f64).exp2(), ties);
+            // The integer in units of 2^−frac (the lowest step), saturated.
+            let int = (q * ((step_exp + self.frac()) as f64).exp2()).min(self.max_int() as f64);
+            self.code_of_int(int as i64)
         };
-        let step_exp = e - self.mantissa_bits as i32;
-        let q = (a * (-step_exp as f64).exp2()).round_ties_even();
-        // The integer in units of 2^−frac (the lowest step), saturated.
-        let int = (q * ((step_exp + self.frac()) as f64).exp2()).min(self.max_int() as f64);
-        sign | self.code_of_int(int as i64)
+        let sign = if magnitude == 0 && zero == SignedZero::FlushPositive {
+            0
+        } else {
+            sign
+        };
+        if self.specials == Specials::Int {
+            return if sign != 0 {
+                (magnitude as i8).wrapping_neg() as u8
+            } else {
+                magnitude
+            };
+        }
+        sign | magnitude
     }
 
     /// The positive code whose integer value is `int` (which lies on the grid).

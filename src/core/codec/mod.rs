@@ -2,6 +2,7 @@
 //! modes. The lowest layer of the formats, which the quantizers (`format`) and the SIMD
 //! kernels (`simd`) both build on; it imports neither.
 
+pub mod dialect;
 pub mod e2m1;
 pub mod e8m0;
 pub mod exact;

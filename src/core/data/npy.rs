@@ -208,8 +208,8 @@ enum Elem {
     F64,
 }
 
-/// [`decode`]; `any_rank` takes arrays of any rank ≥ 1 (activations), else 1 or 2.
-fn decode_with(bytes: &[u8], any_rank: bool) -> std::result::Result<NpyArray, String> {
+/// The header of `.npy` bytes and the payload after it.
+fn split(bytes: &[u8]) -> std::result::Result<(Header, &[u8]), String> {
     if !bytes.starts_with(MAGIC) {
         return Err("not a .npy file (missing the \\x93NUMPY magic)".into());
     }
@@ -233,7 +233,54 @@ fn decode_with(bytes: &[u8], any_rank: bool) -> std::result::Result<NpyArray, St
         .ok_or("truncated .npy header")?;
     let header =
         std::str::from_utf8(&bytes[start..end]).map_err(|_| "the .npy header is not UTF-8")?;
-    let header = parse_header(header)?;
+    Ok((parse_header(header)?, &bytes[end..]))
+}
+
+/// Reads a `.npy` array of bytes (uint8, or int8 taken as its bits) of any rank ≥ 1, in C
+/// order: codes, scale bytes, packed nibbles.
+pub fn read_u8(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    let bytes = crate::core::files::read(path)?;
+    decode_u8(&bytes).map_err(|msg| Error::file(path, msg))
+}
+
+/// [`read_u8`] of `.npy` bytes.
+pub fn decode_u8(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<u8>), String> {
+    let (header, payload) = split(bytes)?;
+    if !matches!(
+        header.descr.as_str(),
+        "|u1" | "<u1" | ">u1" | "|i1" | "<i1" | ">i1"
+    ) {
+        return Err(format!(
+            "dtype '{}' is not supported here; expected uint8 ('|u1') or int8 ('|i1')",
+            text::echo(&header.descr)
+        ));
+    }
+    if header.shape.is_empty() {
+        return Err("array is a scalar (shape ()); expected at least 1 dimension".into());
+    }
+    let need = header
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    if need != Some(payload.len()) {
+        return Err(format!(
+            "header declares shape {} of {} but the file holds {} bytes after the header",
+            shape_str(&header.shape),
+            header.descr,
+            payload.len()
+        ));
+    }
+    let data = if header.fortran_order {
+        to_c_order(&header.shape, payload)
+    } else {
+        payload.to_vec()
+    };
+    Ok((header.shape, data))
+}
+
+/// [`decode`]; `any_rank` takes arrays of any rank ≥ 1 (activations), else 1 or 2.
+fn decode_with(bytes: &[u8], any_rank: bool) -> std::result::Result<NpyArray, String> {
+    let (header, payload) = split(bytes)?;
     let Some((little, itemsize, elem)) = element(&header.descr) else {
         let other = header.descr.as_str();
         return Err(format!(
@@ -262,7 +309,6 @@ fn decode_with(bytes: &[u8], any_rank: bool) -> std::result::Result<NpyArray, St
             shape_str(&header.shape)
         ));
     }
-    let payload = &bytes[end..];
     let need = header
         .shape
         .iter()
@@ -354,8 +400,8 @@ fn c_index(shape: &[usize], mut f: usize) -> usize {
 
 /// A Fortran-order array's values in C order (`np.save(a.T)` writes `a`'s memory as the
 /// transpose's Fortran order).
-fn to_c_order(shape: &[usize], data: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; data.len()];
+fn to_c_order<T: Copy + Default>(shape: &[usize], data: &[T]) -> Vec<T> {
+    let mut out = vec![T::default(); data.len()];
     for (f, &v) in data.iter().enumerate() {
         out[c_index(shape, f)] = v;
     }

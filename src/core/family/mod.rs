@@ -25,6 +25,7 @@ use std::fmt;
 
 pub use knob::{Kind, Knob, Scope, Settings};
 
+use crate::core::codec::minifloat::Element;
 use crate::core::data::distribution::Role;
 use crate::core::error::{Error, Result};
 use crate::core::matrix::Matrix;
@@ -150,6 +151,11 @@ pub trait Family: Send + Sync + 'static {
     }
     /// How its codes look on the screens.
     fn codec(&self) -> Codec;
+    /// For an MX format (one E8M0 byte per block of minifloat or integer elements): its
+    /// element and typed settings, which `qlab check` compares others' output against.
+    fn mx(&self, _s: &Settings) -> Option<Result<(Element, crate::core::format::MxConfig)>> {
+        None
+    }
     /// Whether its operands have scales to show on the block-scales screen.
     fn has_scales(&self) -> bool {
         true

@@ -29,7 +29,7 @@ pub struct MxElement {
 }
 
 /// MXINT8's settings: MXFP4's, without the `even` scale rule (an integer element has no
-/// mantissa to round to even).
+/// mantissa to round to even) and without `signed_zero`.
 const MXINT8_KNOBS: &[Knob] = &[
     super::mxfp4::KNOBS[0],
     Knob {
@@ -40,6 +40,9 @@ const MXINT8_KNOBS: &[Knob] = &[
         ..super::mxfp4::KNOBS[1]
     },
     super::mxfp4::KNOBS[2],
+    super::mxfp4::KNOBS[3],
+    // No signed_zero: a two's complement element has one zero.
+    super::mxfp4::KNOBS[5],
 ];
 
 pub static MXFP8_E4M3: MxElement = MxElement {
@@ -130,6 +133,7 @@ impl Family for MxElement {
             v.w.value("block_size"),
             v.w.value("scale_rule")
         );
+        s.push_str(&super::mxfp4::dialect_label(&v.w));
         if super::accumulator(&v.gemm) == crate::core::kernel::Accumulator::F64 {
             s.push_str(" acc64");
         }
@@ -144,6 +148,10 @@ impl Family for MxElement {
             max: self.element.max() as f32,
             scale_name: "E8M0",
         }
+    }
+
+    fn mx(&self, s: &Settings) -> Option<Result<(Element, crate::core::format::MxConfig)>> {
+        Some(super::mxfp4::config(s).map(|c| (self.element, c)))
     }
 
     fn scales_in_words(&self) -> &'static str {

@@ -7,6 +7,8 @@ use super::{
     Blocks, Codec, Family, Kind, Knob, Output, Quantized, Scope, Settings, TRACE_BLOCKS,
     TraceInput, TraceStep, Variant,
 };
+use crate::core::codec::dialect::{Dialect, Exponent, ScaleRange, SignedZero, Ties};
+use crate::core::codec::minifloat::Element;
 use crate::core::data::npy::{NpyData, encode};
 use crate::core::error::{Error, Result};
 use crate::core::format::{BlockSize, MxConfig, MxMatrix, e2m1, e8m0, packed};
@@ -43,6 +45,42 @@ pub const KNOBS: &[Knob] = &[
         requires: None,
     },
     Knob {
+        key: "element_rounding",
+        noun: "element rounding",
+        help: "an element exactly between two grid values: ties-to-even (OCP spec), \
+               ties-toward-zero (llama.cpp, MLX) or ties-away (microxcaling's nearest)",
+        kind: Kind::Choice(Ties::NAMES),
+        scope: Scope::Shared,
+        defaults: ["ties-to-even", "ties-to-even"],
+        steps: Ties::NAMES,
+        axis: true,
+        requires: None,
+    },
+    Knob {
+        key: "exponent",
+        noun: "exponent",
+        help: "the binade of a block's amax: bits (exact, OCP spec) or log2f (floor(log2f(amax)), \
+               one scale step higher for the topmost floats below a power of two; llama.cpp)",
+        kind: Kind::Choice(Exponent::NAMES),
+        scope: Scope::Shared,
+        defaults: ["bits", "bits"],
+        steps: Exponent::NAMES,
+        axis: true,
+        requires: None,
+    },
+    Knob {
+        key: "signed_zero",
+        noun: "signed zero",
+        help: "an element that rounds to zero: keep its sign (−0, OCP spec) or flush-positive \
+               (always +0; llama.cpp, MLX)",
+        kind: Kind::Choice(SignedZero::NAMES),
+        scope: Scope::Shared,
+        defaults: ["keep", "keep"],
+        steps: SignedZero::NAMES,
+        axis: true,
+        requires: None,
+    },
+    Knob {
         key: "accumulator",
         noun: "accumulator",
         help: "sum across blocks in f32 (as tensor cores do) or f64",
@@ -60,7 +98,31 @@ pub fn config(s: &Settings) -> Result<MxConfig> {
     Ok(MxConfig {
         block: s.value("block_size").parse::<BlockSize>()?,
         rule: s.value("scale_rule").parse()?,
+        dialect: Dialect {
+            ties: Ties::parse(s.value("element_rounding"), "element rounding")?,
+            exponent: Exponent::parse(s.value("exponent"), "exponent")?,
+            // MXINT8 has no such knob: its element has one zero.
+            signed_zero: SignedZero::parse(s.get("signed_zero").unwrap_or("keep"), "signed zero")?,
+            scale_range: ScaleRange::Clamp,
+        },
     })
+}
+
+/// The label's suffix for a dialect other than the spec's (` ties-toward-zero log2f +0`).
+pub fn dialect_label(s: &Settings) -> String {
+    let mut out = String::new();
+    for (key, spec, short) in [
+        ("element_rounding", "ties-to-even", None),
+        ("exponent", "bits", None),
+        ("signed_zero", "keep", Some("+0")),
+    ] {
+        let v = s.get(key).unwrap_or(spec);
+        if v != spec {
+            out.push(' ');
+            out.push_str(short.unwrap_or(v));
+        }
+    }
+    out
 }
 
 /// The settings of a typed configuration (the inverse of [`config`]).
@@ -68,6 +130,9 @@ pub fn settings(c: MxConfig) -> Settings {
     let mut s = Settings::defaults(KNOBS, crate::core::data::distribution::Role::W, false);
     s.set("block_size", c.block.to_string());
     s.set("scale_rule", c.rule.name().into());
+    s.set("element_rounding", c.dialect.ties.name().into());
+    s.set("exponent", c.dialect.exponent.name().into());
+    s.set("signed_zero", c.dialect.signed_zero.name().into());
     s
 }
 
@@ -124,6 +189,7 @@ impl Family for Mxfp4 {
             v.w.value("block_size"),
             v.w.value("scale_rule")
         );
+        s.push_str(&dialect_label(&v.w));
         if accumulator(&v.gemm) == Accumulator::F64 {
             s.push_str(" acc64");
         }
@@ -138,6 +204,10 @@ impl Family for Mxfp4 {
             max: e2m1::MAX,
             scale_name: "E8M0",
         }
+    }
+
+    fn mx(&self, s: &Settings) -> Option<Result<(Element, MxConfig)>> {
+        Some(config(s).map(|c| (crate::core::codec::minifloat::E2M1, c)))
     }
 
     fn scales_in_words(&self) -> &'static str {

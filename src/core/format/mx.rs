@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::core::codec::dialect::Dialect;
 pub use crate::core::codec::mx_block::{
     ScaleRule, block_amax, dequantize, encode_block, inverse_scale, quantize_block, scale_byte,
     split_exponent,
@@ -65,11 +66,24 @@ impl FromStr for BlockSize {
     }
 }
 
-/// Quantization settings of an MXFP4 operand.
+/// Quantization settings of an MX operand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MxConfig {
     pub block: BlockSize,
     pub rule: ScaleRule,
+    /// How elements round and the exponent is found: the spec's by default.
+    pub dialect: Dialect,
+}
+
+impl MxConfig {
+    /// Blocks of `block` by `rule`, in the spec's dialect.
+    pub fn new(block: BlockSize, rule: ScaleRule) -> Self {
+        MxConfig {
+            block,
+            rule,
+            dialect: Dialect::SPEC,
+        }
+    }
 }
 
 /// A `rows × k` matrix in MXFP4, blocks running along each row (the reduction axis K).
@@ -103,6 +117,18 @@ impl MxMatrix {
             ));
         }
         let (rows, k) = m.shape();
+        if !config.dialect.is_spec() {
+            // A dialect runs the portable code of every MX element (E2M1 is one of them).
+            let (block, codes, scales) =
+                super::mx_element::quantize_parts(&crate::core::codec::minifloat::E2M1, m, config);
+            return Ok(MxMatrix {
+                rows,
+                k,
+                block,
+                codes,
+                scales,
+            });
+        }
         let block = config.block.len_for(k);
         let per_row = k.div_ceil(block);
         let mut codes = vec![0u8; rows * k];

@@ -2,6 +2,7 @@
 //! MXINT8. One E8M0 scale per block of K from the block's amax by a scale rule, as MXFP4
 //! (whose own module keeps its SIMD paths); the element is a [`minifloat::Element`].
 
+use crate::core::codec::dialect::{self, Dialect, Exponent, ScaleRange};
 use crate::core::codec::minifloat::{Element, Specials};
 use crate::core::codec::mx_block::{block_amax, split_exponent};
 use crate::core::codec::{e8m0, minifloat};
@@ -31,26 +32,74 @@ pub fn bumps(rule: ScaleRule, el: &Element, frac: u32) -> bool {
 /// The E8M0 byte of a block with largest magnitude `amax` (0 for a zero block, the NaN byte
 /// for NaN or ±Inf).
 pub fn scale_byte(el: &Element, amax: f32, rule: ScaleRule) -> u8 {
+    scale_byte_in(el, amax, rule, &Dialect::SPEC)
+}
+
+/// [`scale_byte`] in a dialect: the binade from log2f (one higher for the topmost floats of a
+/// binade; no rule bumps it further, since amax is then below that power of two), and an
+/// exponent below −127 wrapped modulo 256 instead of clamped.
+pub fn scale_byte_in(el: &Element, amax: f32, rule: ScaleRule, d: &Dialect) -> u8 {
     if !amax.is_finite() {
         return e8m0::NAN;
     }
     if amax == 0.0 {
         return 0;
     }
-    let (e, frac) = split_exponent(amax);
-    e8m0::from_exponent(e - el.emax() + i32::from(bumps(rule, el, frac)))
+    let (mut e, frac) = split_exponent(amax);
+    let mut bump = bumps(rule, el, frac);
+    if d.exponent == Exponent::Log2f && dialect::log2f_floor(amax) > e {
+        e += 1;
+        bump = false;
+    }
+    let x = e - el.emax() + i32::from(bump);
+    match d.scale_range {
+        ScaleRange::Clamp => e8m0::from_exponent(x),
+        ScaleRange::Wrap => (x + e8m0::BIAS).rem_euclid(256) as u8,
+    }
 }
 
-/// One block: its scale byte, and the code of every element (zeros in a NaN block).
+/// One block: the code of every element given its scale byte (zeros in a NaN block).
 pub fn quantize_block(el: &Element, values: &[f32], byte: u8, codes: &mut [u8]) {
+    quantize_block_in(el, values, byte, &Dialect::SPEC, codes);
+}
+
+/// [`quantize_block`] in a dialect (its element rounding and signed zeros).
+pub fn quantize_block_in(el: &Element, values: &[f32], byte: u8, d: &Dialect, codes: &mut [u8]) {
     let Some(e) = e8m0::exponent(byte) else {
         codes.fill(0);
         return;
     };
     let inv = e8m0::pow2(-e);
     for (c, &v) in codes.iter_mut().zip(values) {
-        *c = el.encode(f64::from(v) * inv);
+        *c = el.encode_with(f64::from(v) * inv, d.ties, d.signed_zero);
     }
+}
+
+/// Codes and scale bytes of `m` in blocks (`rows × k` codes, `rows × blocks` bytes), by the
+/// portable code for any element and dialect.
+pub fn quantize_parts(el: &Element, m: &Matrix, config: MxConfig) -> (usize, Vec<u8>, Vec<u8>) {
+    let (rows, k) = m.shape();
+    let block = config.block.len_for(k);
+    let per_row = k.div_ceil(block);
+    let mut codes = vec![0u8; rows * k];
+    let mut scales = vec![0u8; rows * per_row];
+    let d = &config.dialect;
+    let tensor_byte = (config.block == BlockSize::Tensor)
+        .then(|| scale_byte_in(el, block_amax(m.data()), config.rule, d));
+    for r in 0..rows {
+        for (j, (vals, cs)) in m
+            .row(r)
+            .chunks(block)
+            .zip(codes[r * k..(r + 1) * k].chunks_mut(block))
+            .enumerate()
+        {
+            let byte =
+                tensor_byte.unwrap_or_else(|| scale_byte_in(el, block_amax(vals), config.rule, d));
+            quantize_block_in(el, vals, byte, d, cs);
+            scales[r * per_row + j] = byte;
+        }
+    }
+    (block, codes, scales)
 }
 
 /// A matrix in an MX format: one code per element, one E8M0 byte per block of each row.
@@ -81,25 +130,7 @@ impl MxElementMatrix {
             ));
         }
         let (rows, k) = m.shape();
-        let block = config.block.len_for(k);
-        let per_row = k.div_ceil(block);
-        let mut codes = vec![0u8; rows * k];
-        let mut scales = vec![0u8; rows * per_row];
-        let tensor_byte = (config.block == BlockSize::Tensor)
-            .then(|| scale_byte(&el, block_amax(m.data()), config.rule));
-        for r in 0..rows {
-            for (j, (vals, cs)) in m
-                .row(r)
-                .chunks(block)
-                .zip(codes[r * k..(r + 1) * k].chunks_mut(block))
-                .enumerate()
-            {
-                let byte =
-                    tensor_byte.unwrap_or_else(|| scale_byte(&el, block_amax(vals), config.rule));
-                quantize_block(&el, vals, byte, cs);
-                scales[r * per_row + j] = byte;
-            }
-        }
+        let (block, codes, scales) = quantize_parts(&el, m, config);
         Ok(MxElementMatrix {
             element: el,
             rows,
