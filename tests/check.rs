@@ -608,3 +608,30 @@ fn bad_invocations_get_one_line_naming_what_is_wrong() {
     assert!(err.contains("x.npy") && err.contains("uint8"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn what_the_input_cannot_show_is_said_not_guessed() {
+    // Gaussian values at a scale that puts no element on a midpoint and no amax just below a
+    // power of two: ties-toward-zero and log2f leave no trace, so the detection says so, and
+    // a peer is only "consistent with".
+    let v: Vec<f32> = (0..256)
+        .map(|i| ((i * 37 % 101) as f32 - 50.3) * 0.0123)
+        .collect();
+    let m = Matrix::new(2, 128, v).unwrap();
+    let d = with(Ties::TowardZero, Exponent::Log2f, SignedZero::FlushPositive);
+    let q = MxMatrix::quantize(&m, cfg(ScaleRule::Floor, d)).unwrap();
+    let t = Theirs {
+        codes: q.codes().to_vec(),
+        scales: q.scales().to_vec(),
+    };
+    let det = check::compare(&m, &E2M1, cfg(ScaleRule::Floor, SPEC), &t).detection;
+    assert!(!det.complete, "{det:?}");
+    assert!(det.summary.contains("ties unseen"), "{}", det.summary);
+    assert!(
+        det.summary.contains("exponent source unseen"),
+        "{}",
+        det.summary
+    );
+    assert_eq!(det.signed_zero, "flush-positive");
+    assert_eq!(det.blocks_matched, det.blocks);
+}

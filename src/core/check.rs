@@ -69,6 +69,9 @@ pub struct Detection {
     pub summary: String,
     /// The known quantizer with this dialect, if any.
     pub peer: Option<String>,
+    /// Whether the input shows every part of the dialect (ties, signed zeros and, under
+    /// floor, the exponent source): only then is `peer` more than "consistent with".
+    pub complete: bool,
 }
 
 /// Everything `qlab check` found.
@@ -547,7 +550,34 @@ pub fn detect(values: &Matrix, el: &Element, cfg: MxConfig, theirs: &Theirs) -> 
     if nan_blocks_zeroed {
         parts.push("NaN/Inf blocks zeroed".into());
     }
-    let peer = peer_name(rule, &d);
+    // What the input lets one see: an element rounding shows only at exact midpoints, a
+    // log2f exponent only where it moves a byte, a signed zero only at a small negative.
+    let mut seen = Seen::default();
+    for (vals, amax, their, _) in blocks() {
+        if !amax.is_finite() || amax == 0.0 {
+            continue;
+        }
+        let l2 = dialect_of(Exponent::Log2f, ScaleRange::Clamp);
+        seen.log2f |= scale_byte_in(el, amax, ScaleRule::Floor, &l2)
+            != scale_byte_in(el, amax, ScaleRule::Floor, &Dialect::SPEC);
+        let Some(e) = e8m0::exponent(their) else {
+            continue;
+        };
+        for &v in vals {
+            let x = f64::from(v) * e8m0::pow2(-e);
+            seen.ties |= el.encode_with(x, Ties::TowardZero, SignedZero::Keep)
+                != el.encode_with(x, Ties::Away, SignedZero::Keep);
+            seen.zeros |= el.encode_with(x, Ties::Even, SignedZero::Keep) == el.sign_bit();
+        }
+    }
+    if !seen.ties {
+        parts.push("(ties unseen: no element lies between two grid values)".into());
+    }
+    if !seen.log2f && rule == ScaleRule::Floor {
+        parts.push("(exponent source unseen: no amax just below a power of two)".into());
+    }
+    let peer = peer_name(rule, &d, seen);
+    let complete = seen.ties && seen.zeros && (seen.log2f || rule != ScaleRule::Floor);
     Detection {
         scale_rule: rule.name().into(),
         element_rounding: d.ties.name().into(),
@@ -560,12 +590,22 @@ pub fn detect(values: &Matrix, el: &Element, cfg: MxConfig, theirs: &Theirs) -> 
         blocks: total,
         summary: parts.join(" + "),
         peer,
+        complete,
     }
 }
 
 /// The quantizers known to follow a dialect (their scale rule, element rounding, exponent
 /// and signed zeros; the range and special blocks only show on rare inputs).
-fn peer_name(rule: ScaleRule, d: &Dialect) -> Option<String> {
+/// Which parts of a dialect the input shows.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    ties: bool,
+    log2f: bool,
+    zeros: bool,
+}
+
+/// The first known quantizer that agrees on everything the input shows.
+fn peer_name(rule: ScaleRule, d: &Dialect, seen: Seen) -> Option<String> {
     let known: [(ScaleRule, Ties, Exponent, SignedZero, &str); 4] = [
         (
             ScaleRule::Floor,
@@ -598,7 +638,12 @@ fn peer_name(rule: ScaleRule, d: &Dialect) -> Option<String> {
     ];
     known
         .iter()
-        .find(|(r, t, e, z, _)| (*r, *t, *e, *z) == (rule, d.ties, d.exponent, d.signed_zero))
+        .find(|(r, t, e, z, _)| {
+            *r == rule
+                && (!seen.ties || *t == d.ties)
+                && (!seen.log2f || rule != ScaleRule::Floor || *e == d.exponent)
+                && (!seen.zeros || *z == d.signed_zero)
+        })
         .map(|k| k.4.to_string())
 }
 

@@ -341,7 +341,8 @@ fn text_report(what: &str, shape: &[usize], r: &Report, order: Option<&str>, ok:
         d.blocks_matched,
         d.blocks,
         match &d.peer {
-            Some(p) if d.blocks_matched == d.blocks => format!(": this is {p}"),
+            Some(p) if d.blocks_matched == d.blocks && d.complete => format!(": this is {p}"),
+            Some(p) if d.blocks_matched == d.blocks => format!(": consistent with {p}"),
             Some(p) => format!(": closest to {p}"),
             None => String::new(),
         }
