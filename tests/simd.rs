@@ -101,6 +101,40 @@ fn int8_extreme_codes_at_and_beyond_the_longest_single_chunk() {
     }
 }
 
+/// The sign kernel of plain AVX2 (taken when no x code is −128): W asymmetric, mostly −128
+/// (|a| = 128), against x symmetric, mostly −127, so every `vpmaddubsw` pair is 2 · 128 · 127 =
+/// 32512, the most it can be, and the i32 lanes grow as fast as they can.
+#[test]
+fn int8_sign_kernel_at_its_limits() {
+    for k in [65_536, 140_000] {
+        let signs = |rows: usize, seed: u64| {
+            let v = (0..rows * k)
+                .map(|i| {
+                    let h = qlab::rng::splitmix64(seed ^ i as u64);
+                    if h.is_multiple_of(16) { 1.0 } else { -1.0 }
+                })
+                .collect();
+            Matrix::new(rows, k, v).unwrap()
+        };
+        let w = Int8Matrix::quantize(&signs(9, 3), Int8Config::WEIGHTS).unwrap();
+        let xt = Int8Matrix::quantize(&signs(33, 4), Int8Config::ACTIVATIONS).unwrap();
+        assert_eq!(w.codes().iter().min(), Some(&-128));
+        assert_eq!(
+            xt.codes().iter().min(),
+            Some(&-127),
+            "no −128: the sign kernel"
+        );
+        let scalar = int8::gemm_with(Isa::Scalar, &w, &xt);
+        for isa in Isa::supported() {
+            assert_eq!(
+                bits(&int8::gemm_with(isa, &w, &xt)),
+                bits(&scalar),
+                "{isa:?} K {k}"
+            );
+        }
+    }
+}
+
 fn extreme_codes(k: usize) {
     // ±1 with mostly the sign `major`, so the sums grow long runs of the largest product:
     // W mostly +127 (offset byte 255) against x mostly −128.
