@@ -59,5 +59,30 @@ fn quantizers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gemms, quantizers);
+/// Every format of the registry at its defaults, GEMM and quantizer, at one size (the
+/// portable kernels of most are slow).
+fn formats(c: &mut Criterion) {
+    let n = 256;
+    let (w, x) = operands(n);
+    let xt = x.transpose();
+    let mut g = c.benchmark_group("format_gemm");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((n * n * n) as u64));
+    for &f in qlab::family::REGISTRY {
+        let v = qlab::family::Variant::pair(f, f);
+        let (qw, qx) = v.quantize(&w, &x, &xt).unwrap();
+        g.bench_function(f.name(), |b| b.iter(|| v.gemm(&*qw, &*qx)));
+    }
+    g.finish();
+    let mut g = c.benchmark_group("format_quantize");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(w.len() as u64));
+    for &f in qlab::family::REGISTRY {
+        let v = qlab::family::Variant::pair(f, f);
+        g.bench_function(f.name(), |b| b.iter(|| f.quantize(&w, &v.w).unwrap()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gemms, quantizers, formats);
 criterion_main!(benches);

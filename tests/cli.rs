@@ -1404,8 +1404,50 @@ fn bench_measures_every_path_this_cpu_has_and_the_quantizers() {
         );
         assert!(0.0 < lo && lo <= med && med <= hi, "{g}");
     }
-    assert_eq!(r["quantize"].as_array().unwrap().len(), 2);
+    // Every other format of the registry, and the W4A8 / W4A16 pairs, beside them, each with
+    // its ratio to the INT8 path.
+    for f in qlab::family::REGISTRY {
+        if f.name() == "int8" || f.name() == "mxfp4" {
+            continue;
+        }
+        assert!(
+            names.contains(&format!("{} gemm", f.name()).as_str()),
+            "{names:?}"
+        );
+    }
+    assert!(
+        names.contains(&"W4A8 (int4 · int8) gemm") && names.contains(&"W4A16 (int4 · bf16) gemm")
+    );
+    assert!(
+        r["gemm"].as_array().unwrap()[1..]
+            .iter()
+            .all(|g| g["vs_int8"].as_f64().unwrap() > 0.0)
+    );
+    let quantizers = r["quantize"].as_array().unwrap();
+    assert_eq!(quantizers.len(), qlab::family::REGISTRY.len());
+    assert!(
+        quantizers
+            .iter()
+            .all(|q| q["vs_int8"].as_f64().unwrap() > 0.0)
+    );
     assert_eq!(r["scaling"].as_array().unwrap().len(), 0);
+    // --kernels-only: the INT8 and MXFP4 rows alone.
+    let (out, _) = ok(&[
+        "bench",
+        "--sizes",
+        "40",
+        "--runs",
+        "1",
+        "--json",
+        "--kernels-only",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(r["quantize"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        r["gemm"].as_array().unwrap().len(),
+        1 + 2 * qlab::simd::Isa::supported().len()
+            - usize::from(qlab::simd::Isa::supported().contains(&qlab::simd::Isa::Avx2Vnni))
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ fi
 : > "$OUT/runs.jsonl"
 for round in $(seq "$ROUNDS"); do
     for t in 1 2; do
-        "$QLAB" bench --json --sizes "$SIZES" --runs "$RUNS" --threads "$t" \
+        "$QLAB" bench --json --kernels-only --sizes "$SIZES" --runs "$RUNS" --threads "$t" \
             | "$VENV/bin/python" -c 'import json,sys; r=json.load(sys.stdin); print(json.dumps({"who":"qlab","threads":int(sys.argv[1]),"report":r}))' "$t" \
             >> "$OUT/runs.jsonl"
         for n in ${SIZES//,/ }; do

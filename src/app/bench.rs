@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::core::data::distribution::{Distribution, Role, sample};
+use crate::core::family::{self, Variant};
 use crate::core::format::{Int8Config, Int8Matrix, MxConfig, MxMatrix};
 use crate::core::kernel::{Accumulator, int8, mxfp4};
 use crate::core::matrix::Matrix;
@@ -23,6 +24,9 @@ pub struct Rate {
     pub unit: String,
     /// median / the f32 baseline's median at the same size (GEMMs only).
     pub vs_f32: Option<f64>,
+    /// median / the INT8 path's median at the same size (the best INT8 GEMM, or the INT8
+    /// quantizer).
+    pub vs_int8: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -154,6 +158,7 @@ fn rate(name: &str, size: usize, work: f64, unit: &str, secs: &[f64]) -> Rate {
         max: r[r.len() - 1],
         unit: unit.into(),
         vs_f32: None,
+        vs_int8: None,
     }
 }
 
@@ -165,9 +170,28 @@ fn sgemm(a: &Matrix, b: &Matrix) -> Vec<f32> {
     c
 }
 
+/// The GEMMs of every registered format at its defaults, and the W × x pairs deployments use
+/// (W4A8, W4A16), each as `(name, variant)`.
+fn registry_variants() -> Vec<(String, Variant)> {
+    let mut v: Vec<(String, Variant)> = family::REGISTRY
+        .iter()
+        .map(|&f| (f.name().to_string(), Variant::pair(f, f)))
+        .collect();
+    for (name, w, x) in [
+        ("W4A8 (int4 · int8)", "int4", "int8"),
+        ("W4A16 (int4 · bf16)", "int4", "bf16"),
+    ] {
+        if let (Ok(w), Ok(x)) = (family::lookup(w), family::lookup(x)) {
+            v.push((name.to_string(), Variant::pair(w, x)));
+        }
+    }
+    v
+}
+
 /// Measures every path at every size, `runs` times each, on the current rayon pool; with
-/// `scale`, also the best INT8 and MXFP4 paths on one thread against the pool.
-pub fn run(sizes: &[usize], runs: usize, scale: bool) -> BenchReport {
+/// `scale`, also the best INT8 and MXFP4 paths on one thread against the pool. With `formats`,
+/// also every format's GEMM and quantizer (at most 3 runs each: the portable ones are slow).
+pub fn run(sizes: &[usize], runs: usize, scale: bool, formats: bool) -> BenchReport {
     let d = Distribution::Normal {
         mean: 0.0,
         std: 1.0,
@@ -234,14 +258,24 @@ pub fn run(sizes: &[usize], runs: usize, scale: bool) -> BenchReport {
                 }
             }
         }
+        let best_int8 = gemm
+            .iter()
+            .filter(|r| r.size == n && r.name.starts_with("int8 gemm"))
+            .map(|r| r.median)
+            .fold(0.0, f64::max);
+        for r in gemm.iter_mut().filter(|r| r.size == n && r.unit == "GOPS") {
+            r.vs_int8 = Some(r.median / best_int8);
+        }
         let elems = (n * n) as f64;
-        quantize.push(rate(
+        let q_int8 = rate(
             "int8 quantize (asymmetric)",
             n,
             elems,
             "G elements/s",
             &time(runs, || Int8Matrix::quantize(&w, Int8Config::WEIGHTS)),
-        ));
+        );
+        let q_base = q_int8.median;
+        quantize.push(q_int8);
         quantize.push(rate(
             "mxfp4 quantize (floor, 32)",
             n,
@@ -249,6 +283,49 @@ pub fn run(sizes: &[usize], runs: usize, scale: bool) -> BenchReport {
             "G elements/s",
             &time(runs, || MxMatrix::quantize(&w, MxConfig::default())),
         ));
+        if formats {
+            let few = runs.min(3);
+            for (name, v) in registry_variants() {
+                // A format whose kernels have rows of their own (per path) is not repeated.
+                if gemm
+                    .iter()
+                    .any(|r| r.name.starts_with(&format!("{name} gemm (")))
+                {
+                    continue;
+                }
+                let Ok((qw, qx)) = v.quantize(&w, &x, &xt) else {
+                    continue;
+                };
+                let mut r = rate(
+                    &format!("{name} gemm"),
+                    n,
+                    ops,
+                    "GOPS",
+                    &time(few, || v.gemm(&*qw, &*qx)),
+                );
+                r.vs_f32 = Some(r.median / base_median);
+                r.vs_int8 = Some(r.median / best_int8);
+                gemm.push(r);
+                if v.is_mixed() {
+                    continue;
+                }
+                let mut q = rate(
+                    &format!("{name} quantize"),
+                    n,
+                    elems,
+                    "G elements/s",
+                    &time(few, || v.w_format.quantize(&w, &v.w)),
+                );
+                q.vs_int8 = Some(q.median / q_base);
+                quantize.push(q);
+            }
+        }
+        for q in quantize
+            .iter_mut()
+            .filter(|q| q.size == n && q.vs_int8.is_none())
+        {
+            q.vs_int8 = Some(q.median / q_base);
+        }
     }
     BenchReport {
         cpu: cpu_name(),
@@ -270,32 +347,35 @@ pub fn render(r: &BenchReport) -> String {
         r.threads,
         r.runs
     );
+    let ratio = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}×"));
     s.push_str(&format!(
-        "{:<34}{:>6}{:>12}{:>22}{:>10}\n",
-        "GEMM", "n", "median", "range", "vs f32"
+        "{:<34}{:>6}{:>12}{:>22}{:>10}{:>10}\n",
+        "GEMM", "n", "median", "range", "vs f32", "vs int8"
     ));
     for g in &r.gemm {
         s.push_str(&format!(
-            "{:<34}{:>6}{:>12.1}{:>22}{:>10}  {}\n",
+            "{:<34}{:>6}{:>12.1}{:>22}{:>10}{:>10}  {}\n",
             g.name,
             g.size,
             g.median,
             format!("[{:.1}–{:.1}]", g.min, g.max),
-            g.vs_f32.map_or("".into(), |v| format!("{v:.2}×")),
+            ratio(g.vs_f32),
+            ratio(g.vs_int8),
             g.unit
         ));
     }
     s.push_str(&format!(
-        "\n{:<34}{:>6}{:>12}{:>22}\n",
-        "quantizer", "n", "median", "range"
+        "\n{:<34}{:>6}{:>12}{:>22}{:>10}\n",
+        "quantizer", "n", "median", "range", "vs int8"
     ));
     for q in &r.quantize {
         s.push_str(&format!(
-            "{:<34}{:>6}{:>12.3}{:>22}  {}\n",
+            "{:<34}{:>6}{:>12.3}{:>22}{:>10}  {}\n",
             q.name,
             format!("{}²", q.size),
             q.median,
             format!("[{:.3}–{:.3}]", q.min, q.max),
+            ratio(q.vs_int8),
             q.unit
         ));
     }

@@ -20,6 +20,10 @@ pub struct BenchArgs {
     /// alternating runs, and report the speed-up
     #[arg(long)]
     pub scaling: bool,
+    /// Only the INT8 and MXFP4 kernel paths: skip the GEMM and quantizer of every other format
+    /// (and the W4A8 / W4A16 pairs), which run on portable code and take longer
+    #[arg(long)]
+    pub kernels_only: bool,
 }
 
 /// The largest `qlab bench` size: an n³ GEMM on the portable kernels at n = 8192 already
@@ -59,7 +63,7 @@ pub(super) fn cmd(a: &BenchArgs) -> Result<()> {
                 .into(),
         ));
     }
-    let r = crate::app::bench::run(&a.sizes, a.runs, a.scaling);
+    let r = crate::app::bench::run(&a.sizes, a.runs, a.scaling, !a.kernels_only);
     if a.json {
         let json =
             serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(format!("JSON: {e}")))?;

@@ -223,7 +223,7 @@ impl Element {
                 _ => f32::NAN,
             };
         }
-        let v = self.to_int(code) as f64 * (-self.frac() as f64).exp2();
+        let v = self.to_int(code) as f64 * pow2(-self.frac());
         let v = v as f32;
         if code & self.sign_bit() != 0 && v == 0.0 {
             -0.0
@@ -269,9 +269,9 @@ impl Element {
                 (exponent_of(a)).max(emin)
             };
             let step_exp = e - self.mantissa_bits as i32;
-            let q = dialect::round(a * (-step_exp as f64).exp2(), ties);
+            let q = dialect::round(a * pow2(-step_exp), ties);
             // The integer in units of 2^−frac (the lowest step), saturated.
-            let int = (q * ((step_exp + self.frac()) as f64).exp2()).min(self.max_int() as f64);
+            let int = (q * pow2(step_exp + self.frac())).min(self.max_int() as f64);
             self.code_of_int(int as i64)
         };
         let sign = if magnitude == 0 && zero == SignedZero::FlushPositive {
@@ -299,6 +299,16 @@ impl Element {
         let field = top - m + 1;
         let mantissa = (int >> (top - m)) & ((1 << m) - 1);
         ((field << m) as i64 | mantissa) as u8
+    }
+}
+
+/// 2^e exactly: from the bits in f64's normal range (no libm call in the per-element loops),
+/// else by `exp2`, which is exact for an integer exponent too.
+fn pow2(e: i32) -> f64 {
+    if (-1022..=1023).contains(&e) {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        f64::from(e).exp2()
     }
 }
 
