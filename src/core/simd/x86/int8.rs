@@ -104,6 +104,25 @@ struct Tiles<'a> {
     xsum: Vec<i64>,
     xzero: Vec<i64>,
     xscale: Vec<f32>,
+    /// The same three as f64, for the AVX2 epilogue, and whether every term of the
+    /// correction is below 2^50, so that the f64 sum of four of them is the exact integer.
+    f64_terms: Option<(Vec<f64>, Vec<f64>, Vec<f64>)>,
+}
+
+/// Whether every term of the correction acc − excess − zW·Σb − zx·(ΣqW − K·zW) lies below
+/// 2^50 in magnitude: then their sum (below 2^53) is exact in f64, and its one rounding to f32
+/// is the scalar epilogue's `i64 as f32`.
+fn exact_in_f64(e: &Int8Epilogue, k: usize, excess: &[i64]) -> bool {
+    let max = |v: &mut dyn Iterator<Item = i64>| v.map(i64::unsigned_abs).max().unwrap_or(0) as f64;
+    let lim = 2f64.powi(50);
+    let w_term = max(&mut e
+        .w_sum
+        .iter()
+        .zip(e.w_zero)
+        .map(|(&s, &z)| s.saturating_sub((k as i64).saturating_mul(z))));
+    max(&mut excess.iter().copied()) < lim
+        && max(&mut e.w_zero.iter().copied()) * max(&mut e.x_sum.iter().copied()) < lim
+        && max(&mut e.x_zero.iter().copied()) * w_term < lim
 }
 
 impl<'a> Tiles<'a> {
@@ -117,15 +136,22 @@ impl<'a> Tiles<'a> {
         let pad = |v: &mut dyn Iterator<Item = i64>| -> Vec<i64> {
             v.chain(std::iter::repeat(0)).take(np).collect()
         };
+        let excess = pad(&mut e.x_sum.iter().map(|s| i64::from(kernel.offset()) * s));
+        let xsum = pad(&mut e.x_sum.iter().copied());
+        let xzero = pad(&mut e.x_zero.iter().copied());
+        let f = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+        let f64_terms = (kernel != Kernel::Vnni512 && exact_in_f64(e, dims.2, &excess))
+            .then(|| (f(&excess), f(&xsum), f(&xzero)));
         Tiles {
             au,
             packed,
             e,
             kernel,
             dims,
-            excess: pad(&mut e.x_sum.iter().map(|s| i64::from(kernel.offset()) * s)),
-            xsum: pad(&mut e.x_sum.iter().copied()),
-            xzero: pad(&mut e.x_zero.iter().copied()),
+            excess,
+            xsum,
+            xzero,
+            f64_terms,
             xscale: e
                 .x_scale
                 .iter()
@@ -181,6 +207,21 @@ impl MicroKernel for Tiles<'_> {
         for r in 0..MR.min(m - i0) {
             let i = i0 + r;
             let row = &mut out[r * NR..(r + 1) * NR];
+            if let (Some((ex, xs, xz)), false) = (&self.f64_terms, long) {
+                let (zw, w_term) = (e.w_zero[i], e.w_sum[i] - k as i64 * e.w_zero[i]);
+                // SAFETY: AVX2 is available (every kernel but the AVX-512 one is an AVX2
+                // kernel, and this is not the AVX-512 one); every slice holds NR values.
+                unsafe {
+                    epilogue_32_avx2(
+                        &tile[r * NR..(r + 1) * NR],
+                        (zw as f64, w_term as f64, e.w_scale[i]),
+                        (&ex[cols.clone()], &xs[cols.clone()], &xz[cols.clone()]),
+                        &self.xscale[cols.clone()],
+                        row,
+                    );
+                }
+                continue;
+            }
             if self.kernel != Kernel::Vnni512 || long {
                 // The scalar epilogue: the same arithmetic as the vector one.
                 for (c, y) in row.iter_mut().enumerate().take(nc) {
@@ -248,6 +289,41 @@ unsafe fn epilogue_32(
             _mm256_storeu_ps(
                 out.as_mut_ptr().add(8 * q),
                 _mm256_mul_ps(_mm512_cvtepi64_ps(c), scale),
+            );
+        }
+    }
+}
+
+/// The INT8 epilogue for one row of a tile on AVX2, 4 lanes of f64 at a time: the same
+/// integer acc − excess − zW·Σb − zx·(ΣqW − K·zW), exact in f64 (the caller checked that every
+/// term is below 2^50), rounded once to f32, times (sW · sx) in f32: the scalar epilogue's
+/// bits.
+#[target_feature(enable = "avx2")]
+unsafe fn epilogue_32_avx2(
+    acc: &[i32],
+    (zw, w_term, sw): (f64, f64, f32),
+    (excess, xsum, xzero): (&[f64], &[f64], &[f64]),
+    xscale: &[f32],
+    out: &mut [f32],
+) {
+    assert!(acc.len() >= NR && out.len() >= NR);
+    assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR && xscale.len() >= NR);
+    let (zw, w_term, sw) = (_mm256_set1_pd(zw), _mm256_set1_pd(w_term), _mm_set1_ps(sw));
+    for q in 0..NR / 4 {
+        // SAFETY: every slice holds NR = 32 values (asserted above); 4q + 4 ≤ 32.
+        unsafe {
+            let a = _mm256_cvtepi32_pd(_mm_loadu_si128(acc.as_ptr().add(4 * q) as *const _));
+            let ex = _mm256_loadu_pd(excess.as_ptr().add(4 * q));
+            let xs = _mm256_loadu_pd(xsum.as_ptr().add(4 * q));
+            let zx = _mm256_loadu_pd(xzero.as_ptr().add(4 * q));
+            let c = _mm256_sub_pd(
+                _mm256_sub_pd(_mm256_sub_pd(a, ex), _mm256_mul_pd(zw, xs)),
+                _mm256_mul_pd(zx, w_term),
+            );
+            let scale = _mm_mul_ps(sw, _mm_loadu_ps(xscale.as_ptr().add(4 * q)));
+            _mm_storeu_ps(
+                out.as_mut_ptr().add(4 * q),
+                _mm_mul_ps(_mm256_cvtpd_ps(c), scale),
             );
         }
     }
