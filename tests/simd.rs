@@ -371,3 +371,39 @@ fn gemms_nested_in_rayon_tasks_do_not_collide() {
         }
     });
 }
+
+/// The block dots of the segment GEMM's fast path: every ISA against the portable build, at
+/// the i16 extremes, with a short last block.
+#[test]
+fn block_dots_agree_on_every_path() {
+    let k: usize = 77;
+    let rows: Vec<Vec<i16>> = (0..4)
+        .map(|r| {
+            (0..k)
+                .map(|i| match (i + r) % 5 {
+                    0 => i16::MAX,
+                    1 => i16::MIN + 1,
+                    _ => (qlab::rng::splitmix64((r * 1000 + i) as u64) % 901) as i16 - 450,
+                })
+                .collect()
+        })
+        .collect();
+    let y: Vec<i16> = (0..k).map(|i| if i % 3 == 0 { -7 } else { 3 }).collect();
+    let xs = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+    for seg in [1, 16, 32, 77] {
+        let blocks = k.div_ceil(seg);
+        let mut want = vec![[0i32; 4]; blocks];
+        simd::block_dots_4_portable(xs, &y, seg, &mut want);
+        // By hand for block 0, row 0.
+        let first: i32 = (0..seg.min(k))
+            .map(|i| i32::from(xs[0][i]) * i32::from(y[i]))
+            .sum();
+        assert_eq!(want[0][0], first);
+        for isa in Isa::supported() {
+            let mut got = vec![[0i32; 4]; blocks];
+            if simd::block_dots_4(isa, xs, &y, seg, &mut got).is_some() {
+                assert_eq!(got, want, "{isa:?} seg {seg}");
+            }
+        }
+    }
+}

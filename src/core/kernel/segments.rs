@@ -71,6 +71,14 @@ pub fn accumulate(terms: impl Iterator<Item = f32>, acc: Accumulator) -> f32 {
 /// y = A · Bᵀ for `a` (`M × K`, W) and `b` (`N × K`, xᵀ), `M × N`.
 pub fn gemm(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
     assert_eq!(a.k, b.k, "segment GEMM: operands disagree about K");
+    if let Some(y) = same_blocks::gemm(a, b, acc) {
+        return y;
+    }
+    gemm_general(a, b, acc)
+}
+
+/// [`gemm`] by the general rule alone (the fast path's oracle in tests).
+pub fn gemm_general(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
     let (m, n) = (a.rows, b.rows);
     let mut y = vec![0f32; m * n];
     if n > 0 {
@@ -92,9 +100,215 @@ pub fn gemm(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
     Matrix::new(m, n, y).expect("m × n values")
 }
 
+/// The common case of the rule, fast: both operands in blocks of the same length with
+/// power-of-two scales (every MX pair of one block size). Then each term is one block, its
+/// dot fits an i32 (or an i64) and is formed by a loop the compiler vectorises, and
+/// `dot · 2^(ea + eb − fa − fb)` is exact in f64, so its one cast to f32 is `round_once`.
+mod same_blocks {
+    use rayon::prelude::*;
+
+    use super::{Accumulator, Fixed};
+    use crate::core::matrix::Matrix;
+
+    /// The largest |scale exponent| taken: products of two stay far inside f64's range.
+    const MAX_EXP: i32 = 400;
+    /// Rows of W per pass.
+    const ROWS: usize = 4;
+
+    /// Whether every scale is NaN or a power of two within 2^±MAX_EXP.
+    fn powers_of_two(scales: &[f64]) -> bool {
+        scales.iter().all(|&s| {
+            s.is_nan()
+                || (s > 0.0
+                    && s.to_bits() & ((1 << 52) - 1) == 0
+                    && (s.to_bits() >> 52) as i32 - 1023 >= -MAX_EXP
+                    && (s.to_bits() >> 52) as i32 - 1023 <= MAX_EXP)
+        })
+    }
+
+    fn max_abs(f: &Fixed) -> u64 {
+        f.ints.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0)
+    }
+
+    /// `None` when the operands are not of this case.
+    pub fn gemm(a: &Fixed, b: &Fixed, acc: Accumulator) -> Option<Matrix> {
+        if a.seg != b.seg || a.seg == 0 || !powers_of_two(&a.scales) || !powers_of_two(&b.scales) {
+            return None;
+        }
+        let bound = u128::from(max_abs(a)) * u128::from(max_abs(b)) * a.seg as u128;
+        let fits_i16 = |f: &Fixed| max_abs(f) <= i16::MAX as u64;
+        if bound < 1 << 31 && fits_i16(a) && fits_i16(b) {
+            let narrow = |f: &Fixed| f.ints.iter().map(|&v| v as i16).collect::<Vec<i16>>();
+            let (ia, ib) = (narrow(a), narrow(b));
+            return Some(run_i16(a, b, acc, (&ia, &ib)));
+        }
+        if bound < 1 << 53 {
+            let dot = |x: &[i64], y: &[i64]| -> i64 { x.iter().zip(y).map(|(&p, &q)| p * q).sum() };
+            return Some(run(a, b, acc, (&a.ints, &b.ints), dot));
+        }
+        None
+    }
+
+    /// [`run`] for i16 integers, four rows of W at a time through `simd::block_dots_4`.
+    fn run_i16(a: &Fixed, b: &Fixed, acc: Accumulator, (ia, ib): (&[i16], &[i16])) -> Matrix {
+        let (m, n, k, seg) = (a.rows, b.rows, a.k, a.seg);
+        let blocks = k.div_ceil(seg);
+        let shift = crate::core::codec::e8m0::pow2(-(a.frac + b.frac));
+        let isa = crate::core::simd::active();
+        let mut y = vec![0f32; m * n];
+        if n == 0 {
+            return Matrix::new(m, n, y).expect("m × n values");
+        }
+        y.par_chunks_mut(ROWS * n)
+            .enumerate()
+            .for_each(|(t, rows)| {
+                let i0 = t * ROWS;
+                let count = rows.len() / n;
+                // Missing rows of the last group repeat its first row (their sums are dropped).
+                let xs: [&[i16]; ROWS] = std::array::from_fn(|r| {
+                    let i = i0 + if r < count { r } else { 0 };
+                    &ia[i * k..(i + 1) * k]
+                });
+                let mut dots = vec![[0i32; ROWS]; blocks];
+                for j in 0..n {
+                    let rb = &ib[j * k..(j + 1) * k];
+                    let sb = &b.scales[j * blocks..(j + 1) * blocks];
+                    crate::core::simd::block_dots_4(isa, xs, rb, seg, &mut dots).unwrap_or_else(
+                        || {
+                            crate::core::simd::block_dots_4_portable(xs, rb, seg, &mut dots);
+                        },
+                    );
+                    for r in 0..count {
+                        let i = i0 + r;
+                        let sa = &a.scales[i * blocks..(i + 1) * blocks];
+                        let (mut s32, mut s64) = (0.0f32, 0.0f64);
+                        for (blk, d) in dots.iter().enumerate() {
+                            // Exact: |dot| < 2^31 and the scale a power of two in f64's range.
+                            let value = (f64::from(d[r]) * (sa[blk] * sb[blk] * shift)) as f32;
+                            s32 += value;
+                            s64 += f64::from(value);
+                        }
+                        rows[r * n + j] = match acc {
+                            Accumulator::F32 => s32,
+                            Accumulator::F64 => s64 as f32,
+                        };
+                    }
+                }
+            });
+        Matrix::new(m, n, y).expect("m × n values")
+    }
+
+    fn run<T: Sync>(
+        a: &Fixed,
+        b: &Fixed,
+        acc: Accumulator,
+        (ia, ib): (&[T], &[T]),
+        dot: impl Fn(&[T], &[T]) -> i64 + Sync,
+    ) -> Matrix {
+        let (m, n, k, seg) = (a.rows, b.rows, a.k, a.seg);
+        let blocks = k.div_ceil(seg);
+        let shift = crate::core::codec::e8m0::pow2(-(a.frac + b.frac));
+        let mut y = vec![0f32; m * n];
+        if n > 0 {
+            // Rows of W in fours: each block of xᵀ is read once for four dots, and the four
+            // f32 sums are independent chains.
+            y.par_chunks_mut(ROWS * n)
+                .enumerate()
+                .for_each(|(t, rows)| {
+                    let i0 = t * ROWS;
+                    let count = rows.len() / n;
+                    for j in 0..n {
+                        let rb = &ib[j * k..(j + 1) * k];
+                        let sb = &b.scales[j * blocks..(j + 1) * blocks];
+                        let mut s32 = [0.0f32; ROWS];
+                        let mut s64 = [0.0f64; ROWS];
+                        for (blk, &sbk) in sb.iter().enumerate() {
+                            let span = blk * seg..((blk + 1) * seg).min(k);
+                            let y = &rb[span.clone()];
+                            for r in 0..count {
+                                let i = i0 + r;
+                                let x = &ia[i * k + span.start..i * k + span.end];
+                                let scale = a.scales[i * blocks + blk] * sbk * shift;
+                                // Exact: |dot| < 2^53 and the scale a power of two in f64's range.
+                                let value = (dot(x, y) as f64 * scale) as f32;
+                                s32[r] += value;
+                                s64[r] += f64::from(value);
+                            }
+                        }
+                        for r in 0..count {
+                            rows[r * n + j] = match acc {
+                                Accumulator::F32 => s32[r],
+                                Accumulator::F64 => s64[r] as f32,
+                            };
+                        }
+                    }
+                });
+        }
+        Matrix::new(m, n, y).expect("m × n values")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast path against the general rule on MX-like operands: random integers at every
+    /// bound of the two dot widths, scales from 2^−140 to 2^140 and NaN, partial last blocks.
+    #[test]
+    fn same_blocks_is_the_general_rule_bit_for_bit() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for (max, frac) in [
+            (12i64, 1),
+            (127, 6),
+            (448, 4),
+            (60, 3),
+            (229_376, 9),
+            (1 << 30, 16),
+        ] {
+            for (rows, k, seg) in [
+                (3usize, 70usize, 32usize),
+                (2, 64, 16),
+                (4, 5, 32),
+                (1, 33, 1),
+            ] {
+                let mut operand = |rows: usize| {
+                    let blocks = k.div_ceil(seg);
+                    let ints = (0..rows * k)
+                        .map(|_| (next() % (2 * max as u64 + 1)) as i64 - max)
+                        .collect();
+                    let scales = (0..rows * blocks)
+                        .map(|_| match next() % 20 {
+                            0 => f64::NAN,
+                            _ => 2f64.powi((next() % 281) as i32 - 140),
+                        })
+                        .collect();
+                    fixed(rows, k, ints, frac, seg, scales)
+                };
+                let (a, b) = (operand(rows), operand(rows + 1));
+                for acc in [Accumulator::F32, Accumulator::F64] {
+                    let fast = gemm(&a, &b, acc);
+                    let general = gemm_general(&a, &b, acc);
+                    let bits = |m: &Matrix| {
+                        m.data()
+                            .iter()
+                            .map(|v| if v.is_nan() { u32::MAX } else { v.to_bits() })
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(
+                        bits(&fast),
+                        bits(&general),
+                        "max {max} k {k} seg {seg} {acc:?}"
+                    );
+                }
+            }
+        }
+    }
 
     fn fixed(
         rows: usize,

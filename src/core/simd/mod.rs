@@ -469,6 +469,56 @@ pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, us
     }
 }
 
+/// The block dots of four rows of i16 integers against one: `out[blk][r]` = Σ xs[r][k]·y[k]
+/// over block `blk` (blocks of `seg` along the rows; the last may be shorter), in i32 — the
+/// caller guarantees that no block's sum leaves i32. Compiled for AVX2 (`vpmaddwd`) when
+/// `isa` is a SIMD path; `None` otherwise. Portable twin: [`block_dots_4_portable`], the same
+/// code compiled for the baseline (integer sums: the same values).
+pub fn block_dots_4(
+    isa: Isa,
+    xs: [&[i16]; 4],
+    y: &[i16],
+    seg: usize,
+    out: &mut [[i32; 4]],
+) -> Option<()> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && Isa::Avx2.available() {
+        // SAFETY: AVX2 is available (checked just above).
+        unsafe { block_dots_4_avx2(xs, y, seg, out) };
+        return Some(());
+    }
+    let _ = (isa, xs, y, seg, out);
+    None
+}
+
+/// [`block_dots_4`] on the baseline instruction set.
+pub fn block_dots_4_portable(xs: [&[i16]; 4], y: &[i16], seg: usize, out: &mut [[i32; 4]]) {
+    block_dots_4_body(xs, y, seg, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_dots_4_avx2(xs: [&[i16]; 4], y: &[i16], seg: usize, out: &mut [[i32; 4]]) {
+    block_dots_4_body(xs, y, seg, out);
+}
+
+/// The one body of [`block_dots_4`]'s two builds (inlined into each, so each compiles it
+/// for its own instruction set).
+#[inline(always)]
+fn block_dots_4_body(xs: [&[i16]; 4], y: &[i16], seg: usize, out: &mut [[i32; 4]]) {
+    let seg = seg.max(1);
+    for (blk, (o, yb)) in out.iter_mut().zip(y.chunks(seg)).enumerate() {
+        let span = blk * seg..blk * seg + yb.len();
+        for (r, x) in xs.iter().enumerate() {
+            o[r] = x[span.clone()]
+                .iter()
+                .zip(yb)
+                .map(|(&p, &q)| i32::from(p) * i32::from(q))
+                .sum();
+        }
+    }
+}
+
 /// MXFP4 GEMM on E2M1 codes: `a` (`m × k`, W's codes), `b` (`n × k`, xᵀ's), blocks of
 /// `block` along k with scale bytes `sa` (`m × blocks`) and `sb` (`n × blocks`); f32
 /// accumulation. `None` when `isa` has no MXFP4 kernel (or is not available): the caller runs
