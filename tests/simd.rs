@@ -407,3 +407,44 @@ fn block_dots_agree_on_every_path() {
         }
     }
 }
+
+/// The integer MX kernels (MXINT8, MXFP6 E2M3 through the MXFP4 block kernel with the sign
+/// trick) against the portable path and against the general segment rule: awkward shapes,
+/// every block size up to a partial last block, extreme scales, NaN blocks.
+#[test]
+fn integer_mx_kernels_agree_with_the_segment_rule() {
+    use qlab::codec::minifloat::{E2M3, E3M2, INT8};
+    use qlab::format::mx_element::MxElementMatrix;
+    use qlab::kernel::{mx_int, segments};
+    for el in [INT8, E2M3, E3M2] {
+        for (m, k, n, block) in [
+            (5, 70, 9, 32),
+            (8, 64, 33, 16),
+            (3, 7, 2, 32),
+            (9, 130, 40, 8),
+        ] {
+            let cfg = MxConfig::new(BlockSize::Elements(block), ScaleRule::Floor);
+            let mut w = nasty(m, k, 11 + m as u64).into_data();
+            // Extreme binades in some blocks, a NaN in one.
+            w[0] *= 1e30;
+            w[k.min(40) - 1] *= 1e-30;
+            if k > 35 {
+                w[k + 3] = f32::NAN;
+            }
+            let w = Matrix::new(m, k, w).unwrap();
+            let xt = nasty(n, k, 5 + n as u64);
+            let qw = MxElementMatrix::quantize(el, &w, cfg).unwrap();
+            let qx = MxElementMatrix::quantize(el, &xt, cfg).unwrap();
+            let general = segments::gemm_general(&qw.fixed(), &qx.fixed(), Accumulator::F32);
+            for isa in Isa::supported() {
+                let got = mx_int::gemm_with(isa, &qw, &qx, Accumulator::F32);
+                assert_eq!(
+                    bits(&got),
+                    bits(&general),
+                    "{} {isa:?} {m}×{k}×{n} b{block}",
+                    el.name
+                );
+            }
+        }
+    }
+}

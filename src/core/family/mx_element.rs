@@ -122,7 +122,7 @@ impl Family for MxElement {
     }
 
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, gemm: &Settings) -> Matrix {
-        segments::gemm(&mx(w).fixed(), &mx(xt).fixed(), super::accumulator(gemm))
+        crate::core::kernel::mx_int::gemm(mx(w), mx(xt), super::accumulator(gemm))
     }
 
     /// `mxfp8-e4m3 b32 floor`, and `acc64` for the f64 accumulator.

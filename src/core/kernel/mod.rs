@@ -6,6 +6,7 @@
 //! MXFP4 format needs and that a SIMD micro-kernel wants.
 
 pub mod int8;
+pub mod mx_int;
 pub mod mxfp4;
 pub mod reference;
 pub mod segments;

@@ -469,6 +469,35 @@ pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, us
     }
 }
 
+/// The MX block GEMM of i8 integer elements (`a`, `b`: the integers' bytes, `m × k` and
+/// `n × k`; each worth int · 2^−frac): per block the exact i32 dot, times 2^(ea + eb − 2·frac),
+/// rounded once to f32, summed in f32 in K order — `kernel::segments`'s rule, whose general
+/// code is the portable twin. The caller checks |int| ≤ 127, no −128 in `b`, and
+/// block · 127² < 2^24. `None` when `isa` has no such kernel (the AVX2 one serves every x86
+/// SIMD path).
+pub fn mx_gemm_i8(
+    isa: Isa,
+    (a, b): (&[u8], &[u8]),
+    (sa, sb): (&[u8], &[u8]),
+    (m, n, k, block): (usize, usize, usize, usize),
+    frac: i32,
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && isa.available() && Isa::Avx2.available() {
+        return Some(x86::mx_gemm(
+            a,
+            b,
+            sa,
+            sb,
+            (m, n, k, block),
+            false,
+            x86::Elements::Int8 { frac },
+        ));
+    }
+    let _ = (isa, a, b, sa, sb, m, n, k, block, frac);
+    None
+}
+
 /// The block dots of four rows of i16 integers against one: `out[blk][r]` = Σ xs[r][k]·y[k]
 /// over block `blk` (blocks of `seg` along the rows; the last may be shorter), in i32 — the
 /// caller guarantees that no block's sum leaves i32. Compiled for AVX2 (`vpmaddwd`) when
@@ -534,7 +563,15 @@ pub fn mx_gemm_f32(
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Scalar && isa.available() {
         let wide = isa == Isa::Avx512Vnni;
-        return Some(x86::mx_gemm(a, b, sa, sb, (m, n, k, block), wide));
+        return Some(x86::mx_gemm(
+            a,
+            b,
+            sa,
+            sb,
+            (m, n, k, block),
+            wide,
+            x86::Elements::Fp4,
+        ));
     }
     let _ = (isa, a, b, sa, sb, m, n, k, block);
     None

@@ -10,7 +10,7 @@ mod quant;
 
 pub use f64::{f64_dots_2x2, f64_dots_4x4};
 pub use int8::int8_gemm;
-pub use mx::mx_gemm;
+pub use mx::{Elements, mx_gemm};
 pub use quant::{
     int8_quantize_8s_avx2, int8_quantize_16s, min_max_finite, min_max_finite_avx2,
     mx_quantize_block, mx_quantize_block_avx2,

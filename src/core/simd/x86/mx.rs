@@ -1,6 +1,7 @@
-//! The MX block GEMM on x86: doubled E2M1 codes, block-padded and packed in panels, the 4 × 32
-//! micro-kernels (AVX-512 VNNI, AVX2) and the exact per-block scaling. Portable twin:
-//! `kernel::mxfp4::gemm_with(Isa::Scalar, ..)`.
+//! The MX block GEMM on x86: doubled E2M1 codes (or the i8 integers of MXINT8 and MXFP6
+//! E2M3), block-padded and packed in panels, the 4 × 32 micro-kernels (AVX-512 VNNI, AVX2) and
+//! the exact per-block scaling. Portable twins: `kernel::mxfp4::gemm_with(Isa::Scalar, ..)`
+//! and `kernel::segments::gemm` (the rule every MX pair follows).
 
 use std::arch::x86_64::*;
 
@@ -16,6 +17,57 @@ fn half_scale(byte: u8) -> f64 {
 /// Rows of W per MXFP4 tile.
 const MX_MR: usize = 4;
 
+/// What the element bytes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elements {
+    /// E2M1 codes: doubled (|2v| ≤ 12), W's offset by 12 for `vpmaddubsw`, scales 2^(e − 1).
+    Fp4,
+    /// i8 integers worth int · 2^−frac (MXINT8: q, frac 6; MXFP6 E2M3: 8v, frac 3), |int| ≤
+    /// 127 and no −128 in x; multiplied by the sign trick (|a| times b·sign(a)), scales
+    /// 2^(e − frac).
+    Int8 { frac: i32 },
+}
+
+impl Elements {
+    /// The operand scale of a byte, so that the product of W's and x's is the block's.
+    fn scale(self, byte: u8) -> f64 {
+        match self {
+            Elements::Fp4 => half_scale(byte),
+            Elements::Int8 { frac } => {
+                e8m0::exponent(byte).map_or(f64::NAN, |e| e8m0::pow2(e - frac))
+            }
+        }
+    }
+
+    /// Whether the f32 route is exact for this byte: the scale 2^(e − frac) and every block
+    /// product |dot| · 2^(ea + eb − 2·frac) (|dot| < 2^24, which the caller checked) stay
+    /// normal f32 when both exponents lie in [frac − 63, frac + 51].
+    fn safe(self, byte: u8) -> bool {
+        match self {
+            Elements::Fp4 => f32_safe(byte),
+            Elements::Int8 { frac } => {
+                e8m0::exponent(byte).is_some_and(|e| (frac - 63..=frac + 51).contains(&e))
+            }
+        }
+    }
+
+    /// W's byte for an element byte, and x's, and the offset W carries (taken back out with
+    /// offset · Σb).
+    fn offset(self) -> i32 {
+        match self {
+            Elements::Fp4 => 12,
+            Elements::Int8 { .. } => 0,
+        }
+    }
+
+    fn int(self, byte: u8) -> i8 {
+        match self {
+            Elements::Fp4 => e2m1::doubled(byte),
+            Elements::Int8 { .. } => byte as i8,
+        }
+    }
+}
+
 /// Whether a half-scale 2^(e − 1) keeps every block product exact in f32: with both
 /// exponents in [−60, 50] the scale 2^(ea + eb − 2) is a normal f32 and |dot| · scale
 /// (|dot| < 2^24) stays inside f32's normal range, so f32(dot) · scale needs no rounding,
@@ -24,7 +76,7 @@ fn f32_safe(byte: u8) -> bool {
     e8m0::exponent(byte).is_some_and(|e| (-59..=51).contains(&e))
 }
 
-/// The MXFP4 GEMM with the AVX-512 (`wide`) or the AVX2 micro-kernel.
+/// The MX block GEMM with the AVX-512 (`wide`, E2M1 only) or the AVX2 micro-kernel.
 pub fn mx_gemm(
     a: &[u8],
     b: &[u8],
@@ -32,7 +84,9 @@ pub fn mx_gemm(
     sb: &[u8],
     (m, n, k, block): (usize, usize, usize, usize),
     wide: bool,
+    el: Elements,
 ) -> Vec<f32> {
+    let wide = wide && el == Elements::Fp4;
     if m == 0 || n == 0 {
         return vec![0f32; m * n];
     }
@@ -41,7 +95,7 @@ pub fn mx_gemm(
     blocked::with_scratch(|[au, bs, packed]| {
         let shape = Shape::new(m, n, k, block);
         let mut meta = vec![PanelBlock::default(); n.div_ceil(NR) * shape.blocks];
-        prepare((a, b, sb), shape, (au, bs, packed), &mut meta);
+        prepare((a, b, sb), shape, (au, bs, packed), &mut meta, el);
         let mp = m.div_ceil(MX_MR) * MX_MR;
         let tiles = Tiles {
             au,
@@ -50,17 +104,18 @@ pub fn mx_gemm(
             ascale: (0..mp * shape.blocks)
                 .map(|i| {
                     if i < m * shape.blocks {
-                        half_scale(sa[i])
+                        el.scale(sa[i])
                     } else {
                         1.0
                     }
                 })
                 .collect(),
             asafe: (0..mp * shape.blocks)
-                .map(|i| i >= m * shape.blocks || f32_safe(sa[i]))
+                .map(|i| i >= m * shape.blocks || el.safe(sa[i]))
                 .collect(),
             shape,
             wide,
+            sign: el != Elements::Fp4,
         };
         blocked::gemm(&tiles, m, n, m * n * k)
     })
@@ -104,16 +159,18 @@ fn prepare(
     s: Shape,
     (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
     meta: &mut [PanelBlock],
+    el: Elements,
 ) {
     let (m, n, k, block, bp, kp) = (s.m, s.n, s.k, s.block, s.bp, s.kp);
+    let w_offset = el.offset() as i8;
     au.clear();
-    au.resize(m.div_ceil(MX_MR) * MX_MR * kp, 12);
+    au.resize(m.div_ceil(MX_MR) * MX_MR * kp, w_offset as u8);
     bs.clear();
     bs.resize(n * kp, 0);
     let pad_blocks = |src: &[u8], dst: &mut [u8], offset: i8| {
         for (blk, codes) in src.chunks(block).enumerate() {
             for (d, &c) in dst[blk * bp..].iter_mut().zip(codes) {
-                *d = (e2m1::doubled(c) + offset) as u8;
+                *d = (el.int(c) + offset) as u8;
             }
         }
     };
@@ -121,7 +178,7 @@ fn prepare(
         || {
             blocked::for_chunks(au, kp, m * k * 64, |(r, dst)| {
                 if r < m {
-                    pad_blocks(&a[r * k..(r + 1) * k], dst, 12);
+                    pad_blocks(&a[r * k..(r + 1) * k], dst, w_offset);
                 }
             });
         },
@@ -132,7 +189,7 @@ fn prepare(
             let bs = &*bs;
             rayon::join(
                 || blocked::pack_panels_into(bs, n, kp, kp, packed),
-                || panel_blocks(bs, sb, (n, kp, s.blocks, bp), meta),
+                || panel_blocks(bs, sb, (n, kp, s.blocks, bp), meta, el),
             );
         },
     );
@@ -147,6 +204,8 @@ struct Tiles<'a> {
     asafe: Vec<bool>,
     shape: Shape,
     wide: bool,
+    /// The sign-trick kernel (integer elements) instead of the offset one.
+    sign: bool,
 }
 
 impl MicroKernel for Tiles<'_> {
@@ -174,8 +233,10 @@ impl MicroKernel for Tiles<'_> {
         unsafe {
             if self.wide {
                 mx_kernel_4x32(&a, &b, blocks, bp, tile);
+            } else if self.sign {
+                mx_kernel_4x32_avx2::<true>(&a, &b, blocks, bp, tile);
             } else {
-                mx_kernel_4x32_avx2(&a, &b, blocks, bp, tile);
+                mx_kernel_4x32_avx2::<false>(&a, &b, blocks, bp, tile);
             }
         }
     }
@@ -188,6 +249,7 @@ fn panel_blocks(
     sb: &[u8],
     (n, kp, blocks, bp): (usize, usize, usize, usize),
     meta: &mut [PanelBlock],
+    el: Elements,
 ) {
     blocked::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
         for (blk, m) in meta.iter_mut().enumerate() {
@@ -195,11 +257,11 @@ fn panel_blocks(
             for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
                 // The padded block of column j (padding is 0), as signed doubled codes.
                 let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
-                m.sum[c] = 12 * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
+                m.sum[c] = el.offset() * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
                 let byte = sb[j * blocks + blk];
-                m.scale[c] = half_scale(byte);
+                m.scale[c] = el.scale(byte);
                 m.scale32[c] = m.scale[c] as f32;
-                m.safe &= f32_safe(byte);
+                m.safe &= el.safe(byte);
             }
         }
     });
@@ -234,7 +296,7 @@ struct PanelBlock {
 /// offset codes ≤ 24 times xᵀ's |codes| ≤ 12: pairs ≤ 576, exact in i16) and `vpmaddwd`
 /// against ones; the scaling is the same exact f32-or-f64 step as on AVX-512.
 #[target_feature(enable = "avx2")]
-unsafe fn mx_kernel_4x32_avx2(
+unsafe fn mx_kernel_4x32_avx2<const SIGN: bool>(
     a: &Rows,
     b: &Panel,
     blocks: usize,
@@ -260,7 +322,17 @@ unsafe fn mx_kernel_4x32_avx2(
                     for q in 0..4 {
                         let bq = _mm256_loadu_si256(pb.add(g * NR * 4 + 32 * q) as *const _);
                         for (acc_r, &a_r) in acc.iter_mut().zip(&av) {
-                            let d = _mm256_madd_epi16(_mm256_maddubs_epi16(a_r, bq), ones);
+                            // SIGN: |a| times b·sign(a), exact for |a| ≤ 128 and b ≠ −128
+                            // (pairs ≤ 2 · 128 · 127 < 2^15); else W's offset codes as they are.
+                            let p = if SIGN {
+                                _mm256_maddubs_epi16(
+                                    _mm256_abs_epi8(a_r),
+                                    _mm256_sign_epi8(bq, a_r),
+                                )
+                            } else {
+                                _mm256_maddubs_epi16(a_r, bq)
+                            };
+                            let d = _mm256_madd_epi16(p, ones);
                             acc_r[q] = _mm256_add_epi32(acc_r[q], d);
                         }
                     }
