@@ -190,10 +190,34 @@ pub fn block_term(a: &Nvfp4Matrix, b: &Nvfp4Matrix, i: usize, j: usize, blk: usi
 /// The NVFP4 GEMM: per block pair dot · (s_a · s_b) / 4, summed in f32 (or f64) across
 /// blocks, then times s_ta · s_tb.
 pub fn gemm(a: &Nvfp4Matrix, b: &Nvfp4Matrix, f64_acc: bool) -> Matrix {
+    gemm_with(crate::core::simd::active(), a, b, f64_acc)
+}
+
+/// [`gemm`] on a chosen instruction set (the SIMD block kernel for the f32 accumulator);
+/// every path gives the same bits.
+pub fn gemm_with(
+    isa: crate::core::simd::Isa,
+    a: &Nvfp4Matrix,
+    b: &Nvfp4Matrix,
+    f64_acc: bool,
+) -> Matrix {
     use rayon::prelude::*;
     assert_eq!(a.k, b.k, "NVFP4 GEMM: operands disagree about K");
     let (m, n) = (a.rows, b.rows);
     let tensor = a.tensor_scale * b.tensor_scale;
+    if !f64_acc
+        && let Some(mut y) = crate::core::simd::nvfp4_gemm(
+            isa,
+            (&a.codes, &b.codes),
+            (&a.scales, &b.scales),
+            (m, n, a.k),
+        )
+    {
+        for v in &mut y {
+            *v *= tensor;
+        }
+        return Matrix::new(m, n, y).expect("m × n values");
+    }
     let mut y = vec![0f32; m * n];
     if n > 0 {
         y.par_chunks_mut(n).enumerate().for_each(|(i, row)| {

@@ -498,6 +498,32 @@ pub fn mx_gemm_i8(
     None
 }
 
+/// The NVFP4 GEMM before the tensor scales: E2M1 codes `a` (`m × k`) and `b` (`n × k`), E4M3
+/// scale bytes per block of 16, per block dot · (sW · sx) / 4 (exact in f32) summed in f32 in
+/// K order. `None` when `isa` has no such kernel. Portable twin: `format::nvfp4::gemm_with
+/// (Isa::Scalar, ..)`.
+pub fn nvfp4_gemm(
+    isa: Isa,
+    (a, b): (&[u8], &[u8]),
+    (sa, sb): (&[u8], &[u8]),
+    (m, n, k): (usize, usize, usize),
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && isa.available() && Isa::Avx2.available() {
+        return Some(x86::mx_gemm(
+            a,
+            b,
+            sa,
+            sb,
+            (m, n, k, 16),
+            false,
+            x86::Elements::Nvfp4,
+        ));
+    }
+    let _ = (isa, a, b, sa, sb, m, n, k);
+    None
+}
+
 /// The block dots of four rows of i16 integers against one: `out[blk][r]` = Σ xs[r][k]·y[k]
 /// over block `blk` (blocks of `seg` along the rows; the last may be shorter), in i32 — the
 /// caller guarantees that no block's sum leaves i32. Compiled for AVX2 (`vpmaddwd`) when

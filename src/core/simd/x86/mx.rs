@@ -6,7 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::super::blocked::{self, MicroKernel, NR};
-use crate::core::codec::{e2m1, e8m0};
+use crate::core::codec::{e2m1, e8m0, minifloat};
 
 /// 2^(e − 1) as f64 for a scale byte (NaN for 0xFF): half of each block's exponent, so
 /// that the product of two of them is 2^(ea + eb − 2), exactly.
@@ -26,6 +26,10 @@ pub enum Elements {
     /// 127 and no −128 in x; multiplied by the sign trick (|a| times b·sign(a)), scales
     /// 2^(e − frac).
     Int8 { frac: i32 },
+    /// NVFP4: E2M1 codes as for `Fp4`, scale bytes E4M3 codes worth s / 2 each, so that the
+    /// product of two is (sW · sx) / 4, whose product with a block dot is exact in f32 (a
+    /// dot below 2^12 times at most 8 significant bits).
+    Nvfp4,
 }
 
 impl Elements {
@@ -36,6 +40,7 @@ impl Elements {
             Elements::Int8 { frac } => {
                 e8m0::exponent(byte).map_or(f64::NAN, |e| e8m0::pow2(e - frac))
             }
+            Elements::Nvfp4 => f64::from(minifloat::E4M3.decode(byte)) / 2.0,
         }
     }
 
@@ -48,6 +53,7 @@ impl Elements {
             Elements::Int8 { frac } => {
                 e8m0::exponent(byte).is_some_and(|e| (frac - 63..=frac + 51).contains(&e))
             }
+            Elements::Nvfp4 => minifloat::E4M3.decode(byte).is_finite(),
         }
     }
 
@@ -55,14 +61,14 @@ impl Elements {
     /// offset · Σb).
     fn offset(self) -> i32 {
         match self {
-            Elements::Fp4 => 12,
+            Elements::Fp4 | Elements::Nvfp4 => 12,
             Elements::Int8 { .. } => 0,
         }
     }
 
     fn int(self, byte: u8) -> i8 {
         match self {
-            Elements::Fp4 => e2m1::doubled(byte),
+            Elements::Fp4 | Elements::Nvfp4 => e2m1::doubled(byte),
             Elements::Int8 { .. } => byte as i8,
         }
     }
@@ -115,7 +121,7 @@ pub fn mx_gemm(
                 .collect(),
             shape,
             wide,
-            sign: el != Elements::Fp4,
+            sign: matches!(el, Elements::Int8 { .. }),
         };
         blocked::gemm(&tiles, m, n, m * n * k)
     })
