@@ -31,22 +31,96 @@ pub struct Term {
 /// The terms of `y[i][j]` in K order: one per range of the common refinement.
 pub fn terms(a: &Fixed, b: &Fixed, i: usize, j: usize) -> Vec<Term> {
     let mut out = Vec::new();
-    for_terms(a, b, i, j, |t| out.push(t));
+    for_terms(a, b, i, j, narrow(a, b), |t| out.push(t));
     out
 }
 
-fn for_terms(a: &Fixed, b: &Fixed, i: usize, j: usize, mut f: impl FnMut(Term)) {
-    let (ra, rb) = (a.row(i), b.row(j));
+/// The narrowest sum every range's dot fits: |ia| · |ib| · (the longer segment) below 2^31
+/// (i32, which the compiler vectorises) or 2^62 (i64), else i128.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sum {
+    I32,
+    I64,
+    I128,
+}
+
+fn narrow(a: &Fixed, b: &Fixed) -> Sum {
+    let max = |f: &Fixed| u128::from(f.ints.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0));
+    let bound = max(a) * max(b) * (a.seg.max(b.seg) as u128);
+    if bound < 1 << 31 {
+        Sum::I32
+    } else if bound < 1 << 62 {
+        Sum::I64
+    } else {
+        Sum::I128
+    }
+}
+
+/// An operand's integers in the narrowest type that holds them (less memory to stream).
+trait Int: Copy + Sync {
+    fn wide(self) -> i64;
+}
+
+impl Int for i16 {
+    fn wide(self) -> i64 {
+        i64::from(self)
+    }
+}
+
+impl Int for i32 {
+    fn wide(self) -> i64 {
+        i64::from(self)
+    }
+}
+
+impl Int for i64 {
+    fn wide(self) -> i64 {
+        self
+    }
+}
+
+/// Calls `f` on each term of `y[i][j]`; `narrow` ([`narrow`]) sums the dots in i64, which
+/// gives the same integers as i128, faster.
+fn for_terms(a: &Fixed, b: &Fixed, i: usize, j: usize, narrow: Sum, f: impl FnMut(Term)) {
+    terms_of(a, b, (&a.ints, &b.ints), (i, j), narrow, f);
+}
+
+/// [`for_terms`] over the operands' integers as `ia`, `ib` (the same values, any width).
+fn terms_of<T: Int>(
+    a: &Fixed,
+    b: &Fixed,
+    (ia, ib): (&[T], &[T]),
+    (i, j): (usize, usize),
+    narrow: Sum,
+    mut f: impl FnMut(Term),
+) {
+    let k = a.k;
+    let (ra, rb) = (&ia[i * k..(i + 1) * k], &ib[j * k..(j + 1) * k]);
     let shift = -(a.frac + b.frac);
     let mut start = 0;
     while start < a.k {
         let end = (start / a.seg + 1) * a.seg;
         let end = end.min((start / b.seg + 1) * b.seg).min(a.k);
-        let dot: i128 = ra[start..end]
-            .iter()
-            .zip(&rb[start..end])
-            .map(|(&p, &q)| i128::from(p) * i128::from(q))
-            .sum();
+        let (x, y) = (&ra[start..end], &rb[start..end]);
+        let dot: i128 = match narrow {
+            Sum::I32 => i128::from(
+                x.iter()
+                    .zip(y)
+                    .map(|(&p, &q)| p.wide() as i32 * q.wide() as i32)
+                    .sum::<i32>(),
+            ),
+            Sum::I64 => i128::from(
+                x.iter()
+                    .zip(y)
+                    .map(|(&p, &q)| p.wide() * q.wide())
+                    .sum::<i64>(),
+            ),
+            Sum::I128 => x
+                .iter()
+                .zip(y)
+                .map(|(&p, &q)| i128::from(p.wide()) * i128::from(q.wide()))
+                .sum(),
+        };
         let (sa, sb) = (a.scale(i, start), b.scale(j, start));
         f(Term {
             start,
@@ -79,14 +153,29 @@ pub fn gemm(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
 
 /// [`gemm`] by the general rule alone (the fast path's oracle in tests).
 pub fn gemm_general(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
+    let max = |f: &Fixed| f.ints.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    let widest = max(a).max(max(b));
+    if widest <= i16::MAX as u64 {
+        let to = |f: &Fixed| f.ints.iter().map(|&v| v as i16).collect::<Vec<i16>>();
+        return general_with(a, b, (&to(a), &to(b)), acc);
+    }
+    if widest <= i32::MAX as u64 {
+        let to = |f: &Fixed| f.ints.iter().map(|&v| v as i32).collect::<Vec<i32>>();
+        return general_with(a, b, (&to(a), &to(b)), acc);
+    }
+    general_with(a, b, (&a.ints, &b.ints), acc)
+}
+
+fn general_with<T: Int>(a: &Fixed, b: &Fixed, ints: (&[T], &[T]), acc: Accumulator) -> Matrix {
     let (m, n) = (a.rows, b.rows);
+    let narrow = narrow(a, b);
     let mut y = vec![0f32; m * n];
     if n > 0 {
         y.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
             for (j, out) in row.iter_mut().enumerate() {
                 let mut s32 = 0.0f32;
                 let mut s64 = 0.0f64;
-                for_terms(a, b, i, j, |t| {
+                terms_of(a, b, ints, (i, j), narrow, |t| {
                     s32 += t.value;
                     s64 += f64::from(t.value);
                 });
