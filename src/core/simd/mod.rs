@@ -524,7 +524,7 @@ pub fn nvfp4_gemm(
     None
 }
 
-/// The block dots of four rows of i16 integers against one: `out[blk][r]` = Σ xs[r][k]·y[k]
+/// The block dots of four rows of i16 integers against one: `out[blk][r] = Σ xs[r][k]·y[k]`
 /// over block `blk` (blocks of `seg` along the rows; the last may be shorter), in i32 — the
 /// caller guarantees that no block's sum leaves i32. Compiled for AVX2 (`vpmaddwd`) when
 /// `isa` is a SIMD path; `None` otherwise. Portable twin: [`block_dots_4_portable`], the same
