@@ -289,6 +289,55 @@ impl Element {
         sign | magnitude
     }
 
+    /// [`Element::encode`] of a finite f32, ties to even, by integer operations on its bits
+    /// (no f64, no library calls): what the MX quantizers call per element. `None` for NaN
+    /// and ±Inf (the caller takes [`Element::encode`]).
+    #[inline]
+    pub fn encode_f32(&self, x: f32) -> Option<u8> {
+        if !x.is_finite() {
+            return None;
+        }
+        let bits = x.to_bits();
+        let sign = if bits >> 31 != 0 { self.sign_bit() } else { 0 };
+        let a = bits & 0x7FFF_FFFF;
+        let m = self.mantissa_bits;
+        if self.specials == Specials::Int {
+            // q = RNE(|x| · 64), at most 127: |x| · 64 is exact (a power-of-two scaling), and
+            // the magic constant 2^23 rounds an f32 below 2^22 to an integer, ties to even.
+            let y = f32::from_bits(a) * 64.0;
+            let q = if y >= 127.0 {
+                127
+            } else {
+                ((y + 8_388_608.0) - 8_388_608.0) as u8
+            };
+            return Some(if sign != 0 {
+                (q as i8).wrapping_neg() as u8
+            } else {
+                q
+            });
+        }
+        let max_mag = (self.max_field() << m | self.max_mantissa()) as u8;
+        let max = (self.max_int() as f64 * pow2(-self.frac())) as f32;
+        if a >= max.to_bits() {
+            return Some(sign | max_mag);
+        }
+        let emin = 1 - self.bias;
+        let exp = (a >> 23) as i32 - 127;
+        let mag = if exp >= emin {
+            // Normal in the element: round the 23 mantissa bits to m, ties to even, on the
+            // bits (a carry moves into the exponent, as it should), then rebias.
+            let shift = 23 - m;
+            let r = (a + ((1 << (shift - 1)) - 1) + ((a >> shift) & 1)) >> shift;
+            (r - (((127 - self.bias) as u32) << m)) as u8
+        } else {
+            // The element's subnormals (and zero): |x| in units of the smallest step, rounded
+            // with the magic constant (|x| / step < 2^m + 1, so far below 2^22).
+            let y = f32::from_bits(a) * pow2(m as i32 - emin) as f32;
+            ((y + 8_388_608.0) - 8_388_608.0) as u8
+        };
+        Some(sign | mag)
+    }
+
     /// The positive code whose integer value is `int` (which lies on the grid).
     fn code_of_int(&self, int: i64) -> u8 {
         let m = self.mantissa_bits;
@@ -342,6 +391,62 @@ mod tests {
             assert_eq!(e.max(), max, "{}", e.name);
             assert_eq!(e.min_subnormal(), min, "{}", e.name);
             assert_eq!(e.emax(), emax, "{}", e.name);
+        }
+    }
+
+    /// The bit-level encoder against the reference one: every f32 whose exponent lies in or
+    /// around each element's range (all 2^23 mantissas at a stride, plus every midpoint of
+    /// the element's grid and its two f32 neighbours), both signs, zeros and saturation.
+    #[test]
+    fn encode_f32_is_encode() {
+        for el in [E2M1, E2M3, E3M2, E4M3, E5M2, INT8] {
+            let check = |x: f32| {
+                assert_eq!(
+                    el.encode_f32(x),
+                    Some(el.encode(f64::from(x))),
+                    "{} {x:e} ({:#010x})",
+                    el.name,
+                    x.to_bits()
+                );
+            };
+            let (lo, hi) = (-(el.bias + el.mantissa_bits as i32) - 12, el.emax() + 4);
+            for e in lo.max(-126)..=hi {
+                for mant in (0..1u32 << 23).step_by(997) {
+                    let x = f32::from_bits((((e + 127) as u32) << 23) | mant);
+                    check(x);
+                    check(-x);
+                }
+            }
+            // Every midpoint of the grid (and its neighbours) for the codes' magnitudes.
+            let mut values: Vec<f64> = (0..el.codes() as u32 / 2)
+                .map(|c| f64::from(el.decode(c as u8)))
+                .filter(|v| v.is_finite())
+                .collect();
+            values.sort_by(f64::total_cmp);
+            for w in values.windows(2) {
+                let mid = ((w[0] + w[1]) / 2.0) as f32;
+                for x in [
+                    mid,
+                    f32::from_bits(mid.to_bits() + 1),
+                    f32::from_bits(mid.to_bits() - 1),
+                ] {
+                    check(x);
+                    check(-x);
+                }
+            }
+            for x in [
+                0.0f32,
+                -0.0,
+                1e-40,
+                -1e-40,
+                f32::MIN_POSITIVE,
+                1e30,
+                -1e30,
+                f32::MAX,
+            ] {
+                check(x);
+            }
+            assert_eq!(el.encode_f32(f32::NAN), None);
         }
     }
 

@@ -2,7 +2,7 @@
 //! MXINT8. One E8M0 scale per block of K from the block's amax by a scale rule, as MXFP4
 //! (whose own module keeps its SIMD paths); the element is a [`minifloat::Element`].
 
-use crate::core::codec::dialect::{self, Dialect, Exponent, ScaleRange};
+use crate::core::codec::dialect::{self, Dialect, Exponent, ScaleRange, SignedZero, Ties};
 use crate::core::codec::minifloat::{Element, Specials};
 use crate::core::codec::mx_block::{block_amax, split_exponent};
 use crate::core::codec::{e8m0, minifloat};
@@ -70,6 +70,23 @@ pub fn quantize_block_in(el: &Element, values: &[f32], byte: u8, d: &Dialect, co
         return;
     };
     let inv = e8m0::pow2(-e);
+    if d.ties == Ties::Even {
+        // The bit-level encoder on v · 2^−e in f32: exact wherever the element can tell (a
+        // product that is not a normal f32 lies far below the element's smallest step, and
+        // both give a signed zero).
+        let inv32 = inv as f32;
+        for (c, &v) in codes.iter_mut().zip(values) {
+            let code = el
+                .encode_f32(v * inv32)
+                .unwrap_or_else(|| el.encode(f64::from(v) * inv));
+            *c = if d.signed_zero == SignedZero::FlushPositive && code == el.sign_bit() {
+                0
+            } else {
+                code
+            };
+        }
+        return;
+    }
     for (c, &v) in codes.iter_mut().zip(values) {
         *c = el.encode_with(f64::from(v) * inv, d.ties, d.signed_zero);
     }
