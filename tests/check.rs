@@ -151,12 +151,10 @@ fn a_tiny_block_clamps_under_the_spec_and_wraps_to_nan_unclamped() {
 /// midpoints, the topmost floats below powers of two, small negatives, a tiny block.
 fn rich() -> Matrix {
     let (rows, k) = (48, 128);
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut count = 0u64;
     let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f64 / (1u64 << 53) as f64
+        count += 1;
+        (qlab::rng::splitmix64(count) >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut v = vec![0f32; rows * k];
     for (i, x) in v.iter_mut().enumerate() {
@@ -634,4 +632,30 @@ fn what_the_input_cannot_show_is_said_not_guessed() {
     );
     assert_eq!(det.signed_zero, "flush-positive");
     assert_eq!(det.blocks_matched, det.blocks);
+}
+
+#[test]
+fn ties_that_always_go_to_the_odd_code_are_named_ties_to_odd() {
+    // At scale 1: 0.25 (0 | 0.5), 0.75 (0.5 | 1), 1.25 (1 | 1.5), 1.75 (1.5 | 2). The odd code
+    // is away from zero at 0.25 and 1.25, toward zero at 0.75 and 1.75.
+    let mut v = vec![0.0f32; 32];
+    v[..5].copy_from_slice(&[6.0, 0.25, 0.75, 1.25, 1.75]);
+    let m = Matrix::new(1, 32, v).unwrap();
+    let spec = cfg(ScaleRule::Floor, SPEC);
+    let q = MxMatrix::quantize(&m, spec).unwrap();
+    assert_eq!(q.scales(), [0x7F]);
+    assert_eq!(hex(&q.codes()[..5]), "7 0 2 2 4");
+    let mut codes = q.codes().to_vec();
+    codes[1..5].copy_from_slice(&[0x1, 0x1, 0x3, 0x3]);
+    let t = Theirs {
+        codes,
+        scales: q.scales().to_vec(),
+    };
+    let r = check::compare(&m, &E2M1, spec, &t);
+    let names: Vec<(&str, usize)> = r
+        .classes
+        .iter()
+        .map(|c| (c.class.as_str(), c.count))
+        .collect();
+    assert_eq!(names, [("tie-to-odd", 4)]);
 }

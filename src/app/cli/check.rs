@@ -135,18 +135,17 @@ pub(super) fn cmd(a: &CheckArgs) -> Result<bool> {
     } else if let Some(p) = &a.packed {
         let (_, bytes) = npy::read_u8(p)?;
         let scales = scales(a.scales.as_deref().expect("checked above"))?;
-        let (order, codes) =
-            best_order(&values, &el, cfg, &bytes, &scales, (rows, k)).ok_or_else(|| {
-                Error::file(
-                    p,
-                    format!(
-                        "holds {} bytes; the input ({rows} × {k}) packs into {} (two codes \
+        let (order, codes) = best_order(&values, &el, cfg, &bytes, (rows, k)).ok_or_else(|| {
+            Error::file(
+                p,
+                format!(
+                    "holds {} bytes; the input ({rows} × {k}) packs into {} (two codes \
                          per byte)",
-                        bytes.len(),
-                        rows * k.div_ceil(2)
-                    ),
-                )
-            })?;
+                    bytes.len(),
+                    rows * k.div_ceil(2)
+                ),
+            )
+        })?;
         nibbles = Some(order);
         Theirs { codes, scales }
     } else if let Some(g) = &a.ggml {
@@ -175,7 +174,7 @@ pub(super) fn cmd(a: &CheckArgs) -> Result<bool> {
             .flat_map(|b| b[1..].iter().copied())
             .collect();
         let (order, codes) =
-            best_order(&values, &el, cfg, &qs, &scales, (rows, k)).expect("sizes checked above");
+            best_order(&values, &el, cfg, &qs, (rows, k)).expect("sizes checked above");
         nibbles = Some(order);
         Theirs { codes, scales }
     } else if let Some(pair) = &a.gpt_oss {
@@ -194,7 +193,7 @@ pub(super) fn cmd(a: &CheckArgs) -> Result<bool> {
             ));
         }
         let (order, codes) =
-            best_order(&values, &el, cfg, &bytes, &scales, (rows, k)).expect("sizes checked above");
+            best_order(&values, &el, cfg, &bytes, (rows, k)).expect("sizes checked above");
         nibbles = Some(order);
         Theirs { codes, scales }
     } else {
@@ -267,32 +266,21 @@ pub(super) fn cmd(a: &CheckArgs) -> Result<bool> {
     Ok(ok)
 }
 
-/// Their codes from packed bytes in the nibble order that matches qlab's codes best (split
-/// only where K is a whole number of blocks of 32).
+/// Their codes from packed bytes in the nibble order that agrees with qlab's codes on more
+/// elements (split only where K is a whole number of blocks of 32): a wrong order scrambles
+/// most codes, so one quantization and a count decide it.
 fn best_order(
     values: &crate::core::matrix::Matrix,
     el: &crate::core::codec::minifloat::Element,
     cfg: crate::core::format::MxConfig,
     bytes: &[u8],
-    scales: &[u8],
     (rows, k): (usize, usize),
 ) -> Option<(NibbleOrder, Vec<u8>)> {
-    let mut best: Option<(NibbleOrder, Vec<u8>, usize)> = None;
-    for order in [NibbleOrder::Linear, NibbleOrder::Split] {
-        let Some(codes) = check::unpack(bytes, rows, k, order) else {
-            continue;
-        };
-        let theirs = Theirs {
-            codes,
-            scales: scales.to_vec(),
-        };
-        let r = check::compare(values, el, cfg, &theirs);
-        let differ = r.elements_differ;
-        if best.as_ref().is_none_or(|b| differ < b.2) {
-            best = Some((order, theirs.codes, differ));
-        }
-    }
-    best.map(|(o, c, _)| (o, c))
+    let (_, ours, _) = crate::core::format::mx_element::quantize_parts(el, values, cfg);
+    [NibbleOrder::Linear, NibbleOrder::Split]
+        .into_iter()
+        .filter_map(|order| check::unpack(bytes, rows, k, order).map(|c| (order, c)))
+        .min_by_key(|(_, c)| c.iter().zip(&ours).filter(|(a, b)| a != b).count())
 }
 
 fn json(what: &str, r: &Report, order: Option<&str>, ok: bool) -> Result<String> {

@@ -190,11 +190,8 @@ mod tests {
 
     #[test]
     fn the_fast_rounding_is_the_library_one() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
         for i in 0..200_000u64 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = crate::core::rng::splitmix64(i);
             // Integers, halves and arbitrary fractions, small and up to 2^52.
             let x = match i % 3 {
                 0 => (state % 1000) as f64 / 2.0,

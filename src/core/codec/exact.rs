@@ -118,12 +118,10 @@ mod tests {
     fn the_fast_path_is_the_exact_one() {
         // 53-bit integers times 48-bit scales (two f32 scales' product), ties and near-ties
         // included: the FMA route rounds exactly as the integer one.
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut count = 0u64;
         let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
+            count += 1;
+            crate::core::rng::splitmix64(count)
         };
         let mut taken = 0;
         for i in 0..400_000 {

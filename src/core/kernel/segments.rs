@@ -45,8 +45,17 @@ enum Sum {
 }
 
 fn narrow(a: &Fixed, b: &Fixed) -> Sum {
-    let max = |f: &Fixed| u128::from(f.ints.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0));
-    let bound = max(a) * max(b) * (a.seg.max(b.seg) as u128);
+    sum_for((max_int(a), max_int(b)), a.seg.max(b.seg))
+}
+
+/// The largest |integer| of an operand.
+fn max_int(f: &Fixed) -> u64 {
+    f.ints.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0)
+}
+
+/// [`narrow`] from the operands' largest |integers| and the longer segment.
+fn sum_for((ma, mb): (u64, u64), seg: usize) -> Sum {
+    let bound = u128::from(ma) * u128::from(mb) * seg as u128;
     if bound < 1 << 31 {
         Sum::I32
     } else if bound < 1 << 62 {
@@ -153,22 +162,28 @@ pub fn gemm(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
 
 /// [`gemm`] by the general rule alone (the fast path's oracle in tests).
 pub fn gemm_general(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
-    let max = |f: &Fixed| f.ints.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
-    let widest = max(a).max(max(b));
+    let (ma, mb) = (max_int(a), max_int(b));
+    let sum = sum_for((ma, mb), a.seg.max(b.seg));
+    let widest = ma.max(mb);
     if widest <= i16::MAX as u64 {
         let to = |f: &Fixed| f.ints.iter().map(|&v| v as i16).collect::<Vec<i16>>();
-        return general_with(a, b, (&to(a), &to(b)), acc);
+        return general_with(a, b, (&to(a), &to(b)), sum, acc);
     }
     if widest <= i32::MAX as u64 {
         let to = |f: &Fixed| f.ints.iter().map(|&v| v as i32).collect::<Vec<i32>>();
-        return general_with(a, b, (&to(a), &to(b)), acc);
+        return general_with(a, b, (&to(a), &to(b)), sum, acc);
     }
-    general_with(a, b, (&a.ints, &b.ints), acc)
+    general_with(a, b, (&a.ints, &b.ints), sum, acc)
 }
 
-fn general_with<T: Int>(a: &Fixed, b: &Fixed, ints: (&[T], &[T]), acc: Accumulator) -> Matrix {
+fn general_with<T: Int>(
+    a: &Fixed,
+    b: &Fixed,
+    ints: (&[T], &[T]),
+    narrow: Sum,
+    acc: Accumulator,
+) -> Matrix {
     let (m, n) = (a.rows, b.rows);
-    let narrow = narrow(a, b);
     let mut y = vec![0f32; m * n];
     if n > 0 {
         y.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
@@ -215,18 +230,14 @@ mod same_blocks {
         })
     }
 
-    fn max_abs(f: &Fixed) -> u64 {
-        f.ints.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0)
-    }
-
     /// `None` when the operands are not of this case.
     pub fn gemm(a: &Fixed, b: &Fixed, acc: Accumulator) -> Option<Matrix> {
         if a.seg != b.seg || a.seg == 0 || !powers_of_two(&a.scales) || !powers_of_two(&b.scales) {
             return None;
         }
-        let bound = u128::from(max_abs(a)) * u128::from(max_abs(b)) * a.seg as u128;
-        let fits_i16 = |f: &Fixed| max_abs(f) <= i16::MAX as u64;
-        if bound < 1 << 31 && fits_i16(a) && fits_i16(b) {
+        let (ma, mb) = (super::max_int(a), super::max_int(b));
+        let bound = u128::from(ma) * u128::from(mb) * a.seg as u128;
+        if bound < 1 << 31 && ma.max(mb) <= i16::MAX as u64 {
             let narrow = |f: &Fixed| f.ints.iter().map(|&v| v as i16).collect::<Vec<i16>>();
             let (ia, ib) = (narrow(a), narrow(b));
             return Some(run_i16(a, b, acc, (&ia, &ib)));
@@ -345,12 +356,10 @@ mod tests {
     /// bound of the two dot widths, scales from 2^−140 to 2^140 and NaN, partial last blocks.
     #[test]
     fn same_blocks_is_the_general_rule_bit_for_bit() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut count = 0u64;
         let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
+            count += 1;
+            crate::core::rng::splitmix64(count)
         };
         for (max, frac) in [
             (12i64, 1),

@@ -483,19 +483,32 @@ pub fn mx_gemm_i8(
     frac: i32,
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Scalar && isa.available() && Isa::Avx2.available() {
-        return Some(x86::mx_gemm(
-            a,
-            b,
-            sa,
-            sb,
-            (m, n, k, block),
-            false,
-            x86::Elements::Int8 { frac },
-        ));
+    return mx_block_avx2(
+        isa,
+        (a, b),
+        (sa, sb),
+        (m, n, k, block),
+        x86::Elements::Int8 { frac },
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, a, b, sa, sb, m, n, k, block, frac);
+        None
     }
-    let _ = (isa, a, b, sa, sb, m, n, k, block, frac);
-    None
+}
+
+/// The MX block kernel on AVX2 for `elements`, when `isa` is a SIMD path (every x86 SIMD path
+/// has AVX2): what the integer MX formats and NVFP4 share.
+#[cfg(target_arch = "x86_64")]
+fn mx_block_avx2(
+    isa: Isa,
+    (a, b): (&[u8], &[u8]),
+    (sa, sb): (&[u8], &[u8]),
+    dims: (usize, usize, usize, usize),
+    elements: x86::Elements,
+) -> Option<Vec<f32>> {
+    (isa != Isa::Scalar && isa.available() && Isa::Avx2.available())
+        .then(|| x86::mx_gemm(a, b, sa, sb, dims, false, elements))
 }
 
 /// The NVFP4 GEMM before the tensor scales: E2M1 codes `a` (`m × k`) and `b` (`n × k`), E4M3
@@ -509,19 +522,12 @@ pub fn nvfp4_gemm(
     (m, n, k): (usize, usize, usize),
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Scalar && isa.available() && Isa::Avx2.available() {
-        return Some(x86::mx_gemm(
-            a,
-            b,
-            sa,
-            sb,
-            (m, n, k, 16),
-            false,
-            x86::Elements::Nvfp4,
-        ));
+    return mx_block_avx2(isa, (a, b), (sa, sb), (m, n, k, 16), x86::Elements::Nvfp4);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, a, b, sa, sb, m, n, k);
+        None
     }
-    let _ = (isa, a, b, sa, sb, m, n, k);
-    None
 }
 
 /// The block dots of four rows of i16 integers against one: `out[blk][r] = Σ xs[r][k]·y[k]`
