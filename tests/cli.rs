@@ -1543,3 +1543,138 @@ fn kernel_choice_is_checked_from_the_option_and_the_environment() {
             .contains("int8 gemm (scalar)")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A good Unix tool: `-` for standard input, completions, a man page, --version everywhere,
+// the wrong kind of file named as such
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_dash_reads_the_input_from_standard_input() {
+    let d = Dir::new();
+    let input = d.f32("block.npy", &[32], &SPEC_BLOCK);
+    let (from_file, from_stdin) = (d.path("a.npy"), d.path("b.npy"));
+    ok(&[
+        "quantize",
+        s(&input),
+        "--format",
+        "mxfp4",
+        "--out",
+        s(&from_file),
+    ]);
+    qlab()
+        .args(["quantize", "-", "--format", "mxfp4", "--out"])
+        .arg(&from_stdin)
+        .write_stdin(fs::read(&input).unwrap())
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read(&from_file).unwrap(),
+        fs::read(&from_stdin).unwrap()
+    );
+    // A scenario from standard input runs as it does from its file.
+    let scenario = fs::read_to_string("scenarios/gaussian.toml").unwrap();
+    let by_file = qlab()
+        .args(["run", "scenarios/gaussian.toml", "--json"])
+        .output()
+        .unwrap();
+    let by_stdin = qlab()
+        .args(["run", "-", "--json"])
+        .write_stdin(scenario)
+        .output()
+        .unwrap();
+    assert!(by_file.status.success() && by_stdin.status.success());
+    assert_eq!(by_file.stdout, by_stdin.stdout);
+}
+
+#[test]
+fn standard_input_is_read_once() {
+    let d = Dir::new();
+    let w = d.f32("w.npy", &[2, 2], &SEED_W);
+    qlab()
+        .args(["matmul", "-", "-", "--format", "int8", "--out"])
+        .arg(d.path("y.npy"))
+        .write_stdin(fs::read(&w).unwrap())
+        .assert()
+        .code(1)
+        .stderr(
+            "qlab: error: -: standard input was already read for another argument; give this \
+             one a file path\n",
+        );
+    assert!(!d.path("y.npy").exists());
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_parser() {
+    for (shell, marker) in [
+        ("bash", "_qlab()"),
+        ("zsh", "#compdef qlab"),
+        ("fish", "complete -c qlab"),
+    ] {
+        let o = qlab().args(["completions", shell]).output().unwrap();
+        assert!(o.status.success(), "{shell}");
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(text.contains(marker), "{shell}: no {marker}");
+        // Every subcommand is completed.
+        for sub in [
+            "run", "sweep", "scan", "merge", "plot", "quantize", "matmul",
+        ] {
+            assert!(text.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    qlab()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "qlab: error: invalid value 'tcsh'",
+        ));
+    let o = qlab().arg("man").output().unwrap();
+    assert!(o.status.success());
+    let man = String::from_utf8(o.stdout).unwrap();
+    assert!(man.contains(".TH qlab 1"), "{man}");
+    assert!(man.contains("completions"));
+}
+
+#[test]
+fn every_subcommand_has_version_and_usage_errors_exit_2() {
+    let version = format!("{}\n", env!("CARGO_PKG_VERSION"));
+    for sub in [
+        "run", "sweep", "merge", "plot", "quantize", "matmul", "scan", "bench",
+    ] {
+        qlab()
+            .args([sub, "--version"])
+            .assert()
+            .success()
+            .stdout(predicate::str::ends_with(version.clone()));
+    }
+    qlab()
+        .args(["run", "--frobnicate"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "qlab: error: unexpected argument '--frobnicate'",
+        ));
+}
+
+#[test]
+fn a_sweep_file_given_to_run_and_a_scenario_given_to_sweep_say_which_command() {
+    qlab()
+        .args(["run", "results/block-size-outliers.sweep.toml"])
+        .assert()
+        .code(1)
+        .stderr(
+            "qlab: error: results/block-size-outliers.sweep.toml: this is a sweep file (it has \
+             [[axis]] or [scenario]); run it with `qlab sweep FILE --out OUT.csv`\n",
+        );
+    let d = Dir::new();
+    qlab()
+        .args(["sweep", "scenarios/gaussian.toml", "--out"])
+        .arg(d.path("o.csv"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "scenarios/gaussian.toml: this is a scenario file, not a sweep; run it with `qlab run FILE`",
+        ));
+    assert!(!d.path("o.csv").exists());
+}

@@ -672,85 +672,85 @@ fn bad_parameters_are_refused() {
     check_messages(&[
         (
             "name = \"q\"\n[w]\ndist = \"cauchy\"\n",
-            "s.toml: line 2, column 1: w: unknown dist 'cauchy'; expected normal, uniform, \
+            "s.toml: line 3, column 1: w: unknown dist 'cauchy'; expected normal, uniform, \
              laplace, student_t, lognormal, bimodal or constant",
         ),
         (
             "name = \"q\"\n[w]\ndist = \"normal\"\nnu = 3.0\n",
-            "s.toml: line 2, column 1: w: 'nu' does not apply to dist 'normal' (it takes mean, std)",
+            "s.toml: line 4, column 1: w: 'nu' does not apply to dist 'normal' (it takes mean, std)",
         ),
         (
             "name = \"q\"\n[w]\ndist = \"student_t\"\nstd = 3.0\n",
-            "s.toml: line 2, column 1: w: 'std' does not apply to dist 'student_t' (it takes nu, scale)",
+            "s.toml: line 4, column 1: w: 'std' does not apply to dist 'student_t' (it takes nu, scale)",
         ),
         (
             "name = \"q\"\n[x]\ndist = \"normal\"\nvalues = [1.0, 2.0]\n",
-            "s.toml: line 2, column 1: x: give one of 'dist', 'values' or 'file', not several",
+            "s.toml: line 3, column 1: x: give one of 'dist', 'values' or 'file', not several",
         ),
         (
             "[x]\nvalues = [1.0, 2.0]\nfile = \"x.npy\"\n",
-            "s.toml: line 1, column 1: x: give one of 'dist', 'values' or 'file', not several",
+            "s.toml: line 2, column 1: x: give one of 'dist', 'values' or 'file', not several",
         ),
         (
             "[w]\nvalues = [1.0]\nstd = 2.0\n",
-            "s.toml: line 1, column 1: w: 'std' applies to 'dist' operands only",
+            "s.toml: line 3, column 1: w: 'std' applies to 'dist' operands only",
         ),
         (
             "[w]\ntensor = \"a\"\n",
-            "s.toml: line 1, column 1: w: 'tensor' applies to 'file' operands only",
+            "s.toml: line 2, column 1: w: 'tensor' applies to 'file' operands only",
         ),
         (
             "[w]\ndist = \"normal\"\ntranspose = true\n",
-            "s.toml: line 1, column 1: w: 'transpose', 'rows' and 'cols' apply to 'values' and \
+            "s.toml: line 3, column 1: w: 'transpose', 'rows' and 'cols' apply to 'values' and \
              'file' operands only",
         ),
         (
             "[w]\nvalues = [[1.0, 2.0], [3.0, 4.0]]\nrows = [1, 1]\n",
-            "s.toml: line 1, column 1: w: rows = [1, 1] is empty; expected [start, end) with start < end",
+            "s.toml: line 3, column 1: w: rows = [1, 1] is empty; expected [start, end) with start < end",
         ),
         (
             "[w]\nvalues = [[1.0, 2.0], [3.0]]\n",
-            "s.toml: line 1, column 1: w: row 1 has 1 values, row 0 has 2",
+            "s.toml: line 2, column 1: w: row 1 has 1 values, row 0 has 2",
         ),
         (
             "[w]\nvalues = []\n",
-            "s.toml: line 1, column 1: w: 'values' is empty",
+            "s.toml: line 2, column 1: w: 'values' is empty",
         ),
         (
             "[w]\ndist = \"lognormal\"\nsign = \"both\"\n",
-            "s.toml: line 1, column 1: w: unknown sign 'both'; expected positive, negative or random",
+            "s.toml: line 3, column 1: w: unknown sign 'both'; expected positive, negative or random",
         ),
         (
             "[x]\noutlier_channels = { count = 3, factor = 50.0, axis = \"m\" }\n",
-            "s.toml: line 1, column 1: x.outlier_channels.axis = 'm' is unknown; expected k or outer",
+            "s.toml: line 2, column 1: x.outlier_channels.axis = 'm' is unknown; expected k or outer",
         ),
         (
             "name = \"q\"\n[[variants]]\nformat = \"mxfp4\"\nblock_size = 0\n",
-            "s.toml: line 2, column 1: variants[0]: block_size = 0 is invalid; expected an integer ≥ 1 or \"tensor\"",
+            "s.toml: line 4, column 1: variants[0]: block_size = 0 is invalid; expected an integer ≥ 1 or \"tensor\"",
         ),
         (
             "[[variants]]\nformat = \"mxfp4\"\nblock_size = -4\n",
-            "s.toml: line 1, column 1: variants[0]: block_size = -4 is invalid; expected an integer ≥ 1 or \"tensor\"",
+            "s.toml: line 3, column 1: variants[0]: block_size = -4 is invalid; expected an integer ≥ 1 or \"tensor\"",
         ),
         (
             "[[variants]]\nformat = \"mxfp4\"\nblock_size = \"x\"\n",
-            "s.toml: line 1, column 1: variants[0]: invalid block size 'x'; expected an integer ≥ 1 or 'tensor'",
+            "s.toml: line 3, column 1: variants[0]: invalid block size 'x'; expected an integer ≥ 1 or 'tensor'",
         ),
         (
             "name = \"q\"\n[[variants]]\nformat = \"mxfp4\"\nw_scheme = \"symmetric\"\n",
-            "s.toml: line 2, column 1: variants[0]: 'w_scheme' does not apply to format 'mxfp4'",
+            "s.toml: line 4, column 1: variants[0]: 'w_scheme' does not apply to format 'mxfp4'",
         ),
         (
             "[[variants]]\nformat = \"int8\"\nscale_rule = \"rceil\"\n",
-            "s.toml: line 1, column 1: variants[0]: 'scale_rule' does not apply to format 'int8'",
+            "s.toml: line 3, column 1: variants[0]: 'scale_rule' does not apply to format 'int8'",
         ),
         (
             "[[variants]]\nformat = \"int8\"\nw_scheme = \"x\"\n",
-            "s.toml: line 1, column 1: variants[0]: unknown scheme 'x'; expected asymmetric or symmetric",
+            "s.toml: line 3, column 1: variants[0]: unknown scheme 'x'; expected asymmetric or symmetric",
         ),
         (
             "name = \"q\"\n[[variants]]\nformat = \"fp8\"\n",
-            "s.toml: line 2, column 1: variants[0]: unknown format 'fp8'; did you mean fp8-e4m3 or \
+            "s.toml: line 3, column 1: variants[0]: unknown format 'fp8'; did you mean fp8-e4m3 or \
              fp8-e5m2? expected int8, mxfp4, mxfp8-e4m3, mxfp8-e5m2, mxfp6-e2m3, mxfp6-e3m2, \
              mxint8, nvfp4, int4, fp8-e4m3, fp8-e5m2, bf16, fp16 or f32",
         ),
@@ -793,63 +793,63 @@ fn bad_values_are_refused() {
     check_messages(&[
         (
             "name = \"q\"\n[w]\ndist = \"normal\"\nstd = -1.0\n",
-            "s.toml: line 2, column 1: w.std = -1 is invalid; expected a finite number > 0",
+            "s.toml: line 4, column 1: w.std = -1 is invalid; expected a finite number > 0",
         ),
         (
             "[w]\nstd = inf\n",
-            "s.toml: line 1, column 1: w.std = inf is invalid; expected a finite number > 0",
+            "s.toml: line 2, column 1: w.std = inf is invalid; expected a finite number > 0",
         ),
         (
             "name = \"q\"\nseed = 1\n\n[x]\ndist = \"student_t\"\nnu = 0.0\n",
-            "s.toml: line 4, column 1: x.nu = 0 is invalid; expected a finite number > 0",
+            "s.toml: line 6, column 1: x.nu = 0 is invalid; expected a finite number > 0",
         ),
         (
             "[w]\ndist = \"student_t\"\nnu = -2\n",
-            "s.toml: line 1, column 1: w.nu = -2 is invalid; expected a finite number > 0",
+            "s.toml: line 3, column 1: w.nu = -2 is invalid; expected a finite number > 0",
         ),
         (
             "[w]\ndist = \"uniform\"\nlow = 1.0\nhigh = 1.0\n",
-            "s.toml: line 1, column 1: w: uniform needs low < high; got low = 1, high = 1",
+            "s.toml: line 3, column 1: w: uniform needs low < high; got low = 1, high = 1",
         ),
         (
             "[x]\ndist = \"uniform\"\nlow = 2.0\nhigh = -1.0\n",
-            "s.toml: line 1, column 1: x: uniform needs low < high; got low = 2, high = -1",
+            "s.toml: line 3, column 1: x: uniform needs low < high; got low = 2, high = -1",
         ),
         (
             "[w]\ndist = \"bimodal\"\nweight = 1.5\n",
-            "s.toml: line 1, column 1: w.weight = 1.5 is invalid; expected a fraction in [0, 1]",
+            "s.toml: line 3, column 1: w.weight = 1.5 is invalid; expected a fraction in [0, 1]",
         ),
         (
             "[w]\ndist = \"constant\"\nvalue = nan\n",
-            "s.toml: line 1, column 1: w.value = NaN is invalid; expected a finite number",
+            "s.toml: line 3, column 1: w.value = NaN is invalid; expected a finite number",
         ),
         (
             "[w]\nsparsity = 1.5\n",
-            "s.toml: line 1, column 1: w.sparsity = 1.5 is invalid; expected a fraction in [0, 1]",
+            "s.toml: line 2, column 1: w.sparsity = 1.5 is invalid; expected a fraction in [0, 1]",
         ),
         (
             "[x]\nsparsity = -0.1\n",
-            "s.toml: line 1, column 1: x.sparsity = -0.1 is invalid; expected a fraction in [0, 1]",
+            "s.toml: line 2, column 1: x.sparsity = -0.1 is invalid; expected a fraction in [0, 1]",
         ),
         (
             "name = \"q\"\n[x]\noutliers = { fraction = 1.5, multiplier = 10.0 }\n",
-            "s.toml: line 2, column 1: x.outliers.fraction = 1.5 is invalid; expected a \
+            "s.toml: line 3, column 1: x.outliers.fraction = 1.5 is invalid; expected a \
              fraction in [0, 1]",
         ),
         (
             "[w]\nchannel_spread = { decades = 31.0 }\n",
-            "s.toml: line 1, column 1: w.channel_spread.decades = 31 is invalid; expected a \
+            "s.toml: line 2, column 1: w.channel_spread.decades = 31 is invalid; expected a \
              number in [0, 30]",
         ),
         (
             "[w]\nchannel_spread = { decades = 1.0, axis = \"rows\" }\n",
-            "s.toml: line 1, column 1: w.channel_spread.axis = 'rows' is unknown; expected k or \
+            "s.toml: line 2, column 1: w.channel_spread.axis = 'rows' is unknown; expected k or \
              outer",
         ),
     ]);
 }
 
-/// An error in a later `[[variants]]` entry names that entry and its own header line.
+/// An error in a later `[[variants]]` entry names that entry and the offending key's line.
 #[test]
 fn an_error_in_a_later_variant_names_its_line() {
     let msg = parse_err(
@@ -857,7 +857,7 @@ fn an_error_in_a_later_variant_names_its_line() {
     );
     assert_eq!(
         msg,
-        "s.toml: line 5, column 1: variants[1]: 'rounding' does not apply to format 'mxfp4'"
+        "s.toml: line 7, column 1: variants[1]: 'rounding' does not apply to format 'mxfp4'"
     );
 }
 
@@ -898,7 +898,7 @@ fn a_seed_without_stochastic_rounding_is_refused() {
         Err(e) => {
             let msg = e.to_string();
             assert!(
-                msg.starts_with("s.toml: line 1, column 1: variants[0]: ") && msg.contains("seed"),
+                msg.starts_with("s.toml: line 3, column 1: variants[0]: ") && msg.contains("seed"),
                 "{msg}"
             );
         }
@@ -940,7 +940,7 @@ fn cli_reports_bad_scenarios_with_the_file_and_line() {
         .failure()
         .stdout("")
         .stderr(format!(
-            "qlab: error: {}: line 3, column 1: w: unknown dist 'cauchy'; expected normal, uniform, \
+            "qlab: error: {}: line 4, column 1: w: unknown dist 'cauchy'; expected normal, uniform, \
              laplace, student_t, lognormal, bimodal or constant\n",
             path.display()
         ));
@@ -1240,6 +1240,18 @@ fn safetensors_tensor_names_are_checked() {
         operands_err(&s),
         format!(
             "{}: no tensor named 'weight' (3 tensors: b, h, w)",
+            path.display()
+        )
+    );
+    // A typo: the closest 2-D name is suggested (never the 1-D 'b').
+    let s = load_in(
+        dir.path(),
+        "[w]\nfile = \"tensors.safetensors\"\ntensor = \"ww\"\n",
+    );
+    assert_eq!(
+        operands_err(&s),
+        format!(
+            "{}: no tensor named 'ww' (did you mean 'w'? 3 tensors: b, h, w)",
             path.display()
         )
     );

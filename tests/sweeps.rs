@@ -632,17 +632,32 @@ fn merge_with_a_missing_shard_reports_the_missing_configurations() {
     let (d, spec, _) = small_full();
     let parts = shards(&d, &spec);
     let out = d.path("m.csv");
+    // Without --allow-missing: an error, status 1, and nothing written.
     qlab()
         .arg("merge")
         .args([&parts[2], &parts[0]])
         .arg("--out")
         .arg(&out)
         .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            "qlab: error: 4 configurations missing: 1, 4, 7, 10; nothing written (merge every \
+             shard, or pass --allow-missing to write the 8 configurations that are here)\n",
+        );
+    assert!(!out.exists());
+    qlab()
+        .arg("merge")
+        .args([&parts[2], &parts[0]])
+        .arg("--out")
+        .arg(&out)
+        .arg("--allow-missing")
+        .assert()
         .success()
         .stdout("")
         .stderr(format!(
             "merged 8 configurations (16 rows) into {}\n\
-             qlab: 4 configurations missing: 1, 4, 7, 10\n",
+             qlab: 4 configurations missing: 1, 4, 7, 10 (--allow-missing)\n",
             out.display()
         ));
     // The merged file is the full file without shard 2's rows.
@@ -684,11 +699,12 @@ fn merge_lists_at_most_twenty_missing_configurations() {
         .arg(&part)
         .arg("--out")
         .arg(&out)
+        .arg("--allow-missing")
         .assert()
         .success()
         .stderr(format!(
             "merged 1 configuration (2 rows) into {}\n\
-             qlab: 29 configurations missing: {}, …\n",
+             qlab: 29 configurations missing: {}, … (--allow-missing)\n",
             out.display(),
             shown.join(", ")
         ));

@@ -188,6 +188,23 @@ pub fn did_you_mean<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Optio
         .map(|(_, c)| c)
 }
 
+/// Up to `max` candidates closest to `word` by edit distance, closest first (ties in the
+/// candidates' order), each within half the word's length: the names a typo most likely meant.
+pub fn closest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S], max: usize) -> Vec<&'a str> {
+    if word.chars().count() > 200 {
+        return Vec::new();
+    }
+    let limit = (word.chars().count() / 2).max(1);
+    let mut scored: Vec<(usize, usize, &str)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (edit_distance(word, c.as_ref()), i, c.as_ref()))
+        .filter(|&(d, _, _)| d <= limit)
+        .collect();
+    scored.sort_unstable();
+    scored.into_iter().take(max).map(|(_, _, c)| c).collect()
+}
+
 /// Levenshtein distance over characters.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -214,6 +231,22 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_closest_names_come_first_and_far_ones_not_at_all() {
+        let names = [
+            "encoder.layer.0.intermediate.dense.weight",
+            "encoder.layer.0.output.dense.weight",
+            "encoder.layer.1.intermediate.dense.weight",
+            "pooler.dense.weight",
+        ];
+        assert_eq!(
+            closest("encoder.layer.0.intermediate.dense.weights", &names, 2),
+            [names[0], names[2]]
+        );
+        assert!(closest("bias", &names, 3).is_empty());
+        assert_eq!(closest("x", &["y", "x"], 3), ["x", "y"]);
+    }
 
     #[test]
     fn control_characters_become_escapes() {

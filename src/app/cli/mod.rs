@@ -36,6 +36,7 @@ use crate::note;
 #[command(
     name = "qlab",
     version,
+    propagate_version = true,
     about = "A quantization accuracy lab: what INT8, MXFP4, NVFP4, FP8 … do to a matmul.",
     long_about = "A quantization accuracy lab: runs the same matrix multiplication through \
                   bit-exact kernels of every format (INT8, MXFP4, MXFP8, MXFP6, MXINT8, NVFP4, \
@@ -66,9 +67,9 @@ pub enum Command {
     Quantize(QuantizeArgs),
     /// Multiply W (M × K) by x (K × N or K) through any format (W and x apart) or the f64 reference
     Matmul(MatmulArgs),
-    /// Replay the seed document's INT8 and MXFP4 examples step by step
+    /// Replay a published worked example of INT8 and MXFP4, step by step
     Walkthrough {
-        /// document (as the document computes), spec (as the standards compute), or both
+        /// document (as the worked example computes), spec (as the standards compute), or both
         #[arg(long, default_value = "both")]
         mode: Mode,
     },
@@ -92,6 +93,13 @@ pub enum Command {
     /// Compare someone else's MX quantization of an input with qlab's reference: every
     /// difference classified, their dialect named; exit 0 only when everything matches
     Check(CheckArgs),
+    /// Print a shell completion script: `qlab completions bash > ~/.local/share/bash-completion/completions/qlab`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `qlab man > qlab.1; man ./qlab.1`
+    Man,
 }
 
 /// Entry point of the binary.
@@ -263,8 +271,28 @@ pub fn run(cli: Cli) -> Result<bool> {
         Some(Command::Bench(a)) => bench::cmd(&a),
         Some(Command::Plot(a)) => sweep::plot_cmd(&a),
         Some(Command::Check(a)) => return check::cmd(&a),
+        Some(Command::Completions { shell }) => stdio::print(&completions(shell)),
+        Some(Command::Man) => stdio::print(&man_page()?),
     };
     done.map(|()| true)
+}
+
+/// The completion script for `shell`, generated from the parser itself (so it cannot drift).
+fn completions(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "qlab", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The manual page, generated from the parser: the top-level page with every subcommand listed.
+fn man_page() -> Result<String> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .map_err(|e| Error::Invalid(format!("man page: {e}")))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The most worker threads qlab starts, per core: more only costs memory and switches.

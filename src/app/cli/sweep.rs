@@ -45,6 +45,10 @@ pub struct MergeArgs {
     /// Output CSV
     #[arg(long, value_name = "ALL.csv")]
     pub out: PathBuf,
+    /// Write the merge even when configurations of the sweep are missing (without it, a
+    /// missing configuration is an error and nothing is written)
+    #[arg(long)]
+    pub allow_missing: bool,
 }
 
 #[derive(Args, Debug)]
@@ -73,21 +77,13 @@ pub struct PlotArgs {
 }
 
 pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
-    let m = crate::app::sweep::merge::merge(&a.inputs, &a.out)?;
-    note!(
-        "merged {} ({}) into {}",
-        text::count(m.configs, "configuration"),
-        text::count(m.rows as u64, "row"),
-        shown_out(&a.out)
-    );
-    if m.missing_count > 0 {
-        let shown: Vec<String> = m
-            .missing
-            .iter()
-            .map(std::string::ToString::to_string)
-            .collect();
-        note!(
-            "qlab: {} missing: {}{}",
+    let mut outs = Outputs::new(&a.inputs);
+    let slot = outs.add("--out", &a.out, Content::Text)?;
+    let (m, bytes) = crate::app::sweep::merge::merge_bytes(&a.inputs)?;
+    let missing = (m.missing_count > 0).then(|| {
+        let shown: Vec<String> = m.missing.iter().map(u64::to_string).collect();
+        format!(
+            "{} missing: {}{}",
             text::count(m.missing_count, "configuration"),
             shown.join(", "),
             if m.missing_count > m.missing.len() as u64 {
@@ -95,7 +91,27 @@ pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
             } else {
                 ""
             }
-        );
+        )
+    });
+    if let Some(missing) = &missing
+        && !a.allow_missing
+    {
+        return Err(Error::Invalid(format!(
+            "{missing}; nothing written (merge every shard, or pass --allow-missing to write \
+             the {} that are here)",
+            text::count(m.configs, "configuration")
+        )));
+    }
+    outs.put(slot, bytes);
+    outs.commit()?;
+    note!(
+        "merged {} ({}) into {}",
+        text::count(m.configs, "configuration"),
+        text::count(m.rows as u64, "row"),
+        shown_out(&a.out)
+    );
+    if let Some(missing) = missing {
+        note!("qlab: {missing} (--allow-missing)");
     }
     Ok(())
 }

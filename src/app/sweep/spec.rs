@@ -298,6 +298,9 @@ fn set_path(table: &mut Table, path: &[&str], value: Value) {
     }
 }
 
+/// A scenario's top-level keys that a sweep file does not have.
+const SCENARIO_KEYS: [&str; 6] = ["m", "k", "n", "w", "x", "variants"];
+
 impl Sweep {
     /// Parses sweep text; `origin` names it in errors and anchors `base` and data paths.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Sweep> {
@@ -315,7 +318,21 @@ impl Sweep {
                 format!("{place}{}", crate::core::text::cut_quoted(msg.trim_end())),
             )
         };
-        let raw: RawSpec = toml::from_str(text).map_err(|e| at(e.span(), e.message().into()))?;
+        let raw: RawSpec = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            // A scenario given where a sweep was expected: say so, not "unknown field `n`".
+            if SCENARIO_KEYS
+                .iter()
+                .any(|k| message.starts_with(&format!("unknown field `{k}`")))
+            {
+                return Error::file(
+                    origin,
+                    "this is a scenario file, not a sweep; run it with `qlab run FILE` (a sweep \
+                     holds a scenario in [scenario] or names it in `base`, then [[axis]] tables)",
+                );
+            }
+            at(e.span(), message)
+        })?;
         let mut inputs = vec![origin.to_path_buf()];
         let (base, base_dir, base_text) = match (raw.base, raw.scenario) {
             (Some(_), Some(_)) => {

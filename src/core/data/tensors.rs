@@ -46,13 +46,37 @@ pub fn read_tensor(path: &Path, name: Option<&str>, tokens_k: bool) -> Result<(M
     };
     let shown = text::echo(name);
     let entry = all.iter().find(|t| t.name == name).ok_or_else(|| {
-        let hint = text::did_you_mean(name, &names)
-            .map(|n| format!("did you mean '{}'? ", text::echo(n)))
-            .unwrap_or_default();
-        Error::file(
-            path,
-            format!("no tensor named '{shown}' ({hint}{})", available()),
-        )
+        // The matrices a scenario can use: 2-D float tensors, the closest names first.
+        let matrices: Vec<&str> = all
+            .iter()
+            .filter(|t| t.is_float() && t.shape.len() == 2)
+            .map(|t| t.name.as_str())
+            .collect();
+        let closest = text::closest(name, &matrices, 3);
+        let hint = match closest.as_slice() {
+            [] => String::new(),
+            [one] => format!("did you mean '{}'? ", text::echo(one)),
+            many => format!(
+                "closest: {}; ",
+                many.iter()
+                    .map(|n| format!("'{}'", text::echo(n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let listed = if matrices.len() == names.len() {
+            available()
+        } else if matrices.is_empty() {
+            format!("none of its {} tensors is a 2-D float matrix", names.len())
+        } else {
+            format!(
+                "{} of its {} tensors are 2-D float matrices: {}",
+                matrices.len(),
+                names.len(),
+                text::list(&matrices, 5)
+            )
+        };
+        Error::file(path, format!("no tensor named '{shown}' ({hint}{listed})"))
     })?;
     tensor_matrix(path, entry, &entry.read_bytes()?, tokens_k)
 }

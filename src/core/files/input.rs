@@ -87,10 +87,10 @@ pub fn check_regular(path: &Path) -> Result<()> {
 
 /// Opens `path` for reading: a regular file (through symbolic links), and nothing else.
 pub fn open(path: &Path) -> Result<(File, Metadata)> {
-    if path.as_os_str() == "-" {
+    if is_stdin_path(path) {
         return Err(Error::file(
             path,
-            "standard input is not read (qlab reads regular files only); give a file path",
+            "this file is read in pieces, which standard input cannot be; give a file path",
         ));
     }
     let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
@@ -133,6 +133,9 @@ fn too_large(path: &Path, len: u64, limit: u64) -> Error {
 /// Reads a whole regular file, refusing one larger than half the memory available, by its
 /// size before reading and by what is read (a file that grows while it is read).
 pub fn read(path: &Path) -> Result<Vec<u8>> {
+    if is_stdin_path(path) {
+        return read_stdin(path);
+    }
     let (file, meta) = open(path)?;
     let limit = read_limit();
     if meta.len() > limit {
@@ -144,6 +147,51 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > limit {
         return Err(too_large(path, bytes.len() as u64, limit));
+    }
+    Ok(bytes)
+}
+
+/// `-`: standard input, for the arguments read whole (a scenario, a sweep, a `.npy`, a CSV).
+pub fn is_stdin_path(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Whether standard input has been read: it can be read once, so a second `-` is an error
+/// rather than an empty file.
+static STDIN_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Reads all of standard input, up to the same bound as a file. A terminal is refused (it
+/// would wait for typing, which is never what `-` meant), and so is a second read.
+fn read_stdin(path: &Path) -> Result<Vec<u8>> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(Error::file(
+            path,
+            "standard input is a terminal; pipe or redirect a file into it (… - < file)",
+        ));
+    }
+    if STDIN_TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::file(
+            path,
+            "standard input was already read for another argument; give this one a file path",
+        ));
+    }
+    let limit = read_limit();
+    let mut bytes = Vec::new();
+    stdin
+        .lock()
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::file(
+            path,
+            format!(
+                "standard input holds more than half the {} of memory available",
+                gib(limit.saturating_mul(2))
+            ),
+        ));
     }
     Ok(bytes)
 }

@@ -83,6 +83,62 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     )
 }
 
+/// Where, inside the table spanning `span` of `text`, the key an error `message` is about is
+/// written: the first `name.key` in the message (`w.std = -1 …`) or, after `name: `, the first
+/// quoted or leading word that the table sets (`w: 'tensor' applies to …`). `None` when the
+/// message names no key the table holds; the error then points at the table.
+fn key_offset(
+    text: &str,
+    span: &std::ops::Range<usize>,
+    name: &str,
+    message: &str,
+) -> Option<usize> {
+    // A `[w]` table's span may be its header alone: its keys run to the next header.
+    let rest = text.get(span.start..)?;
+    let end = rest
+        .match_indices("\n[")
+        .map(|(i, _)| i)
+        .find(|&i| span.start + i >= span.end)
+        .unwrap_or(rest.len());
+    let body = &rest[..end];
+    let words = message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .filter(|w| !w.is_empty());
+    let prefix = format!("{name}.");
+    let candidates: Vec<&str> = words
+        .map(|w| w.strip_prefix(&prefix).unwrap_or(w))
+        .map(|w| w.split('.').next().unwrap_or(w))
+        .filter(|w| *w != name)
+        .collect();
+    candidates
+        .iter()
+        .find_map(|key| find_key(body, key))
+        .map(|at| span.start + at)
+}
+
+/// The offset in `body` of `key` written as a key (`key = …`, also inside an inline table).
+fn find_key(body: &str, key: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut from = 0;
+    while let Some(i) = body[from..].find(key).map(|i| i + from) {
+        let before = body[..i].chars().next_back();
+        let after = body[i + key.len()..].trim_start_matches([' ', '\t']);
+        let word_start =
+            before.is_none_or(|c| c == '\n' || c == ' ' || c == '\t' || c == '{' || c == ',');
+        if word_start && after.starts_with('=') && !after.starts_with("==") {
+            return Some(i);
+        }
+        from = i + key.len();
+        if from >= bytes.len() {
+            break;
+        }
+    }
+    None
+}
+
+/// A sweep file's top-level keys, which a scenario never has.
+const SWEEP_KEYS: [&str; 4] = ["axis", "scenario", "repeat", "base"];
+
 impl Scenario {
     /// Parses scenario text; `origin` names it in errors, `base_dir` anchors relative paths.
     pub fn from_toml(text: &str, origin: &Path, base_dir: PathBuf) -> Result<Self> {
@@ -98,14 +154,30 @@ impl Scenario {
                 format!("{place}{}", crate::core::text::cut_quoted(msg.trim_end())),
             )
         };
-        let raw: RawScenario =
-            toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            // A sweep file given where a scenario was expected: say so, not "unknown field".
+            if SWEEP_KEYS
+                .iter()
+                .any(|k| message.starts_with(&format!("unknown field `{k}`")))
+            {
+                return Error::file(
+                    origin,
+                    "this is a sweep file (it has [[axis]] or [scenario]); run it with \
+                     `qlab sweep FILE --out OUT.csv`",
+                );
+            }
+            at(e.span(), message)
+        })?;
         let operand = |r: Option<Spanned<RawOperand>>, name: &str| match r {
             None => Ok(OperandSpec::default()),
             Some(s) => {
                 let span = s.span();
-                OperandSpec::from_raw(s.into_inner(), name)
-                    .map_err(|e| at(Some(span), e.to_string()))
+                OperandSpec::from_raw(s.into_inner(), name).map_err(|e| {
+                    let message = e.to_string();
+                    let key = key_offset(text, &span, name, &message);
+                    at(Some(key.map_or(span, |k| k..k + 1)), message)
+                })
             }
         };
         let variants = match raw.variants {

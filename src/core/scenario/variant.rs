@@ -20,13 +20,24 @@ pub(super) fn variant_from_raw(
     use crate::core::family::{self, knob_for_key};
     let mut entries: Vec<(Spanned<String>, toml::Value)> = raw.into_iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
-    let in_table = |m: String| at(Some(table.clone()), format!("variants[{index}]: {m}"));
+    // An error about one key points at that key's line; one about the variant as a whole (a
+    // missing format) at its table.
+    let key_span = |key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map_or(table.clone(), |(k, _)| k.span())
+    };
+    let at_key = |key: &str, m: String| at(Some(key_span(key)), format!("variants[{index}]: {m}"));
     let string = |key: &str, v: &toml::Value| match v {
         toml::Value::String(s) => Ok(s.clone()),
-        other => Err(in_table(format!(
-            "{key} = {} is invalid; expected a string",
-            crate::core::text::echo(&other.to_string())
-        ))),
+        other => Err(at_key(
+            key,
+            format!(
+                "{key} = {} is invalid; expected a string",
+                crate::core::text::echo(&other.to_string())
+            ),
+        )),
     };
     // Unknown keys first, as the file's own schema would report them: at the key.
     const NAMES: [&str; 4] = ["label", "format", "w_format", "x_format"];
@@ -62,11 +73,14 @@ pub(super) fn variant_from_raw(
             Some(v) => {
                 let name = string(key, v)?;
                 Ok(Some(family::lookup(&name).map_err(|e| {
-                    in_table(if key == "format" {
-                        e.to_string()
-                    } else {
-                        format!("{key}: {e}")
-                    })
+                    at_key(
+                        key,
+                        if key == "format" {
+                            e.to_string()
+                        } else {
+                            format!("{key}: {e}")
+                        },
+                    )
                 })?))
             }
             None => Ok(None),
@@ -104,7 +118,7 @@ pub(super) fn variant_from_raw(
             let Some(knob) = hit else { continue };
             let parsed = knob
                 .parse_toml(key, val)
-                .map_err(|e| in_table(e.to_string()))?;
+                .map_err(|e| at_key(key, e.to_string()))?;
             match knob.scope {
                 family::Scope::Gemm => v.gemm.set(knob.key, parsed),
                 _ if role == Role::W => v.w.set(knob.key, parsed),
@@ -114,10 +128,10 @@ pub(super) fn variant_from_raw(
             reached = true;
         }
         if !reached {
-            return Err(in_table(format!(
-                "'{key}' does not apply to format '{}'",
-                v.format_name()
-            )));
+            return Err(at_key(
+                key,
+                format!("'{key}' does not apply to format '{}'", v.format_name()),
+            ));
         }
     }
     // A setting that only means something beside another's value is refused elsewhere.
@@ -127,10 +141,10 @@ pub(super) fn variant_from_raw(
                 && given.contains(&(knob.key, role))
                 && v.operand(role).get(other) != Some(needed)
             {
-                return Err(in_table(format!(
-                    "'{}' applies to {other} = \"{needed}\" only",
-                    knob.key
-                )));
+                return Err(at_key(
+                    knob.key,
+                    format!("'{}' applies to {other} = \"{needed}\" only", knob.key),
+                ));
             }
         }
     }

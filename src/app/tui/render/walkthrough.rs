@@ -44,7 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let title;
     if is_seed(c) {
         title = format!(
-            " the seed document, {} mode (m: switch) ",
+            " worked example (2×2), {} mode (m: switch) ",
             match app.walk.mode {
                 walkthrough::Mode::Document => "document",
                 _ => "spec",
