@@ -1678,3 +1678,27 @@ fn a_sweep_file_given_to_run_and_a_scenario_given_to_sweep_say_which_command() {
         ));
     assert!(!d.path("o.csv").exists());
 }
+
+#[test]
+fn shipped_scenarios_run_by_name_from_any_directory() {
+    let d = Dir::new();
+    let by_name = qlab()
+        .current_dir(d.root())
+        .args(["run", "gaussian", "--json"])
+        .output()
+        .unwrap();
+    assert!(by_name.status.success(), "{}", stderr(&by_name));
+    let by_file = qlab()
+        .args(["run", "scenarios/gaussian.toml", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(by_name.stdout, by_file.stdout);
+    // A file of that name, where there is one, wins over the shipped scenario.
+    d.write("gaussian", "name = \"mine\"\n");
+    let o = qlab()
+        .current_dir(d.root())
+        .args(["run", "gaussian", "--json"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"name\": \"mine\""));
+}

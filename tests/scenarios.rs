@@ -641,7 +641,7 @@ fn unknown_keys_are_named() {
         (
             "name = \"q\"\nbogus = 1\n",
             "s.toml: line 2, column 1: unknown field `bogus`, expected one of `name`, \
-             `description`, `seed`, `m`, `k`, `n`, `w`, `x`, `variants`",
+             `description`, `lesson`, `seed`, `m`, `k`, `n`, `w`, `x`, `variants`",
         ),
         (
             "name = \"q\"\n[x]\ndist = \"normal\"\nstdev = 1\n",

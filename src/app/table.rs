@@ -129,7 +129,7 @@ pub const ROWS: &[Row] = &[
         hide_zero: false,
     },
     Row {
-        name: "  model prediction (dB)",
+        name: "  noise-model SQNR (dB)",
         better: Better::Neither,
         fmt: Fmt::Db,
         get: |v| v.model_output_sqnr_db,
@@ -233,7 +233,7 @@ pub const ROWS: &[Row] = &[
         hide_zero: false,
     },
     Row {
-        name: "  model prediction (dB)",
+        name: "  noise-model SQNR (dB)",
         better: Better::Neither,
         fmt: Fmt::Db,
         get: |v| v.w.model_sqnr_db,
@@ -273,7 +273,7 @@ pub const ROWS: &[Row] = &[
         hide_zero: false,
     },
     Row {
-        name: "  model prediction (dB)",
+        name: "  noise-model SQNR (dB)",
         better: Better::Neither,
         fmt: Fmt::Db,
         get: |v| v.x.model_sqnr_db,
@@ -443,8 +443,8 @@ pub fn render(r: &Report) -> String {
         out.push('\n');
     }
     out.push_str(
-        "\n* best in its row · ↑ higher is better, ↓ lower is better · model: uniform-noise \
-         prediction (Δ²/12 per element)\n",
+        "\n* best in its row · ↑ higher is better, ↓ lower is better · noise-model SQNR: \
+         predicted from uniform rounding noise, Δ²/12 per element\n",
     );
     out.push_str(&non_finite_notes(r));
     out

@@ -182,6 +182,8 @@ impl TensorStats {
 pub struct ScenarioInfo {
     pub name: String,
     pub description: String,
+    /// What the scenario teaches (its `lesson`; empty when it has none).
+    pub lesson: String,
     pub seed: u64,
     pub m: usize,
     pub k: usize,
@@ -485,6 +487,7 @@ fn header(
         scenario: ScenarioInfo {
             name: s.name.clone(),
             description: s.description.clone(),
+            lesson: s.lesson.clone(),
             seed: s.seed,
             m,
             k,

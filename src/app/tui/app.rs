@@ -1,7 +1,7 @@
 //! The explorer's state and its only mutation, [`App::update`]. Heavy work is requested through
 //! the returned [`Command`] and comes back as [`Action::Finished`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,8 +135,11 @@ pub enum Action {
     Loaded(Box<Result<Scenario, String>>),
     /// An export finished, with the paths written or the error.
     Exported(Result<Vec<PathBuf>, String>),
-    /// The scenario files the picker offers were listed.
-    Listed(Vec<PathBuf>),
+    /// The scenarios the picker offers were listed.
+    Listed(Vec<PickItem>),
+    /// The picker: clear the typed path (Ctrl-U), delete its last word (Ctrl-W).
+    ClearInput,
+    DeleteWord,
     /// Model screen: name order ↔ worst first.
     ToggleSort,
     /// Model screen: type a filter.
@@ -156,6 +159,8 @@ pub enum Action {
 pub enum Command {
     Compute(Box<Job>),
     Load(PathBuf),
+    /// Open a scenario shipped in the binary.
+    LoadShipped(&'static str),
     Export,
     /// List the scenario files for the picker.
     List,
@@ -201,12 +206,36 @@ impl Default for WalkView {
     }
 }
 
-/// The scenario picker (`o`): the files it offers, its cursor and the typed path.
+/// The scenario picker (`o`): the scenarios it offers, its cursor and the typed path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Picker {
-    pub items: Vec<PathBuf>,
+    pub items: Vec<PickItem>,
     pub cursor: usize,
     pub input: String,
+}
+
+/// One scenario the picker offers: shipped in the binary, or a file of the current directory
+/// (or its `scenarios/`), with the first sentence of its lesson.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PickItem {
+    pub source: PickSource,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PickSource {
+    Shipped(&'static str),
+    File(PathBuf),
+}
+
+impl PickItem {
+    /// How the item is named in the list.
+    pub fn name(&self) -> String {
+        match &self.source {
+            PickSource::Shipped(n) => (*n).to_string(),
+            PickSource::File(p) => p.display().to_string(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -451,7 +480,31 @@ impl App {
             Action::OpenScenario => {
                 self.overlay = Overlay::Open;
                 self.picker.cursor = 0;
+                self.picker.input.clear();
                 return Some(Command::List);
+            }
+            Action::ClearInput => {
+                if let Some(m) = self.model.as_mut().filter(|m| m.filtering) {
+                    m.filter.clear();
+                    m.cursor = 0;
+                } else {
+                    self.picker.input.clear();
+                }
+            }
+            Action::DeleteWord => {
+                // As a shell's Ctrl-W: trailing separators, then the word before them.
+                let cut = |s: &mut String| {
+                    let sep = |c: char| c == ' ' || c == '/';
+                    let kept = s.trim_end_matches(sep).trim_end_matches(|c| !sep(c)).len();
+                    s.truncate(kept);
+                };
+                match self.model.as_mut().filter(|m| m.filtering) {
+                    Some(m) => {
+                        cut(&mut m.filter);
+                        m.cursor = 0;
+                    }
+                    None => cut(&mut self.picker.input),
+                }
             }
             Action::Listed(items) => {
                 self.picker.items = items;
@@ -540,15 +593,22 @@ impl App {
                     return Some(self.recompute());
                 }
                 if self.overlay == Overlay::Open {
-                    let path = match self.picker.items.get(self.picker.cursor) {
-                        Some(p) => p.clone(),
+                    let command = match self.picker.items.get(self.picker.cursor) {
+                        Some(PickItem {
+                            source: PickSource::Shipped(name),
+                            ..
+                        }) => Command::LoadShipped(name),
+                        Some(PickItem {
+                            source: PickSource::File(p),
+                            ..
+                        }) => Command::Load(p.clone()),
                         None if !self.picker.input.trim().is_empty() => {
-                            PathBuf::from(self.picker.input.trim())
+                            Command::Load(PathBuf::from(self.picker.input.trim()))
                         }
                         None => return None,
                     };
                     self.overlay = Overlay::None;
-                    return Some(Command::Load(path));
+                    return Some(command);
                 }
             }
             Action::Type(c) => {
@@ -596,7 +656,10 @@ impl App {
                     self.scenario = s;
                     self.variant = 0;
                     self.scales.block = (0, 0);
-                    self.param = self.param.min(self.params().len() - 1);
+                    // A new scenario starts the editor at its top, not where the last one
+                    // was left (a blind ↓×N would land elsewhere).
+                    self.param = 0;
+                    self.scroll = 0;
                     self.status = None;
                     return Some(self.recompute());
                 }
@@ -622,14 +685,61 @@ impl App {
 }
 
 /// The scenario files under `./scenarios`, sorted (run on the I/O thread).
-pub fn scenario_files() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("scenarios")
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect()
+pub fn scenario_files() -> Vec<PickItem> {
+    use crate::core::scenario::shipped::{SHIPPED, first_sentence};
+    let summary = |lesson: &str, description: &str| {
+        let line = if lesson.is_empty() {
+            description
+        } else {
+            first_sentence(lesson)
+        };
+        line.to_string()
+    };
+    let mut items: Vec<PickItem> = SHIPPED
+        .iter()
+        .map(|s| {
+            let parsed = Scenario::from_toml(s.text, Path::new(s.name), PathBuf::new()).ok();
+            PickItem {
+                source: PickSource::Shipped(s.name),
+                summary: parsed.map_or_else(String::new, |p| summary(&p.lesson, &p.description)),
+            }
         })
-        .unwrap_or_default();
-    v.sort();
-    v
+        .collect();
+    // The current directory's scenarios and its scenarios/ folder, except copies of the
+    // shipped ones (a checkout's own scenarios/), and files that are not scenarios (sweeps).
+    let mut files: Vec<PathBuf> = [".", "scenarios"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(d)
+                .map(|d| {
+                    d.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    files.sort();
+    for path in files.into_iter().take(MAX_LISTED) {
+        let Ok(text) = crate::core::files::read_text(&path) else {
+            continue;
+        };
+        if SHIPPED.iter().any(|s| s.text == text) {
+            continue;
+        }
+        if let Ok(s) = Scenario::from_toml(&text, &path, PathBuf::new()) {
+            let path = path
+                .strip_prefix(".")
+                .map(Path::to_path_buf)
+                .unwrap_or(path);
+            items.push(PickItem {
+                source: PickSource::File(path),
+                summary: summary(&s.lesson, &s.description),
+            });
+        }
+    }
+    items
 }
+
+/// The most files of the current directory the picker reads.
+const MAX_LISTED: usize = 200;

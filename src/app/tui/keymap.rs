@@ -37,6 +37,8 @@ impl Context {
 pub enum Key {
     Char(char),
     Code(KeyCode),
+    /// The character with Control held (Ctrl-U).
+    Ctrl(char),
     /// Any of '1'..='5'.
     Digit,
 }
@@ -361,6 +363,24 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         context: Context::Open,
         screen: None,
+        keys: &[Key::Ctrl('u')],
+        label: "Ctrl-U",
+        help: "clear the typed path",
+        hint: "",
+        action: |_| Action::ClearInput,
+    },
+    Binding {
+        context: Context::Open,
+        screen: None,
+        keys: &[Key::Ctrl('w')],
+        label: "Ctrl-W",
+        help: "delete a word of the path",
+        hint: "",
+        action: |_| Action::DeleteWord,
+    },
+    Binding {
+        context: Context::Open,
+        screen: None,
         keys: &[Code(KeyCode::Esc)],
         label: "Esc",
         help: "cancel",
@@ -390,7 +410,10 @@ fn arrow(k: KeyEvent) -> Action {
 
 fn matches(key: Key, ev: KeyEvent) -> bool {
     match key {
-        Key::Char(c) => ev.code == KeyCode::Char(c),
+        Key::Char(c) => {
+            ev.code == KeyCode::Char(c) && !ev.modifiers.contains(KeyModifiers::CONTROL)
+        }
+        Key::Ctrl(c) => ev.code == KeyCode::Char(c) && ev.modifiers.contains(KeyModifiers::CONTROL),
         Key::Code(code) => ev.code == code,
         Key::Digit => matches!(ev.code, KeyCode::Char('1'..='6')),
     }
@@ -408,7 +431,11 @@ pub fn action(context: Context, screen: Screen, ev: KeyEvent) -> Action {
         .find(|b| b.keys.iter().any(|&k| matches(k, ev)));
     match (found, context, ev.code) {
         (Some(b), _, _) => (b.action)(ev),
-        (None, Context::Open | Context::Filter, KeyCode::Char(c)) => Action::Type(c),
+        (None, Context::Open | Context::Filter, KeyCode::Char(c))
+            if !ev.modifiers.contains(KeyModifiers::CONTROL) =>
+        {
+            Action::Type(c)
+        }
         _ => Action::None,
     }
 }

@@ -139,6 +139,7 @@ pub fn with_terminal(body: impl FnOnce(&mut DefaultTerminal) -> io::Result<()>) 
 /// Work for the I/O thread: every file the explorer reads or writes.
 enum Io {
     Load(PathBuf),
+    LoadShipped(&'static str),
     Export(Arc<Computed>, Vec<PathBuf>),
     List,
 }
@@ -151,6 +152,9 @@ fn spawn_io(requests: mpsc::Receiver<Io>, done: mpsc::Sender<Action>) {
             let action = match request {
                 Io::Load(path) => {
                     Action::Loaded(Box::new(Scenario::load(&path).map_err(|e| e.to_string())))
+                }
+                Io::LoadShipped(name) => {
+                    Action::Loaded(Box::new(Scenario::shipped(name).map_err(|e| e.to_string())))
                 }
                 Io::Export(c, inputs) => {
                     let r = &c.report;
@@ -279,6 +283,7 @@ fn perform(app: &mut App, cmd: Command, workers: &Workers) {
     let _ = match cmd {
         Command::Compute(job) => workers.jobs.send(*job).is_ok(),
         Command::Load(path) => workers.io.send(Io::Load(path)).is_ok(),
+        Command::LoadShipped(name) => workers.io.send(Io::LoadShipped(name)).is_ok(),
         Command::List => workers.io.send(Io::List).is_ok(),
         Command::Scan(job) => {
             spawn_scan(*job, workers);

@@ -266,7 +266,7 @@ impl Modifiers {
         let mut parts = Vec::new();
         if let Some(c) = &self.channel_spread {
             parts.push(format!(
-                "{} channels spread over {} decades",
+                "channels along {} spread over {} decades",
                 axis_name(c.axis),
                 c.decades
             ));
@@ -282,9 +282,11 @@ impl Modifiers {
             ));
         }
         if let Some(c) = &self.outlier_channels {
+            // "4 channels along K", never "4 K channels" (which reads as 4000).
             parts.push(format!(
-                "{} {} channels ×{}",
+                "{} channel{} along {} ×{}",
                 c.count,
+                if c.count == 1 { "" } else { "s" },
                 axis_name(c.axis),
                 num(c.factor)
             ));
@@ -395,7 +397,7 @@ impl Modifiers {
 fn axis_name(axis: ChannelAxis) -> &'static str {
     match axis {
         ChannelAxis::K => "K",
-        ChannelAxis::Outer => "outer",
+        ChannelAxis::Outer => "the outer axis",
     }
 }
 

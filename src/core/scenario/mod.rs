@@ -6,6 +6,7 @@
 
 mod data;
 mod operand;
+pub mod shipped;
 mod variant;
 
 use operand::RawOperand;
@@ -36,6 +37,8 @@ pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/llm-outlier-
 pub struct Scenario {
     pub name: String,
     pub description: String,
+    /// What to look for, in a few sentences: shown in the explorer and the picker.
+    pub lesson: String,
     pub seed: u64,
     /// Rows of W (M), the reduction length (K), columns of x (N): used for generated operands;
     /// checked against data operands when given.
@@ -56,6 +59,7 @@ pub struct Scenario {
 struct RawScenario {
     name: Option<String>,
     description: Option<String>,
+    lesson: Option<String>,
     seed: Option<u64>,
     // Signed, so `m = -1` gets the same message as `m = 0` rather than serde's.
     m: Option<Spanned<i64>>,
@@ -226,6 +230,7 @@ impl Scenario {
         Ok(Scenario {
             name: raw.name.unwrap_or_else(|| "untitled".into()),
             description: raw.description.unwrap_or_default(),
+            lesson: raw.lesson.unwrap_or_default(),
             seed: raw.seed.unwrap_or(DEFAULT_SEED),
             m,
             k,
@@ -237,8 +242,25 @@ impl Scenario {
         })
     }
 
+    /// A scenario shipped in the binary, by name (`gaussian`).
+    pub fn shipped(name: &str) -> Result<Self> {
+        let s = shipped::by_name(name).ok_or_else(|| {
+            let names: Vec<&str> = shipped::SHIPPED.iter().map(|s| s.name).collect();
+            Error::Invalid(format!(
+                "no shipped scenario '{}'; the shipped ones are {}",
+                crate::core::text::echo(name),
+                names.join(", ")
+            ))
+        })?;
+        Scenario::from_toml(s.text, Path::new(s.name), PathBuf::new())
+    }
+
     /// Reads a scenario file.
     pub fn load(path: &Path) -> Result<Self> {
+        // A bare name that is no file here is a shipped scenario (`qlab run gaussian`).
+        if let Some(s) = shipped::by_path(path) {
+            return Scenario::from_toml(s.text, path, PathBuf::new());
+        }
         let text = crate::core::files::read_text(path)?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Scenario::from_toml(&text, path, base)

@@ -58,7 +58,7 @@ impl Default for OperandSpec {
 }
 
 impl OperandSpec {
-    /// A one-line description, e.g. `student_t(nu 3, scale 1), 2 K channels ×50`.
+    /// A one-line description, e.g. `student_t(nu 3, scale 1), 2 channels along K ×50`.
     pub fn describe(&self) -> String {
         let mut s = match &self.source {
             Source::Random(d) => d.describe(),

@@ -323,20 +323,36 @@ fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
 }
 
 fn draw_open(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let width = area.width.saturating_sub(4).min(116);
+    let inner_width = usize::from(width.saturating_sub(2));
+    let name_width = app
+        .picker
+        .items
+        .iter()
+        .map(|p| p.name().chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(inner_width / 3);
+    // The list scrolls with the cursor when the terminal is short.
+    let room = usize::from(area.height.saturating_sub(6)).max(1);
+    let first = app
+        .picker
+        .cursor
+        .min(app.picker.items.len())
+        .saturating_sub(room.saturating_sub(1));
     let mut lines = Vec::new();
-    if app.picker.items.is_empty() {
-        lines.push(Line::styled(
-            "no scenarios/ directory here; type a path",
-            theme.dim(),
-        ));
-    }
-    for (i, p) in app.picker.items.iter().enumerate() {
+    for (i, p) in app.picker.items.iter().enumerate().skip(first).take(room) {
         let style = if i == app.picker.cursor {
             theme.selected()
         } else {
             Style::new()
         };
-        lines.push(Line::styled(format!(" {}", p.display()), style));
+        let name = ellipsize(&esc(&p.name()), name_width);
+        let summary = ellipsize(&esc(&p.summary), inner_width.saturating_sub(name_width + 3));
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {name:<name_width$} "), style),
+            Span::styled(format!(" {summary}"), theme.dim()),
+        ]));
     }
     let on_input = app.picker.cursor >= app.picker.items.len();
     let style = if on_input {
@@ -344,16 +360,55 @@ fn draw_open(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     } else {
         Style::new()
     };
-    lines.push(Line::styled(format!(" path: {}▏", app.picker.input), style));
+    lines.push(Line::styled(
+        format!(" path: {}▏", esc(&app.picker.input)),
+        style,
+    ));
+    lines.push(Line::styled(
+        " shipped scenarios, then this directory's *.toml · type a path · Ctrl-U clears",
+        theme.dim(),
+    ));
     let inner = popup(
         frame,
         area,
-        70,
+        width,
         lines.len() as u16 + 2,
         "Open a scenario",
         theme,
     );
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `s` in at most `width` columns: cut with an ellipsis at the end when it does not fit.
+pub(crate) fn ellipsize(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+/// A label in at most `width` columns that keeps what tells it from its neighbours: labels
+/// differ at their end ("mxfp4 b32 floor", "mxfp4 b32 rceil"), so the last word is kept whole
+/// and the ellipsis goes before it ("mxfp4…floor"); when even that does not fit, the end is
+/// cut with an ellipsis.
+pub(crate) fn fit_label(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if let Some((head, last)) = s.rsplit_once(' ') {
+        let tail = last.chars().count();
+        if tail + 2 <= width {
+            let kept: String = head.chars().take(width - tail - 1).collect();
+            return format!("{}…{last}", kept.trim_end());
+        }
+    }
+    ellipsize(s, width)
 }
 
 /// A vertical bar chart, top line first: each count a column `width` cells wide followed by
