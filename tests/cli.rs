@@ -1702,3 +1702,35 @@ fn shipped_scenarios_run_by_name_from_any_directory() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"name\": \"mine\""));
 }
+
+#[test]
+fn formats_defines_every_scale_rule_and_setting() {
+    let o = qlab().arg("formats").output().unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    for line in [
+        "  floor  e = E − emax, never bumped (OCP spec)",
+        "  ceil   e = E − emax, +1 when sig > 1",
+        "  even   e = E − emax, +1 when sig ≥ 1.75",
+        "  rceil  e = ceil(log2(amax / 6)), i.e. +1 when sig > 1.5",
+    ] {
+        assert!(text.contains(line), "no '{line}' in:\n{text}");
+    }
+    for key in [
+        "scheme",
+        "granularity",
+        "rounding",
+        "block_size",
+        "scale_rule",
+        "group_size",
+        "two_level",
+        "accumulator",
+        "element_rounding",
+        "exponent",
+        "signed_zero",
+    ] {
+        assert!(
+            text.contains(&format!("\n  {key:<17} ")),
+            "setting {key} undefined"
+        );
+    }
+}

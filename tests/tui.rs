@@ -1553,16 +1553,15 @@ fn screen_keys_apply_on_their_screen_only() {
     }
 }
 
-/// The selected-block table on the scales screen is 49 characters wide in a panel 48 wide
-/// (50 with borders) at every terminal size, so the error column loses its last character:
-/// the header reads `erro` and 2.28e-3 shows as `2.28e-`.
+/// The selected-block table on the scales screen fits its panel (48 wide) at every terminal
+/// size, with room for the clipped mark after the error.
 #[test]
 fn the_selected_block_table_fits_its_panel() {
     let mut app = on_screen(ready(), MX32, 2);
     for (w, h) in [(80, 24), (W, H), (160, 48)] {
         app.update(Action::Resize(w, h));
         let text = screen_text(&app, w, h);
-        assert!(text.contains("code     P      error"), "{w}×{h}:\n{text}");
+        assert!(text.contains("code     P     error"), "{w}×{h}:\n{text}");
         // Element 0 of block (0, 0): its error, as the table formats it.
         let c = app.computed.clone().unwrap();
         let v = &c.run.variants[MX32];
@@ -2151,4 +2150,25 @@ fn a_new_scenario_resets_the_editor_cursor() {
         Action::Loaded(Box::new(Ok(Scenario::shipped("gaussian").unwrap()))),
     );
     assert_eq!(app.param, 0);
+}
+
+/// A data operand stays in the source cycle: one key press to a distribution, with the data's
+/// spread, and one back to the scenario's own data.
+#[test]
+fn the_scenarios_own_data_stays_in_the_source_cycle() {
+    let mut app = seed_app();
+    app.update(Action::OpenParams);
+    let data = app.scenario.w.clone();
+    let std = app.computed.as_ref().unwrap().report.reference.w.std;
+    change_recomputes(&mut app, Param::Dist(Target::W), true);
+    assert_eq!(app.param_value(Param::Dist(Target::W)), "normal");
+    match &app.scenario.w.source {
+        Source::Random(Distribution::Normal { std: s, .. }) => {
+            assert_eq!(*s, std, "the data's std carries over")
+        }
+        other => panic!("{other:?}"),
+    }
+    change_recomputes(&mut app, Param::Dist(Target::W), false);
+    assert_eq!(app.param_value(Param::Dist(Target::W)), "values (data)");
+    assert_eq!(app.scenario.w, data, "back to the scenario's data, exactly");
 }

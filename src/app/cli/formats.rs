@@ -35,6 +35,36 @@ fn element_name(c: Codec) -> String {
     }
 }
 
+/// Every setting a variant takes (the keys of `[[variants]]`, the editor's rows), each with
+/// its values and what they mean; the MX scale rules with their formulas.
+pub fn settings_text() -> String {
+    use crate::core::codec::mx_block::ScaleRule;
+    let mut s = String::from(
+        "MX scale rules (scale_rule): the block's amax = sig · 2^E, sig in [1, 2), E from its f32 \
+         bits; emax = the element's largest exponent (E2M1 2, E2M3 2, E3M2 4, E4M3 8, E5M2 15)\n",
+    );
+    for r in ScaleRule::ALL {
+        s.push_str(&format!("  {:<6} {}\n", r.name(), r.definition()));
+    }
+    s.push_str(
+        "  (other elements: even bumps when sig ≥ 2 − 2^−(m+1), rceil when sig > max / 2^emax; \
+         MXINT8 has no even)\n\nsettings (keys of [[variants]], rows of the explorer's editor; \
+         which formats take each: `qlab formats NAME`)\n",
+    );
+    let mut seen: Vec<&str> = Vec::new();
+    for f in family::REGISTRY {
+        for k in f.knobs() {
+            if seen.contains(&k.key) {
+                continue;
+            }
+            seen.push(k.key);
+            s.push_str(&format!("  {:<17} {}\n", k.key, k.help));
+        }
+    }
+    s.push('\n');
+    s
+}
+
 /// The `formats` command's text without a name: the registry, then E2M1 and E8M0.
 pub fn formats_text() -> String {
     let (r, k) = COST_SHAPE;
@@ -58,6 +88,7 @@ pub fn formats_text() -> String {
         "(bits per element at each format's defaults for a {r} × {k} W: codes, scales, zero \
          points; `qlab formats NAME` prints a format's code table)\n\n"
     ));
+    s.push_str(&settings_text());
     s.push_str("E2M1 (MXFP4 and NVFP4 element): 1 sign, 2 exponent, 1 mantissa bit, bias 1\n");
     s.push_str("code  bits     value   2·value\n");
     for code in 0u8..16 {

@@ -241,6 +241,9 @@ impl PickItem {
 #[derive(Debug)]
 pub struct App {
     pub scenario: Scenario,
+    /// The scenario as opened, before any edit: its data operands stay in the editor's source
+    /// cycle, so stepping W from a file to `normal` can be stepped back.
+    pub origin: Scenario,
     pub hidden: Vec<bool>,
     pub computed: Option<Arc<Computed>>,
     /// Generation of the newest request; results of older ones are discarded.
@@ -271,6 +274,7 @@ impl App {
     pub fn new(scenario: Scenario) -> Self {
         let hidden = vec![false; scenario.variants.len()];
         App {
+            origin: scenario.clone(),
             scenario,
             hidden,
             computed: None,
@@ -588,6 +592,7 @@ impl App {
                     }
                     let name = m.selected()?.name.clone();
                     self.scenario = m.scenario_for(&self.scenario, &name);
+                    self.origin = self.scenario.clone();
                     self.scales.block = (0, 0);
                     self.screen = Screen::Overview;
                     return Some(self.recompute());
@@ -653,6 +658,7 @@ impl App {
             Action::Loaded(result) => match *result {
                 Ok(s) => {
                     self.hidden = vec![false; s.variants.len()];
+                    self.origin = s.clone();
                     self.scenario = s;
                     self.variant = 0;
                     self.scales.block = (0, 0);

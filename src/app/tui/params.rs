@@ -60,6 +60,9 @@ fn step_in<T: PartialEq + Copy>(list: &[T], current: T, dir: i32) -> T {
     list[(i + dir).clamp(0, list.len() as i32 - 1) as usize]
 }
 
+/// The editor's name for an operand's own data in the source cycle.
+const DATA: &str = "data";
+
 fn cycle<T: PartialEq + Copy>(list: &[T], current: T, dir: i32) -> T {
     let n = list.len() as i32;
     let i = list.iter().position(|&v| v == current).unwrap_or(0) as i32;
@@ -145,13 +148,39 @@ impl App {
         let scale = |v: f64| if up { v * 2.0 } else { v / 2.0 };
         match param {
             Param::Dist(t) => {
+                // The scenario's own data (a file, inline values) stays in the cycle, after
+                // the distributions, so one key press never loses it.
+                let origin = match t {
+                    Target::W => &self.origin.w,
+                    Target::X => &self.origin.x,
+                };
+                let data = (!matches!(origin.source, Source::Random(_)))
+                    .then(|| (origin.source.clone(), origin.view.clone()));
+                let mut names: Vec<&str> = DISTS.to_vec();
+                if data.is_some() {
+                    names.push(DATA);
+                }
+                // Leaving the data for a distribution keeps the data's spread (its std).
+                let data_std = self.computed.as_ref().map(|c| match t {
+                    Target::W => c.report.reference.w.std,
+                    Target::X => c.report.reference.x.std,
+                });
                 let op = self.operand_mut(t);
                 let (name, mag) = match &op.source {
                     Source::Random(d) => (d.name(), magnitude(d)),
-                    _ => ("normal", 1.0),
+                    _ => (DATA, data_std.unwrap_or(1.0)),
                 };
-                op.source = Source::Random(with_magnitude(cycle(&DISTS, name, dir), mag));
-                op.view = Default::default();
+                let next = cycle(&names, name, dir);
+                match data {
+                    Some((source, view)) if next == DATA => {
+                        op.source = source;
+                        op.view = view;
+                    }
+                    _ => {
+                        op.source = Source::Random(with_magnitude(next, mag));
+                        op.view = Default::default();
+                    }
+                }
             }
             Param::Spread(t) => {
                 let Source::Random(d) = &mut self.operand_mut(t).source else {
@@ -420,6 +449,56 @@ impl App {
             Param::Shown => "variant shown".into(),
         }
     }
+}
+
+impl App {
+    /// What the parameter under the editor's cursor means, in one line (a scale rule with its
+    /// formula): shown under the editor, so every setting is defined where it is chosen.
+    pub fn param_help(&self, p: Param) -> String {
+        match p {
+            Param::Dist(_) => "the distribution the operand is drawn from (its data, for a file \
+                               operand); ←→ step through them"
+                .into(),
+            Param::Spread(_) => {
+                "the distribution's scale (std, scale or σ): ←→ halve or double it".into()
+            }
+            Param::Sparsity(_) => "the fraction of elements set to exactly 0".into(),
+            Param::OutlierCount(t) => format!(
+                "how many channels (rows of {}) are scaled by the outlier factor",
+                match t {
+                    Target::W => "W along K: columns of W",
+                    Target::X => "x: features along K",
+                }
+            ),
+            Param::OutlierFactor(_) => "how much larger the outlier channels are".into(),
+            Param::M | Param::K | Param::N => {
+                "the GEMM's shape: y (M×N) = W (M×K) · x (K×N)".into()
+            }
+            Param::Seed => "the data's seed (r rerolls it)".into(),
+            Param::Format(_) => "the operand's number format (`qlab formats` lists them)".into(),
+            Param::Shown => "which variant the editor's settings below apply to".into(),
+            Param::Knob("scale_rule", role) => {
+                let value = self.param_value(Param::Knob("scale_rule", role));
+                crate::core::codec::mx_block::ScaleRule::ALL
+                    .iter()
+                    .find(|r| r.name() == value)
+                    .map_or_else(
+                        || knob_help("scale_rule").into(),
+                        |r| format!("{value}: {}", r.definition()),
+                    )
+            }
+            Param::Knob(key, _) => knob_help(key).into(),
+        }
+    }
+}
+
+/// A knob's one-line help, from the registry.
+fn knob_help(key: &str) -> &'static str {
+    family::REGISTRY
+        .iter()
+        .flat_map(|f| f.knobs())
+        .find(|k| k.key == key)
+        .map_or("", |k: &Knob| k.help)
 }
 
 /// The prose name of a knob key (`block_size` → `block size`), from the registry.

@@ -45,6 +45,26 @@ impl ScaleRule {
         }
     }
 
+    /// The rule in one line with its formula, as MXFP4 computes it (write the block's
+    /// amax = sig · 2^E, sig in [1, 2); e = E − emax, emax = 2 for E2M1, plus a bump). The other
+    /// MX elements use the same rules with their own emax and thresholds (`qlab formats`).
+    pub fn definition(self) -> &'static str {
+        match self {
+            ScaleRule::Floor => {
+                "e = E − emax, never bumped (OCP spec): amax/2^e in [4, 8), so values above 6 clip"
+            }
+            ScaleRule::Ceil => {
+                "e = E − emax, +1 when sig > 1: amax/2^e in (2, 4], never clips, coarser steps"
+            }
+            ScaleRule::Even => {
+                "e = E − emax, +1 when sig ≥ 1.75 (torchao EVEN): a block whose amax/2^e would be ≥ 7 goes a binade up"
+            }
+            ScaleRule::Rceil => {
+                "e = ceil(log2(amax / 6)), i.e. +1 when sig > 1.5 (cuBLAS, TransformerEngine): amax ≤ 6·2^e, never clips"
+            }
+        }
+    }
+
     /// Whether the rule bumps e for a significand whose 23 fraction bits are `frac`
     /// (sig = 1 + frac / 2^23). Compared on the bits, so there is no rounding anywhere.
     fn bumps(self, frac: u32) -> bool {

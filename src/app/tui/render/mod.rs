@@ -75,10 +75,17 @@ pub fn draw(frame: &mut Frame, app: &App) {
         return;
     }
     let status_rows = u16::from(app.status.is_some() || app.error.is_some());
-    let [header, tabs, body, status, footer] = Layout::vertical([
+    // The editor docks below the screen it changes: the screen keeps the rest.
+    let editor_rows = if app.overlay == Overlay::Params {
+        (area.height.saturating_sub(3 + status_rows) / 3).clamp(7, 14)
+    } else {
+        0
+    };
+    let [header, tabs, body, editor, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(1),
+        Constraint::Length(editor_rows),
         Constraint::Length(status_rows),
         Constraint::Length(1),
     ])
@@ -116,7 +123,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match app.overlay {
         Overlay::None => {}
         Overlay::Help => draw_help(frame, theme, area, app.model.is_some()),
-        Overlay::Params => draw_params(frame, app, theme, area),
+        Overlay::Params => draw_params(frame, app, theme, editor),
         Overlay::Open => draw_open(frame, app, theme, area),
     }
 }
@@ -296,6 +303,8 @@ fn draw_help(frame: &mut Frame, theme: Theme, area: Rect, with_model: bool) {
     frame.render_widget(Paragraph::new(right), r);
 }
 
+/// The parameter editor, docked at the bottom of the screen (the picture it changes stays in
+/// view above it): the rows around the cursor, and what the selected one means.
 fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let params = app.params();
     let label = app
@@ -303,11 +312,13 @@ fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         .variants
         .get(app.variant)
         .map_or("", |v| v.label.as_str());
-    let mut lines = vec![Line::from(vec![
-        Span::raw("data, shape and seed; then variant "),
-        Span::styled(esc(label), theme.title()),
-    ])];
-    for (i, p) in params.iter().enumerate() {
+    let rows = usize::from(area.height.saturating_sub(3)).max(1);
+    let first = app
+        .param
+        .saturating_sub(rows / 2)
+        .min(params.len().saturating_sub(rows));
+    let mut lines = Vec::new();
+    for (i, p) in params.iter().enumerate().skip(first).take(rows) {
         let style = if i == app.param {
             theme.selected()
         } else {
@@ -315,10 +326,29 @@ fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         };
         lines.push(Line::from(vec![
             Span::styled(format!(" {:<22}", App::param_name(*p)), style),
-            Span::styled(format!(" ◀ {} ▶ ", app.param_value(*p)), style),
+            Span::styled(format!(" ◀ {} ▶ ", esc(&app.param_value(*p))), style),
         ]));
     }
-    let inner = popup(frame, area, 76, lines.len() as u16 + 2, "Parameters", theme);
+    if let Some(p) = params.get(app.param) {
+        lines.push(Line::styled(
+            ellipsize(
+                &esc(&app.param_help(*p)),
+                usize::from(area.width.saturating_sub(2)),
+            ),
+            theme.dim(),
+        ));
+    }
+    let title = Line::from(vec![
+        Span::styled(" Parameters ", theme.title()),
+        Span::styled(
+            format!("(data, shape, seed; then variant {}) ", esc(label)),
+            theme.dim(),
+        ),
+    ]);
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
+    frame.render_widget(Clear, area);
+    frame.render_widget(block, area);
     frame.render_widget(Paragraph::new(lines), inner);
 }
 

@@ -152,7 +152,9 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
     let info_text = Paragraph::new(lines).wrap(Wrap { trim: true });
     // As tall as the wrapped text, but leaving the table room.
     let info_height = (info_text.line_count(area.width) as u16).min(area.height / 3);
-    let lesson = (!s.lesson.is_empty()).then(|| {
+    // While the editor is docked below, the table gets the room.
+    let with_lesson = !s.lesson.is_empty() && app.overlay != crate::app::tui::app::Overlay::Params;
+    let lesson = with_lesson.then(|| {
         Paragraph::new(Line::from(esc(&s.lesson)))
             .wrap(Wrap { trim: true })
             .block(Block::bordered().title(Span::styled(" what to look for ", theme.title())))

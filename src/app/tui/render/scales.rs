@@ -203,7 +203,57 @@ pub fn draw(frame: &mut Frame, app: &App, c: &Computed, theme: Theme, area: Rect
         hist_area,
     );
 
-    draw_block(frame, q, original, (sel_r, sel_c), theme, detail_area);
+    let role = match app.scales.operand {
+        Operand::W => crate::core::data::distribution::Role::W,
+        Operand::X => crate::core::data::distribution::Role::X,
+    };
+    let rule = v
+        .variant
+        .operand(role)
+        .get("scale_rule")
+        .unwrap_or("floor")
+        .to_string();
+    draw_block(
+        frame,
+        q,
+        original,
+        (sel_r, sel_c),
+        &rule,
+        theme,
+        detail_area,
+    );
+}
+
+/// The exponent of a positive finite value, exactly (from its f64 bits; an f32 subnormal is an
+/// f64 normal, so this holds for every f32).
+fn binade(v: f64) -> i32 {
+    ((v.to_bits() >> 52) & 0x7ff) as i32 - 1023
+}
+
+/// How an E8M0 block scale came from the block's amax, for an MX block: "(amax) = 1.017·2^-4 →
+/// E = -4 → e = E − 2 = -6 (floor) → byte 0x79". `None` for any other scale.
+pub fn derivation(amax: f32, scale: f64, unit_max: f64, rule: &str) -> Option<String> {
+    let amax = f64::from(amax);
+    if !(amax > 0.0 && amax.is_finite() && scale > 0.0 && scale.is_finite()) {
+        return None;
+    }
+    let e = binade(scale);
+    if scale != 2f64.powi(e) {
+        return None; // not a power of two: not an E8M0 scale
+    }
+    let big_e = binade(amax);
+    let emax = binade(unit_max);
+    let sig = amax / 2f64.powi(big_e);
+    let base = big_e - emax;
+    let how = match e - base {
+        0 => format!("E − {emax}"),
+        1 => format!("E − {emax} + 1"),
+        _ => "clamped to [−127, 127]".to_string(),
+    };
+    Some(format!(
+        "= {sig:.4}·2^{big_e} → E = {big_e} → e = {how} = {e} ({rule}) → byte 0x{:02x}",
+        e + 127
+    ))
 }
 
 fn draw_block(
@@ -211,6 +261,7 @@ fn draw_block(
     q: &dyn Blocks,
     original: &Matrix,
     (r, j): (usize, usize),
+    rule: &str,
     theme: Theme,
     area: Rect,
 ) {
@@ -226,30 +277,55 @@ fn draw_block(
         )),
         Line::from(q.scale_text(r, j)),
         Line::from(format!(
-            "amax {amax:.4e} · {} clipped",
+            "amax {amax:.4e} · {} clipped (marked !)",
             q.clipped_in_block(original, r, j)
         )),
-        Line::styled(
-            "    k      input  v/scale code     P      error",
-            theme.dim(),
-        ),
     ];
-    let room = area.height.saturating_sub(6) as usize;
+    if q.scale_text(r, j).starts_with("0x")
+        && let Some(d) = derivation(amax, scale, max, rule)
+    {
+        // Wrapped onto a second line in a narrow panel rather than cut.
+        let width = usize::from(area.width.saturating_sub(2));
+        let mut first = String::new();
+        let mut second = String::new();
+        for word in d.split(' ') {
+            let target =
+                if second.is_empty() && first.chars().count() + 1 + word.chars().count() <= width {
+                    &mut first
+                } else {
+                    &mut second
+                };
+            if !target.is_empty() {
+                target.push(' ');
+            }
+            target.push_str(word);
+        }
+        lines.push(Line::styled(first, theme.dim()));
+        if !second.is_empty() {
+            lines.push(Line::styled(format!("  {second}"), theme.dim()));
+        }
+    }
+    lines.push(Line::styled(
+        "    k      input  v/scale code     P     error",
+        theme.dim(),
+    ));
+    let room = area.height.saturating_sub(lines.len() as u16 + 3) as usize;
     for (i, &v) in vals.iter().enumerate().take(room) {
         let k = span.start + i;
         let p = q.element_value(r, k);
         let deq = (p * scale) as f32;
         let scaled = f64::from(v) / scale;
-        let style = if scaled.abs() > max {
-            theme.bad()
+        // Marked in text as well as colour, so it reads without colours too.
+        let (style, mark) = if scaled.abs() > max {
+            (theme.bad(), " !")
         } else if v != 0.0 && deq == 0.0 {
-            theme.warn()
+            (theme.warn(), " 0")
         } else {
-            Style::new()
+            (Style::new(), "")
         };
         lines.push(Line::styled(
             format!(
-                "{k:>5} {:>10.3e} {:>8.3} {:>4} {:>5} {:>10.2e}",
+                "{k:>5} {:>10.3e} {:>8.3} {:>4} {:>5} {:>9.2e}{mark}",
                 v,
                 scaled,
                 q.code_text(r, k),
@@ -289,5 +365,32 @@ fn article(names: &[&str]) -> &'static str {
     match names.first() {
         Some(n) if n.starts_with(|c: char| "AEFHILMNORSXaefhilmnorsx".contains(c)) => "an",
         _ => "a",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::derivation;
+
+    #[test]
+    fn the_derivation_names_every_step() {
+        // 0.06356 = 1.01696·2^-4: floor gives e = -4 - 2 = -6, byte 127 - 6 = 0x79.
+        assert_eq!(
+            derivation(6.356e-2, 2f64.powi(-6), 6.0, "floor").unwrap(),
+            "= 1.0170·2^-4 → E = -4 → e = E − 2 = -6 (floor) → byte 0x79"
+        );
+        // rceil bumps 1.75·2^0 (amax 1.75 > 1.5): e = 0 - 2 + 1 = -1.
+        assert_eq!(
+            derivation(1.75, 0.5, 6.0, "rceil").unwrap(),
+            "= 1.7500·2^0 → E = 0 → e = E − 2 + 1 = -1 (rceil) → byte 0x7e"
+        );
+        // The bottom of E8M0: the exponent cannot follow a tiny amax.
+        assert!(
+            derivation(1e-45, 2f64.powi(-127), 6.0, "floor")
+                .unwrap()
+                .contains("clamped")
+        );
+        // Not a power of two (an INT8 scale): no derivation.
+        assert!(derivation(1.0, 0.3, 127.0, "floor").is_none());
     }
 }
