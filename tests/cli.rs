@@ -1734,3 +1734,39 @@ fn formats_defines_every_scale_rule_and_setting() {
         );
     }
 }
+
+#[test]
+fn an_export_never_replaces_an_earlier_one() {
+    use qlab::scenario::Scenario;
+    let d = Dir::new();
+    let s = Scenario::shipped("seed-walkthrough").unwrap();
+    let r = qlab::experiment::run(&s).unwrap();
+    let first = qlab::report::export(d.root(), "qlab-x-seed1", &r, &[]).unwrap();
+    let second = qlab::report::export(d.root(), "qlab-x-seed1", &r, &[]).unwrap();
+    let name = |p: &std::path::PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        first.iter().map(name).collect::<Vec<_>>(),
+        ["qlab-x-seed1.csv", "qlab-x-seed1-histograms.csv"]
+    );
+    assert_eq!(
+        second.iter().map(name).collect::<Vec<_>>(),
+        ["qlab-x-seed1-2.csv", "qlab-x-seed1-2-histograms.csv"]
+    );
+    // A stray file under either name moves the pair on too.
+    d.write("qlab-x-seed1-3-histograms.csv", "mine");
+    let third = qlab::report::export(d.root(), "qlab-x-seed1", &r, &[]).unwrap();
+    assert_eq!(name(&third[0]), "qlab-x-seed1-4.csv");
+    assert_eq!(d.read("qlab-x-seed1-3-histograms.csv"), b"mine");
+}
+
+#[test]
+fn the_explorer_refuses_an_export_dir_that_is_not_a_directory() {
+    qlab()
+        .args(["tui", "--export-dir", "Cargo.toml"])
+        .assert()
+        .code(1)
+        .stderr(
+            "qlab: error: Cargo.toml: --export-dir: not a directory; expected an existing \
+             directory\n",
+        );
+}

@@ -435,7 +435,16 @@ fn toggles_flip_their_flags() {
     app.update(Action::ToggleLogBins);
     assert!(!app.errors.log_bins);
 
+    // m means something on the worked example only; elsewhere it says so.
     assert_eq!(app.walk.mode, Mode::Document);
+    app.update(Action::ToggleWalkMode);
+    assert_eq!(app.walk.mode, Mode::Document);
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.contains("worked example only"))
+    );
+    let mut app = seed_app();
     app.update(Action::ToggleWalkMode);
     assert_eq!(app.walk.mode, Mode::Spec);
     app.update(Action::ToggleWalkMode);

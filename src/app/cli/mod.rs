@@ -59,9 +59,13 @@ pub struct Cli {
 pub enum Command {
     /// Open the interactive explorer (the default command)
     Tui {
-        /// Scenario file (TOML), or a model (.safetensors, a checkpoint folder or its
-        /// *.index.json) to open on the model screen; the built-in scenario when omitted
+        /// Scenario file (TOML), a shipped scenario's name (gaussian, …), or a model
+        /// (.safetensors, a checkpoint folder or its *.index.json) to open on the model screen;
+        /// the built-in scenario when omitted
         scenario: Option<PathBuf>,
+        /// Where `e` writes its CSVs (never over an earlier export)
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        export_dir: PathBuf,
     },
     /// Quantize a .npy array (blocks / channels along its rows) and write the dequantized array
     Quantize(QuantizeArgs),
@@ -253,8 +257,11 @@ pub fn run(cli: Cli) -> Result<bool> {
             .build_global();
     }
     let done = match cli.command {
-        None => tui_cmd(None),
-        Some(Command::Tui { scenario }) => tui_cmd(scenario.as_deref()),
+        None => tui_cmd(None, PathBuf::from(".")),
+        Some(Command::Tui {
+            scenario,
+            export_dir,
+        }) => tui_cmd(scenario.as_deref(), export_dir),
         Some(Command::Walkthrough { mode }) => {
             stdio::print(&walkthrough::render(&walkthrough::sections(mode)))
         }
@@ -323,7 +330,7 @@ fn threads(asked: Option<usize>) -> Result<Option<usize>> {
     }
 }
 
-fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
+fn tui_cmd(scenario: Option<&Path>, export_dir: PathBuf) -> Result<()> {
     use std::io::IsTerminal;
     // A model opens on the model screen, under the built-in scenario's x and variants.
     let model = match scenario {
@@ -337,6 +344,12 @@ fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
         Some(p) => Scenario::load(p)?,
         None => Scenario::default(),
     };
+    if !export_dir.is_dir() {
+        return Err(Error::file(
+            &export_dir,
+            "--export-dir: not a directory; expected an existing directory",
+        ));
+    }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(Error::Invalid(
             "the interactive explorer needs a terminal; for headless use try `qlab run`, \
@@ -345,7 +358,7 @@ fn tui_cmd(scenario: Option<&Path>) -> Result<()> {
         ));
     }
     match model {
-        Some(m) => crate::app::tui::run_model(scenario, m),
-        None => crate::app::tui::run(scenario),
+        Some(m) => crate::app::tui::run_model(scenario, m, export_dir),
+        None => crate::app::tui::run(scenario, export_dir),
     }
 }

@@ -268,6 +268,8 @@ pub struct App {
     pub quit: bool,
     /// The model being explored, if any (`qlab tui MODEL`).
     pub model: Option<super::model::Model>,
+    /// Where `e` writes (`qlab tui --export-dir`; the current directory by default).
+    pub export_dir: PathBuf,
 }
 
 impl App {
@@ -295,6 +297,7 @@ impl App {
             tick: 0,
             quit: false,
             model: None,
+            export_dir: PathBuf::from("."),
         }
     }
 
@@ -521,8 +524,8 @@ impl App {
                 self.status = Some("nothing to export yet".into());
             }
             Action::Reroll => {
-                // 63 bits, so the seed can be written into a scenario file.
-                self.scenario.seed = splitmix64(self.scenario.seed) >> 1;
+                // Short enough to read off the header and type into a scenario file.
+                self.scenario.seed = splitmix64(self.scenario.seed) % REROLL_SEEDS;
                 return Some(self.recompute());
             }
             Action::NextVariant | Action::PrevVariant => {
@@ -552,6 +555,19 @@ impl App {
             }
             Action::ToggleLogBins => self.errors.log_bins = !self.errors.log_bins,
             Action::ToggleWalkMode => {
+                let seed = self
+                    .computed
+                    .as_deref()
+                    .is_some_and(super::render::walkthrough::is_seed);
+                if !seed {
+                    // Only the worked example has a document's way and the spec's way.
+                    self.status = Some(
+                        "m switches document / spec for the worked example only (o, then \
+                         seed-walkthrough)"
+                            .into(),
+                    );
+                    return None;
+                }
                 self.walk.mode = match self.walk.mode {
                     Mode::Document => Mode::Spec,
                     _ => Mode::Document,
@@ -746,6 +762,9 @@ pub fn scenario_files() -> Vec<PickItem> {
     }
     items
 }
+
+/// `r` draws seeds below this: six digits at most.
+const REROLL_SEEDS: u64 = 1_000_000;
 
 /// The most files of the current directory the picker reads.
 const MAX_LISTED: usize = 200;

@@ -11,7 +11,7 @@ pub mod theme;
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -99,14 +99,14 @@ pub fn compute_caught(job: &Job, compute: impl FnOnce(&Job) -> Done) -> Done {
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 /// Opens the explorer on `scenario`; the terminal is restored on exit, on error and on panic.
-pub fn run(scenario: Scenario) -> Result<()> {
-    with_terminal(|terminal| event_loop(terminal, scenario, None))
+pub fn run(scenario: Scenario, export_dir: PathBuf) -> Result<()> {
+    with_terminal(|terminal| event_loop(terminal, scenario, None, export_dir))
 }
 
 /// Opens the explorer on a model: the model screen, its scan under `scenario`'s variants and
 /// x, and any tensor as W in the other screens.
-pub fn run_model(scenario: Scenario, model: model::Model) -> Result<()> {
-    with_terminal(|terminal| event_loop(terminal, scenario, Some(model)))
+pub fn run_model(scenario: Scenario, model: model::Model, export_dir: PathBuf) -> Result<()> {
+    with_terminal(|terminal| event_loop(terminal, scenario, Some(model), export_dir))
 }
 
 /// Puts the terminal in the explorer's state (raw mode, alternate screen, mouse capture, a
@@ -140,7 +140,8 @@ pub fn with_terminal(body: impl FnOnce(&mut DefaultTerminal) -> io::Result<()>) 
 enum Io {
     Load(PathBuf),
     LoadShipped(&'static str),
-    Export(Arc<Computed>, Vec<PathBuf>),
+    /// The result, the files it was made from (never overwritten), the directory to write to.
+    Export(Arc<Computed>, Vec<PathBuf>, PathBuf),
     List,
 }
 
@@ -156,11 +157,11 @@ fn spawn_io(requests: mpsc::Receiver<Io>, done: mpsc::Sender<Action>) {
                 Io::LoadShipped(name) => {
                     Action::Loaded(Box::new(Scenario::shipped(name).map_err(|e| e.to_string())))
                 }
-                Io::Export(c, inputs) => {
+                Io::Export(c, inputs, dir) => {
                     let r = &c.report;
                     let stem = format!("qlab-{}-seed{}", r.scenario.name, r.scenario.seed);
                     Action::Exported(
-                        crate::core::report::export(Path::new("."), &stem, r, &inputs)
+                        crate::core::report::export(&dir, &stem, r, &inputs)
                             .map_err(|e| e.to_string()),
                     )
                 }
@@ -211,6 +212,7 @@ fn event_loop(
     terminal: &mut DefaultTerminal,
     scenario: Scenario,
     model: Option<model::Model>,
+    export_dir: PathBuf,
 ) -> io::Result<()> {
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let (done_tx, done_rx) = mpsc::channel::<Done>();
@@ -228,6 +230,7 @@ fn event_loop(
         Some(m) => App::with_model(scenario, m),
         None => App::new(scenario),
     };
+    app.export_dir = export_dir;
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
     let first = app.start();
@@ -292,7 +295,11 @@ fn perform(app: &mut App, cmd: Command, workers: &Workers) {
         Command::Export => match &app.computed {
             Some(c) => workers
                 .io
-                .send(Io::Export(Arc::clone(c), app.scenario.data_files()))
+                .send(Io::Export(
+                    Arc::clone(c),
+                    app.scenario.data_files(),
+                    app.export_dir.clone(),
+                ))
                 .is_ok(),
             None => false,
         },

@@ -142,6 +142,9 @@ pub fn trace_groups(t: &TraceInput, name: &str) -> (Vec<TraceStep>, f32) {
     }
     if hidden > 0 {
         s.line(format!("… {hidden} more ranges"));
+        dots.line(format!(
+            "… {hidden} more ranges, each added the same way → final sum {acc}"
+        ));
     }
     (vec![s, dots], acc)
 }

@@ -693,6 +693,16 @@ pub fn segment_trace(
             ));
         }
     }
+    if terms.len() > TRACE_BLOCKS {
+        let sum = match acc {
+            crate::core::kernel::Accumulator::F32 => f64::from(running32),
+            crate::core::kernel::Accumulator::F64 => running64,
+        };
+        s.line(format!(
+            "… {} more ranges, each added the same way → final sum {sum}",
+            terms.len() - TRACE_BLOCKS
+        ));
+    }
     steps.push(s);
     let y = segments::accumulate(terms.iter().map(|t| t.value), acc);
     (steps, y)

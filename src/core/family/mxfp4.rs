@@ -254,22 +254,37 @@ impl Family for Mxfp4 {
         let mut s = TraceStep::new(format!(
             "Per block: exact integer dot, scaled, summed in {acc}"
         ));
+        s.line(
+            "(P: an element's E2M1 value, so 2P is an integer; ea, eb: the two blocks' shared \
+             exponents; the -2 undoes the two factors of 2)",
+        );
         let mut running = 0.0f32;
         let mut running64 = 0.0f64;
+        let sum = |running: f32, running64: f64| {
+            if acc == Accumulator::F32 {
+                f64::from(running)
+            } else {
+                running64
+            }
+        };
         for (j, term) in terms.iter().enumerate() {
             running += term.value as f32;
             running64 += term.value;
             if j < TRACE_BLOCKS {
-                let sum = if acc == Accumulator::F32 {
-                    f64::from(running)
-                } else {
-                    running64
-                };
                 s.line(format!(
                     "block {j}: Σ(2Pw)(2Px) = {} → × 2^(ea+eb-2) = {} → sum {}",
-                    term.dot, term.value, sum
+                    term.dot,
+                    term.value,
+                    sum(running, running64)
                 ));
             }
+        }
+        if terms.len() > TRACE_BLOCKS {
+            s.line(format!(
+                "… {} more blocks, each added the same way → final sum {}",
+                terms.len() - TRACE_BLOCKS,
+                sum(running, running64)
+            ));
         }
         steps.push(s);
         (steps, kernel::accumulate(terms.iter().copied(), acc))

@@ -179,6 +179,17 @@ impl Family for Nvfp4 {
                 s.line(format!("block {j}: {dot} · {scale} = {term} → sum {sum}"));
             }
         }
+        if blocks > TRACE_BLOCKS {
+            let sum = if acc == Accumulator::F64 {
+                run64
+            } else {
+                f64::from(run32)
+            };
+            s.line(format!(
+                "… {} more blocks, each added the same way → final sum {sum}",
+                blocks - TRACE_BLOCKS
+            ));
+        }
         steps.push(s);
         let sum = if acc == Accumulator::F64 {
             run64 as f32

@@ -209,9 +209,31 @@ pub fn export(
     report: &Report,
     inputs: &[std::path::PathBuf],
 ) -> Result<Vec<std::path::PathBuf>> {
-    let stem = file_stem(stem);
-    let rows = dir.join(format!("{stem}.csv"));
-    let hist = dir.join(format!("{stem}-histograms.csv"));
+    // Never over an earlier export: the first free `-2`, `-3`, … (an edited scenario keeps its
+    // name and seed, so the same stem comes back).
+    let base = file_stem(stem);
+    let pair = |stem: &str| {
+        (
+            dir.join(format!("{stem}.csv")),
+            dir.join(format!("{stem}-histograms.csv")),
+        )
+    };
+    let taken = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    let (rows, hist) = (1..=MAX_EXPORTS)
+        .map(|i| {
+            if i == 1 {
+                pair(&base)
+            } else {
+                pair(&format!("{base}-{i}"))
+            }
+        })
+        .find(|(a, b)| !taken(a) && !taken(b))
+        .ok_or_else(|| {
+            Error::file(
+                dir,
+                format!("holds {MAX_EXPORTS} exports of {base} already; move some away"),
+            )
+        })?;
     let mut outs = Outputs::new(inputs);
     let a = outs.add("export", &rows, Content::Text)?;
     let b = outs.add("export", &hist, Content::Text)?;
@@ -220,6 +242,9 @@ pub fn export(
     outs.commit()?;
     Ok(vec![rows, hist])
 }
+
+/// How many exports of one scenario and seed a directory may hold before `export` refuses.
+const MAX_EXPORTS: usize = 1000;
 
 /// `name` as a safe file name: letters, digits, `-`, `_`, `.` and `+` kept, anything else
 /// (separators, spaces, controls) as `_`, no leading dot, at most 100 characters.

@@ -5,7 +5,7 @@ mod grid;
 mod model;
 mod overview;
 mod scales;
-mod walkthrough;
+pub(crate) mod walkthrough;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

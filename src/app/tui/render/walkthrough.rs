@@ -1,4 +1,4 @@
-//! Walkthrough: the seed document step by step (document or spec mode), or, for any other
+//! Walkthrough: the published worked example step by step (document or spec mode), or, for any other
 //! scenario, every step of y[0][0] through the current variant's kernel.
 
 use super::esc;
@@ -34,8 +34,8 @@ fn step_lines(steps: &[Step], theme: Theme, out: &mut Vec<Line<'static>>) {
     }
 }
 
-/// Whether the run's operands are the seed document's W and x.
-fn is_seed(c: &Computed) -> bool {
+/// Whether the run's operands are the worked example's W and x.
+pub(crate) fn is_seed(c: &Computed) -> bool {
     c.run.w == walkthrough::seed_w() && c.run.x == walkthrough::seed_x()
 }
 
