@@ -2017,7 +2017,9 @@ fn plot_draws_lines_for_numeric_x_and_bars_for_categories() {
     assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
     assert!(svg.contains("<polyline"), "a line chart");
     assert!(svg.contains("<circle"), "with markers");
-    assert!(svg.contains("out_sqnr_db vs variant.block_size, by x.dist (mean of the other rows)"));
+    assert!(svg.contains("output SQNR vs block size, by x distribution"));
+    // Both variants and both repeats: --by was given, so no split by variant.
+    assert!(svg.contains("mean of 4 rows per point ± 95% CI"));
     assert!(svg.contains("student_t"), "legend names the series");
 
     let bars = d.path("bars.svg");
@@ -2052,9 +2054,8 @@ fn plot_draws_lines_for_numeric_x_and_bars_for_categories() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let svg = fs::read_to_string(&filtered).unwrap();
-    assert!(
-        svg.contains("out_sqnr_db vs x.dist, format = mxfp4, repeat = 1 (mean of the other rows)")
-    );
+    assert!(svg.contains("output SQNR vs x distribution"));
+    assert!(svg.contains("format = mxfp4; repeat = 1; one row per point"));
     assert_eq!(
         d.listing(),
         [
@@ -2147,7 +2148,11 @@ fn plot_errors_have_exact_messages() {
                 "format=fp8",
             ],
         ),
-        &format!("{}: has no rows to plot after --where", csv.display()),
+        &format!(
+            "{}: has no rows to plot after --where: no row has format = 'fp8'; format holds: \
+             int8, mxfp4",
+            csv.display()
+        ),
     );
     assert_error(
         &plot_cmd(&csv, &out, &["--x", "x.dist", "--y", "variant"]),

@@ -58,10 +58,13 @@ pub struct PlotArgs {
     /// Column for the x axis (numbers give a line chart, anything else a bar chart)
     #[arg(long)]
     pub x: String,
-    /// Column for the y axis (averaged over rows that share x and --by)
+    /// Column for the y axis: each point is the mean of the rows that share x and --by,
+    /// drawn with its 95% confidence interval (Student's t; none for a single row)
     #[arg(long)]
     pub y: String,
-    /// One series per value of this column
+    /// One series per value of this column. Without it, rows of several variants are split
+    /// by variant (different formats are never averaged together) unless --x or --label is
+    /// the variant
     #[arg(long)]
     pub by: Option<String>,
     /// A scatter instead: one point per value of this column (x and y averaged), each
@@ -74,6 +77,10 @@ pub struct PlotArgs {
     /// Output SVG
     #[arg(long, value_name = "FIG.svg")]
     pub out: PathBuf,
+    /// Also write the table the chart draws, one row per point: series, x, n, mean, std,
+    /// ci95_low, ci95_high, in the CSV's units (written with --out, or neither is)
+    #[arg(long, value_name = "OUT.csv")]
+    pub summary: Option<PathBuf>,
 }
 
 pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
@@ -119,6 +126,11 @@ pub(super) fn merge_cmd(a: &MergeArgs) -> Result<()> {
 pub(super) fn plot_cmd(a: &PlotArgs) -> Result<()> {
     let mut outs = Outputs::new(&[&a.csv]);
     let slot = outs.add("--out", &a.out, Content::Text)?;
+    let summary = a
+        .summary
+        .as_ref()
+        .map(|p| outs.add("--summary", p, Content::Text))
+        .transpose()?;
     let chart = match &a.label {
         Some(l) => crate::app::plot::scatter(&a.csv, &a.x, &a.y, a.by.as_deref(), l, &a.filters)?,
         None => crate::app::plot::plot(&a.csv, &a.x, &a.y, a.by.as_deref(), &a.filters)?,
@@ -131,6 +143,9 @@ pub(super) fn plot_cmd(a: &PlotArgs) -> Result<()> {
         );
     }
     outs.put(slot, chart.svg.into_bytes());
+    if let Some(s) = summary {
+        outs.put(s, chart.summary);
+    }
     outs.commit()
 }
 
