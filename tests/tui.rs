@@ -1395,14 +1395,16 @@ fn keymap_overlay_contexts() {
     assert!(matches!(p(ch('r')), Action::Reroll));
     assert!(matches!(p(ch('[')), Action::PrevVariant));
     assert!(matches!(p(ch(']')), Action::NextVariant));
-    for k in [ch('p'), key(KeyCode::Esc), key(KeyCode::Enter)] {
+    for k in [ch('p'), key(KeyCode::Esc)] {
         assert!(matches!(p(k), Action::Close), "{k:?}");
     }
+    assert!(matches!(p(key(KeyCode::Enter)), Action::Confirm));
+    // Other keys type into a number being edited (and do nothing otherwise): q never quits.
     assert!(
-        matches!(p(ch('q')), Action::None),
+        matches!(p(ch('q')), Action::Type('q')),
         "q does not quit from the editor"
     );
-    assert!(matches!(p(ch('1')), Action::None));
+    assert!(matches!(p(ch('1')), Action::Type('1')));
 
     let h = |k: KeyEvent| keymap::action(Context::Help, Screen::Overview, k);
     for k in [ch('?'), ch('q'), key(KeyCode::Esc)] {
@@ -2173,11 +2175,90 @@ fn the_scenarios_own_data_stays_in_the_source_cycle() {
     assert_eq!(app.param_value(Param::Dist(Target::W)), "normal");
     match &app.scenario.w.source {
         Source::Random(Distribution::Normal { std: s, .. }) => {
-            assert_eq!(*s, std, "the data's std carries over")
+            assert_eq!(*s, std, "the data's std carries over");
         }
         other => panic!("{other:?}"),
     }
     change_recomputes(&mut app, Param::Dist(Target::W), false);
     assert_eq!(app.param_value(Param::Dist(Target::W)), "values (data)");
     assert_eq!(app.scenario.w, data, "back to the scenario's data, exactly");
+}
+
+/// Enter on a number types it: the value is set when Enter is pressed again, a bad one is
+/// refused with a message and kept for editing, Esc leaves the parameter as it was.
+#[test]
+fn numbers_can_be_typed_into_the_editor() {
+    let mut app = ready();
+    app.update(Action::OpenParams);
+    let at = |app: &App, p: Param| app.params().iter().position(|&q| q == p).unwrap();
+    let k = at(&app, Param::K);
+    while app.param < k {
+        app.update(Action::Down);
+    }
+    let key_in = |app: &mut App, k: KeyEvent| {
+        let a = keymap::action(app.context(), app.screen, k);
+        app.update(a)
+    };
+    assert!(key_in(&mut app, key(KeyCode::Enter)).is_none());
+    assert_eq!(app.typing.as_deref(), Some(""));
+    for c in "3x".chars() {
+        key_in(&mut app, ch(c));
+    }
+    assert!(
+        key_in(&mut app, key(KeyCode::Enter)).is_none(),
+        "3x is refused"
+    );
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.contains("'3x' is not a size"))
+    );
+    key_in(&mut app, key(KeyCode::Backspace));
+    key_in(&mut app, ch('0'));
+    let Some(Command::Compute(_)) = key_in(&mut app, key(KeyCode::Enter)) else {
+        panic!("a typed K recomputes");
+    };
+    assert_eq!(app.scenario.k, Some(30));
+    assert_eq!(app.typing, None);
+    // Esc while typing leaves the value and the editor open.
+    key_in(&mut app, key(KeyCode::Enter));
+    key_in(&mut app, ch('7'));
+    key_in(&mut app, key(KeyCode::Esc));
+    assert_eq!((app.scenario.k, app.typing.clone()), (Some(30), None));
+    assert_eq!(app.overlay, Overlay::Params);
+    // The spread of W's normal: its std.
+    let spread = at(&app, Param::Spread(Target::W));
+    while app.param > spread {
+        app.update(Action::Up);
+    }
+    key_in(&mut app, key(KeyCode::Enter));
+    for c in "0.125".chars() {
+        key_in(&mut app, ch(c));
+    }
+    key_in(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        app.param_value(Param::Spread(Target::W)),
+        "normal(mean 0, std 0.125)"
+    );
+}
+
+/// The default scenario at the two sizes people use most, 80×24 and 120×40: the overview with
+/// its verdict and lesson, the errors and block-scales screens under MXFP4, and the docked
+/// editor.
+#[test]
+fn snapshot_default_scenario_at_80x24_and_120x40() {
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let mut app = ready_with(Scenario::default());
+        app.update(Action::Resize(w, h));
+        insta::assert_snapshot!(format!("default_overview_{w}x{h}"), render(&app, w, h));
+        app.update(Action::NextVariant);
+        app.update(Action::NextVariant);
+        app.update(Action::ShowScreen(3));
+        insta::assert_snapshot!(format!("default_errors_mxfp4_{w}x{h}"), render(&app, w, h));
+        app.update(Action::ShowScreen(2));
+        insta::assert_snapshot!(format!("default_scales_mxfp4_{w}x{h}"), render(&app, w, h));
+        app.update(Action::ShowScreen(0));
+        app.update(Action::OpenParams);
+        insta::assert_snapshot!(format!("default_params_{w}x{h}"), render(&app, w, h));
+    }
 }

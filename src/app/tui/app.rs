@@ -270,6 +270,8 @@ pub struct App {
     pub model: Option<super::model::Model>,
     /// Where `e` writes (`qlab tui --export-dir`; the current directory by default).
     pub export_dir: PathBuf,
+    /// A number being typed into the editor's selected parameter (Enter on a number).
+    pub typing: Option<String>,
 }
 
 impl App {
@@ -298,6 +300,7 @@ impl App {
             quit: false,
             model: None,
             export_dir: PathBuf::from("."),
+            typing: None,
         }
     }
 
@@ -426,6 +429,7 @@ impl App {
         match action {
             Action::None => {}
             Action::Quit => self.quit = true,
+            Action::Close if self.typing.is_some() => self.typing = None,
             Action::Close => match &mut self.model {
                 Some(m) if m.filtering && self.overlay == Overlay::None => {
                     m.filtering = false;
@@ -582,6 +586,7 @@ impl App {
                 };
                 match self.overlay {
                     Overlay::Params => {
+                        self.typing = None;
                         let n = self.params().len();
                         if dr != 0 {
                             self.param = (self.param as i64 + dr).clamp(0, n as i64 - 1) as usize;
@@ -599,6 +604,32 @@ impl App {
             }
             Action::PageUp => self.move_cursor(-16, 0),
             Action::PageDown => self.move_cursor(16, 0),
+            Action::Confirm if self.overlay == Overlay::Params => {
+                let p = *self.params().get(self.param)?;
+                match self.typing.take() {
+                    Some(text) => match self.set_typed(p, &text) {
+                        Ok(()) => return Some(self.recompute()),
+                        Err(e) => {
+                            self.status = Some(e);
+                            self.typing = Some(text);
+                        }
+                    },
+                    None if self.is_typed(p) => self.typing = Some(String::new()),
+                    None => self.overlay = Overlay::None,
+                }
+            }
+            Action::Type(c) if self.overlay == Overlay::Params => {
+                if let Some(t) = self.typing.as_mut()
+                    && t.chars().count() < 24
+                {
+                    t.push(c);
+                }
+            }
+            Action::Backspace if self.overlay == Overlay::Params => {
+                if let Some(t) = self.typing.as_mut() {
+                    t.pop();
+                }
+            }
             Action::Confirm => {
                 if self.overlay == Overlay::None && self.screen == Screen::Model {
                     let m = self.model.as_mut()?;

@@ -273,7 +273,25 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         context: Context::Params,
         screen: None,
-        keys: &[Char('p'), Code(KeyCode::Esc), Code(KeyCode::Enter)],
+        keys: &[Code(KeyCode::Enter)],
+        label: "Enter",
+        help: "type a number",
+        hint: "type",
+        action: |_| Action::Confirm,
+    },
+    Binding {
+        context: Context::Params,
+        screen: None,
+        keys: &[Code(KeyCode::Backspace)],
+        label: "Bksp",
+        help: "edit the number",
+        hint: "",
+        action: |_| Action::Backspace,
+    },
+    Binding {
+        context: Context::Params,
+        screen: None,
+        keys: &[Char('p'), Code(KeyCode::Esc)],
         label: "p/Esc",
         help: "close the editor",
         hint: "close",
@@ -431,7 +449,8 @@ pub fn action(context: Context, screen: Screen, ev: KeyEvent) -> Action {
         .find(|b| b.keys.iter().any(|&k| matches(k, ev)));
     match (found, context, ev.code) {
         (Some(b), _, _) => (b.action)(ev),
-        (None, Context::Open | Context::Filter, KeyCode::Char(c))
+        // In the editor, unbound keys type into a number being edited (digits, '.', '-', 'e').
+        (None, Context::Open | Context::Filter | Context::Params, KeyCode::Char(c))
             if !ev.modifiers.contains(KeyModifiers::CONTROL) =>
         {
             Action::Type(c)

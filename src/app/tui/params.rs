@@ -270,6 +270,123 @@ impl App {
         true
     }
 
+    /// Whether Enter on the parameter types a number into it.
+    pub fn is_typed(&self, p: Param) -> bool {
+        match p {
+            Param::M | Param::K | Param::N | Param::Seed => true,
+            Param::Sparsity(_) | Param::OutlierCount(_) => true,
+            Param::OutlierFactor(t) => self.operand(t).modifiers.outlier_channels.is_some(),
+            Param::Spread(t) => matches!(self.operand(t).source, Source::Random(_)),
+            _ => false,
+        }
+    }
+
+    fn operand(&self, t: Target) -> &OperandSpec {
+        match t {
+            Target::W => &self.scenario.w,
+            Target::X => &self.scenario.x,
+        }
+    }
+
+    /// Sets a typed number; the error says what the parameter takes.
+    pub(super) fn set_typed(&mut self, p: Param, text: &str) -> Result<(), String> {
+        let text = text.trim();
+        let name = App::param_name(p);
+        let bad = |what: &str| format!("{name}: '{}' is not {what}", crate::core::text::echo(text));
+        let number = || {
+            text.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| bad("a finite number"))
+        };
+        let positive = || {
+            number().and_then(|v| {
+                if v > 0.0 {
+                    Ok(v)
+                } else {
+                    Err(bad("a number > 0"))
+                }
+            })
+        };
+        match p {
+            Param::M | Param::K | Param::N => {
+                let v = text
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|v| (1..=MAX_DIM).contains(v))
+                    .ok_or_else(|| bad(&format!("a size from 1 to {MAX_DIM}")))?;
+                if !matches!(self.scenario.w.source, Source::Random(_))
+                    || !matches!(self.scenario.x.source, Source::Random(_))
+                {
+                    return Err(
+                        "shapes come from the data files; change a distribution first".into(),
+                    );
+                }
+                let s = &mut self.scenario;
+                *match p {
+                    Param::M => &mut s.m,
+                    Param::K => &mut s.k,
+                    _ => &mut s.n,
+                } = Some(v);
+            }
+            Param::Seed => {
+                self.scenario.seed = text
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&v| v <= i64::MAX as u64)
+                    .ok_or_else(|| bad("a seed from 0 to 2^63 − 1"))?;
+            }
+            Param::Sparsity(t) => {
+                let v = number()?;
+                if !(0.0..100.0).contains(&v) {
+                    return Err(bad("a percentage from 0 to below 100"));
+                }
+                self.operand_mut(t).modifiers.sparsity = v / 100.0;
+            }
+            Param::OutlierCount(t) => {
+                let count = text
+                    .parse::<usize>()
+                    .map_err(|_| bad("a count (0: none)"))?;
+                let m = &mut self.operand_mut(t).modifiers;
+                let (factor, axis) = m
+                    .outlier_channels
+                    .as_ref()
+                    .map_or((50.0, ChannelAxis::K), |c| (c.factor, c.axis));
+                m.outlier_channels = (count > 0).then_some(ChannelOutliers {
+                    count,
+                    factor,
+                    axis,
+                });
+            }
+            Param::OutlierFactor(t) => {
+                let v = number()?;
+                if let Some(c) = self.operand_mut(t).modifiers.outlier_channels.as_mut() {
+                    c.factor = v;
+                }
+            }
+            Param::Spread(t) => {
+                // The parameter the arrows step: std or scale, ν, σ, or the constant.
+                let Source::Random(d) = &mut self.operand_mut(t).source else {
+                    return Err(format!("{name}: the operand's data has no parameters"));
+                };
+                match d {
+                    Distribution::Normal { std: v, .. }
+                    | Distribution::Laplace { scale: v, .. }
+                    | Distribution::Bimodal { std: v, .. }
+                    | Distribution::StudentT { nu: v, .. }
+                    | Distribution::LogNormal { sigma: v, .. } => *v = positive()?,
+                    Distribution::Uniform { low, high } => {
+                        *high = positive()?;
+                        *low = -*high;
+                    }
+                    Distribution::Constant { value } => *value = number()?,
+                }
+            }
+            _ => return Err(format!("{name}: not a number to type")),
+        }
+        Ok(())
+    }
+
     fn adjust_variant(&mut self, param: Param, dir: i32) -> bool {
         if let Param::Format(role) = param {
             return self.adjust_format(role, dir);

@@ -177,10 +177,15 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         } else {
             ""
         };
+        // The label takes what the tabs leave, keeping its last word and the closing bracket.
+        let used: usize = spans.iter().map(Span::width).sum();
+        let room = usize::from(area.width)
+            .saturating_sub(used + "  variant [  ]".len() + hidden.len())
+            .max(4);
         spans.push(Span::raw("  variant "));
         spans.push(Span::styled("[", theme.key()));
         spans.push(Span::styled(
-            format!(" {}{hidden} ", esc(&v.label)),
+            format!(" {}{hidden} ", fit_label(&esc(&v.label), room)),
             theme.title(),
         ));
         spans.push(Span::styled("]", theme.key()));
@@ -324,17 +329,25 @@ fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         } else {
             Style::new()
         };
+        let value = match &app.typing {
+            Some(t) if i == app.param => format!(" [ {}▏ ] ", esc(t)),
+            _ => format!(" ◀ {} ▶ ", esc(&app.param_value(*p))),
+        };
         lines.push(Line::from(vec![
             Span::styled(format!(" {:<22}", App::param_name(*p)), style),
-            Span::styled(format!(" ◀ {} ▶ ", esc(&app.param_value(*p))), style),
+            Span::styled(value, style),
         ]));
     }
     if let Some(p) = params.get(app.param) {
+        let help = if app.typing.is_some() {
+            "type the number; Enter sets it, Esc leaves it as it was".to_string()
+        } else if app.is_typed(*p) {
+            format!("{} · Enter: type a value", app.param_help(*p))
+        } else {
+            app.param_help(*p)
+        };
         lines.push(Line::styled(
-            ellipsize(
-                &esc(&app.param_help(*p)),
-                usize::from(area.width.saturating_sub(2)),
-            ),
+            ellipsize(&esc(&help), usize::from(area.width.saturating_sub(2))),
             theme.dim(),
         ));
     }
