@@ -833,8 +833,9 @@ fn the_editor_cursor_moves_and_clamps() {
 #[test]
 fn the_editor_lists_the_current_variants_parameters() {
     let mut app = ready();
-    // 5 per operand, M, K, N, seed, and the W and x formats.
-    let common = 16;
+    // 5 per operand plus one row per parameter of its distribution (W normal: mean, std; x
+    // Student-t: nu, scale), M, K, N, seed, and the W and x formats.
+    let common = 16 + 4;
     assert_eq!(app.variant, INT8);
     let p = app.params();
     // scheme and granularity and group size per operand, rounding.
@@ -2261,4 +2262,49 @@ fn snapshot_default_scenario_at_80x24_and_120x40() {
         app.update(Action::OpenParams);
         insta::assert_snapshot!(format!("default_params_{w}x{h}"), render(&app, w, h));
     }
+}
+
+/// Every numeric parameter of a distribution has a row of its own, set by typing.
+#[test]
+fn every_distribution_parameter_can_be_typed() {
+    let mut app = ready();
+    app.update(Action::OpenParams);
+    let mean = Param::DistValue(Target::W, "mean");
+    let at = app
+        .params()
+        .iter()
+        .position(|&q| q == mean)
+        .expect("a W mean row");
+    while app.param < at {
+        app.update(Action::Down);
+    }
+    app.update(Action::Confirm);
+    for c in "-0.5".chars() {
+        app.update(Action::Type(c));
+    }
+    let Some(Command::Compute(_)) = app.update(Action::Confirm) else {
+        panic!("a typed mean recomputes");
+    };
+    assert_eq!(app.param_value(mean), "-0.5");
+    assert_eq!(
+        app.param_value(Param::Spread(Target::W)),
+        "normal(mean -0.5, std 0.02)"
+    );
+    // A std of 0 is refused, as a scenario file's would be.
+    let std = Param::DistValue(Target::W, "std");
+    app.update(Action::Down);
+    assert_eq!(app.params()[app.param], std);
+    app.update(Action::Confirm);
+    app.update(Action::Type('0'));
+    assert!(app.update(Action::Confirm).is_none());
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.contains("a number > 0")),
+        "{:?}",
+        app.status
+    );
+    // x is Student-t here: ν and scale.
+    assert!(app.params().contains(&Param::DistValue(Target::X, "nu")));
+    assert!(app.params().contains(&Param::DistValue(Target::X, "scale")));
 }

@@ -11,6 +11,9 @@ use crate::core::scenario::{OperandSpec, Source};
 pub enum Param {
     Dist(Target),
     Spread(Target),
+    /// One parameter of the operand's distribution by its key (`mean`, `nu`, `means[1]`),
+    /// set by typing a value.
+    DistValue(Target, &'static str),
     Sparsity(Target),
     OutlierCount(Target),
     OutlierFactor(Target),
@@ -58,6 +61,40 @@ const MAX_DIM: usize = 8192;
 fn step_in<T: PartialEq + Copy>(list: &[T], current: T, dir: i32) -> T {
     let i = list.iter().position(|&v| v == current).unwrap_or(0) as i32;
     list[(i + dir).clamp(0, list.len() as i32 - 1) as usize]
+}
+
+/// Every numeric parameter of a distribution, by the key a scenario file gives it.
+fn dist_fields(d: &Distribution) -> &'static [&'static str] {
+    match d {
+        Distribution::Normal { .. } => &["mean", "std"],
+        Distribution::Uniform { .. } => &["low", "high"],
+        Distribution::Laplace { .. } => &["mean", "scale"],
+        Distribution::StudentT { .. } => &["nu", "scale"],
+        Distribution::LogNormal { .. } => &["mu", "sigma"],
+        Distribution::Bimodal { .. } => &["means[0]", "means[1]", "std", "weight"],
+        Distribution::Constant { .. } => &["value"],
+    }
+}
+
+/// The parameter `field` of `d`, to read or set.
+fn dist_field<'a>(d: &'a mut Distribution, field: &str) -> Option<&'a mut f64> {
+    Some(match (d, field) {
+        (Distribution::Normal { mean, .. } | Distribution::Laplace { mean, .. }, "mean") => mean,
+        (Distribution::Normal { std, .. } | Distribution::Bimodal { std, .. }, "std") => std,
+        (Distribution::Uniform { low, .. }, "low") => low,
+        (Distribution::Uniform { high, .. }, "high") => high,
+        (Distribution::Laplace { scale, .. } | Distribution::StudentT { scale, .. }, "scale") => {
+            scale
+        }
+        (Distribution::StudentT { nu, .. }, "nu") => nu,
+        (Distribution::LogNormal { mu, .. }, "mu") => mu,
+        (Distribution::LogNormal { sigma, .. }, "sigma") => sigma,
+        (Distribution::Bimodal { means, .. }, "means[0]") => &mut means[0],
+        (Distribution::Bimodal { means, .. }, "means[1]") => &mut means[1],
+        (Distribution::Bimodal { weight, .. }, "weight") => weight,
+        (Distribution::Constant { value }, "value") => value,
+        _ => return None,
+    })
 }
 
 /// The editor's name for an operand's own data in the source cycle.
@@ -110,9 +147,11 @@ impl App {
     pub fn params(&self) -> Vec<Param> {
         let mut p = Vec::new();
         for t in [Target::W, Target::X] {
+            p.extend([Param::Dist(t), Param::Spread(t)]);
+            if let Source::Random(d) = &self.operand(t).source {
+                p.extend(dist_fields(d).iter().map(|&f| Param::DistValue(t, f)));
+            }
             p.extend([
-                Param::Dist(t),
-                Param::Spread(t),
                 Param::Sparsity(t),
                 Param::OutlierCount(t),
                 Param::OutlierFactor(t),
@@ -203,6 +242,10 @@ impl App {
                     Distribution::Constant { value } => *value = scale(*value),
                 }
             }
+            Param::DistValue(..) => {
+                self.status = Some("Enter types a value for this parameter".into());
+                return false;
+            }
             Param::Sparsity(t) => {
                 let m = &mut self.operand_mut(t).modifiers;
                 m.sparsity = ((m.sparsity * 10.0).round() + f64::from(dir)).clamp(0.0, 9.0) / 10.0;
@@ -276,7 +319,9 @@ impl App {
             Param::M | Param::K | Param::N | Param::Seed => true,
             Param::Sparsity(_) | Param::OutlierCount(_) => true,
             Param::OutlierFactor(t) => self.operand(t).modifiers.outlier_channels.is_some(),
-            Param::Spread(t) => matches!(self.operand(t).source, Source::Random(_)),
+            Param::Spread(t) | Param::DistValue(t, _) => {
+                matches!(self.operand(t).source, Source::Random(_))
+            }
             _ => false,
         }
     }
@@ -381,6 +426,36 @@ impl App {
                     }
                     Distribution::Constant { value } => *value = number()?,
                 }
+            }
+            Param::DistValue(t, field) => {
+                let v = number()?;
+                let Source::Random(d) = &mut self.operand_mut(t).source else {
+                    return Err(format!("{name}: the operand's data has no parameters"));
+                };
+                let mut changed = d.clone();
+                let slot = dist_field(&mut changed, field)
+                    .ok_or_else(|| format!("{name}: not a parameter of {}", d.name()))?;
+                *slot = v;
+                // The same rules as a scenario file's (std > 0, low < high, weight in [0, 1]).
+                let ok = match &changed {
+                    Distribution::Normal { std: s, .. }
+                    | Distribution::Laplace { scale: s, .. }
+                    | Distribution::LogNormal { sigma: s, .. } => *s > 0.0,
+                    Distribution::StudentT { nu, scale } => *nu > 0.0 && *scale > 0.0,
+                    Distribution::Uniform { low, high } => low < high,
+                    Distribution::Bimodal { std, weight, .. } => {
+                        *std > 0.0 && (0.0..=1.0).contains(weight)
+                    }
+                    Distribution::Constant { .. } => true,
+                };
+                if !ok {
+                    return Err(bad(match field {
+                        "low" | "high" => "a bound that keeps low < high",
+                        "weight" => "a weight in [0, 1]",
+                        _ => "a number > 0",
+                    }));
+                }
+                *d = changed;
             }
             _ => return Err(format!("{name}: not a number to type")),
         }
@@ -497,6 +572,13 @@ impl App {
                 Source::Random(d) => d.describe(),
                 _ => "—".into(),
             },
+            Param::DistValue(t, field) => match &op(t).source {
+                Source::Random(d) => {
+                    let mut d = d.clone();
+                    dist_field(&mut d, field).map_or("—".into(), |v| format!("{v}"))
+                }
+                _ => "—".into(),
+            },
             Param::Sparsity(t) => format!("{:.0}% zeros", op(t).modifiers.sparsity * 100.0),
             Param::OutlierCount(t) => op(t)
                 .modifiers
@@ -546,6 +628,7 @@ impl App {
         match p {
             Param::Dist(t) => format!("{} distribution", t.name()),
             Param::Spread(t) => format!("{} parameters", t.name()),
+            Param::DistValue(t, field) => format!("{}   {field}", t.name()),
             Param::Sparsity(t) => format!("{} sparsity", t.name()),
             Param::OutlierCount(t) => format!("{} outlier channels", t.name()),
             Param::OutlierFactor(t) => format!("{} outlier factor", t.name()),
@@ -579,6 +662,10 @@ impl App {
             Param::Spread(_) => {
                 "the distribution's scale (std, scale or σ): ←→ halve or double it".into()
             }
+            Param::DistValue(t, field) => format!(
+                "{field} of {}'s distribution, as a scenario file writes it",
+                t.name()
+            ),
             Param::Sparsity(_) => "the fraction of elements set to exactly 0".into(),
             Param::OutlierCount(t) => format!(
                 "how many channels (rows of {}) are scaled by the outlier factor",
