@@ -112,7 +112,8 @@ fn key_offset(
     let candidates: Vec<&str> = words
         .map(|w| w.strip_prefix(&prefix).unwrap_or(w))
         .map(|w| w.split('.').next().unwrap_or(w))
-        .filter(|w| *w != name)
+        // An empty key (from "w." or ".5") would match everywhere.
+        .filter(|w| !w.is_empty() && *w != name)
         .collect();
     candidates
         .iter()
@@ -122,6 +123,9 @@ fn key_offset(
 
 /// The offset in `body` of `key` written as a key (`key = …`, also inside an inline table).
 fn find_key(body: &str, key: &str) -> Option<usize> {
+    if key.is_empty() {
+        return None;
+    }
     let bytes = body.as_bytes();
     let mut from = 0;
     while let Some(i) = body[from..].find(key).map(|i| i + from) {
@@ -281,5 +285,27 @@ impl Scenario {
                 _ => None,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{find_key, key_offset};
+
+    #[test]
+    fn keys_are_found_as_keys_and_empty_ones_never() {
+        let text = "[w]\ndist = \"normal\"\nstd = -1\nx = { std = 2 }\n";
+        assert_eq!(find_key(text, "std"), text.find("std = -1"));
+        assert_eq!(find_key(text, ""), None);
+        assert_eq!(find_key("stdx = 1\n", "std"), None);
+        // A message whose words leave an empty key ("w." at a sentence's end, ".5") ends.
+        assert_eq!(
+            key_offset(text, &(0..3), "w", "w: bad value .5 for w."),
+            None
+        );
+        assert_eq!(
+            key_offset(text, &(0..3), "w", "w.std = -1 is invalid"),
+            text.find("std = -1")
+        );
     }
 }
