@@ -2308,3 +2308,18 @@ fn every_distribution_parameter_can_be_typed() {
     assert!(app.params().contains(&Param::DistValue(Target::X, "nu")));
     assert!(app.params().contains(&Param::DistValue(Target::X, "scale")));
 }
+
+/// An exact result is the best there is: the verdict names it, not the best finite one.
+#[test]
+fn the_verdict_counts_an_exact_result_as_the_best() {
+    let s = Scenario::from_toml(
+        "name = \"exact\"\n[w]\nvalues = [[1.0, 2.0], [3.0, 4.0]]\n[x]\nvalues = [1.0, 1.0]\n\
+         [[variants]]\nformat = \"int8\"\nw_scheme = \"symmetric\"\n[[variants]]\nformat = \"mxfp4\"\n",
+        Path::new("exact.toml"),
+        PathBuf::new(),
+    )
+    .unwrap();
+    let app = ready_with(s);
+    let t = screen_text(&app, 120, 40);
+    assert!(t.contains("best: mxfp4 b32 floor, ∞ (exact) dB"), "{t}");
+}

@@ -30,9 +30,16 @@ fn human_bytes(bytes: f64) -> String {
 pub fn verdict(visible: &[&VariantReport]) -> Option<(String, String)> {
     let best = visible
         .iter()
-        .filter(|v| v.output.sqnr_db.is_finite())
+        // An exact result (SQNR +∞) is the best there is: only NaN is left out.
+        .filter(|v| !v.output.sqnr_db.is_nan())
         .max_by(|a, b| a.output.sqnr_db.total_cmp(&b.output.sqnr_db))?;
-    let db = |v: f64| fmt(v, Fmt::Db);
+    let db = |v: f64| {
+        if v == f64::INFINITY {
+            "∞ (exact)".to_string()
+        } else {
+            fmt(v, Fmt::Db)
+        }
+    };
     let head = format!("best: {}, {} dB", best.label, db(best.output.sqnr_db));
     let d = &best.decomposition;
     let (w, x) = (d.w_only_sqnr_db, d.x_only_sqnr_db);
