@@ -98,7 +98,29 @@ fn document_mode_checks_agree_except_the_rounded_int8_result() {
         ["INT8 result"],
         "only the printed INT8 result differs"
     );
+    // The MXFP4 figures the document writes with a factor 4 moved are ≈, never ✓.
+    let up_to: Vec<(&str, &str)> = checks
+        .iter()
+        .filter_map(|c| c.up_to.map(|f| (c.what.as_str(), f)))
+        .collect();
+    assert_eq!(
+        up_to,
+        [
+            ("shared scale", "×4"),
+            ("W elements", "÷4"),
+            ("x elements", "÷4")
+        ]
+    );
     let text = walkthrough::render(&sections);
+    assert!(
+        text.contains("≈ shared scale   computed 2^-3 = 0.125"),
+        "{text}"
+    );
+    assert!(text.contains("document 0.5 (×4)"), "{text}");
+    assert!(
+        text.contains("6.4 is above E2M1's largest value: clipped to 6"),
+        "{text}"
+    );
     for needle in [
         "-21",
         "[127, -64, -128, 0]",

@@ -65,6 +65,28 @@ pub struct Check {
     pub computed: String,
     pub document: String,
     pub agrees: bool,
+    /// The factor the two agree up to (`×4`), when they are the same numbers written with
+    /// a factor moved elsewhere: shown as ≈ rather than ✓.
+    pub up_to: Option<&'static str>,
+}
+
+impl Check {
+    /// ✓ equal, ≈ equal up to a stated factor, ≠ different.
+    pub fn mark(&self) -> &'static str {
+        match (self.agrees, self.up_to) {
+            (true, None) => "✓",
+            (true, Some(_)) => "≈",
+            (false, _) => "≠",
+        }
+    }
+
+    /// The document's figure, with the factor when there is one.
+    pub fn document_text(&self) -> String {
+        match self.up_to {
+            Some(f) if self.agrees => format!("{} ({f})", self.document),
+            _ => self.document.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -109,6 +131,13 @@ impl Step {
         self.lines.push(s.into());
     }
 
+    /// The last check agrees only up to `factor` (the same numbers, a factor moved).
+    fn up_to(&mut self, factor: &'static str) {
+        if let Some(c) = self.checks.last_mut() {
+            c.up_to = Some(factor);
+        }
+    }
+
     fn check(
         &mut self,
         what: &str,
@@ -121,6 +150,7 @@ impl Step {
             computed: computed.into(),
             document: document.into(),
             agrees,
+            up_to: None,
         });
     }
 }
@@ -427,12 +457,14 @@ fn mx_section(mode: Mode) -> Section {
             document::MX_SCALE.to_string(),
             scale4 == document::MX_SCALE,
         );
+        s.up_to("×4");
         s.check(
             "W elements",
             list(w.codes().iter().map(|&c| e2m1::decode(c))),
             list(document::MX_W),
             quarter == document::MX_W,
         );
+        s.up_to("÷4");
         let off: Vec<String> = document::MX_W
             .iter()
             .filter(|&&v| !on_grid(v))
@@ -461,6 +493,14 @@ fn mx_section(mode: Mode) -> Section {
         0.6f32 * 2f32.powi(-ex),
         code_list(x.codes())
     ));
+    let top = 0.8f32 * 2f32.powi(-ex);
+    if top > 6.0 {
+        s.line(format!(
+            "{top} is above E2M1's largest value: clipped to 6 (0.8 is stored as {}), the main \
+             source of this example's MXFP4 error",
+            6.0 * 2f32.powi(ex)
+        ));
+    }
     if doc {
         let quarter: Vec<f64> = x
             .codes()
@@ -473,6 +513,7 @@ fn mx_section(mode: Mode) -> Section {
             list(document::MX_X),
             quarter == document::MX_X,
         );
+        s.up_to("÷4");
     }
     steps.push(s);
 
@@ -595,10 +636,10 @@ pub fn render(sections: &[Section]) -> String {
             for c in &st.checks {
                 out.push_str(&format!(
                     "  {} {:<14} computed {:<28} document {}\n",
-                    if c.agrees { "✓" } else { "≠" },
+                    c.mark(),
                     c.what,
                     c.computed,
-                    c.document
+                    c.document_text()
                 ));
             }
         }

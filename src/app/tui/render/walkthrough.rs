@@ -18,16 +18,18 @@ fn step_lines(steps: &[Step], theme: Theme, out: &mut Vec<Line<'static>>) {
             out.push(Line::from(format!("  {l}")));
         }
         for c in &s.checks {
-            let (mark, style) = if c.agrees {
-                ("✓", theme.best())
-            } else {
-                ("≠", theme.bad())
+            let style = match c.mark() {
+                "✓" => theme.best(),
+                "≈" => theme.warn(),
+                _ => theme.bad(),
             };
             out.push(Line::from(vec![
-                Span::styled(format!("  {mark} "), style),
+                Span::styled(format!("  {} ", c.mark()), style),
                 Span::raw(format!(
                     "{:<14} computed {:<28} document {}",
-                    c.what, c.computed, c.document
+                    c.what,
+                    c.computed,
+                    c.document_text()
                 )),
             ]));
         }
