@@ -3,6 +3,8 @@
 //! writer; reading /dev/zero never ends; opening some devices has effects of its own). The
 //! file is then opened without blocking and checked again, so a path swapped in between is
 //! caught too. A file is read up to a bound (half the memory available), never without one.
+//! The one exception is `-`, standard input, for the inputs read whole ([`read`]): once per
+//! process, never from a terminal, within the same bound.
 
 use std::fs::{self, File, Metadata};
 use std::io::Read;
@@ -130,8 +132,9 @@ fn too_large(path: &Path, len: u64, limit: u64) -> Error {
     )
 }
 
-/// Reads a whole regular file, refusing one larger than half the memory available, by its
-/// size before reading and by what is read (a file that grows while it is read).
+/// Reads a whole regular file (or standard input, for `-`), refusing one larger than half the
+/// memory available, by its size before reading and by what is read (a file that grows while
+/// it is read).
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     if is_stdin_path(path) {
         return read_stdin(path);
