@@ -6,6 +6,29 @@ pub(super) fn draw_err<E: std::fmt::Debug>(e: E) -> Error {
     Error::Invalid(format!("plot: {e:?}"))
 }
 
+/// A chart of the two ticked axes every plot draws on.
+pub(super) type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, Ticked>>;
+
+/// A series' line, solid or in its look's dash pattern (the seventh series on are dashed, so
+/// colours repeat without two series looking alike).
+pub(super) fn styled_line(
+    chart: &mut Chart<'_, '_>,
+    line: Vec<(f64, f64)>,
+    look: &Look,
+) -> Result<()> {
+    let style = look.color.stroke_width(2);
+    match look.dash {
+        0 => chart.draw_series(LineSeries::new(line, style)).map(|_| ()),
+        1 => chart
+            .draw_series(DashedLineSeries::new(line, 8, 5, style))
+            .map(|_| ()),
+        _ => chart
+            .draw_series(DashedLineSeries::new(line, 2, 4, style))
+            .map(|_| ()),
+    }
+    .map_err(draw_err)
+}
+
 /// Text from the CSV or the command line as it goes into the SVG: control characters (which
 /// XML forbids even escaped) shown as escapes, and cut to a length a chart can show.
 /// Plotters escapes `<`, `&` and quotes itself.
@@ -568,17 +591,7 @@ pub(super) fn draw(series: &[StatSeries], t: &Texts) -> Result<String> {
                     .map(|(c, st)| (axis.at[c], y_of(st.mean)))
                     .collect();
                 line.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let style = look.color.stroke_width(2);
-                match look.dash {
-                    0 => chart.draw_series(LineSeries::new(line, style)).map(|_| ()),
-                    1 => chart
-                        .draw_series(DashedLineSeries::new(line, 8, 5, style))
-                        .map(|_| ()),
-                    _ => chart
-                        .draw_series(DashedLineSeries::new(line, 2, 4, style))
-                        .map(|_| ()),
-                }
-                .map_err(draw_err)?;
+                styled_line(&mut chart, line, &look)?;
                 // Error bars side by side where series share an x.
                 let dodge = ((i as f64 - (n - 1.0) / 2.0) * (12.0 / n).min(3.0)).round() as i32;
                 for (c, st) in points.clone() {

@@ -159,17 +159,7 @@ pub(super) fn draw_scatter(series: &StatScatter, t: &Texts) -> Result<String> {
             let plain: Vec<Point> = pts.iter().map(|(p, _)| p.clone()).collect();
             let front = frontier(&plain);
             let line: Vec<(f64, f64)> = front.iter().map(|p| (p.x, p.y)).collect();
-            let style = look.color.stroke_width(2);
-            match look.dash {
-                0 => chart.draw_series(LineSeries::new(line, style)).map(|_| ()),
-                1 => chart
-                    .draw_series(DashedLineSeries::new(line, 8, 5, style))
-                    .map(|_| ()),
-                _ => chart
-                    .draw_series(DashedLineSeries::new(line, 2, 4, style))
-                    .map(|_| ()),
-            }
-            .map_err(draw_err)?;
+            styled_line(&mut chart, line, &look)?;
             for (p, st) in pts {
                 if let Some((lo, hi)) = st.ci95() {
                     let (l, h) = (
