@@ -175,26 +175,25 @@ pub fn list<S: AsRef<str>>(names: &[S], max: usize) -> String {
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely
 /// typo (at most a third of the word's length, and at least one edit allowed).
 pub fn did_you_mean<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a str> {
-    // Long words are not typos of short names; bound the work too.
-    if word.chars().count() > 200 {
-        return None;
-    }
-    let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c.as_ref()), c.as_ref()))
-        .filter(|&(d, _)| d <= limit)
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
+    ranked(word, candidates, 3).into_iter().next()
 }
 
 /// Up to `max` candidates closest to `word` by edit distance, closest first (ties in the
 /// candidates' order), each within half the word's length: the names a typo most likely meant.
 pub fn closest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S], max: usize) -> Vec<&'a str> {
+    let mut ranked = ranked(word, candidates, 2);
+    ranked.truncate(max);
+    ranked
+}
+
+/// The candidates within `1 / fraction` of `word`'s length in edits (at least one), closest
+/// first and ties in the candidates' order.
+fn ranked<'a, S: AsRef<str>>(word: &str, candidates: &'a [S], fraction: usize) -> Vec<&'a str> {
+    // Long words are not typos of short names; bound the work too.
     if word.chars().count() > 200 {
         return Vec::new();
     }
-    let limit = (word.chars().count() / 2).max(1);
+    let limit = (word.chars().count() / fraction).max(1);
     let mut scored: Vec<(usize, usize, &str)> = candidates
         .iter()
         .enumerate()
@@ -202,7 +201,7 @@ pub fn closest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S], max: usize) -
         .filter(|&(d, _, _)| d <= limit)
         .collect();
     scored.sort_unstable();
-    scored.into_iter().take(max).map(|(_, _, c)| c).collect()
+    scored.into_iter().map(|(_, _, c)| c).collect()
 }
 
 /// Levenshtein distance over characters.

@@ -321,10 +321,7 @@ impl Sweep {
         let raw: RawSpec = toml::from_str(text).map_err(|e| {
             let message = e.message().to_string();
             // A scenario given where a sweep was expected: say so, not "unknown field `n`".
-            if SCENARIO_KEYS
-                .iter()
-                .any(|k| message.starts_with(&format!("unknown field `{k}`")))
-            {
+            if scenario::is_unknown_field(&message, &SCENARIO_KEYS) {
                 return Error::file(
                     origin,
                     "this is a scenario file, not a sweep; run it with `qlab run FILE` (a sweep \

@@ -97,6 +97,9 @@ fn dist_field<'a>(d: &'a mut Distribution, field: &str) -> Option<&'a mut f64> {
     })
 }
 
+/// Why M, K and N are not edited when an operand is data.
+const SHAPE_FROM_DATA: &str = "shapes come from the data files; change a distribution first";
+
 /// The editor's name for an operand's own data in the source cycle.
 const DATA: &str = "data";
 
@@ -273,11 +276,8 @@ impl App {
                 c.factor = step_in(&FACTORS, c.factor, dir);
             }
             Param::M | Param::K | Param::N => {
-                if !matches!(self.scenario.w.source, Source::Random(_))
-                    || !matches!(self.scenario.x.source, Source::Random(_))
-                {
-                    self.status =
-                        Some("shapes come from the data files; change a distribution first".into());
+                if self.shape_from_data() {
+                    self.status = Some(SHAPE_FROM_DATA.into());
                     return false;
                 }
                 let s = &mut self.scenario;
@@ -326,6 +326,12 @@ impl App {
         }
     }
 
+    /// Whether a data operand fixes the shape (M, K, N cannot be edited then).
+    fn shape_from_data(&self) -> bool {
+        !matches!(self.scenario.w.source, Source::Random(_))
+            || !matches!(self.scenario.x.source, Source::Random(_))
+    }
+
     fn operand(&self, t: Target) -> &OperandSpec {
         match t {
             Target::W => &self.scenario.w,
@@ -360,12 +366,8 @@ impl App {
                     .ok()
                     .filter(|v| (1..=MAX_DIM).contains(v))
                     .ok_or_else(|| bad(&format!("a size from 1 to {MAX_DIM}")))?;
-                if !matches!(self.scenario.w.source, Source::Random(_))
-                    || !matches!(self.scenario.x.source, Source::Random(_))
-                {
-                    return Err(
-                        "shapes come from the data files; change a distribution first".into(),
-                    );
+                if self.shape_from_data() {
+                    return Err(SHAPE_FROM_DATA.into());
                 }
                 let s = &mut self.scenario;
                 *match p {
@@ -551,10 +553,7 @@ impl App {
     /// Current value of a parameter, as the editor shows it.
     pub fn param_value(&self, p: Param) -> String {
         let s = &self.scenario;
-        let op = |t: Target| match t {
-            Target::W => &s.w,
-            Target::X => &s.x,
-        };
+        let op = |t: Target| self.operand(t);
         let variant = s.variants.get(self.variant);
         match p {
             Param::Dist(t) => match &op(t).source {

@@ -144,6 +144,13 @@ fn find_key(body: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// Whether a TOML error is serde's "unknown field" for one of `keys`: a file of the other
+/// kind (a sweep given as a scenario, or the reverse).
+pub(crate) fn is_unknown_field(message: &str, keys: &[&str]) -> bool {
+    keys.iter()
+        .any(|k| message.starts_with(&format!("unknown field `{k}`")))
+}
+
 /// A sweep file's top-level keys, which a scenario never has.
 const SWEEP_KEYS: [&str; 4] = ["axis", "scenario", "repeat", "base"];
 
@@ -165,10 +172,7 @@ impl Scenario {
         let raw: RawScenario = toml::from_str(text).map_err(|e| {
             let message = e.message().to_string();
             // A sweep file given where a scenario was expected: say so, not "unknown field".
-            if SWEEP_KEYS
-                .iter()
-                .any(|k| message.starts_with(&format!("unknown field `{k}`")))
-            {
+            if is_unknown_field(&message, &SWEEP_KEYS) {
                 return Error::file(
                     origin,
                     "this is a sweep file (it has [[axis]] or [scenario]); run it with \

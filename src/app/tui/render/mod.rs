@@ -347,7 +347,7 @@ fn draw_params(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             app.param_help(*p)
         };
         lines.push(Line::styled(
-            ellipsize(&esc(&help), usize::from(area.width.saturating_sub(2))),
+            crate::core::text::short(&help, usize::from(area.width.saturating_sub(2))),
             theme.dim(),
         ));
     }
@@ -390,8 +390,9 @@ fn draw_open(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         } else {
             Style::new()
         };
-        let name = ellipsize(&esc(&p.name()), name_width);
-        let summary = ellipsize(&esc(&p.summary), inner_width.saturating_sub(name_width + 3));
+        let name = crate::core::text::short(&p.name(), name_width);
+        let summary =
+            crate::core::text::short(&p.summary, inner_width.saturating_sub(name_width + 3));
         lines.push(Line::from(vec![
             Span::styled(format!(" {name:<name_width$} "), style),
             Span::styled(format!(" {summary}"), theme.dim()),
@@ -422,19 +423,6 @@ fn draw_open(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// `s` in at most `width` columns: cut with an ellipsis at the end when it does not fit.
-pub(crate) fn ellipsize(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let mut out: String = s.chars().take(width - 1).collect();
-    out.push('…');
-    out
-}
-
 /// A label in at most `width` columns that keeps what tells it from its neighbours: labels
 /// differ at their end ("mxfp4 b32 floor", "mxfp4 b32 rceil"), so the last word is kept whole
 /// and the ellipsis goes before it ("mxfp4…floor"); when even that does not fit, the end is
@@ -451,7 +439,7 @@ pub(crate) fn fit_label(s: &str, width: usize) -> String {
             return format!("{}…{last}", kept.trim_end());
         }
     }
-    ellipsize(s, width)
+    crate::core::text::short(s, width)
 }
 
 /// A vertical bar chart, top line first: each count a column `width` cells wide followed by
