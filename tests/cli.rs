@@ -1447,6 +1447,7 @@ fn bench_measures_every_path_this_cpu_has_and_the_quantizers() {
         r["gemm"].as_array().unwrap().len(),
         1 + 2 * qlab::simd::Isa::supported().len()
             - usize::from(qlab::simd::Isa::supported().contains(&qlab::simd::Isa::Avx2Vnni))
+            - usize::from(qlab::simd::Isa::supported().contains(&qlab::simd::Isa::Amx))
     );
 }
 

@@ -80,6 +80,13 @@ fn int8_awkward_shapes() {
         (8, 32, 32),
         (3, 97, 1),
         (41, 129, 70),
+        // The AMX kernel's edges: tiles of 32 rows, K in steps of 64, panels of 32 columns.
+        (32, 64, 32),
+        (33, 63, 31),
+        (64, 128, 64),
+        (65, 191, 97),
+        (95, 257, 33),
+        (130, 640, 40),
     ] {
         check_int8(m, k, n, (m * 1000 + k * 10 + n) as u64, Int8Config::WEIGHTS);
     }

@@ -222,6 +222,7 @@ pub fn run(sizes: &[usize], runs: usize, scale: bool, formats: bool) -> BenchRep
         );
         // A forced path (--kernel, QLAB_KERNEL) is measured alone; otherwise every path.
         let paths = crate::core::simd::forced().map_or_else(Isa::supported, |i| vec![i]);
+        let alone = paths.len() == 1;
         for isa in paths {
             let mut r = rate(
                 &format!("int8 gemm ({})", isa.name()),
@@ -232,11 +233,13 @@ pub fn run(sizes: &[usize], runs: usize, scale: bool, formats: bool) -> BenchRep
             );
             r.vs_f32 = Some(r.median / base_median);
             gemm.push(r);
-            if isa == Isa::Avx2Vnni {
-                continue; // its MXFP4 GEMM is the AVX2 one, measured on its own row
+            // AVX2-VNNI's MXFP4 GEMM is the AVX2 one and AMX's the AVX-512 one: measured on
+            // their own rows unless the path was forced alone.
+            if matches!(isa, Isa::Avx2Vnni | Isa::Amx) && !alone {
+                continue;
             }
             let mut r = rate(
-                &format!("mxfp4 gemm ({})", isa.name()),
+                &format!("mxfp4 gemm ({})", isa.vector().name()),
                 n,
                 ops,
                 "GOPS",
@@ -254,7 +257,8 @@ pub fn run(sizes: &[usize], runs: usize, scale: bool, formats: bool) -> BenchRep
             {
                 let pairs = time_pairs(runs, || mxfp4::gemm_with(isa, &mw, &mx, Accumulator::F32));
                 if let Some(p) = pairs {
-                    scalings.push(scaling(&format!("mxfp4 gemm ({})", isa.name()), n, p));
+                    let name = format!("mxfp4 gemm ({})", isa.vector().name());
+                    scalings.push(scaling(&name, n, p));
                 }
             }
         }

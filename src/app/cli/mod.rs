@@ -49,7 +49,7 @@ pub struct Cli {
     /// Worker threads for every command [default: all cores]
     #[arg(long, global = true)]
     pub threads: Option<usize>,
-    /// Force a kernel path: scalar, avx2, avx2-vnni or avx512-vnni [default: the best this CPU has;
+    /// Force a kernel path: scalar, avx2, avx2-vnni, avx512-vnni or amx [default: the best this CPU has;
     /// also QLAB_KERNEL]
     #[arg(long, global = true)]
     pub kernel: Option<crate::core::simd::Isa>,

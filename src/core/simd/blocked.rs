@@ -11,7 +11,7 @@
 /// Columns of x per packed panel.
 pub const NR: usize = 32;
 /// The largest row tile a micro-kernel may declare.
-pub const MAX_MR: usize = 8;
+pub const MAX_MR: usize = 32;
 
 /// One micro-kernel of the driver: an `MR × NR` tile of finished outputs from prepared
 /// operands. Implementors hold their packed operands and per-row / per-column terms.

@@ -50,6 +50,9 @@ pub enum Isa {
     Avx2Vnni,
     /// AVX-512 F/BW/DQ with VNNI.
     Avx512Vnni,
+    /// AVX-512 VNNI plus AMX-INT8 tiles (Sapphire Rapids and later): its own INT8 GEMM
+    /// micro-kernel (`tdpbssd`); every other kernel is the AVX-512 one.
+    Amx,
 }
 
 impl Isa {
@@ -59,6 +62,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx2Vnni => "avx2-vnni",
             Isa::Avx512Vnni => "avx512-vnni",
+            Isa::Amx => "amx",
         }
     }
 
@@ -100,10 +104,35 @@ impl Isa {
                     false
                 }
             }
+            Isa::Amx => {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    Isa::Avx512Vnni.available() && x86::amx_available()
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    false
+                }
+            }
         }
     }
 
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512Vnni];
+    /// The vector instruction set of the path: AMX's kernels other than its INT8 GEMM are the
+    /// AVX-512 ones.
+    pub fn vector(self) -> Isa {
+        match self {
+            Isa::Amx => Isa::Avx512Vnni,
+            other => other,
+        }
+    }
+
+    pub const ALL: [Isa; 5] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::Avx2Vnni,
+        Isa::Avx512Vnni,
+        Isa::Amx,
+    ];
 
     /// The paths this CPU supports.
     pub fn supported() -> Vec<Isa> {
@@ -119,9 +148,10 @@ impl std::str::FromStr for Isa {
             "avx2" => Isa::Avx2,
             "avx2-vnni" => Isa::Avx2Vnni,
             "avx512-vnni" | "avx512" => Isa::Avx512Vnni,
+            "amx" => Isa::Amx,
             _ => {
                 return Err(crate::core::error::Error::Invalid(format!(
-                    "unknown kernel '{}'; expected scalar, avx2, avx2-vnni or avx512-vnni",
+                    "unknown kernel '{}'; expected scalar, avx2, avx2-vnni, avx512-vnni or amx",
                     crate::core::text::echo(s)
                 )));
             }
@@ -178,7 +208,9 @@ pub fn active() -> Isa {
 pub fn best() -> Isa {
     static BEST: OnceLock<Isa> = OnceLock::new();
     *BEST.get_or_init(|| {
-        if Isa::Avx512Vnni.available() {
+        if Isa::Amx.available() {
+            Isa::Amx
+        } else if Isa::Avx512Vnni.available() {
             Isa::Avx512Vnni
         } else if Isa::Avx2Vnni.available() {
             Isa::Avx2Vnni
@@ -297,12 +329,12 @@ pub type MinMax = Option<(f32, f32)>;
 pub fn min_max_finite(isa: Isa, data: &[f32]) -> Option<MinMax> {
     #[cfg(target_arch = "x86_64")]
     if isa.available() {
-        match isa {
+        match isa.vector() {
             // SAFETY: AVX-512 F is available (checked just above).
             Isa::Avx512Vnni => return Some(unsafe { x86::min_max_finite(data) }),
             // SAFETY: AVX2 is available (checked just above).
             Isa::Avx2 | Isa::Avx2Vnni => return Some(unsafe { x86::min_max_finite_avx2(data) }),
-            Isa::Scalar => {}
+            Isa::Scalar | Isa::Amx => {}
         }
     }
     let _ = (isa, data);
@@ -343,7 +375,7 @@ pub fn int8_quantize_row(
     );
     #[cfg(target_arch = "x86_64")]
     if !matches!(rounding, Rounding::Stochastic { .. }) && isa.available() {
-        match isa {
+        match isa.vector() {
             Isa::Avx512Vnni => {
                 let n = n / 16 * 16;
                 // SAFETY: AVX-512 F/BW are available (checked just above); n ≤ both lengths.
@@ -356,7 +388,7 @@ pub fn int8_quantize_row(
                 unsafe { x86::int8_quantize_8s_avx2(&src[..n], args, &mut dst[..n]) };
                 return Some(n);
             }
-            Isa::Scalar => {}
+            Isa::Scalar | Isa::Amx => {}
         }
     }
     let _ = (isa, src, args, dst, n);
@@ -377,10 +409,10 @@ pub fn mx_quantize_row(
 ) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
     {
-        let lanes = match isa {
+        let lanes = match isa.vector() {
             Isa::Avx512Vnni => 16,
             Isa::Avx2 | Isa::Avx2Vnni => 8,
-            Isa::Scalar => 0,
+            Isa::Scalar | Isa::Amx => 0,
         };
         if lanes > 0 && isa.available() && block > 0 && block.is_multiple_of(lanes) {
             for ((vals, cs), byte) in src
@@ -420,7 +452,7 @@ pub fn f64_dots_2x2(isa: Isa, a: [&[f64]; 2], b: [&[f64]; 2]) -> Option<[[f64; 2
 
 /// The side of the reference GEMM's tiles on `isa`: 4 with AVX-512, else 2.
 pub fn f64_tile(isa: Isa) -> usize {
-    if isa == Isa::Avx512Vnni && isa.available() {
+    if isa.vector() == Isa::Avx512Vnni && isa.available() {
         4
     } else {
         2
@@ -432,7 +464,7 @@ pub fn f64_tile(isa: Isa) -> usize {
 /// it keeps lane for lane.
 pub fn f64_dots_4x4(isa: Isa, a: [&[f64]; 4], b: [&[f64]; 4]) -> Option<[[f64; 4]; 4]> {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512Vnni && isa.available() {
+    if isa.vector() == Isa::Avx512Vnni && isa.available() {
         // SAFETY: AVX-512 F is available (checked just above).
         return Some(unsafe { x86::f64_dots_4x4(a, b) });
     }
@@ -594,7 +626,7 @@ pub fn mx_gemm_f32(
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Scalar && isa.available() {
-        let wide = isa == Isa::Avx512Vnni;
+        let wide = isa.vector() == Isa::Avx512Vnni;
         return Some(x86::mx_gemm(
             a,
             b,

@@ -27,22 +27,35 @@ pub fn int8_gemm(
     // Plain AVX2 takes the sign path when no x code is −128 (x symmetric, the default):
     // exact in 4 operations per 32 multiply-adds instead of 6.
     let kernel = match isa {
+        Isa::Amx => Kernel::Amx,
         Isa::Avx512Vnni => Kernel::Vnni512,
         Isa::Avx2Vnni => Kernel::Vnni256,
         _ if !b.contains(&i8::MIN) => Kernel::Sign,
         _ => Kernel::Split,
     };
     blocked::with_scratch(|[au, packed, _]| {
-        let kp = k.div_ceil(4) * 4;
-        prepare(a, b, (m, n, k, kp), (au, packed), kernel.offset());
+        // AMX reads K in steps of 64 bytes and W in tiles of 32 rows.
+        let (kstep, mr) = if kernel == Kernel::Amx {
+            (64, super::amx::MR)
+        } else {
+            (4, MR)
+        };
+        let kp = k.div_ceil(kstep) * kstep;
+        prepare(a, b, (m, n, k, kp), mr, (au, packed), kernel.offset());
         let tiles = Tiles::new((au, packed), (m, n, k, kp), e, kernel);
-        blocked::gemm(&tiles, m, n, m * n * k)
+        if kernel == Kernel::Amx {
+            blocked::gemm(&super::amx::AmxTiles(tiles), m, n, m * n * k)
+        } else {
+            blocked::gemm(&tiles, m, n, m * n * k)
+        }
     })
 }
 
 /// The micro-kernel a GEMM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kernel {
+pub(super) enum Kernel {
+    /// `tdpbssd` on AMX tiles (signed × signed, so W's codes go in as they are).
+    Amx,
     /// `vpdpbusd` on zmm (AVX-512 VNNI).
     Vnni512,
     /// `vpdpbusd` on ymm (AVX-VNNI).
@@ -57,21 +70,31 @@ impl Kernel {
     /// The offset W's codes are stored with: 128 for the u8 × s8 kernels, 0 for the sign
     /// kernel, which reads them signed.
     fn offset(self) -> u8 {
-        if self == Kernel::Sign { 0 } else { 0x80 }
+        if matches!(self, Kernel::Sign | Kernel::Amx) {
+            0
+        } else {
+            0x80
+        }
+    }
+
+    /// Whether the CPU running it has AVX-512 (the vector epilogue's instruction set).
+    fn avx512(self) -> bool {
+        matches!(self, Kernel::Vnni512 | Kernel::Amx)
     }
 }
 
-/// W's codes plus `offset` (as u8, rows padded to whole tiles and to kp with the code of 0)
+/// W's codes plus `offset` (as u8, rows padded to whole tiles of `mr` and to kp with the code of 0)
 /// into `au`, and xᵀ's codes packed in panels into `packed`.
 fn prepare(
     a: &[i8],
     b: &[i8],
     (m, n, k, kp): (usize, usize, usize, usize),
+    mr: usize,
     (au, packed): (&mut Vec<u8>, &mut Vec<u8>),
     offset: u8,
 ) {
     au.clear();
-    au.resize(m.div_ceil(MR) * MR * kp, offset);
+    au.resize(m.div_ceil(mr) * mr * kp, offset);
     // The two operands are prepared side by side: one fork-join, not two in a row (each
     // costs a wake-up of the pool, which shows at n = 512).
     rayon::join(
@@ -91,7 +114,7 @@ fn prepare(
 
 /// The INT8 micro-kernel of the blocked driver: the prepared operands and the epilogue's
 /// per-column terms, padded to whole panels so the vector epilogue reads full registers.
-struct Tiles<'a> {
+pub(super) struct Tiles<'a> {
     au: &'a [u8],
     packed: &'a [u8],
     e: &'a Int8Epilogue<'a>,
@@ -140,7 +163,7 @@ impl<'a> Tiles<'a> {
         let xsum = pad(&mut e.x_sum.iter().copied());
         let xzero = pad(&mut e.x_zero.iter().copied());
         let f = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-        let f64_terms = (kernel != Kernel::Vnni512 && exact_in_f64(e, dims.2, &excess))
+        let f64_terms = (!kernel.avx512() && exact_in_f64(e, dims.2, &excess))
             .then(|| (f(&excess), f(&xsum), f(&xzero)));
         Tiles {
             au,
@@ -165,8 +188,7 @@ impl<'a> Tiles<'a> {
     /// The raw i32 sums of rows i0.. against panel p over the groups `g` of 4 k.
     fn sums(&self, i0: usize, p: usize, g: Range<usize>, tile: &mut [i32; MR * NR]) {
         let kp = self.dims.3;
-        let panel = &self.packed[p * NR * kp..(p + 1) * NR * kp];
-        let rows_a = &self.au[i0 * kp..(i0 + MR) * kp];
+        let (rows_a, panel) = self.operands(i0, p, MR);
         // SAFETY: the caller's dispatch checked the features of the chosen kernel, MR padded
         // rows of kp bytes exist, and the panel holds kp/4 groups, of which g is a part.
         unsafe {
@@ -175,6 +197,7 @@ impl<'a> Tiles<'a> {
                 Kernel::Vnni256 => kernel_8x32_avx2(rows_a, kp, g, panel, tile),
                 Kernel::Split => kernel_8x32_avx2_plain(rows_a, kp, g, panel, tile),
                 Kernel::Sign => kernel_8x32_avx2_sign(rows_a, kp, g, panel, tile),
+                Kernel::Amx => unreachable!("AMX tiles are 32 rows: amx::AmxTiles"),
             }
         }
     }
@@ -185,8 +208,7 @@ impl MicroKernel for Tiles<'_> {
     const TASK_ROWS: usize = MR * 8;
 
     fn tile(&self, i0: usize, p: usize, out: &mut [f32]) {
-        let (m, n, k, kp) = self.dims;
-        let e = self.e;
+        let kp = self.dims.3;
         // An i32 lane holds the sum over EXACT_I32_K k at most: a longer K runs the kernel
         // chunk by chunk and adds the chunks' sums in i64 (then the epilogue is the scalar one).
         let (groups, chunk_groups) = (kp / 4, EXACT_I32_K / 4);
@@ -203,8 +225,42 @@ impl MicroKernel for Tiles<'_> {
         } else {
             self.sums(i0, p, 0..groups, &mut tile);
         }
+        self.write_back(i0, p, MR, &tile, long.then_some(&wide_sums[..]), out);
+    }
+}
+
+impl Tiles<'_> {
+    /// Pointers to the `rows` prepared rows of W from i0 (kp bytes each) and to panel p.
+    pub(super) fn operands(&self, i0: usize, p: usize, rows: usize) -> (&[u8], &[u8]) {
+        let kp = self.dims.3;
+        (
+            &self.au[i0 * kp..(i0 + rows) * kp],
+            &self.packed[p * NR * kp..(p + 1) * NR * kp],
+        )
+    }
+
+    /// The prepared dimensions: m, n, k and K padded.
+    pub(super) fn dims(&self) -> (usize, usize, usize, usize) {
+        self.dims
+    }
+
+    /// Outputs of rows i0 .. i0 + `rows` (those below m) and panel p from their raw sums,
+    /// `tile` (i32, `rows × NR`), or `wide` (i64) when K was summed in chunks: the epilogue,
+    /// vectorised where the kernel's instruction set allows.
+    pub(super) fn write_back(
+        &self,
+        i0: usize,
+        p: usize,
+        rows: usize,
+        tile: &[i32],
+        wide: Option<&[i64]>,
+        out: &mut [f32],
+    ) {
+        let (m, n, k, _) = self.dims;
+        let e = self.e;
+        let long = wide.is_some();
         let (nc, cols) = (NR.min(n - p * NR), p * NR..(p + 1) * NR);
-        for r in 0..MR.min(m - i0) {
+        for r in 0..rows.min(m - i0) {
             let i = i0 + r;
             let row = &mut out[r * NR..(r + 1) * NR];
             if let (Some((ex, xs, xz)), false) = (&self.f64_terms, long) {
@@ -222,14 +278,13 @@ impl MicroKernel for Tiles<'_> {
                 }
                 continue;
             }
-            if self.kernel != Kernel::Vnni512 || long {
+            if !self.kernel.avx512() || long {
                 // The scalar epilogue: the same arithmetic as the vector one.
                 for (c, y) in row.iter_mut().enumerate().take(nc) {
                     let j = p * NR + c;
-                    let raw = if long {
-                        wide_sums[r * NR + c]
-                    } else {
-                        i64::from(tile[r * NR + c])
+                    let raw = match wide {
+                        Some(w) => w[r * NR + c],
+                        None => i64::from(tile[r * NR + c]),
                     };
                     *y = e.apply(i, j, k, raw - self.excess[j]);
                 }

@@ -1,13 +1,15 @@
 //! The x86-64 kernels, each behind `#[target_feature]` and reached only through the
 //! dispatching wrappers of `simd`, which check the CPU first. One file per kernel family:
-//! `int8` (the INT8 GEMM and its micro-kernels), `mx` (the MX block GEMM), `quant` (the
+//! `int8` (the INT8 GEMM and its micro-kernels), `amx` (its AMX micro-kernel), `mx` (the MX block GEMM), `quant` (the
 //! quantizers), `f64` (the reference's dot tiles). Each names its portable twin.
 
+mod amx;
 mod f64;
 mod int8;
 mod mx;
 mod quant;
 
+pub use amx::available as amx_available;
 pub use f64::{f64_dots_2x2, f64_dots_4x4};
 pub use int8::int8_gemm;
 pub use mx::{Elements, mx_gemm};
