@@ -1503,7 +1503,7 @@ fn kernel_choice_is_checked_from_the_option_and_the_environment() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains(
-            "unknown kernel 'foo'; expected scalar, avx2, avx2-vnni or avx512-vnni",
+            "unknown kernel 'foo'; expected scalar, avx2, avx2-vnni, avx512-vnni or amx",
         ));
     qlab()
         .env("QLAB_KERNEL", "foo")
@@ -1512,8 +1512,8 @@ fn kernel_choice_is_checked_from_the_option_and_the_environment() {
         .code(1)
         .stdout("")
         .stderr(
-            "qlab: error: QLAB_KERNEL: unknown kernel 'foo'; expected scalar, avx2, avx2-vnni \
-             or avx512-vnni\n",
+            "qlab: error: QLAB_KERNEL: unknown kernel 'foo'; expected scalar, avx2, avx2-vnni, \
+             avx512-vnni or amx\n",
         );
     // The scalar path is always there; bench then measures it alone.
     let out = qlab()

@@ -21,9 +21,40 @@ pub trait MicroKernel: Sync {
     /// Rows of W per task: a multiple of `MR`, sized so a task's rows of W fit in L2.
     const TASK_ROWS: usize;
 
-    /// Writes the outputs of rows `i0 .. i0 + MR` (rows past `m` are padding and may hold
-    /// anything) and of panel `p`'s NR columns into `tile`, row-major (`MR × NR`).
-    fn tile(&self, i0: usize, p: usize, tile: &mut [f32]);
+    /// Writes the outputs of rows `i0 ..` and of panel `p`'s columns into `out`.
+    fn tile(&self, i0: usize, p: usize, out: TileOut<'_>);
+
+    /// Runs a task's tiles (`f`): a kernel with per-thread state to set up once per task
+    /// rather than once per tile (AMX's tile configuration) wraps them here.
+    fn task(&self, f: impl FnOnce()) {
+        f();
+    }
+}
+
+/// Where a tile's outputs go: rows of the output (`stride` floats apart) from the tile's
+/// first row, of which `rows` exist, and the panel's columns `c0 .. c0 + nc` in each.
+pub struct TileOut<'a> {
+    data: &'a mut [f32],
+    stride: usize,
+    pub rows: usize,
+    c0: usize,
+    pub nc: usize,
+}
+
+impl TileOut<'_> {
+    /// Row `r`'s `nc` outputs.
+    pub fn row(&mut self, r: usize) -> &mut [f32] {
+        let at = r * self.stride + self.c0;
+        &mut self.data[at..at + self.nc]
+    }
+
+    /// Copies the existing part of a row-major `MR × NR` tile.
+    pub fn store(&mut self, tile: &[f32]) {
+        for r in 0..self.rows {
+            let nc = self.nc;
+            self.row(r).copy_from_slice(&tile[r * NR..r * NR + nc]);
+        }
+    }
 }
 
 /// y (`m × n`, row-major) computed tile by tile by `kernel`; `work` (multiply-adds) decides
@@ -37,18 +68,21 @@ pub fn gemm<K: MicroKernel>(kernel: &K, m: usize, n: usize, work: usize) -> Vec<
     let panels = n.div_ceil(NR);
     let task = |(t, chunk): (usize, &mut [f32])| {
         let rows = chunk.len() / n;
-        let mut tile = [0f32; MAX_MR * NR];
-        let tile = &mut tile[..K::MR * NR];
-        for p in 0..panels {
-            let (c0, nc) = (p * NR, NR.min(n - p * NR));
-            for r0 in (0..rows).step_by(K::MR) {
-                kernel.tile(t * K::TASK_ROWS + r0, p, tile);
-                for r in 0..K::MR.min(rows - r0) {
-                    let at = (r0 + r) * n + c0;
-                    chunk[at..at + nc].copy_from_slice(&tile[r * NR..r * NR + nc]);
+        kernel.task(|| {
+            for p in 0..panels {
+                let (c0, nc) = (p * NR, NR.min(n - p * NR));
+                for r0 in (0..rows).step_by(K::MR) {
+                    let out = TileOut {
+                        data: &mut chunk[r0 * n..],
+                        stride: n,
+                        rows: K::MR.min(rows - r0),
+                        c0,
+                        nc,
+                    };
+                    kernel.tile(t * K::TASK_ROWS + r0, p, out);
                 }
             }
-        }
+        });
     };
     for_chunks(&mut out, K::TASK_ROWS * n, work, task);
     out
@@ -71,12 +105,31 @@ pub fn for_chunks<T: Send>(
     }
 }
 
+/// A region of `len` bytes of `v`, every one `fill`, that starts on a 64-byte boundary (a
+/// cache line: an AMX tile load of line-split rows takes twice as long); [`from_line`] finds
+/// it again. The buffer is reused.
+pub fn aligned(v: &mut Vec<u8>, len: usize, fill: u8) -> &mut [u8] {
+    v.clear();
+    v.resize(len + 63, fill);
+    let off = line_offset(v);
+    &mut v[off..off + len]
+}
+
+/// The part of a buffer filled by [`aligned`]: from its first 64-byte boundary.
+pub fn from_line(v: &[u8]) -> &[u8] {
+    &v[line_offset(v)..]
+}
+
+fn line_offset(v: &[u8]) -> usize {
+    v.as_ptr().align_offset(64).min(63).min(v.len())
+}
+
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
-/// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]. The buffer is reused.
+/// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]; into `out` (reused) from a
+/// 64-byte boundary, where [`from_line`] finds the panels.
 pub fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
     let panels = n.div_ceil(NR);
-    out.clear();
-    out.resize(panels * NR * kp, 0);
+    let out = aligned(out, panels * NR * kp, 0);
     let pack = |(p, dst): (usize, &mut [u8])| {
         let cols = p * NR..((p + 1) * NR).min(n);
         let whole = k / 4;

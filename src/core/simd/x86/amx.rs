@@ -6,9 +6,10 @@
 //! The sums are exact in i32 over chunks of `EXACT_I32_K` (as every INT8 kernel), and the
 //! epilogue is the AVX-512 one: the same bits as the scalar kernel.
 //!
-//! Stable Rust has no AMX intrinsics, so the kernel is `asm!`; the tile registers are used
-//! only inside one `asm!` block, which configures them, runs the K loop, stores the sums and
-//! releases them. Availability needs the CPUID bits, the OS saving tile state (XCR0 bits 17
+//! Stable Rust has no AMX intrinsics, so the kernel is `asm!`: the tiles are configured once
+//! per task of the blocked driver and released after it, and each tile's `asm!` block zeroes
+//! the sums, runs the K loop and stores them. The operands start on cache lines (a tile load
+//! of line-split rows takes twice as long). Availability needs the CPUID bits, the OS saving tile state (XCR0 bits 17
 //! and 18) and, on Linux, the process's permission, asked once with
 //! `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`.
 
@@ -16,7 +17,7 @@ use std::arch::asm;
 use std::sync::OnceLock;
 
 use super::super::EXACT_I32_K;
-use super::super::blocked::{MicroKernel, NR};
+use super::super::blocked::{MicroKernel, NR, TileOut};
 use super::int8::Tiles;
 
 /// Rows of W per AMX output tile: two 16-row tiles.
@@ -102,20 +103,36 @@ const CONFIG: Config = {
 /// The INT8 micro-kernel on AMX: 32 rows of W against one panel of 32 columns of x.
 pub struct AmxTiles<'a>(pub Tiles<'a>);
 
+/// A 32 × 32 tile of i32 sums, on a cache line as `tilestored` prefers.
+#[repr(C, align(64))]
+struct Sums([i32; MR * NR]);
+
 impl MicroKernel for AmxTiles<'_> {
     const MR: usize = MR;
     const TASK_ROWS: usize = MR * 2;
 
-    fn tile(&self, i0: usize, p: usize, out: &mut [f32]) {
+    /// The tiles are configured once per task (it costs as much as a few `tdpbssd`) and
+    /// released after it: between the two, nothing on this thread touches tile registers —
+    /// the compiler emits no AMX instructions of its own, and a task runs no other work.
+    fn task(&self, f: impl FnOnce()) {
+        // SAFETY: AMX is available (the dispatch checked it); the configuration is a valid
+        // palette-1 one, 64-byte aligned.
+        unsafe { asm!("ldtilecfg [{cfg}]", cfg = in(reg) CONFIG.0.as_ptr(), options(nostack)) };
+        f();
+        // SAFETY: AMX is available; releasing returns the tiles to their initial state.
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+    }
+
+    fn tile(&self, i0: usize, p: usize, out: TileOut<'_>) {
         let kp = self.0.dims().3;
         let (a, panel) = self.0.operands(i0, p, MR);
         let (steps, chunk) = (kp / KSTEP, EXACT_I32_K / KSTEP);
-        let mut sums = [0i32; MR * NR];
+        let mut sums = Sums([0; MR * NR]);
         if steps <= chunk {
-            // SAFETY: AMX is available (the dispatch checked it); `a` holds MR rows of kp
+            // SAFETY: AMX is available and configured (`task`); `a` holds MR rows of kp
             // bytes and the panel kp/4 groups of NR · 4 bytes, kp a multiple of 64.
             unsafe { tile_32x32(a, kp, 0..steps, panel, &mut sums) };
-            self.0.write_back(i0, p, MR, &sums, None, out);
+            self.0.write_back(i0, p, &sums.0, None, out);
             return;
         }
         // K beyond what an i32 holds exactly: chunks summed in i64.
@@ -123,11 +140,11 @@ impl MicroKernel for AmxTiles<'_> {
         for s0 in (0..steps).step_by(chunk) {
             // SAFETY: as above; s0 .. s0 + chunk clipped to the steps that exist.
             unsafe { tile_32x32(a, kp, s0..(s0 + chunk).min(steps), panel, &mut sums) };
-            for (w, &s) in wide.iter_mut().zip(&sums) {
+            for (w, &s) in wide.iter_mut().zip(&sums.0) {
                 *w += i64::from(s);
             }
         }
-        self.0.write_back(i0, p, MR, &sums, Some(&wide), out);
+        self.0.write_back(i0, p, &sums.0, Some(&wide), out);
     }
 }
 
@@ -135,14 +152,14 @@ impl MicroKernel for AmxTiles<'_> {
 /// (row stride kp) and the panel's 32 columns, into `sums` (row-major 32 × 32, i32).
 ///
 /// # Safety
-/// AMX-INT8 must be available and granted; `a` must hold 32 rows of `kp` bytes and `panel`
-/// kp/4 groups of NR · 4 bytes, with `steps` inside kp / 64.
+/// AMX-INT8 must be available, granted and configured with [`CONFIG`]; `a` must hold 32 rows
+/// of `kp` bytes and `panel` kp/4 groups of NR · 4 bytes, with `steps` inside kp / 64.
 unsafe fn tile_32x32(
     a: &[u8],
     kp: usize,
     steps: std::ops::Range<usize>,
     panel: &[u8],
-    sums: &mut [i32; MR * NR],
+    sums: &mut Sums,
 ) {
     assert!(a.len() >= MR * kp && panel.len() >= NR * kp && steps.end * KSTEP <= kp);
     // W's two tiles start at rows 0 and 16; x's tile rows are the panel's groups (NR · 4 =
@@ -151,14 +168,13 @@ unsafe fn tile_32x32(
     // SAFETY: row 16 exists (a holds 32 rows).
     let a1 = unsafe { a0.add(16 * kp) };
     let b = panel[steps.start * 16 * NR * 4..].as_ptr();
-    let c = sums.as_mut_ptr();
-    // SAFETY: the caller guarantees AMX; every tile load reads 16 rows of 64 bytes inside
-    // `a` (rows 0–31, bytes of the steps) or the panel (groups of the steps), every store
-    // writes 16 rows of 64 bytes inside `sums` (32 rows of 128 bytes). The tile registers
-    // are configured, used and released within this block.
+    let c = sums.0.as_mut_ptr();
+    // SAFETY: the caller guarantees AMX and its configuration; every tile load reads 16
+    // rows of 64 bytes inside `a` (rows 0–31, bytes of the steps) or the panel (groups of
+    // the steps), every store writes 16 rows of 64 bytes inside `sums` (32 rows of 128
+    // bytes).
     unsafe {
         asm!(
-            "ldtilecfg [{cfg}]",
             "tilezero tmm0",
             "tilezero tmm1",
             "tilezero tmm2",
@@ -184,8 +200,6 @@ unsafe fn tile_32x32(
             "tilestored [{c} + {bs}*1 + 64], tmm1",
             "tilestored [{c2} + {bs}*1], tmm2",
             "tilestored [{c2} + {bs}*1 + 64], tmm3",
-            "tilerelease",
-            cfg = in(reg) CONFIG.0.as_ptr(),
             a0 = inout(reg) a0 => _,
             a1 = inout(reg) a1 => _,
             b = inout(reg) b => _,

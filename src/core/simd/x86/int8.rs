@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::super::blocked::{self, MicroKernel, NR};
+use super::super::blocked::{self, MicroKernel, NR, TileOut};
 use super::super::{EXACT_I32_K, Int8Epilogue, Isa};
 
 /// Rows of W per INT8 tile.
@@ -42,7 +42,8 @@ pub fn int8_gemm(
         };
         let kp = k.div_ceil(kstep) * kstep;
         prepare(a, b, (m, n, k, kp), mr, (au, packed), kernel.offset());
-        let tiles = Tiles::new((au, packed), (m, n, k, kp), e, kernel);
+        let operands = (blocked::from_line(au), blocked::from_line(packed));
+        let tiles = Tiles::new(operands, (m, n, k, kp), e, kernel);
         if kernel == Kernel::Amx {
             blocked::gemm(&super::amx::AmxTiles(tiles), m, n, m * n * k)
         } else {
@@ -93,8 +94,7 @@ fn prepare(
     (au, packed): (&mut Vec<u8>, &mut Vec<u8>),
     offset: u8,
 ) {
-    au.clear();
-    au.resize(m.div_ceil(mr) * mr * kp, offset);
+    let au = blocked::aligned(au, m.div_ceil(mr) * mr * kp, offset);
     // The two operands are prepared side by side: one fork-join, not two in a row (each
     // costs a wake-up of the pool, which shows at n = 512).
     rayon::join(
@@ -130,6 +130,19 @@ pub(super) struct Tiles<'a> {
     /// The same three as f64, for the AVX2 epilogue, and whether every term of the
     /// correction is below 2^50, so that the f64 sum of four of them is the exact integer.
     f64_terms: Option<(Vec<f64>, Vec<f64>, Vec<f64>)>,
+    /// The same three wrapped to i32, when the corrected sum itself fits an i32 (see
+    /// [`fits_i32`]): then the correction mod 2^32 is the exact value, 16 or 8 lanes at a time.
+    i32_terms: Option<(Vec<i32>, Vec<i32>, Vec<i32>)>,
+}
+
+/// Whether every corrected sum Σ (qW − zW)(qx − zx) fits an i32, from the zero points alone:
+/// |qW − zW| ≤ 128 + |zW| and |qx − zx| ≤ 128 + |zx|, over at most `EXACT_I32_K` terms (so
+/// the raw i32 sums are exact too). True whenever one side is symmetric (255 · 128 · 65536 <
+/// 2^31): the default, x symmetric.
+fn fits_i32(e: &Int8Epilogue, k: usize) -> bool {
+    let max = |v: &[i64]| v.iter().map(|z| z.unsigned_abs()).max().unwrap_or(0);
+    let (w, x) = (128 + max(e.w_zero), 128 + max(e.x_zero));
+    k <= EXACT_I32_K && (k as u128) * u128::from(w) * u128::from(x) < 1 << 31
 }
 
 /// Whether every term of the correction acc − excess − zW·Σb − zx·(ΣqW − K·zW) lies below
@@ -165,6 +178,10 @@ impl<'a> Tiles<'a> {
         let f = |v: &[i64]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
         let f64_terms = (!kernel.avx512() && exact_in_f64(e, dims.2, &excess))
             .then(|| (f(&excess), f(&xsum), f(&xzero)));
+        // `as i32` keeps the low 32 bits: the terms mod 2^32.
+        let narrow = |v: &[i64]| v.iter().map(|&x| x as i32).collect::<Vec<i32>>();
+        let i32_terms =
+            fits_i32(e, dims.2).then(|| (narrow(&excess), narrow(&xsum), narrow(&xzero)));
         Tiles {
             au,
             packed,
@@ -175,6 +192,7 @@ impl<'a> Tiles<'a> {
             xsum,
             xzero,
             f64_terms,
+            i32_terms,
             xscale: e
                 .x_scale
                 .iter()
@@ -207,7 +225,7 @@ impl MicroKernel for Tiles<'_> {
     const MR: usize = MR;
     const TASK_ROWS: usize = MR * 8;
 
-    fn tile(&self, i0: usize, p: usize, out: &mut [f32]) {
+    fn tile(&self, i0: usize, p: usize, out: TileOut<'_>) {
         let kp = self.dims.3;
         // An i32 lane holds the sum over EXACT_I32_K k at most: a longer K runs the kernel
         // chunk by chunk and adds the chunks' sums in i64 (then the epilogue is the scalar one).
@@ -225,7 +243,7 @@ impl MicroKernel for Tiles<'_> {
         } else {
             self.sums(i0, p, 0..groups, &mut tile);
         }
-        self.write_back(i0, p, MR, &tile, long.then_some(&wide_sums[..]), out);
+        self.write_back(i0, p, &tile, long.then_some(&wide_sums[..]), out);
     }
 }
 
@@ -244,71 +262,174 @@ impl Tiles<'_> {
         self.dims
     }
 
-    /// Outputs of rows i0 .. i0 + `rows` (those below m) and panel p from their raw sums,
-    /// `tile` (i32, `rows × NR`), or `wide` (i64) when K was summed in chunks: the epilogue,
-    /// vectorised where the kernel's instruction set allows.
+    /// The outputs of the tile at rows i0.. and panel p (those `out` holds) from their raw
+    /// sums, `tile` (i32, row-major with NR columns), or `wide` (i64) when K was summed in
+    /// chunks: the epilogue, vectorised where the kernel's instruction set allows, written
+    /// straight into the output (through a row buffer at a last, partial panel).
     pub(super) fn write_back(
         &self,
         i0: usize,
         p: usize,
-        rows: usize,
         tile: &[i32],
         wide: Option<&[i64]>,
-        out: &mut [f32],
+        mut out: TileOut<'_>,
     ) {
-        let (m, n, k, _) = self.dims;
-        let e = self.e;
-        let long = wide.is_some();
-        let (nc, cols) = (NR.min(n - p * NR), p * NR..(p + 1) * NR);
-        for r in 0..rows.min(m - i0) {
-            let i = i0 + r;
-            let row = &mut out[r * NR..(r + 1) * NR];
-            if let (Some((ex, xs, xz)), false) = (&self.f64_terms, long) {
-                let (zw, w_term) = (e.w_zero[i], e.w_sum[i] - k as i64 * e.w_zero[i]);
-                // SAFETY: AVX2 is available (every kernel but the AVX-512 one is an AVX2
-                // kernel, and this is not the AVX-512 one); every slice holds NR values.
-                unsafe {
-                    epilogue_32_avx2(
-                        &tile[r * NR..(r + 1) * NR],
-                        (zw as f64, w_term as f64, e.w_scale[i]),
-                        (&ex[cols.clone()], &xs[cols.clone()], &xz[cols.clone()]),
-                        &self.xscale[cols.clone()],
-                        row,
-                    );
-                }
-                continue;
+        let nc = out.nc;
+        let mut buf = [0f32; NR];
+        for r in 0..out.rows {
+            let (acc, wide) = (&tile[r * NR..(r + 1) * NR], wide.map(|w| &w[r * NR..]));
+            if nc == NR {
+                self.row(i0 + r, p, acc, wide, out.row(r));
+            } else {
+                self.row(i0 + r, p, acc, wide, &mut buf);
+                out.row(r).copy_from_slice(&buf[..nc]);
             }
-            if !self.kernel.avx512() || long {
-                // The scalar epilogue: the same arithmetic as the vector one.
-                for (c, y) in row.iter_mut().enumerate().take(nc) {
-                    let j = p * NR + c;
-                    let raw = match wide {
-                        Some(w) => w[r * NR + c],
-                        None => i64::from(tile[r * NR + c]),
-                    };
-                    *y = e.apply(i, j, k, raw - self.excess[j]);
-                }
-                continue;
-            }
-            // SAFETY: AVX-512 F/DQ are available (the VNNI kernel's dispatch); every slice
-            // holds NR values.
+        }
+    }
+
+    /// One row's NR outputs (`row`, of which those below n are kept) from its raw sums.
+    fn row(&self, i: usize, p: usize, acc: &[i32], wide: Option<&[i64]>, row: &mut [f32]) {
+        let (k, e) = (self.dims.2, self.e);
+        let cols = p * NR..(p + 1) * NR;
+        let xscale = &self.xscale[cols.clone()];
+        let (zw, w_term) = (e.w_zero[i], e.w_sum[i] - k as i64 * e.w_zero[i]);
+        if let (Some((ex, xs, xz)), None) = (&self.i32_terms, wide) {
+            let terms = (&ex[cols.clone()], &xs[cols.clone()], &xz[cols.clone()]);
+            // Wrapped to i32 like the per-column terms: the correction mod 2^32.
+            let per_row = (zw as i32, w_term as i32, e.w_scale[i]);
+            // SAFETY: AVX-512 F (the AVX-512 kernels' dispatch) or AVX2 (every other kernel
+            // is an AVX2 one) is available; every slice holds NR values.
             unsafe {
-                epilogue_32(
-                    &tile[r * NR..(r + 1) * NR],
-                    (
-                        e.w_zero[i],
-                        e.w_sum[i] - k as i64 * e.w_zero[i],
-                        e.w_scale[i],
-                    ),
-                    (
-                        &self.excess[cols.clone()],
-                        &self.xsum[cols.clone()],
-                        &self.xzero[cols.clone()],
-                        &self.xscale[cols.clone()],
-                    ),
+                if self.kernel.avx512() {
+                    epilogue_i32_16s(acc, per_row, terms, xscale, row);
+                } else {
+                    epilogue_i32_8s_avx2(acc, per_row, terms, xscale, row);
+                }
+            }
+            return;
+        }
+        if let (Some((ex, xs, xz)), None) = (&self.f64_terms, wide) {
+            // SAFETY: AVX2 is available (every kernel but the AVX-512 ones is an AVX2
+            // kernel, and only those fill f64_terms); every slice holds NR values.
+            unsafe {
+                epilogue_32_avx2(
+                    acc,
+                    (zw as f64, w_term as f64, e.w_scale[i]),
+                    (&ex[cols.clone()], &xs[cols.clone()], &xz[cols.clone()]),
+                    xscale,
                     row,
                 );
             }
+            return;
+        }
+        if !self.kernel.avx512() || wide.is_some() {
+            // The scalar epilogue: the same arithmetic as the vector ones.
+            let nc = NR.min(self.dims.1 - p * NR);
+            for (c, y) in row.iter_mut().enumerate().take(nc) {
+                let j = p * NR + c;
+                let raw = match wide {
+                    Some(w) => w[c],
+                    None => i64::from(acc[c]),
+                };
+                *y = e.apply(i, j, k, raw - self.excess[j]);
+            }
+            return;
+        }
+        // SAFETY: AVX-512 F/DQ are available (the AVX-512 kernels' dispatch); every slice
+        // holds NR values.
+        unsafe {
+            epilogue_32(
+                acc,
+                (zw, w_term, e.w_scale[i]),
+                (
+                    &self.excess[cols.clone()],
+                    &self.xsum[cols.clone()],
+                    &self.xzero[cols],
+                    xscale,
+                ),
+                row,
+            );
+        }
+    }
+}
+
+/// The INT8 epilogue for one row of a tile, 16 lanes of i32: acc − excess − zW·Σb −
+/// zx·(ΣqW − K·zW) in i32 arithmetic mod 2^32, which is the exact integer because the caller
+/// checked that it fits an i32 ([`fits_i32`]); then (corrected as f32) · (sW · sx): the same
+/// value and the same two f32 roundings as `Int8Epilogue::apply`.
+#[target_feature(enable = "avx512f")]
+unsafe fn epilogue_i32_16s(
+    acc: &[i32],
+    (zw, w_term, sw): (i32, i32, f32),
+    (excess, xsum, xzero): (&[i32], &[i32], &[i32]),
+    xscale: &[f32],
+    out: &mut [f32],
+) {
+    assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR);
+    assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR);
+    let (zw, w_term, sw) = (
+        _mm512_set1_epi32(zw),
+        _mm512_set1_epi32(w_term),
+        _mm512_set1_ps(sw),
+    );
+    let ld = |v: &[i32], q: usize| {
+        // SAFETY: every slice holds NR = 32 values (asserted above); 16q + 16 ≤ 32.
+        unsafe { _mm512_loadu_si512(v.as_ptr().add(16 * q) as *const _) }
+    };
+    for q in 0..NR / 16 {
+        let c = _mm512_sub_epi32(
+            _mm512_sub_epi32(
+                _mm512_sub_epi32(ld(acc, q), ld(excess, q)),
+                _mm512_mullo_epi32(zw, ld(xsum, q)),
+            ),
+            _mm512_mullo_epi32(ld(xzero, q), w_term),
+        );
+        // SAFETY: as above, for xscale and out.
+        unsafe {
+            let scale = _mm512_mul_ps(sw, _mm512_loadu_ps(xscale.as_ptr().add(16 * q)));
+            _mm512_storeu_ps(
+                out.as_mut_ptr().add(16 * q),
+                _mm512_mul_ps(_mm512_cvtepi32_ps(c), scale),
+            );
+        }
+    }
+}
+
+/// [`epilogue_i32_16s`] on AVX2, 8 lanes at a time: the same i32 arithmetic, so the same bits.
+#[target_feature(enable = "avx2")]
+unsafe fn epilogue_i32_8s_avx2(
+    acc: &[i32],
+    (zw, w_term, sw): (i32, i32, f32),
+    (excess, xsum, xzero): (&[i32], &[i32], &[i32]),
+    xscale: &[f32],
+    out: &mut [f32],
+) {
+    assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR);
+    assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR);
+    let (zw, w_term, sw) = (
+        _mm256_set1_epi32(zw),
+        _mm256_set1_epi32(w_term),
+        _mm256_set1_ps(sw),
+    );
+    let ld = |v: &[i32], q: usize| {
+        // SAFETY: every slice holds NR = 32 values (asserted above); 8q + 8 ≤ 32.
+        unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * q) as *const _) }
+    };
+    for q in 0..NR / 8 {
+        let c = _mm256_sub_epi32(
+            _mm256_sub_epi32(
+                _mm256_sub_epi32(ld(acc, q), ld(excess, q)),
+                _mm256_mullo_epi32(zw, ld(xsum, q)),
+            ),
+            _mm256_mullo_epi32(ld(xzero, q), w_term),
+        );
+        // SAFETY: as above, for xscale and out.
+        unsafe {
+            let scale = _mm256_mul_ps(sw, _mm256_loadu_ps(xscale.as_ptr().add(8 * q)));
+            _mm256_storeu_ps(
+                out.as_mut_ptr().add(8 * q),
+                _mm256_mul_ps(_mm256_cvtepi32_ps(c), scale),
+            );
         }
     }
 }

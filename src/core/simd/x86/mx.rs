@@ -5,7 +5,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::blocked::{self, MicroKernel, NR};
+use super::super::blocked::{self, MicroKernel, NR, TileOut};
 use crate::core::codec::{e2m1, e8m0, minifloat};
 
 /// 2^(e − 1) as f64 for a scale byte (NaN for 0xFF): half of each block's exponent, so
@@ -105,7 +105,7 @@ pub fn mx_gemm(
         let mp = m.div_ceil(MX_MR) * MX_MR;
         let tiles = Tiles {
             au,
-            packed,
+            packed: blocked::from_line(packed),
             meta: &meta,
             ascale: (0..mp * shape.blocks)
                 .map(|i| {
@@ -219,7 +219,7 @@ impl MicroKernel for Tiles<'_> {
     // Tasks of 16 tiles.
     const TASK_ROWS: usize = MX_MR * 16;
 
-    fn tile(&self, i0: usize, p: usize, out: &mut [f32]) {
+    fn tile(&self, i0: usize, p: usize, mut out: TileOut<'_>) {
         let Shape { blocks, bp, kp, .. } = self.shape;
         let b = Panel {
             codes: &self.packed[p * NR * kp..(p + 1) * NR * kp],
@@ -230,21 +230,20 @@ impl MicroKernel for Tiles<'_> {
             scale: &self.ascale[i0 * blocks..(i0 + MX_MR) * blocks],
             safe: &self.asafe[i0 * blocks..(i0 + MX_MR) * blocks],
         };
-        let tile: &mut [f32; MX_MR * NR] = (&mut out[..MX_MR * NR])
-            .try_into()
-            .expect("the driver's tile holds MR × NR");
+        let mut tile = [0f32; MX_MR * NR];
         // SAFETY: the kernel's features are available (dispatch: AVX-512 F/BW/DQ/VNNI when
         // `wide`, else AVX2); the slices above hold MX_MR padded rows of kp bytes, a panel of
         // kp/4 groups, and blocks·NR entries.
         unsafe {
             if self.wide {
-                mx_kernel_4x32(&a, &b, blocks, bp, tile);
+                mx_kernel_4x32(&a, &b, blocks, bp, &mut tile);
             } else if self.sign {
-                mx_kernel_4x32_avx2::<true>(&a, &b, blocks, bp, tile);
+                mx_kernel_4x32_avx2::<true>(&a, &b, blocks, bp, &mut tile);
             } else {
-                mx_kernel_4x32_avx2::<false>(&a, &b, blocks, bp, tile);
+                mx_kernel_4x32_avx2::<false>(&a, &b, blocks, bp, &mut tile);
             }
         }
+        out.store(&tile);
     }
 }
 
