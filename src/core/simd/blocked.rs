@@ -8,6 +8,8 @@
 //! Also here, shared by every kernel: the panel packing, the thread-local scratch buffers and
 //! the rule for when a stage runs on the pool. Nothing in this file is ISA-specific.
 
+use std::mem::MaybeUninit;
+
 /// Columns of x per packed panel.
 pub const NR: usize = 32;
 /// The largest row tile a micro-kernel may declare.
@@ -21,7 +23,9 @@ pub trait MicroKernel: Sync {
     /// Rows of W per task: a multiple of `MR`, sized so a task's rows of W fit in L2.
     const TASK_ROWS: usize;
 
-    /// Writes the outputs of rows `i0 ..` and of panel `p`'s columns into `out`.
+    /// Writes the outputs of rows `i0 ..` and of panel `p`'s columns into `out`: every one
+    /// of its `rows × nc` (the output starts uninitialised; the driver hands it back as
+    /// `f32` once every tile has run).
     fn tile(&self, i0: usize, p: usize, out: TileOut<'_>);
 
     /// Runs a task's tiles (`f`): a kernel with per-thread state to set up once per task
@@ -34,7 +38,7 @@ pub trait MicroKernel: Sync {
 /// Where a tile's outputs go: rows of the output (`stride` floats apart) from the tile's
 /// first row, of which `rows` exist, and the panel's columns `c0 .. c0 + nc` in each.
 pub struct TileOut<'a> {
-    data: &'a mut [f32],
+    data: &'a mut [MaybeUninit<f32>],
     stride: usize,
     pub rows: usize,
     c0: usize,
@@ -43,7 +47,7 @@ pub struct TileOut<'a> {
 
 impl TileOut<'_> {
     /// Row `r`'s `nc` outputs.
-    pub fn row(&mut self, r: usize) -> &mut [f32] {
+    pub fn row(&mut self, r: usize) -> &mut [MaybeUninit<f32>] {
         let at = r * self.stride + self.c0;
         &mut self.data[at..at + self.nc]
     }
@@ -51,8 +55,9 @@ impl TileOut<'_> {
     /// Copies the existing part of a row-major `MR × NR` tile.
     pub fn store(&mut self, tile: &[f32]) {
         for r in 0..self.rows {
-            let nc = self.nc;
-            self.row(r).copy_from_slice(&tile[r * NR..r * NR + nc]);
+            for (y, &v) in self.row(r).iter_mut().zip(&tile[r * NR..]) {
+                y.write(v);
+            }
         }
     }
 }
@@ -60,13 +65,17 @@ impl TileOut<'_> {
 /// y (`m × n`, row-major) computed tile by tile by `kernel`; `work` (multiply-adds) decides
 /// whether the tasks run on the pool.
 pub fn gemm<K: MicroKernel>(kernel: &K, m: usize, n: usize, work: usize) -> Vec<f32> {
-    let mut out = vec![0f32; m * n];
     if m == 0 || n == 0 {
-        return out;
+        return Vec::new();
     }
+    // Uninitialised: zeroing m·n floats that every tile overwrites costs as much as the
+    // epilogue (and a fresh allocation is faulted in page by page as it is zeroed).
+    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(m * n);
+    // SAFETY: MaybeUninit<f32> needs no initialisation; the capacity is m·n.
+    unsafe { out.set_len(m * n) };
     debug_assert!(K::MR <= MAX_MR && K::TASK_ROWS.is_multiple_of(K::MR));
     let panels = n.div_ceil(NR);
-    let task = |(t, chunk): (usize, &mut [f32])| {
+    let task = |(t, chunk): (usize, &mut [MaybeUninit<f32>])| {
         let rows = chunk.len() / n;
         kernel.task(|| {
             for p in 0..panels {
@@ -85,7 +94,13 @@ pub fn gemm<K: MicroKernel>(kernel: &K, m: usize, n: usize, work: usize) -> Vec<
         });
     };
     for_chunks(&mut out, K::TASK_ROWS * n, work, task);
-    out
+    // The tiles cover every row below m and every column below n, and each writes all of
+    // its outputs (the trait's contract).
+    let mut out = std::mem::ManuallyDrop::new(out);
+    let (ptr, len, cap) = (out.as_mut_ptr(), out.len(), out.capacity());
+    // SAFETY: every element is initialised (above); MaybeUninit<f32> has f32's size and
+    // alignment, so the allocation is a valid Vec<f32> of the same length and capacity.
+    unsafe { Vec::from_raw_parts(ptr.cast::<f32>(), len, cap) }
 }
 
 /// Calls `f` on every `(index, chunk)` of `out` (chunks of `size`), on rayon's threads when

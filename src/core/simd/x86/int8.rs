@@ -3,6 +3,7 @@
 //! `kernel::int8::gemm_with(Isa::Scalar, ..)`.
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::super::blocked::{self, MicroKernel, NR, TileOut};
@@ -275,7 +276,7 @@ impl Tiles<'_> {
         mut out: TileOut<'_>,
     ) {
         let nc = out.nc;
-        let mut buf = [0f32; NR];
+        let mut buf = [MaybeUninit::uninit(); NR];
         for r in 0..out.rows {
             let (acc, wide) = (&tile[r * NR..(r + 1) * NR], wide.map(|w| &w[r * NR..]));
             if nc == NR {
@@ -288,7 +289,14 @@ impl Tiles<'_> {
     }
 
     /// One row's NR outputs (`row`, of which those below n are kept) from its raw sums.
-    fn row(&self, i: usize, p: usize, acc: &[i32], wide: Option<&[i64]>, row: &mut [f32]) {
+    fn row(
+        &self,
+        i: usize,
+        p: usize,
+        acc: &[i32],
+        wide: Option<&[i64]>,
+        row: &mut [MaybeUninit<f32>],
+    ) {
         let (k, e) = (self.dims.2, self.e);
         let cols = p * NR..(p + 1) * NR;
         let xscale = &self.xscale[cols.clone()];
@@ -331,7 +339,7 @@ impl Tiles<'_> {
                     Some(w) => w[c],
                     None => i64::from(acc[c]),
                 };
-                *y = e.apply(i, j, k, raw - self.excess[j]);
+                y.write(e.apply(i, j, k, raw - self.excess[j]));
             }
             return;
         }
@@ -363,7 +371,7 @@ unsafe fn epilogue_i32_16s(
     (zw, w_term, sw): (i32, i32, f32),
     (excess, xsum, xzero): (&[i32], &[i32], &[i32]),
     xscale: &[f32],
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR);
     assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR);
@@ -388,7 +396,7 @@ unsafe fn epilogue_i32_16s(
         unsafe {
             let scale = _mm512_mul_ps(sw, _mm512_loadu_ps(xscale.as_ptr().add(16 * q)));
             _mm512_storeu_ps(
-                out.as_mut_ptr().add(16 * q),
+                out.as_mut_ptr().cast::<f32>().add(16 * q),
                 _mm512_mul_ps(_mm512_cvtepi32_ps(c), scale),
             );
         }
@@ -402,7 +410,7 @@ unsafe fn epilogue_i32_8s_avx2(
     (zw, w_term, sw): (i32, i32, f32),
     (excess, xsum, xzero): (&[i32], &[i32], &[i32]),
     xscale: &[f32],
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR);
     assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR);
@@ -427,7 +435,7 @@ unsafe fn epilogue_i32_8s_avx2(
         unsafe {
             let scale = _mm256_mul_ps(sw, _mm256_loadu_ps(xscale.as_ptr().add(8 * q)));
             _mm256_storeu_ps(
-                out.as_mut_ptr().add(8 * q),
+                out.as_mut_ptr().cast::<f32>().add(8 * q),
                 _mm256_mul_ps(_mm256_cvtepi32_ps(c), scale),
             );
         }
@@ -442,7 +450,7 @@ unsafe fn epilogue_32(
     acc: &[i32],
     (zw, w_term, sw): (i64, i64, f32),
     (excess, xsum, xzero, xscale): (&[i64], &[i64], &[i64], &[f32]),
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     let (zw, w_term, sw) = (
         _mm512_set1_epi64(zw),
@@ -463,7 +471,7 @@ unsafe fn epilogue_32(
             );
             let scale = _mm256_mul_ps(sw, _mm256_loadu_ps(xscale.as_ptr().add(8 * q)));
             _mm256_storeu_ps(
-                out.as_mut_ptr().add(8 * q),
+                out.as_mut_ptr().cast::<f32>().add(8 * q),
                 _mm256_mul_ps(_mm512_cvtepi64_ps(c), scale),
             );
         }
@@ -480,7 +488,7 @@ unsafe fn epilogue_32_avx2(
     (zw, w_term, sw): (f64, f64, f32),
     (excess, xsum, xzero): (&[f64], &[f64], &[f64]),
     xscale: &[f32],
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     assert!(acc.len() >= NR && out.len() >= NR);
     assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR && xscale.len() >= NR);
@@ -498,7 +506,7 @@ unsafe fn epilogue_32_avx2(
             );
             let scale = _mm_mul_ps(sw, _mm_loadu_ps(xscale.as_ptr().add(4 * q)));
             _mm_storeu_ps(
-                out.as_mut_ptr().add(4 * q),
+                out.as_mut_ptr().cast::<f32>().add(4 * q),
                 _mm_mul_ps(_mm256_cvtpd_ps(c), scale),
             );
         }
