@@ -1,9 +1,9 @@
 //! The one blocked GEMM driver, in the style of bluss/matrixmultiply: the output is cut into
-//! tasks of whole row tiles (one fork-join over rayon), and inside a task the packed panels of
-//! xᵀ run outer and W's row tiles inner, so one panel stays in L1/L2 while the task's rows of
-//! W stream past it. What differs between GEMMs — how an operand is packed, what a tile's
-//! inner product is, how raw sums become outputs — is a [`MicroKernel`]; the INT8 and the MX
-//! block GEMMs are two of them (`x86::int8`, `x86::mx`).
+//! tasks of whole row tiles (one fork-join over rayon), and inside a task the packed panels
+//! of xᵀ are taken in column blocks that fit in L2; within a block each row tile of W stays
+//! in L1 while the block's panels stream past it. What differs between GEMMs — how an
+//! operand is packed, what a tile's inner product is, how raw sums become outputs — is a
+//! [`MicroKernel`]; the INT8 and the MX block GEMMs are two of them (`x86::int8`, `x86::mx`).
 //!
 //! Also here, shared by every kernel: the panel packing, the thread-local scratch buffers and
 //! the rule for when a stage runs on the pool. Nothing in this file is ISA-specific.
@@ -12,6 +12,9 @@ use std::mem::MaybeUninit;
 
 /// Columns of x per packed panel.
 pub const NR: usize = 32;
+/// Bytes of packed x per column block: what a task sweeps for each row tile of W, so it must
+/// stay in L2 (half of Zen 4's and Zen 5's 1 MB, a quarter of Sapphire Rapids' 2 MB).
+const L2_BLOCK: usize = 512 << 10;
 /// The largest row tile a micro-kernel may declare.
 pub const MAX_MR: usize = 32;
 
@@ -27,6 +30,9 @@ pub trait MicroKernel: Sync {
     /// of its `rows × nc` (the output starts uninitialised; the driver hands it back as
     /// `f32` once every tile has run).
     fn tile(&self, i0: usize, p: usize, out: TileOut<'_>);
+
+    /// Bytes of one packed panel of x (how many fit in L2 sets the column blocks).
+    fn panel_bytes(&self) -> usize;
 
     /// Runs a task's tiles (`f`): a kernel with per-thread state to set up once per task
     /// rather than once per tile (AMX's tile configuration) wraps them here.
@@ -75,20 +81,25 @@ pub fn gemm<K: MicroKernel>(kernel: &K, m: usize, n: usize, work: usize) -> Vec<
     unsafe { out.set_len(m * n) };
     debug_assert!(K::MR <= MAX_MR && K::TASK_ROWS.is_multiple_of(K::MR));
     let panels = n.div_ceil(NR);
+    let block_panels = (L2_BLOCK / kernel.panel_bytes().max(1)).max(1);
     let task = |(t, chunk): (usize, &mut [MaybeUninit<f32>])| {
         let rows = chunk.len() / n;
         kernel.task(|| {
-            for p in 0..panels {
-                let (c0, nc) = (p * NR, NR.min(n - p * NR));
+            // Column blocks of B that fit in L2; inside one, each row tile of W (in L1)
+            // meets every panel of the block in turn.
+            for block in (0..panels).step_by(block_panels) {
                 for r0 in (0..rows).step_by(K::MR) {
-                    let out = TileOut {
-                        data: &mut chunk[r0 * n..],
-                        stride: n,
-                        rows: K::MR.min(rows - r0),
-                        c0,
-                        nc,
-                    };
-                    kernel.tile(t * K::TASK_ROWS + r0, p, out);
+                    for p in block..(block + block_panels).min(panels) {
+                        let (c0, nc) = (p * NR, NR.min(n - p * NR));
+                        let out = TileOut {
+                            data: &mut chunk[r0 * n..],
+                            stride: n,
+                            rows: K::MR.min(rows - r0),
+                            c0,
+                            nc,
+                        };
+                        kernel.tile(t * K::TASK_ROWS + r0, p, out);
+                    }
                 }
             }
         });

@@ -26,7 +26,8 @@
 //!
 //! The x86 kernels live in `mod x86`, each behind `#[target_feature]` and reached only through
 //! the dispatching wrappers here, which check the CPU first. Both GEMMs are micro-kernels of the
-//! one blocked driver in `mod blocked` (tasks of row tiles, panels outer, tiles inner).
+//! one blocked driver in `mod blocked` (tasks of row tiles; in a task, column blocks of x
+//! that fit in L2, row tiles of W, panels).
 //!
 //! One fallback convention: every dispatcher returns an `Option`, `None` when the ISA asked
 //! for has no kernel for these arguments or the CPU lacks it; the caller then runs the

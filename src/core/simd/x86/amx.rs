@@ -111,6 +111,10 @@ impl MicroKernel for AmxTiles<'_> {
     const MR: usize = MR;
     const TASK_ROWS: usize = MR * 2;
 
+    fn panel_bytes(&self) -> usize {
+        self.0.panel_bytes()
+    }
+
     /// The tiles are configured once per task (it costs as much as a few `tdpbssd`) and
     /// released after it: between the two, nothing on this thread touches tile registers —
     /// the compiler emits no AMX instructions of its own, and a task runs no other work.

@@ -226,6 +226,10 @@ impl MicroKernel for Tiles<'_> {
     const MR: usize = MR;
     const TASK_ROWS: usize = MR * 8;
 
+    fn panel_bytes(&self) -> usize {
+        NR * self.dims.3
+    }
+
     fn tile(&self, i0: usize, p: usize, out: TileOut<'_>) {
         let kp = self.dims.3;
         // An i32 lane holds the sum over EXACT_I32_K k at most: a longer K runs the kernel

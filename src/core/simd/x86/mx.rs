@@ -219,6 +219,10 @@ impl MicroKernel for Tiles<'_> {
     // Tasks of 16 tiles.
     const TASK_ROWS: usize = MX_MR * 16;
 
+    fn panel_bytes(&self) -> usize {
+        NR * self.shape.kp
+    }
+
     fn tile(&self, i0: usize, p: usize, mut out: TileOut<'_>) {
         let Shape { blocks, bp, kp, .. } = self.shape;
         let b = Panel {
