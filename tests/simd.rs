@@ -488,3 +488,171 @@ fn nvfp4_kernel_agrees_with_the_portable_gemm() {
         }
     }
 }
+
+/// Every MX element the row quantizer's vector path covers.
+const MX_ELEMENTS: [qlab::codec::minifloat::Element; 6] = {
+    use qlab::codec::minifloat::{E2M1, E2M3, E3M2, E4M3, E5M2, INT8};
+    [E2M1, E2M3, E3M2, E4M3, E5M2, INT8]
+};
+
+/// The element's finite values ≥ 0 in code order (+0 first, then up to the max).
+fn grid_values(el: &qlab::codec::minifloat::Element) -> Vec<f64> {
+    let mut v: Vec<f64> = (0..el.codes())
+        .map(|c| f64::from(el.decode(c as u8)))
+        .filter(|v| v.is_finite() && v.is_sign_positive())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v
+}
+
+#[test]
+fn element_encoder_agrees_with_encode_f32_across_the_f32_line() {
+    // Every 4099th bit pattern (about a million floats of both signs, subnormals included),
+    // plus each element's exact midpoints and their neighbours one ulp either side.
+    for el in MX_ELEMENTS {
+        let mut values: Vec<f32> = (0..=u32::MAX)
+            .step_by(4099)
+            .map(f32::from_bits)
+            .filter(|v| v.is_finite())
+            .collect();
+        let positive = grid_values(&el);
+        for w in positive.windows(2) {
+            let mid = ((w[0] + w[1]) / 2.0) as f32;
+            for v in [
+                mid,
+                f32::from_bits(mid.to_bits() - 1),
+                f32::from_bits(mid.to_bits() + 1),
+            ] {
+                values.extend([v, -v]);
+            }
+        }
+        values.truncate(values.len() / 8 * 8);
+        let enc = el.f32_encoder();
+        for flush in [false, true] {
+            let want: Vec<u8> = values
+                .iter()
+                .map(|&v| {
+                    let c = el.encode_f32(v).unwrap();
+                    if flush && c == el.sign_bit() { 0 } else { c }
+                })
+                .collect();
+            for isa in Isa::supported() {
+                let mut got = vec![0u8; values.len()];
+                let Some(done) = simd::element_codes(
+                    isa,
+                    &enc,
+                    &values,
+                    (values.len(), &[1.0]),
+                    flush,
+                    &mut got,
+                ) else {
+                    continue;
+                };
+                assert_eq!(done, values.len(), "{} {isa:?}", el.name);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g, w, "{} {isa:?} flush {flush}: {:e}", el.name, values[i]);
+                }
+            }
+        }
+    }
+}
+
+/// Rows whose blocks each open with the element's max times a power of two (so that the
+/// block's scale is that power) and go on with the element's midpoints, their neighbours,
+/// signed zeros and values past the max, at that scale.
+fn element_grid(el: &qlab::codec::minifloat::Element, rows: usize, cols: usize) -> Matrix {
+    let positive = grid_values(el);
+    let mut interesting: Vec<f64> = positive.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
+    interesting.extend([
+        0.0,
+        -0.0,
+        el.max() * 1.01,
+        el.max() * 4.0,
+        positive[1] / 3.0,
+    ]);
+    let mut d = Vec::with_capacity(rows * cols);
+    for i in 0..rows * cols {
+        let s = 2f64.powi((i / 32 % 9) as i32 * 7 - 28);
+        let v = if i % 32 == 0 {
+            (el.max() * s) as f32
+        } else {
+            let x = interesting[i % interesting.len()] * s;
+            let x = x as f32;
+            match i % 3 {
+                0 => x,
+                1 => -x,
+                _ => f32::from_bits(x.to_bits() ^ 1),
+            }
+        };
+        d.push(v);
+    }
+    Matrix::new(rows, cols, d).unwrap()
+}
+
+#[test]
+fn mx_element_quantizers_agree_on_every_path() {
+    use qlab::codec::dialect::{Dialect, Exponent, ScaleRange, SignedZero, Ties};
+    use qlab::format::mx_element::quantize_parts_with;
+    let dialects = [
+        Dialect::SPEC,
+        Dialect {
+            signed_zero: SignedZero::FlushPositive,
+            ..Dialect::SPEC
+        },
+        Dialect {
+            exponent: Exponent::Log2f,
+            scale_range: ScaleRange::Wrap,
+            ..Dialect::SPEC
+        },
+        Dialect {
+            ties: Ties::Away,
+            ..Dialect::SPEC
+        },
+    ];
+    for el in MX_ELEMENTS {
+        for (rows, cols) in [(1, 1), (3, 17), (4, 64), (5, 100), (2, 1000), (3, 96)] {
+            let mut grids = vec![
+                element_grid(&el, rows, cols),
+                nasty(rows, cols, cols as u64),
+            ];
+            // Non-finite values in some blocks, and magnitudes at both ends of f32.
+            let mut d = grids[1].clone().into_data();
+            for (i, v) in d.iter_mut().enumerate() {
+                *v = match i % 41 {
+                    7 => f32::NAN,
+                    19 => f32::NEG_INFINITY,
+                    23 => 3.0e38,
+                    29 => 1.0e-42,
+                    _ => *v,
+                };
+            }
+            grids.push(Matrix::new(rows, cols, d).unwrap());
+            for m in &grids {
+                for block in [
+                    BlockSize::Elements(8),
+                    BlockSize::Elements(16),
+                    BlockSize::Elements(24),
+                    BlockSize::Elements(32),
+                    BlockSize::Elements(7),
+                    BlockSize::Tensor,
+                ] {
+                    for rule in ScaleRule::ALL {
+                        for dialect in dialects {
+                            let cfg = MxConfig {
+                                block,
+                                rule,
+                                dialect,
+                            };
+                            let want = quantize_parts_with(Isa::Scalar, &el, m, cfg);
+                            for isa in Isa::supported() {
+                                let got = quantize_parts_with(isa, &el, m, cfg);
+                                assert!(got == want, "{} {isa:?} {cfg:?} {rows}x{cols}", el.name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -33,6 +33,23 @@ pub struct Element {
     pub specials: Specials,
 }
 
+/// [`Element::encode_f32`]'s rule as numbers (see [`Element::f32_encoder`]): for a finite x
+/// with magnitude bits a, the code is the sign moved to bit `sign_shift` or'd with `max_mag`
+/// when a ≥ `max_bits`; else, when a ≥ `normal_bits`, the bits rounded to the element's
+/// mantissa (half-even, `shift` bits dropped) less `rebias`; else RNE(|x| · `sub_scale`).
+/// MXINT8 (`int`): q = min(RNE(|x| · 64), 127), negated in two's complement for x < 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct F32Encoder {
+    pub int: bool,
+    pub sign_shift: u32,
+    pub max_bits: u32,
+    pub max_mag: u32,
+    pub normal_bits: u32,
+    pub shift: u32,
+    pub rebias: u32,
+    pub sub_scale: f32,
+}
+
 pub const E2M1: Element = Element {
     name: "E2M1",
     bits: 4,
@@ -287,6 +304,23 @@ impl Element {
             };
         }
         sign | magnitude
+    }
+
+    /// The constants of [`Element::encode_f32`] as plain numbers, for the vector encoders
+    /// of `simd` (which must give the same codes lane by lane).
+    pub fn f32_encoder(&self) -> F32Encoder {
+        let m = self.mantissa_bits;
+        let emin = 1 - self.bias;
+        F32Encoder {
+            int: self.specials == Specials::Int,
+            sign_shift: self.bits - 1,
+            max_bits: ((self.max_int() as f64 * pow2(-self.frac())) as f32).to_bits(),
+            max_mag: self.max_field() << m | self.max_mantissa(),
+            normal_bits: ((emin + 127).max(0) as u32) << 23,
+            shift: 23 - m,
+            rebias: ((127 - self.bias) as u32) << m,
+            sub_scale: pow2(m as i32 - emin) as f32,
+        }
     }
 
     /// [`Element::encode`] of a finite f32, ties to even, by integer operations on its bits

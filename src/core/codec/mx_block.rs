@@ -137,14 +137,15 @@ pub fn inverse_scale(byte: u8) -> f32 {
 
 /// Largest magnitude of a block; NaN when the block holds a NaN, +Inf when it holds an Inf.
 pub fn block_amax(values: &[f32]) -> f32 {
-    let mut amax = 0.0f32;
+    // Branch-free, so that it compiles to vector code: a NaN fails every comparison, so it
+    // is counted apart rather than lost in the maximum.
+    let (mut amax, mut nan) = (0.0f32, false);
     for &v in values {
-        if v.is_nan() {
-            return f32::NAN;
-        }
-        amax = amax.max(v.abs());
+        let a = v.abs();
+        nan |= v.is_nan();
+        amax = if a > amax { a } else { amax };
     }
-    amax
+    if nan { f32::NAN } else { amax }
 }
 
 /// Quantizes one block into `codes` given its scale byte (a NaN scale gives zero codes).

@@ -10,6 +10,7 @@ use crate::core::error::{Error, Result};
 use crate::core::format::fixed::Fixed;
 use crate::core::format::{BlockSize, MxConfig, ScaleRule};
 use crate::core::matrix::Matrix;
+use crate::core::simd::{self, Isa};
 
 /// Whether `rule` bumps the shared exponent for a significand with 23 fraction bits `frac`
 /// (sig = 1 + frac / 2^23), for element `el`: even at sig ≥ 2 − 2^−(m+1), rceil at
@@ -63,7 +64,8 @@ pub fn quantize_block(el: &Element, values: &[f32], byte: u8, codes: &mut [u8]) 
     quantize_block_in(el, values, byte, &Dialect::SPEC, codes);
 }
 
-/// [`quantize_block`] in a dialect (its element rounding and signed zeros).
+/// [`quantize_block`] in a dialect (its element rounding and signed zeros), by the portable
+/// code (the twin of the row quantizer's SIMD path).
 pub fn quantize_block_in(el: &Element, values: &[f32], byte: u8, d: &Dialect, codes: &mut [u8]) {
     let Some(e) = e8m0::exponent(byte) else {
         codes.fill(0);
@@ -92,28 +94,85 @@ pub fn quantize_block_in(el: &Element, values: &[f32], byte: u8, d: &Dialect, co
     }
 }
 
-/// Codes and scale bytes of `m` in blocks (`rows × k` codes, `rows × blocks` bytes), by the
-/// portable code for any element and dialect.
+/// Codes and scale bytes of `m` in blocks (`rows × k` codes, `rows × blocks` bytes), for any
+/// element and dialect.
 pub fn quantize_parts(el: &Element, m: &Matrix, config: MxConfig) -> (usize, Vec<u8>, Vec<u8>) {
+    quantize_parts_with(simd::active(), el, m, config)
+}
+
+/// [`quantize_parts`] on a chosen instruction set; every path gives the same bytes. Per row:
+/// the blocks' amax, their scale bytes, then the codes, on the SIMD path where it applies
+/// (ties to even) and block by block by [`quantize_block_in`] wherever it stops.
+pub fn quantize_parts_with(
+    isa: Isa,
+    el: &Element,
+    m: &Matrix,
+    config: MxConfig,
+) -> (usize, Vec<u8>, Vec<u8>) {
     let (rows, k) = m.shape();
     let block = config.block.len_for(k);
     let per_row = k.div_ceil(block);
     let mut codes = vec![0u8; rows * k];
     let mut scales = vec![0u8; rows * per_row];
     let d = &config.dialect;
-    let tensor_byte = (config.block == BlockSize::Tensor)
-        .then(|| scale_byte_in(el, block_amax(m.data()), config.rule, d));
-    for r in 0..rows {
-        for (j, (vals, cs)) in m
-            .row(r)
-            .chunks(block)
-            .zip(codes[r * k..(r + 1) * k].chunks_mut(block))
-            .enumerate()
-        {
-            let byte =
-                tensor_byte.unwrap_or_else(|| scale_byte_in(el, block_amax(vals), config.rule, d));
-            quantize_block_in(el, vals, byte, d, cs);
-            scales[r * per_row + j] = byte;
+    let amaxes = |v: &[f32], out: &mut [f32]| {
+        if simd::block_amaxes(isa, v, block, out).is_none() {
+            for (o, b) in out.iter_mut().zip(v.chunks(block)) {
+                *o = block_amax(b);
+            }
+        }
+    };
+    let tensor_byte = (config.block == BlockSize::Tensor).then(|| {
+        let mut a = [0f32];
+        amaxes(m.data(), &mut a);
+        scale_byte_in(el, a[0], config.rule, d)
+    });
+    let enc = el.f32_encoder();
+    let flush = d.signed_zero == SignedZero::FlushPositive;
+    let (mut amax, mut invs) = (vec![0f32; per_row], vec![0f32; per_row]);
+    for ((row, cs), sc) in (0..rows)
+        .map(|r| m.row(r))
+        .zip(codes.chunks_mut(k.max(1)))
+        .zip(scales.chunks_mut(per_row.max(1)))
+    {
+        match tensor_byte {
+            Some(byte) => sc.fill(byte),
+            None => {
+                amaxes(row, &mut amax);
+                for (s, &a) in sc.iter_mut().zip(&amax) {
+                    *s = scale_byte_in(el, a, config.rule, d);
+                }
+            }
+        }
+        // A NaN byte (which a wrapped exponent can give a finite block) scales by NaN, so
+        // the vector path stops at the block and the portable code zeroes it.
+        for (inv, &byte) in invs.iter_mut().zip(sc.iter()) {
+            *inv = e8m0::exponent(byte).map_or(f32::NAN, |e| e8m0::pow2(-e) as f32);
+        }
+        // The vector path from `start` until it stops; the block it stopped in portably.
+        let mut start = 0;
+        while start < k {
+            let j0 = start / block;
+            let done = if d.ties == Ties::Even {
+                simd::element_codes(
+                    isa,
+                    &enc,
+                    &row[start..],
+                    (block, &invs[j0..]),
+                    flush,
+                    &mut cs[start..],
+                )
+                .unwrap_or(0)
+            } else {
+                0
+            };
+            let j = (start + done) / block;
+            if j >= per_row {
+                break;
+            }
+            let end = ((j + 1) * block).min(k);
+            quantize_block_in(el, &row[j * block..end], sc[j], d, &mut cs[j * block..end]);
+            start = end;
         }
     }
     (block, codes, scales)

@@ -36,6 +36,7 @@
 
 use std::sync::OnceLock;
 
+use crate::core::codec::minifloat::F32Encoder;
 use crate::core::codec::mx_block::ScaleRule;
 use crate::core::codec::rounding::Rounding;
 
@@ -393,6 +394,43 @@ pub fn int8_quantize_row(
         }
     }
     let _ = (isa, src, args, dst, n);
+    None
+}
+
+/// Codes of v · `invs[j]` for a row's values in blocks of `block` (block j scaled by
+/// `invs[j]`) under ties to even, a negative zero stored as +0 when `flush_zero`, on the SIMD
+/// path: how many leading values it coded — whole vectors, up to the first vector holding a
+/// product that is not finite — for the caller's portable loop to go on from; `None` on the
+/// scalar path or for a block that is not a multiple of 8. Portable twin:
+/// `Element::encode_f32`.
+pub fn element_codes(
+    isa: Isa,
+    e: &F32Encoder,
+    src: &[f32],
+    (block, invs): (usize, &[f32]),
+    flush_zero: bool,
+    codes: &mut [u8],
+) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && Isa::Avx2.available() && block > 0 && block.is_multiple_of(8) {
+        // SAFETY: AVX2 is available (checked just above).
+        return Some(unsafe { x86::element_codes_avx2(e, src, (block, invs), flush_zero, codes) });
+    }
+    let _ = (isa, e, src, block, invs, flush_zero, codes);
+    None
+}
+
+/// The largest magnitude of each block of `block` values of a row (NaN for a block holding a
+/// NaN) into `out`, on the SIMD path; `None` on the scalar path. Portable twin:
+/// `codec::mx_block::block_amax`.
+pub fn block_amaxes(isa: Isa, src: &[f32], block: usize, out: &mut [f32]) -> Option<()> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && Isa::Avx2.available() && block > 0 {
+        // SAFETY: AVX2 is available (checked just above).
+        unsafe { x86::block_amaxes_avx2(src, block, out) };
+        return Some(());
+    }
+    let _ = (isa, src, block, out);
     None
 }
 

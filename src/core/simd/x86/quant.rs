@@ -4,6 +4,7 @@
 
 use std::arch::x86_64::*;
 
+use crate::core::codec::minifloat::F32Encoder;
 use crate::core::codec::mx_block::{self as mx, ScaleRule};
 use crate::core::codec::rounding::Rounding;
 
@@ -278,4 +279,131 @@ pub unsafe fn mx_quantize_block_avx2(vals: &[f32], rule: ScaleRule, codes: &mut 
         }
     }
     byte
+}
+
+/// Codes of v · `invs[j]` for a row's values in blocks of `block` (a multiple of 8; block j
+/// scaled by `invs[j]`) by `Element::encode_f32`'s rule (its constants in `e`), 8 lanes at a
+/// time, a negative zero stored as +0 when `flush_zero`: returns how many leading values it
+/// coded — whole vectors, stopping before the first vector with a product that is not finite
+/// or that runs past the row (for the caller's portable loop).
+#[target_feature(enable = "avx2")]
+pub unsafe fn element_codes_avx2(
+    e: &F32Encoder,
+    src: &[f32],
+    (block, invs): (usize, &[f32]),
+    flush_zero: bool,
+    codes: &mut [u8],
+) -> usize {
+    let n = src.len().min(codes.len()).min(block * invs.len()) / 8 * 8;
+    let exp_mask = _mm256_set1_epi32(0x7F80_0000);
+    let abs_mask = _mm256_set1_epi32(0x7FFF_FFFF);
+    let byte = _mm256_set1_epi32(0xFF);
+    let shift = _mm_cvtsi32_si128(e.shift as i32);
+    let sign_shift = _mm_cvtsi32_si128(e.sign_shift as i32);
+    let sat_above = _mm256_set1_epi32(e.max_bits as i32 - 1);
+    let normal_above = _mm256_set1_epi32(e.normal_bits as i32 - 1);
+    let max_mag = _mm256_set1_epi32(e.max_mag as i32);
+    let half = _mm256_set1_epi32((1 << (e.shift - 1)) - 1);
+    let one = _mm256_set1_epi32(1);
+    let rebias = _mm256_set1_epi32(e.rebias as i32);
+    let sub_scale = _mm256_set1_ps(e.sub_scale);
+    let zero_code = _mm256_set1_epi32(1 << e.sign_shift);
+    let (q_max, int_scale) = (_mm256_set1_ps(127.0), _mm256_set1_ps(64.0));
+    // Block by block (one inverse scale each; no division per vector), 8 values at a time.
+    let (mut inv, mut next, mut left) = (_mm256_setzero_ps(), invs.iter(), 0);
+    for i in (0..n).step_by(8) {
+        if left == 0 {
+            // n ≤ block · invs.len(): a block starts here only while scales remain.
+            inv = _mm256_set1_ps(next.next().copied().unwrap_or(0.0));
+            left = block;
+        }
+        left -= 8;
+        // SAFETY: i + 8 ≤ n ≤ both lengths.
+        let x = _mm256_mul_ps(unsafe { _mm256_loadu_ps(src.as_ptr().add(i)) }, inv);
+        let bits = _mm256_castps_si256(x);
+        if _mm256_movemask_epi8(_mm256_cmpeq_epi32(
+            _mm256_and_si256(bits, exp_mask),
+            exp_mask,
+        )) != 0
+        {
+            return i;
+        }
+        let a = _mm256_and_si256(bits, abs_mask);
+        let mut code = if e.int {
+            // q = min(RNE(|x| · 64), 127), then (q ^ s) − s negates where the sign s is −1.
+            let y = _mm256_mul_ps(_mm256_castsi256_ps(a), int_scale);
+            let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
+            let q = _mm256_cvtps_epi32(_mm256_min_ps(r, q_max));
+            let s = _mm256_srai_epi32::<31>(bits);
+            _mm256_sub_epi32(_mm256_xor_si256(q, s), s)
+        } else {
+            // The mantissa rounded half-even on the bits (a carry moves into the exponent).
+            let carry = _mm256_and_si256(_mm256_srl_epi32(a, shift), one);
+            let normal =
+                _mm256_srl_epi32(_mm256_add_epi32(_mm256_add_epi32(a, half), carry), shift);
+            let normal = _mm256_sub_epi32(normal, rebias);
+            // The element's subnormals: |x| in units of the smallest step, rounded to even.
+            let y = _mm256_mul_ps(_mm256_castsi256_ps(a), sub_scale);
+            let sub = _mm256_cvtps_epi32(_mm256_round_ps::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(y));
+            let is_normal = _mm256_cmpgt_epi32(a, normal_above);
+            let mag = _mm256_blendv_epi8(sub, normal, is_normal);
+            let mag = _mm256_blendv_epi8(mag, max_mag, _mm256_cmpgt_epi32(a, sat_above));
+            _mm256_or_si256(
+                mag,
+                _mm256_sll_epi32(_mm256_srli_epi32::<31>(bits), sign_shift),
+            )
+        };
+        if flush_zero {
+            code = _mm256_andnot_si256(_mm256_cmpeq_epi32(code, zero_code), code);
+        }
+        // Bytes 0..=255 after the mask: both unsigned packs are exact.
+        let code = _mm256_and_si256(code, byte);
+        let w16 = _mm_packus_epi32(
+            _mm256_castsi256_si128(code),
+            _mm256_extracti128_si256::<1>(code),
+        );
+        // SAFETY: i + 8 ≤ n ≤ codes.len().
+        unsafe {
+            _mm_storel_epi64(
+                codes.as_mut_ptr().add(i) as *mut _,
+                _mm_packus_epi16(w16, w16),
+            );
+        }
+    }
+    n
+}
+
+/// `mx_block::block_amax` of each block of `block` values of a row (the last may be short)
+/// on AVX2, into `out`: the largest |v|, NaN when the block holds a NaN.
+#[target_feature(enable = "avx2")]
+pub unsafe fn block_amaxes_avx2(src: &[f32], block: usize, out: &mut [f32]) {
+    let sign = _mm256_set1_ps(-0.0);
+    for (vals, o) in src.chunks(block).zip(out.iter_mut()) {
+        let (mut amax, mut nan) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let chunks = vals.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            // SAFETY: 8 floats.
+            let a = _mm256_andnot_ps(sign, unsafe { _mm256_loadu_ps(c.as_ptr()) });
+            // max_ps returns its second operand when either is NaN: NaNs are kept apart.
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a));
+            amax = _mm256_max_ps(a, amax);
+        }
+        // The horizontal maximum: halves, then pairs, then neighbours (all non-NaN).
+        let h = _mm_max_ps(
+            _mm256_castps256_ps128(amax),
+            _mm256_extractf128_ps::<1>(amax),
+        );
+        let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        let h = _mm_max_ss(h, _mm_shuffle_ps::<1>(h, h));
+        let mut has_nan = _mm256_movemask_ps(nan) != 0;
+        let mut m = _mm_cvtss_f32(h);
+        for &v in tail {
+            has_nan |= v.is_nan();
+            m = if v.abs() > m { v.abs() } else { m };
+        }
+        *o = if has_nan { f32::NAN } else { m };
+    }
 }
