@@ -117,54 +117,15 @@ impl MxMatrix {
             ));
         }
         let (rows, k) = m.shape();
-        if !config.dialect.is_spec() {
-            // A dialect runs the portable code of every MX element (E2M1 is one of them).
-            let (block, codes, scales) =
-                super::mx_element::quantize_parts(&crate::core::codec::minifloat::E2M1, m, config);
-            return Ok(MxMatrix {
-                rows,
-                k,
-                block,
-                codes,
-                scales,
-            });
-        }
-        let block = config.block.len_for(k);
-        let per_row = k.div_ceil(block);
-        let mut codes = vec![0u8; rows * k];
-        let mut scales = vec![0u8; rows * per_row];
-        let tensor_byte = (config.block == BlockSize::Tensor)
-            .then(|| scale_byte(block_amax(m.data()), config.rule));
-        for r in 0..rows {
-            let row = m.row(r);
-            let row_codes = &mut codes[r * k..(r + 1) * k];
-            if tensor_byte.is_none()
-                && crate::core::simd::mx_quantize_row(
-                    isa,
-                    row,
-                    block,
-                    config.rule,
-                    row_codes,
-                    &mut scales[r * per_row..(r + 1) * per_row],
-                )
-                .is_some()
-            {
-                continue;
-            }
-            for (j, (vals, cs)) in row
-                .chunks(block)
-                .zip(row_codes.chunks_mut(block))
-                .enumerate()
-            {
-                scales[r * per_row + j] = match tensor_byte {
-                    Some(byte) => {
-                        encode_block(vals, byte, cs);
-                        byte
-                    }
-                    None => quantize_block(vals, config.rule, cs),
-                };
-            }
-        }
+        // MXFP4 is the MX rule with the E2M1 element: one quantizer (and one SIMD path) for
+        // every element and dialect. Its independent twin, the E2M1 decision table of
+        // `codec::mx_block`, is what tests/simd.rs holds it to.
+        let (block, codes, scales) = super::mx_element::quantize_parts_with(
+            isa,
+            &crate::core::codec::minifloat::E2M1,
+            m,
+            config,
+        );
         Ok(MxMatrix {
             rows,
             k,

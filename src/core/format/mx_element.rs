@@ -115,16 +115,17 @@ pub fn quantize_parts_with(
     let mut codes = vec![0u8; rows * k];
     let mut scales = vec![0u8; rows * per_row];
     let d = &config.dialect;
-    let amaxes = |v: &[f32], out: &mut [f32]| {
-        if simd::block_amaxes(isa, v, block, out).is_none() {
-            for (o, b) in out.iter_mut().zip(v.chunks(block)) {
+    // The amax of each block of `len` values of v.
+    let amaxes = |v: &[f32], len: usize, out: &mut [f32]| {
+        if simd::block_amaxes(isa, v, len, out).is_none() {
+            for (o, b) in out.iter_mut().zip(v.chunks(len)) {
                 *o = block_amax(b);
             }
         }
     };
     let tensor_byte = (config.block == BlockSize::Tensor).then(|| {
         let mut a = [0f32];
-        amaxes(m.data(), &mut a);
+        amaxes(m.data(), m.data().len().max(1), &mut a);
         scale_byte_in(el, a[0], config.rule, d)
     });
     let enc = el.f32_encoder();
@@ -138,7 +139,7 @@ pub fn quantize_parts_with(
         match tensor_byte {
             Some(byte) => sc.fill(byte),
             None => {
-                amaxes(row, &mut amax);
+                amaxes(row, block, &mut amax);
                 for (s, &a) in sc.iter_mut().zip(&amax) {
                     *s = scale_byte_in(el, a, config.rule, d);
                 }

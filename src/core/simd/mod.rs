@@ -37,7 +37,6 @@
 use std::sync::OnceLock;
 
 use crate::core::codec::minifloat::F32Encoder;
-use crate::core::codec::mx_block::ScaleRule;
 use crate::core::codec::rounding::Rounding;
 
 /// The instruction set a kernel uses.
@@ -401,7 +400,8 @@ pub fn int8_quantize_row(
 /// `invs[j]`) under ties to even, a negative zero stored as +0 when `flush_zero`, on the SIMD
 /// path: how many leading values it coded — whole vectors, up to the first vector holding a
 /// product that is not finite — for the caller's portable loop to go on from; `None` on the
-/// scalar path or for a block that is not a multiple of 8. Portable twin:
+/// scalar path or for a block that is not a multiple of 8 (16 lanes on AVX-512 where the block
+/// is a multiple of 16, else 8 on AVX2). Portable twin:
 /// `Element::encode_f32`.
 pub fn element_codes(
     isa: Isa,
@@ -412,9 +412,16 @@ pub fn element_codes(
     codes: &mut [u8],
 ) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Scalar && Isa::Avx2.available() && block > 0 && block.is_multiple_of(8) {
-        // SAFETY: AVX2 is available (checked just above).
-        return Some(unsafe { x86::element_codes_avx2(e, src, (block, invs), flush_zero, codes) });
+    if isa != Isa::Scalar && isa.available() && block > 0 {
+        let args = (block, invs);
+        if isa.vector() == Isa::Avx512Vnni && block.is_multiple_of(16) {
+            // SAFETY: AVX-512 F is available (checked just above).
+            return Some(unsafe { x86::element_codes_16s(e, src, args, flush_zero, codes) });
+        }
+        if block.is_multiple_of(8) {
+            // SAFETY: every SIMD path has AVX2 (checked just above).
+            return Some(unsafe { x86::element_codes_avx2(e, src, args, flush_zero, codes) });
+        }
     }
     let _ = (isa, e, src, block, invs, flush_zero, codes);
     None
@@ -425,54 +432,17 @@ pub fn element_codes(
 /// `codec::mx_block::block_amax`.
 pub fn block_amaxes(isa: Isa, src: &[f32], block: usize, out: &mut [f32]) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Scalar && Isa::Avx2.available() && block > 0 {
-        // SAFETY: AVX2 is available (checked just above).
-        unsafe { x86::block_amaxes_avx2(src, block, out) };
+    if isa != Isa::Scalar && isa.available() && block > 0 {
+        if isa.vector() == Isa::Avx512Vnni {
+            // SAFETY: AVX-512 F is available (checked just above).
+            unsafe { x86::block_amaxes_16s(src, block, out) };
+        } else {
+            // SAFETY: every SIMD path has AVX2 (checked just above).
+            unsafe { x86::block_amaxes_avx2(src, block, out) };
+        }
         return Some(());
     }
     let _ = (isa, src, block, out);
-    None
-}
-
-/// MXFP4 codes and scale bytes of one row in blocks of `block`, on the SIMD path; `None`
-/// when it does not apply (scalar ISA, a block size that is not a multiple of the vector:
-/// 16 lanes on AVX-512, 8 on AVX2). Portable twin: `codec::mx_block::quantize_block` on each
-/// block.
-pub fn mx_quantize_row(
-    isa: Isa,
-    src: &[f32],
-    block: usize,
-    rule: ScaleRule,
-    codes: &mut [u8],
-    scales: &mut [u8],
-) -> Option<()> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let lanes = match isa.vector() {
-            Isa::Avx512Vnni => 16,
-            Isa::Avx2 | Isa::Avx2Vnni => 8,
-            Isa::Scalar | Isa::Amx => 0,
-        };
-        if lanes > 0 && isa.available() && block > 0 && block.is_multiple_of(lanes) {
-            for ((vals, cs), byte) in src
-                .chunks(block)
-                .zip(codes.chunks_mut(block))
-                .zip(scales.iter_mut())
-            {
-                *byte = if vals.len() < block {
-                    crate::core::codec::mx_block::quantize_block(vals, rule, cs)
-                } else if lanes == 16 {
-                    // SAFETY: AVX-512 F/BW are available; the block holds a multiple of 16.
-                    unsafe { x86::mx_quantize_block(vals, rule, cs) }
-                } else {
-                    // SAFETY: AVX2 is available; the block holds a multiple of 8 values.
-                    unsafe { x86::mx_quantize_block_avx2(vals, rule, cs) }
-                };
-            }
-            return Some(());
-        }
-    }
-    let _ = (isa, src, block, rule, codes, scales);
     None
 }
 

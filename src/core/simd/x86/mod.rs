@@ -14,6 +14,6 @@ pub use f64::{f64_dots_2x2, f64_dots_4x4};
 pub use int8::int8_gemm;
 pub use mx::{Elements, mx_gemm};
 pub use quant::{
-    block_amaxes_avx2, element_codes_avx2, int8_quantize_8s_avx2, int8_quantize_16s,
-    min_max_finite, min_max_finite_avx2, mx_quantize_block, mx_quantize_block_avx2,
+    block_amaxes_16s, block_amaxes_avx2, element_codes_16s, element_codes_avx2,
+    int8_quantize_8s_avx2, int8_quantize_16s, min_max_finite, min_max_finite_avx2,
 };

@@ -1,11 +1,11 @@
 //! The quantizers on x86 (AVX-512 and AVX2): the range scan, INT8 codes under half-even,
-//! half-away and floor rounding, MX blocks. Portable twins: `format::int8` (the row loop),
-//! `codec::mx_block::quantize_block`.
+//! half-away and floor rounding, the MX blocks' amax and the codes of any MX element.
+//! Portable twins: `format::int8` (the row loop), `codec::mx_block::block_amax`,
+//! `Element::encode_f32`.
 
 use std::arch::x86_64::*;
 
 use crate::core::codec::minifloat::F32Encoder;
-use crate::core::codec::mx_block::{self as mx, ScaleRule};
 use crate::core::codec::rounding::Rounding;
 
 /// [`min_max_finite`] on AVX2, 8 lanes at a time.
@@ -155,132 +155,6 @@ pub unsafe fn int8_quantize_8s_avx2(
     }
 }
 
-/// One MX block (a multiple of 16 values): its scale byte, and its codes into `codes`.
-#[target_feature(enable = "avx512f,avx512bw")]
-pub unsafe fn mx_quantize_block(vals: &[f32], rule: ScaleRule, codes: &mut [u8]) -> u8 {
-    let inf = _mm512_set1_ps(f32::INFINITY);
-    let mut amax = _mm512_setzero_ps();
-    let mut finite: u16 = 0xFFFF;
-    for c in vals.chunks_exact(16) {
-        // SAFETY: 16 floats.
-        let a = _mm512_abs_ps(unsafe { _mm512_loadu_ps(c.as_ptr()) });
-        finite &= _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, inf);
-        amax = _mm512_max_ps(amax, a);
-    }
-    if finite != 0xFFFF {
-        // NaN or Inf: the portable quantizer's rules (a NaN scale, zero codes).
-        return mx::quantize_block(vals, rule, codes);
-    }
-    let byte = mx::scale_byte(_mm512_reduce_max_ps(amax), rule);
-    let inv = _mm512_set1_ps(mx::inverse_scale(byte));
-    // The decision table of e2m1::encode, one threshold at a time.
-    let thresholds: [(f32, bool); 7] = [
-        (0.25, false),
-        (0.75, true),
-        (1.25, false),
-        (1.75, true),
-        (2.5, false),
-        (3.5, true),
-        (5.0, false),
-    ];
-    let one = _mm512_set1_epi32(1);
-    for (i, c) in vals.chunks_exact(16).enumerate() {
-        // SAFETY: 16 floats in, 16 codes out (codes has the block's length).
-        unsafe {
-            let v = _mm512_mul_ps(_mm512_loadu_ps(c.as_ptr()), inv);
-            let a = _mm512_abs_ps(v);
-            let mut m = _mm512_setzero_si512();
-            for (t, inclusive) in thresholds {
-                let t = _mm512_set1_ps(t);
-                let k = if inclusive {
-                    _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, t)
-                } else {
-                    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, t)
-                };
-                m = _mm512_mask_add_epi32(m, k, m, one);
-            }
-            let sign = _mm512_and_si512(
-                _mm512_srli_epi32::<28>(_mm512_castps_si512(v)),
-                _mm512_set1_epi32(8),
-            );
-            let code = _mm512_or_si512(m, sign);
-            _mm_storeu_si128(
-                codes.as_mut_ptr().add(16 * i) as *mut _,
-                _mm512_cvtepi32_epi8(code),
-            );
-        }
-    }
-    byte
-}
-
-/// [`mx_quantize_block`] on AVX2, 8 lanes at a time (a multiple of 8 values).
-#[target_feature(enable = "avx2")]
-pub unsafe fn mx_quantize_block_avx2(vals: &[f32], rule: ScaleRule, codes: &mut [u8]) -> u8 {
-    let inf = _mm256_set1_ps(f32::INFINITY);
-    let sign_bit = _mm256_set1_ps(-0.0);
-    let mut amax = _mm256_setzero_ps();
-    let mut finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-    for c in vals.chunks_exact(8) {
-        // SAFETY: 8 floats.
-        let a = _mm256_andnot_ps(sign_bit, unsafe { _mm256_loadu_ps(c.as_ptr()) });
-        finite = _mm256_and_ps(finite, _mm256_cmp_ps::<_CMP_LT_OQ>(a, inf));
-        amax = _mm256_max_ps(amax, a);
-    }
-    if _mm256_movemask_ps(finite) != 0xFF {
-        // NaN or Inf: the portable quantizer's rules (a NaN scale, zero codes).
-        return mx::quantize_block(vals, rule, codes);
-    }
-    let mut lanes = [0f32; 8];
-    // SAFETY: 8 floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), amax) };
-    let amax = lanes.iter().fold(0f32, |m, &v| if v > m { v } else { m });
-    let byte = mx::scale_byte(amax, rule);
-    let inv = _mm256_set1_ps(mx::inverse_scale(byte));
-    // The decision table of e2m1::encode, one threshold at a time (as on AVX-512).
-    let thresholds: [(f32, bool); 7] = [
-        (0.25, false),
-        (0.75, true),
-        (1.25, false),
-        (1.75, true),
-        (2.5, false),
-        (3.5, true),
-        (5.0, false),
-    ];
-    for (i, c) in vals.chunks_exact(8).enumerate() {
-        // SAFETY: 8 floats in, 8 codes out (codes has the block's length).
-        unsafe {
-            let v = _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), inv);
-            let a = _mm256_andnot_ps(sign_bit, v);
-            let mut m = _mm256_setzero_si256();
-            for (t, inclusive) in thresholds {
-                let t = _mm256_set1_ps(t);
-                let k = if inclusive {
-                    _mm256_cmp_ps::<_CMP_GE_OQ>(a, t)
-                } else {
-                    _mm256_cmp_ps::<_CMP_GT_OQ>(a, t)
-                };
-                // A true comparison is −1 in every bit: subtracting it counts it.
-                m = _mm256_sub_epi32(m, _mm256_castps_si256(k));
-            }
-            let sign = _mm256_and_si256(
-                _mm256_srli_epi32::<28>(_mm256_castps_si256(v)),
-                _mm256_set1_epi32(8),
-            );
-            let code = _mm256_or_si256(m, sign);
-            // Codes are 0..=15: the saturating packs are exact.
-            let w16 = _mm_packs_epi32(
-                _mm256_castsi256_si128(code),
-                _mm256_extracti128_si256::<1>(code),
-            );
-            _mm_storel_epi64(
-                codes.as_mut_ptr().add(8 * i) as *mut _,
-                _mm_packus_epi16(w16, w16),
-            );
-        }
-    }
-    byte
-}
-
 /// Codes of v · `invs[j]` for a row's values in blocks of `block` (a multiple of 8; block j
 /// scaled by `invs[j]`) by `Element::encode_f32`'s rule (its constants in `e`), 8 lanes at a
 /// time, a negative zero stored as +0 when `flush_zero`: returns how many leading values it
@@ -400,6 +274,109 @@ pub unsafe fn block_amaxes_avx2(src: &[f32], block: usize, out: &mut [f32]) {
         let h = _mm_max_ss(h, _mm_shuffle_ps::<1>(h, h));
         let mut has_nan = _mm256_movemask_ps(nan) != 0;
         let mut m = _mm_cvtss_f32(h);
+        for &v in tail {
+            has_nan |= v.is_nan();
+            m = if v.abs() > m { v.abs() } else { m };
+        }
+        *o = if has_nan { f32::NAN } else { m };
+    }
+}
+
+/// [`element_codes_avx2`] on AVX-512, 16 lanes at a time (`block` a multiple of 16).
+#[target_feature(enable = "avx512f")]
+pub unsafe fn element_codes_16s(
+    e: &F32Encoder,
+    src: &[f32],
+    (block, invs): (usize, &[f32]),
+    flush_zero: bool,
+    codes: &mut [u8],
+) -> usize {
+    let n = src.len().min(codes.len()).min(block * invs.len()) / 16 * 16;
+    let exp_mask = _mm512_set1_epi32(0x7F80_0000);
+    let abs_mask = _mm512_set1_epi32(0x7FFF_FFFF);
+    let shift = _mm_cvtsi32_si128(e.shift as i32);
+    let sign_shift = _mm_cvtsi32_si128(e.sign_shift as i32);
+    let sat_above = _mm512_set1_epi32(e.max_bits as i32 - 1);
+    let normal_above = _mm512_set1_epi32(e.normal_bits as i32 - 1);
+    let max_mag = _mm512_set1_epi32(e.max_mag as i32);
+    let half = _mm512_set1_epi32((1 << (e.shift - 1)) - 1);
+    let one = _mm512_set1_epi32(1);
+    let rebias = _mm512_set1_epi32(e.rebias as i32);
+    let sub_scale = _mm512_set1_ps(e.sub_scale);
+    let zero_code = _mm512_set1_epi32(1 << e.sign_shift);
+    let (q_max, int_scale) = (_mm512_set1_ps(127.0), _mm512_set1_ps(64.0));
+    let (mut inv, mut next, mut left) = (_mm512_setzero_ps(), invs.iter(), 0);
+    for i in (0..n).step_by(16) {
+        if left == 0 {
+            inv = _mm512_set1_ps(next.next().copied().unwrap_or(0.0));
+            left = block;
+        }
+        left -= 16;
+        // SAFETY: i + 16 ≤ n ≤ both lengths.
+        let x = _mm512_mul_ps(unsafe { _mm512_loadu_ps(src.as_ptr().add(i)) }, inv);
+        let bits = _mm512_castps_si512(x);
+        if _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp_mask), exp_mask) != 0 {
+            return i;
+        }
+        let a = _mm512_and_si512(bits, abs_mask);
+        let mut code = if e.int {
+            let y = _mm512_mul_ps(_mm512_castsi512_ps(a), int_scale);
+            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
+            let q = _mm512_cvtps_epi32(_mm512_min_ps(r, q_max));
+            let s = _mm512_srai_epi32::<31>(bits);
+            _mm512_sub_epi32(_mm512_xor_si512(q, s), s)
+        } else {
+            let carry = _mm512_and_si512(_mm512_srl_epi32(a, shift), one);
+            let normal =
+                _mm512_srl_epi32(_mm512_add_epi32(_mm512_add_epi32(a, half), carry), shift);
+            let normal = _mm512_sub_epi32(normal, rebias);
+            let y = _mm512_mul_ps(_mm512_castsi512_ps(a), sub_scale);
+            let sub = _mm512_cvtps_epi32(_mm512_roundscale_ps::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(y));
+            let mag =
+                _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, normal_above), sub, normal);
+            let mag = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, sat_above), mag, max_mag);
+            _mm512_or_si512(
+                mag,
+                _mm512_sll_epi32(_mm512_srli_epi32::<31>(bits), sign_shift),
+            )
+        };
+        if flush_zero {
+            code = _mm512_mask_mov_epi32(
+                code,
+                _mm512_cmpeq_epi32_mask(code, zero_code),
+                _mm512_setzero_si512(),
+            );
+        }
+        // The low byte of each lane (truncation keeps two's complement codes as they are).
+        // SAFETY: i + 16 ≤ n ≤ codes.len().
+        unsafe {
+            _mm_storeu_si128(
+                codes.as_mut_ptr().add(i) as *mut _,
+                _mm512_cvtepi32_epi8(code),
+            );
+        }
+    }
+    n
+}
+
+/// [`block_amaxes_avx2`] on AVX-512, 16 lanes at a time.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn block_amaxes_16s(src: &[f32], block: usize, out: &mut [f32]) {
+    for (vals, o) in src.chunks(block).zip(out.iter_mut()) {
+        let mut amax = _mm512_setzero_ps();
+        let mut nan: u16 = 0;
+        let chunks = vals.chunks_exact(16);
+        let tail = chunks.remainder();
+        for c in chunks {
+            // SAFETY: 16 floats.
+            let a = _mm512_abs_ps(unsafe { _mm512_loadu_ps(c.as_ptr()) });
+            nan |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a);
+            amax = _mm512_max_ps(a, amax);
+        }
+        let mut has_nan = nan != 0;
+        let mut m = _mm512_reduce_max_ps(amax);
         for &v in tail {
             has_nan |= v.is_nan();
             m = if v.abs() > m { v.abs() } else { m };
