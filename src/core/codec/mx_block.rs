@@ -137,8 +137,8 @@ pub fn inverse_scale(byte: u8) -> f32 {
 
 /// Largest magnitude of a block; NaN when the block holds a NaN, +Inf when it holds an Inf.
 pub fn block_amax(values: &[f32]) -> f32 {
-    // Branch-free, so that it compiles to vector code: a NaN fails every comparison, so it
-    // is counted apart rather than lost in the maximum.
+    // One pass with no early exit: a NaN fails every comparison, so it is noted apart rather
+    // than lost in the maximum. (The vector twin is `simd::block_amaxes`.)
     let (mut amax, mut nan) = (0.0f32, false);
     for &v in values {
         let a = v.abs();

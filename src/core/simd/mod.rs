@@ -418,8 +418,8 @@ pub fn element_codes(
             // SAFETY: AVX-512 F is available (checked just above).
             return Some(unsafe { x86::element_codes_16s(e, src, args, flush_zero, codes) });
         }
-        if block.is_multiple_of(8) {
-            // SAFETY: every SIMD path has AVX2 (checked just above).
+        if block.is_multiple_of(8) && Isa::Avx2.available() {
+            // SAFETY: AVX2 is available (checked just above).
             return Some(unsafe { x86::element_codes_avx2(e, src, args, flush_zero, codes) });
         }
     }
