@@ -514,8 +514,8 @@ pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, us
 /// `n × k`; each worth int · 2^−frac): per block the exact i32 dot, times 2^(ea + eb − 2·frac),
 /// rounded once to f32, summed in f32 in K order — `kernel::segments`'s rule, whose general
 /// code is the portable twin. The caller checks |int| ≤ 127, no −128 in `b`, and
-/// block · 127² < 2^24. `None` when `isa` has no such kernel (the AVX2 one serves every x86
-/// SIMD path).
+/// block · 127² < 2^24. `None` when `isa` has no such kernel (AVX-512 VNNI on the AVX-512
+/// paths, the AVX2 kernel on the others).
 pub fn mx_gemm_i8(
     isa: Isa,
     (a, b): (&[u8], &[u8]),
@@ -524,7 +524,7 @@ pub fn mx_gemm_i8(
     frac: i32,
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    return mx_block_avx2(
+    return mx_block(
         isa,
         (a, b),
         (sa, sb),
@@ -538,18 +538,20 @@ pub fn mx_gemm_i8(
     }
 }
 
-/// The MX block kernel on AVX2 for `elements`, when `isa` is a SIMD path (every x86 SIMD path
-/// has AVX2): what the integer MX formats and NVFP4 share.
+/// The MX block kernel for `elements` when `isa` is a SIMD path: the AVX-512 VNNI
+/// micro-kernel on the AVX-512 paths (AMX's too), else the AVX2 one (every x86 SIMD path has
+/// AVX2). What the integer MX formats and NVFP4 share.
 #[cfg(target_arch = "x86_64")]
-fn mx_block_avx2(
+fn mx_block(
     isa: Isa,
     (a, b): (&[u8], &[u8]),
     (sa, sb): (&[u8], &[u8]),
     dims: (usize, usize, usize, usize),
     elements: x86::Elements,
 ) -> Option<Vec<f32>> {
+    let wide = isa.vector() == Isa::Avx512Vnni;
     (isa != Isa::Scalar && isa.available() && Isa::Avx2.available())
-        .then(|| x86::mx_gemm(a, b, sa, sb, dims, false, elements))
+        .then(|| x86::mx_gemm(a, b, sa, sb, dims, wide, elements))
 }
 
 /// The NVFP4 GEMM before the tensor scales: E2M1 codes `a` (`m × k`) and `b` (`n × k`), E4M3
@@ -563,7 +565,7 @@ pub fn nvfp4_gemm(
     (m, n, k): (usize, usize, usize),
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    return mx_block_avx2(isa, (a, b), (sa, sb), (m, n, k, 16), x86::Elements::Nvfp4);
+    return mx_block(isa, (a, b), (sa, sb), (m, n, k, 16), x86::Elements::Nvfp4);
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (isa, a, b, sa, sb, m, n, k);

@@ -57,11 +57,14 @@ impl Elements {
         }
     }
 
-    /// W's byte for an element byte, and x's, and the offset W carries (taken back out with
-    /// offset · Σb).
-    fn offset(self) -> i32 {
+    /// The offset W's bytes carry so that they are unsigned for `vpdpbusd` / `vpmaddubsw`
+    /// (taken back out with offset · Σb). Integer elements take 128 on AVX-512 (`vpdpbusd`
+    /// sums its four products in i32: no saturation) and none on AVX2, whose `vpmaddubsw`
+    /// saturates pairs at 2^15 − 1, which (q + 128) · b would pass: there the sign trick.
+    fn offset(self, wide: bool) -> i32 {
         match self {
             Elements::Fp4 | Elements::Nvfp4 => 12,
+            Elements::Int8 { .. } if wide => 128,
             Elements::Int8 { .. } => 0,
         }
     }
@@ -82,7 +85,7 @@ fn f32_safe(byte: u8) -> bool {
     e8m0::exponent(byte).is_some_and(|e| (-59..=51).contains(&e))
 }
 
-/// The MX block GEMM with the AVX-512 (`wide`, E2M1 only) or the AVX2 micro-kernel.
+/// The MX block GEMM with the AVX-512 (`wide`) or the AVX2 micro-kernel.
 pub fn mx_gemm(
     a: &[u8],
     b: &[u8],
@@ -92,7 +95,6 @@ pub fn mx_gemm(
     wide: bool,
     el: Elements,
 ) -> Vec<f32> {
-    let wide = wide && el == Elements::Fp4;
     if m == 0 || n == 0 {
         return vec![0f32; m * n];
     }
@@ -101,7 +103,7 @@ pub fn mx_gemm(
     blocked::with_scratch(|[au, bs, packed]| {
         let shape = Shape::new(m, n, k, block);
         let mut meta = vec![PanelBlock::default(); n.div_ceil(NR) * shape.blocks];
-        prepare((a, b, sb), shape, (au, bs, packed), &mut meta, el);
+        prepare((a, b, sb), shape, (au, bs, packed), &mut meta, (el, wide));
         let mp = m.div_ceil(MX_MR) * MX_MR;
         let tiles = Tiles {
             au,
@@ -121,7 +123,7 @@ pub fn mx_gemm(
                 .collect(),
             shape,
             wide,
-            sign: matches!(el, Elements::Int8 { .. }),
+            sign: !wide && matches!(el, Elements::Int8 { .. }),
         };
         blocked::gemm(&tiles, m, n, m * n * k)
     })
@@ -165,18 +167,20 @@ fn prepare(
     s: Shape,
     (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
     meta: &mut [PanelBlock],
-    el: Elements,
+    (el, wide): (Elements, bool),
 ) {
     let (m, n, k, block, bp, kp) = (s.m, s.n, s.k, s.block, s.bp, s.kp);
-    let w_offset = el.offset() as i8;
+    // The offset as a byte: W's bytes are int + offset modulo 256 (0..=255 for every int the
+    // callers allow), padding is the offset (int 0).
+    let w_offset = el.offset(wide) as u8;
     au.clear();
-    au.resize(m.div_ceil(MX_MR) * MX_MR * kp, w_offset as u8);
+    au.resize(m.div_ceil(MX_MR) * MX_MR * kp, w_offset);
     bs.clear();
     bs.resize(n * kp, 0);
-    let pad_blocks = |src: &[u8], dst: &mut [u8], offset: i8| {
+    let pad_blocks = |src: &[u8], dst: &mut [u8], offset: u8| {
         for (blk, codes) in src.chunks(block).enumerate() {
             for (d, &c) in dst[blk * bp..].iter_mut().zip(codes) {
-                *d = (el.int(c) + offset) as u8;
+                *d = (el.int(c) as u8).wrapping_add(offset);
             }
         }
     };
@@ -195,7 +199,7 @@ fn prepare(
             let bs = &*bs;
             rayon::join(
                 || blocked::pack_panels_into(bs, n, kp, kp, packed),
-                || panel_blocks(bs, sb, (n, kp, s.blocks, bp), meta, el),
+                || panel_blocks(bs, sb, (n, kp, s.blocks, bp), meta, (el, wide)),
             );
         },
     );
@@ -258,7 +262,7 @@ fn panel_blocks(
     sb: &[u8],
     (n, kp, blocks, bp): (usize, usize, usize, usize),
     meta: &mut [PanelBlock],
-    el: Elements,
+    (el, wide): (Elements, bool),
 ) {
     blocked::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
         for (blk, m) in meta.iter_mut().enumerate() {
@@ -266,7 +270,7 @@ fn panel_blocks(
             for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
                 // The padded block of column j (padding is 0), as signed doubled codes.
                 let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
-                m.sum[c] = el.offset() * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
+                m.sum[c] = el.offset(wide) * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
                 let byte = sb[j * blocks + blk];
                 m.scale[c] = el.scale(byte);
                 m.scale32[c] = m.scale[c] as f32;
