@@ -683,3 +683,196 @@ fn mx_element_quantizers_agree_on_every_path() {
         }
     }
 }
+
+/// The block kernels' round-once step against `codec::exact::round_once` on products built
+/// to land within an f64 rounding of an f32 midpoint (from both sides, and on it exactly),
+/// where rounding the f64 product once more would go the wrong way; plus ordinary ones.
+#[test]
+fn round_once_step_rounds_once() {
+    use qlab::codec::exact::round_once;
+    let mut cases: Vec<(i32, f64)> = Vec::new();
+    let mut seed = 0u64;
+    let mut next = || {
+        seed += 1;
+        qlab::core::rng::splitmix64(seed)
+    };
+    for _ in 0..4000 {
+        let d = (next() % (1 << 30)) as i32 + 1;
+        let d = if next() % 2 == 0 { d } else { -d };
+        // An f32 midpoint M (25 significant bits, the last one set) near 2^(e), and the f64
+        // nearest M / d: d · s is M up to half an f64 step of s, times d.
+        let e = (next() % 120) as i32 - 60;
+        let m = ((next() % (1 << 24)) | (1 << 24) | 1) as f64 * 2f64.powi(e - 24);
+        let s = m / f64::from(d).abs();
+        for nudge in [-1i64, 0, 1] {
+            cases.push((d, f64::from_bits((s.to_bits() as i64 + nudge) as u64)));
+        }
+        // And an ordinary product of two f32 scales.
+        let f = |x: u64| f64::from(f32::from_bits(0x3000_0000 + (x % 0x1800_0000) as u32));
+        cases.push((d, f(next()) * f(next())));
+    }
+    cases.push((0, 1.5));
+    let mut differs_from_plain = 0;
+    for isa in Isa::supported() {
+        for chunk in cases.chunks_exact(8) {
+            let dot: [i32; 8] = std::array::from_fn(|l| chunk[l].0);
+            let s: [f64; 8] = std::array::from_fn(|l| chunk[l].1);
+            let Some(got) = simd::round_once_lanes(isa, dot, s) else {
+                continue;
+            };
+            for l in 0..8 {
+                let want = round_once(i128::from(dot[l]), s[l], 0);
+                assert_eq!(
+                    got[l].to_bits(),
+                    want.to_bits(),
+                    "{isa:?}: {} · {:e}",
+                    dot[l],
+                    s[l]
+                );
+                differs_from_plain += usize::from(((f64::from(dot[l]) * s[l]) as f32) != want);
+            }
+        }
+    }
+    // The cases do reach the step that plain double rounding gets wrong.
+    assert!(
+        Isa::supported().len() == 1 || differs_from_plain > 100,
+        "{differs_from_plain}"
+    );
+}
+
+/// INT4 (and INT8) per group, channel or tensor through the block kernel against INT's
+/// portable rule (`int_group::gemm`): both schemes, groups that nest with each other or with
+/// a channel, partial last groups, ranges from 1e−30 to 1e30, and groups that do not nest
+/// (the portable rule, which must then be what runs).
+#[test]
+fn int_group_kernel_agrees_with_the_int_rule() {
+    use qlab::format::fixed::Fixed8;
+    use qlab::format::int_group::{self, Grouping, IntGroupConfig, IntGroupMatrix};
+    use qlab::format::{Rounding, Scheme};
+    use qlab::kernel::scaled_i8;
+    let config = |bits, scheme, grouping| IntGroupConfig {
+        bits,
+        scheme,
+        grouping,
+        rounding: Rounding::HalfEven,
+    };
+    let pairs = [
+        (
+            4,
+            Scheme::Asymmetric,
+            Grouping::Group(32),
+            4,
+            Grouping::Group(32),
+        ),
+        (
+            4,
+            Scheme::Symmetric,
+            Grouping::Group(128),
+            4,
+            Grouping::Group(32),
+        ),
+        (
+            4,
+            Scheme::Asymmetric,
+            Grouping::Group(16),
+            4,
+            Grouping::Channel,
+        ),
+        (
+            4,
+            Scheme::Asymmetric,
+            Grouping::Tensor,
+            4,
+            Grouping::Group(8),
+        ),
+        (
+            8,
+            Scheme::Symmetric,
+            Grouping::Group(32),
+            8,
+            Grouping::Group(64),
+        ),
+        (
+            4,
+            Scheme::Asymmetric,
+            Grouping::Group(32),
+            4,
+            Grouping::Group(48),
+        ),
+    ];
+    for (wb, scheme, wg, xb, xg) in pairs {
+        for (m, k, n) in [(5, 70, 9), (8, 256, 33), (3, 7, 2), (9, 130, 40)] {
+            let mut w = nasty(m, k, 31 + m as u64).into_data();
+            // A tiny row and a huge one.
+            w[..k].iter_mut().for_each(|v| *v *= 1e-30);
+            w[k..2 * k.min(m * k / 2)]
+                .iter_mut()
+                .for_each(|v| *v *= 1e30);
+            let w = Matrix::new(m, k, w).unwrap();
+            let xt = nasty(n, k, 17 + n as u64);
+            let qw = IntGroupMatrix::quantize(&w, config(wb, scheme, wg)).unwrap();
+            let qx = IntGroupMatrix::quantize(&xt, config(xb, Scheme::Symmetric, xg)).unwrap();
+            let (a, b) = (qw.fixed8().unwrap(), qx.fixed8().unwrap());
+            assert_eq!(
+                a,
+                Fixed8::from_fixed(&qw.fixed()).unwrap(),
+                "fixed8 is fixed as bytes"
+            );
+            let want = int_group::gemm(&qw.fixed(), &qx.fixed());
+            // 32 and 48 do not nest unless one group spans the row.
+            let nests = k <= 32 || !matches!((wg, xg), (Grouping::Group(32), Grouping::Group(48)));
+            for isa in Isa::supported() {
+                let label = format!("{isa:?} {m}×{k}×{n} W int{wb} {scheme:?} {wg:?} x {xg:?}");
+                let kernel = scaled_i8::int_rule(isa, &a, &b);
+                assert_eq!(kernel.is_some(), isa != Isa::Scalar && nests, "{label}");
+                let got = scaled_i8::int_gemm_with(isa, &a, &b);
+                assert_eq!(bits(&got), bits(&want), "{label}");
+            }
+        }
+    }
+}
+
+/// Mixed INT pairs (W4A8: INT4 groups against INT8 per tensor, per channel or per group)
+/// through the block kernel against the general segment rule.
+#[test]
+fn mixed_int_kernel_agrees_with_the_segment_rule() {
+    use qlab::format::int_group::{Grouping, IntGroupConfig, IntGroupMatrix};
+    use qlab::format::{Rounding, Scheme};
+    use qlab::kernel::{scaled_i8, segments};
+    let config = |bits, scheme, grouping| IntGroupConfig {
+        bits,
+        scheme,
+        grouping,
+        rounding: Rounding::HalfEven,
+    };
+    for (wg, xg) in [
+        (Grouping::Group(128), Grouping::Tensor),
+        (Grouping::Group(32), Grouping::Channel),
+        (Grouping::Group(16), Grouping::Group(64)),
+        (Grouping::Channel, Grouping::Group(8)),
+    ] {
+        for (m, k, n) in [(5, 70, 9), (8, 256, 33), (3, 7, 2), (9, 130, 40)] {
+            let mut w = nasty(m, k, 41 + m as u64).into_data();
+            w[..k].iter_mut().for_each(|v| *v *= 1e-20);
+            let w = Matrix::new(m, k, w).unwrap();
+            let xt = nasty(n, k, 27 + n as u64);
+            let qw = IntGroupMatrix::quantize(&w, config(4, Scheme::Asymmetric, wg)).unwrap();
+            let qx = IntGroupMatrix::quantize(&xt, config(8, Scheme::Symmetric, xg)).unwrap();
+            let (a, b) = (qw.fixed8().unwrap(), qx.fixed8().unwrap());
+            for acc in [Accumulator::F32, Accumulator::F64] {
+                let want = segments::gemm_general(&qw.fixed(), &qx.fixed(), acc);
+                for isa in Isa::supported() {
+                    let label = format!("{isa:?} {m}×{k}×{n} {wg:?} · {xg:?} {acc:?}");
+                    let kernel = scaled_i8::segment_rule(isa, &a, &b, acc);
+                    assert_eq!(
+                        kernel.is_some(),
+                        isa != Isa::Scalar && acc == Accumulator::F32,
+                        "{label}"
+                    );
+                    let got = scaled_i8::segment_gemm_with(isa, &a, &b, acc);
+                    assert_eq!(bits(&got), bits(&want), "{label}");
+                }
+            }
+        }
+    }
+}

@@ -13,7 +13,7 @@ use super::{
 use crate::core::data::npy::{NpyData, encode};
 use crate::core::error::{Error, Result};
 use crate::core::format::Rounding;
-use crate::core::format::int_group::{self, Grouping, IntGroupConfig, IntGroupMatrix};
+use crate::core::format::int_group::{Grouping, IntGroupConfig, IntGroupMatrix};
 use crate::core::matrix::Matrix;
 use crate::core::metrics::occupancy;
 
@@ -221,8 +221,7 @@ impl Family for Int4 {
     }
 
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, _gemm: &Settings) -> Matrix {
-        let fixed = |q: &dyn Quantized| q.fixed().expect("INT4 operands are scaled integers");
-        int_group::gemm(&fixed(w), &fixed(xt))
+        super::int_rule_gemm(w, xt)
     }
 
     /// `int4 g128`, then what differs from the defaults (`w:symmetric`, `x:channel`).
@@ -332,6 +331,10 @@ impl Quantized for IntGroupMatrix {
 
     fn fixed(&self) -> Option<crate::core::format::fixed::Fixed> {
         Some(IntGroupMatrix::fixed(self))
+    }
+
+    fn fixed8(&self) -> Option<crate::core::format::fixed::Fixed8> {
+        IntGroupMatrix::fixed8(self)
     }
 
     fn blocks(&self) -> Option<&dyn super::Blocks> {

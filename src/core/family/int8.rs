@@ -10,7 +10,7 @@ use super::{
 use crate::core::data::distribution::Role;
 use crate::core::data::npy::{NpyData, encode};
 use crate::core::error::{Error, Result};
-use crate::core::format::int_group::{self, IntGroupConfig, IntGroupMatrix};
+use crate::core::format::int_group::{IntGroupConfig, IntGroupMatrix};
 use crate::core::format::{self, Granularity, Int8Config, Int8Matrix, Rounding};
 use crate::core::kernel::int8 as kernel;
 use crate::core::matrix::Matrix;
@@ -156,10 +156,7 @@ impl Family for Int8 {
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, _gemm: &Settings) -> Matrix {
         match (as_int8(w), as_int8(xt)) {
             (Some(a), Some(b)) => kernel::gemm(a, b),
-            _ => {
-                let fixed = |q: &dyn Quantized| q.fixed().expect("INT8 operands are integers");
-                int_group::gemm(&fixed(w), &fixed(xt))
-            }
+            _ => super::int_rule_gemm(w, xt),
         }
     }
 
@@ -321,6 +318,18 @@ impl Quantized for Int8Matrix {
 
     fn blocks(&self) -> Option<&dyn Blocks> {
         Some(self)
+    }
+
+    fn fixed8(&self) -> Option<crate::core::format::fixed::Fixed8> {
+        let (rows, k) = (self.rows(), self.k());
+        crate::core::format::fixed::Fixed8::from_codes(
+            (rows, k, k),
+            self.codes(),
+            |r, _| self.row_params(r).zero_point,
+            (0..rows)
+                .map(|r| f64::from(self.row_params(r).scale))
+                .collect(),
+        )
     }
 
     fn fixed(&self) -> Option<crate::core::format::fixed::Fixed> {

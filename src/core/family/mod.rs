@@ -238,6 +238,11 @@ pub trait Quantized: fmt::Debug + Send + Sync {
     fn fixed(&self) -> Option<crate::core::kernel::segments::Fixed> {
         None
     }
+    /// [`Quantized::fixed`] as bytes, for the SIMD block kernel, where the family has a fast
+    /// way to it and every integer lies in −127..=127 (INT4, INT8); `None` otherwise.
+    fn fixed8(&self) -> Option<crate::core::format::fixed::Fixed8> {
+        None
+    }
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -573,11 +578,30 @@ pub fn accumulator(gemm: &Settings) -> crate::core::kernel::Accumulator {
         .unwrap_or_default()
 }
 
+/// The GEMM of two INT operands (INT4; INT8 with groups) by INT's rule: the SIMD block
+/// kernel on their bytes when it applies, else the portable rule.
+pub fn int_rule_gemm(w: &dyn Quantized, xt: &dyn Quantized) -> Matrix {
+    use crate::core::kernel::scaled_i8;
+    if let (Some(a), Some(b)) = (w.fixed8(), xt.fixed8())
+        && let Some(y) = scaled_i8::int_rule(crate::core::simd::active(), &a, &b)
+    {
+        return y;
+    }
+    let fixed = |q: &dyn Quantized| q.fixed().expect("INT operands are scaled integers");
+    crate::core::format::int_group::gemm(&fixed(w), &fixed(xt))
+}
+
 /// The GEMM of two operands of different families (DESIGN §7).
 pub fn mixed_gemm(qw: &dyn Quantized, qx: &dyn Quantized, gemm: &Settings) -> Matrix {
-    use crate::core::kernel::{reference, segments};
+    use crate::core::kernel::{reference, scaled_i8, segments};
+    let acc = accumulator(gemm);
+    if let (Some(a), Some(b)) = (qw.fixed8(), qx.fixed8())
+        && let Some(y) = scaled_i8::segment_rule(crate::core::simd::active(), &a, &b, acc)
+    {
+        return y;
+    }
     match (qw.fixed(), qx.fixed()) {
-        (Some(a), Some(b)) => segments::gemm(&a, &b, accumulator(gemm)),
+        (Some(a), Some(b)) => segments::gemm(&a, &b, acc),
         _ => {
             let (w, xt) = (qw.dequantize(), qx.dequantize());
             let y: Vec<f32> = reference::gemm_f64(&w, &xt)

@@ -36,3 +36,82 @@ impl Fixed {
         self.row(r)[k] as f64 * (-self.frac as f64).exp2() * self.scale(r, k)
     }
 }
+
+/// A [`Fixed`] whose integers all lie in −127..=127, held as bytes (an eighth of the memory,
+/// and what the SIMD block kernel reads): INT4, and INT8 whenever q − zp fits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fixed8 {
+    pub rows: usize,
+    pub k: usize,
+    pub ints: Vec<i8>,
+    pub frac: i32,
+    pub seg: usize,
+    pub scales: Vec<f64>,
+}
+
+impl Fixed8 {
+    /// `f` as bytes, when every integer fits.
+    pub fn from_fixed(f: &Fixed) -> Option<Fixed8> {
+        let ints = f
+            .ints
+            .iter()
+            .map(|&v| (-127..=127).contains(&v).then_some(v as i8))
+            .collect::<Option<Vec<i8>>>()?;
+        Some(Fixed8 {
+            rows: f.rows,
+            k: f.k,
+            ints,
+            frac: f.frac,
+            seg: f.seg,
+            scales: f.scales.clone(),
+        })
+    }
+
+    /// From per-row codes and their integer offsets (q − zp per segment), when every
+    /// difference fits: the fast way in for the affine INT formats.
+    pub fn from_codes(
+        (rows, k, seg): (usize, usize, usize),
+        codes: &[i8],
+        zero_points: impl Fn(usize, usize) -> i32,
+        scales: Vec<f64>,
+    ) -> Option<Fixed8> {
+        let seg = seg.max(1);
+        let mut ints = Vec::with_capacity(rows * k);
+        for r in 0..rows {
+            for (j, chunk) in codes[r * k..(r + 1) * k].chunks(seg).enumerate() {
+                let zp = zero_points(r, j);
+                let (lo, hi) = chunk.iter().fold((i32::MAX, i32::MIN), |(lo, hi), &q| {
+                    (lo.min(i32::from(q)), hi.max(i32::from(q)))
+                });
+                if lo - zp < -127 || hi - zp > 127 {
+                    return None;
+                }
+                ints.extend(chunk.iter().map(|&q| (i32::from(q) - zp) as i8));
+            }
+        }
+        Some(Fixed8 {
+            rows,
+            k,
+            ints,
+            frac: 0,
+            seg,
+            scales,
+        })
+    }
+
+    pub fn segments(&self) -> usize {
+        self.k.div_ceil(self.seg.max(1))
+    }
+
+    /// Back to i64 integers (the portable rules' operand).
+    pub fn widen(&self) -> Fixed {
+        Fixed {
+            rows: self.rows,
+            k: self.k,
+            ints: self.ints.iter().map(|&v| i64::from(v)).collect(),
+            frac: self.frac,
+            seg: self.seg,
+            scales: self.scales.clone(),
+        }
+    }
+}

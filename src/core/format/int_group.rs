@@ -6,7 +6,7 @@
 //! - INT8: −128..=127 (asymmetric) or −127..=127 (symmetric), as §1.
 
 use crate::core::error::{Error, Result};
-use crate::core::format::fixed::Fixed;
+use crate::core::format::fixed::{Fixed, Fixed8};
 use crate::core::format::int8::{Affine, Rounding, Scheme};
 use crate::core::matrix::Matrix;
 
@@ -199,6 +199,23 @@ impl IntGroupMatrix {
             seg: self.seg,
             scales,
         }
+    }
+}
+
+impl IntGroupMatrix {
+    /// [`IntGroupMatrix::fixed`] as bytes, when every q − zp lies in −127..=127 (always for
+    /// INT4).
+    pub fn fixed8(&self) -> Option<Fixed8> {
+        let segments = self.segments_per_row();
+        let scales = (0..self.rows)
+            .flat_map(|r| (0..segments).map(move |j| f64::from(self.param(r, j * self.seg).scale)))
+            .collect();
+        Fixed8::from_codes(
+            (self.rows, self.k, self.seg),
+            &self.codes,
+            |r, j| self.param(r, j * self.seg).zero_point,
+            scales,
+        )
     }
 }
 

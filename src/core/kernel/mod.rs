@@ -9,6 +9,7 @@ pub mod int8;
 pub mod mx_int;
 pub mod mxfp4;
 pub mod reference;
+pub mod scaled_i8;
 pub mod segments;
 
 pub use mxfp4::Accumulator;

@@ -549,9 +549,24 @@ fn mx_block(
     dims: (usize, usize, usize, usize),
     elements: x86::Elements,
 ) -> Option<Vec<f32>> {
+    let scales = x86::Scales::Bytes(sa, sb);
+    block_kernel(isa, (a, b), scales, dims, elements)
+}
+
+/// The block kernel for `isa`, when it is a SIMD path: AVX-512 VNNI's on the AVX-512 paths,
+/// else AVX2's (with FMA, which every AVX2 CPU qlab knows has).
+#[cfg(target_arch = "x86_64")]
+fn block_kernel(
+    isa: Isa,
+    (a, b): (&[u8], &[u8]),
+    scales: x86::Scales,
+    dims: (usize, usize, usize, usize),
+    elements: x86::Elements,
+) -> Option<Vec<f32>> {
     let wide = isa.vector() == Isa::Avx512Vnni;
-    (isa != Isa::Scalar && isa.available() && Isa::Avx2.available())
-        .then(|| x86::mx_gemm(a, b, sa, sb, dims, wide, elements))
+    let avx2 = Isa::Avx2.available() && std::arch::is_x86_feature_detected!("fma");
+    (isa != Isa::Scalar && isa.available() && (wide || avx2))
+        .then(|| x86::mx_gemm(a, b, scales, dims, wide, elements))
 }
 
 /// The NVFP4 GEMM before the tensor scales: E2M1 codes `a` (`m × k`) and `b` (`n × k`), E4M3
@@ -571,6 +586,63 @@ pub fn nvfp4_gemm(
         let _ = (isa, a, b, sa, sb, m, n, k);
         None
     }
+}
+
+/// How [`scaled_i8_gemm`] forms each block's term from its exact dot and real scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockRule {
+    /// INT's: f32(dot) · (f32(sa) · f32(sb)), each step rounded in f32
+    /// (`format::int_group::gemm`).
+    IntF32,
+    /// The segment rule: dot · sa · sb rounded once to f32 (`codec::exact::round_once`).
+    RoundOnce,
+}
+
+/// The block GEMM of i8 integers with real scales: `a` (`m × k`) and `b` (`n × k`)
+/// (|int| ≤ 127), one f64 scale per row and block of `block` (`sa`: `m ×
+/// blocks`, `sb`: `n × blocks`; finite, > 0, f32 values or f32 values times a power of two);
+/// per block the exact i32 dot (the caller checks block · 255 · 128 < 2^31), its term by
+/// `rule`, summed in f32 in K order. `None` when `isa` has no such kernel. Portable twins:
+/// `format::int_group::gemm` ([`BlockRule::IntF32`]) and `kernel::segments::gemm`
+/// ([`BlockRule::RoundOnce`]).
+pub fn scaled_i8_gemm(
+    isa: Isa,
+    (a, b): (&[i8], &[i8]),
+    (sa, sb): (&[f64], &[f64]),
+    (m, n, k, block): (usize, usize, usize, usize),
+    rule: BlockRule,
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    return block_kernel(
+        isa,
+        (x86::bytemuck_i8(a), x86::bytemuck_i8(b)),
+        x86::Scales::Real(sa, sb, rule),
+        (m, n, k, block),
+        x86::Elements::Int8 { frac: 0 },
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, a, b, sa, sb, m, n, k, block, rule);
+        None
+    }
+}
+
+/// The block kernels' round-once step on eight lanes, alone (for tests): `dot[l] · s[l]`
+/// rounded once to f32, as `codec::exact::round_once(dot, s, 0)` gives it wherever the
+/// product is a normal f64 far from f64's range ends. `None` when `isa` has no such step.
+pub fn round_once_lanes(isa: Isa, dot: [i32; 8], s: [f64; 8]) -> Option<[f32; 8]> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if isa.vector() == Isa::Avx512Vnni && isa.available() {
+            return Some(x86::round_once_lanes_avx512(dot, s));
+        }
+        if isa != Isa::Scalar && Isa::Avx2.available() && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Some(x86::round_once_lanes_avx2(dot, s));
+        }
+    }
+    let _ = (isa, dot, s);
+    None
 }
 
 /// The block dots of four rows of i16 integers against one: `out[blk][r] = Σ xs[r][k]·y[k]`
@@ -636,20 +708,12 @@ pub fn mx_gemm_f32(
     (m, n, k, block): (usize, usize, usize, usize),
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Scalar && isa.available() {
-        let wide = isa.vector() == Isa::Avx512Vnni;
-        return Some(x86::mx_gemm(
-            a,
-            b,
-            sa,
-            sb,
-            (m, n, k, block),
-            wide,
-            x86::Elements::Fp4,
-        ));
+    return mx_block(isa, (a, b), (sa, sb), (m, n, k, block), x86::Elements::Fp4);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, a, b, sa, sb, m, n, k, block);
+        None
     }
-    let _ = (isa, a, b, sa, sb, m, n, k, block);
-    None
 }
 
 #[cfg(target_arch = "x86_64")]

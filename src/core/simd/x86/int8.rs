@@ -518,7 +518,7 @@ unsafe fn epilogue_32_avx2(
 }
 
 /// i8 codes viewed as bytes.
-fn bytemuck_i8(b: &[i8]) -> &[u8] {
+pub fn bytemuck_i8(b: &[i8]) -> &[u8] {
     // SAFETY: i8 and u8 have the same size and alignment, and every bit pattern is valid
     // for both.
     unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len()) }

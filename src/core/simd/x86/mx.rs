@@ -5,6 +5,7 @@
 
 use std::arch::x86_64::*;
 
+use super::super::BlockRule as Rule;
 use super::super::blocked::{self, MicroKernel, NR, TileOut};
 use crate::core::codec::{e2m1, e8m0, minifloat};
 
@@ -85,12 +86,40 @@ fn f32_safe(byte: u8) -> bool {
     e8m0::exponent(byte).is_some_and(|e| (-59..=51).contains(&e))
 }
 
-/// The MX block GEMM with the AVX-512 (`wide`) or the AVX2 micro-kernel.
+/// The operands' scales, one per row and block.
+#[derive(Clone, Copy)]
+pub enum Scales<'a> {
+    /// Scale bytes (E8M0, or NVFP4's E4M3), which `Elements` decodes; a block's term is its
+    /// dot times both scales, exact (f32 where that is exact, else f64), once rounded.
+    Bytes(&'a [u8], &'a [u8]),
+    /// Real scales (INT groups, channels, tensors: f32 values) and how a term is formed.
+    Real(&'a [f64], &'a [f64], Rule),
+}
+
+impl Scales<'_> {
+    /// W's scale `i` and whether its terms take the f32 route.
+    fn a(&self, el: Elements, i: usize) -> (f64, bool) {
+        match *self {
+            Scales::Bytes(sa, _) => (el.scale(sa[i]), el.safe(sa[i])),
+            Scales::Real(sa, _, rule) => (sa[i], rule == Rule::IntF32),
+        }
+    }
+
+    /// xᵀ's scale `i`, likewise.
+    fn b(&self, el: Elements, i: usize) -> (f64, bool) {
+        match *self {
+            Scales::Bytes(_, sb) => (el.scale(sb[i]), el.safe(sb[i])),
+            Scales::Real(_, sb, rule) => (sb[i], rule == Rule::IntF32),
+        }
+    }
+}
+
+/// The MX block GEMM with the AVX-512 (`wide`) or the AVX2 micro-kernel (which needs FMA
+/// too: the caller checks).
 pub fn mx_gemm(
     a: &[u8],
     b: &[u8],
-    sa: &[u8],
-    sb: &[u8],
+    scales: Scales,
     (m, n, k, block): (usize, usize, usize, usize),
     wide: bool,
     el: Elements,
@@ -103,24 +132,29 @@ pub fn mx_gemm(
     blocked::with_scratch(|[au, bs, packed]| {
         let shape = Shape::new(m, n, k, block);
         let mut meta = vec![PanelBlock::default(); n.div_ceil(NR) * shape.blocks];
-        prepare((a, b, sb), shape, (au, bs, packed), &mut meta, (el, wide));
+        prepare(
+            (a, b, scales),
+            shape,
+            (au, bs, packed),
+            &mut meta,
+            (el, wide),
+        );
         let mp = m.div_ceil(MX_MR) * MX_MR;
+        let (ascale, asafe) = (0..mp * shape.blocks)
+            .map(|i| {
+                if i < m * shape.blocks {
+                    scales.a(el, i)
+                } else {
+                    (1.0, true)
+                }
+            })
+            .unzip();
         let tiles = Tiles {
             au,
             packed: blocked::from_line(packed),
             meta: &meta,
-            ascale: (0..mp * shape.blocks)
-                .map(|i| {
-                    if i < m * shape.blocks {
-                        el.scale(sa[i])
-                    } else {
-                        1.0
-                    }
-                })
-                .collect(),
-            asafe: (0..mp * shape.blocks)
-                .map(|i| i >= m * shape.blocks || el.safe(sa[i]))
-                .collect(),
+            ascale,
+            asafe,
             shape,
             wide,
             sign: !wide && matches!(el, Elements::Int8 { .. }),
@@ -163,7 +197,7 @@ impl Shape {
 /// fork-join rather than several in a row: each costs a wake-up of the pool, which shows at
 /// n = 512).
 fn prepare(
-    (a, b, sb): (&[u8], &[u8], &[u8]),
+    (a, b, scales): (&[u8], &[u8], Scales),
     s: Shape,
     (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
     meta: &mut [PanelBlock],
@@ -199,7 +233,7 @@ fn prepare(
             let bs = &*bs;
             rayon::join(
                 || blocked::pack_panels_into(bs, n, kp, kp, packed),
-                || panel_blocks(bs, sb, (n, kp, s.blocks, bp), meta, (el, wide)),
+                || panel_blocks(bs, scales, (n, kp, s.blocks, bp), meta, (el, wide)),
             );
         },
     );
@@ -256,10 +290,10 @@ impl MicroKernel for Tiles<'_> {
 }
 
 /// What each block of each panel needs (see [`PanelBlock`]), from xᵀ's block-padded
-/// doubled codes `bs` (`n` rows of `kp`) and its scale bytes `sb`.
+/// doubled codes `bs` (`n` rows of `kp`) and its scales.
 fn panel_blocks(
     bs: &[u8],
-    sb: &[u8],
+    scales: Scales,
     (n, kp, blocks, bp): (usize, usize, usize, usize),
     meta: &mut [PanelBlock],
     (el, wide): (Elements, bool),
@@ -270,11 +304,12 @@ fn panel_blocks(
             for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
                 // The padded block of column j (padding is 0), as signed doubled codes.
                 let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
-                m.sum[c] = el.offset(wide) * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
-                let byte = sb[j * blocks + blk];
-                m.scale[c] = el.scale(byte);
-                m.scale32[c] = m.scale[c] as f32;
-                m.safe &= el.safe(byte);
+                m.sum[c] =
+                    el.offset(wide) * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
+                let (scale, safe) = scales.b(el, j * blocks + blk);
+                m.scale[c] = scale;
+                m.scale32[c] = scale as f32;
+                m.safe &= safe;
             }
         }
     });
@@ -308,7 +343,7 @@ struct PanelBlock {
 /// eight ymm), the f32 sums kept in `tile`. A block dot comes from `vpmaddubsw` (W's
 /// offset codes ≤ 24 times xᵀ's |codes| ≤ 12: pairs ≤ 576, exact in i16) and `vpmaddwd`
 /// against ones; the scaling is the same exact f32-or-f64 step as on AVX-512.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn mx_kernel_4x32_avx2<const SIGN: bool>(
     a: &Rows,
     b: &Panel,
@@ -370,13 +405,15 @@ unsafe fn mx_kernel_4x32_avx2<const SIGN: bool>(
                             );
                             _mm256_mul_ps(_mm256_cvtepi32_ps(dot), s)
                         } else {
-                            // Exact in f64 (an integer times powers of two), one rounding
-                            // to f32, four lanes at a time.
+                            // dot · sa · sb rounded once to f32, four lanes at a time.
                             let half = |lanes: __m128i, at: usize| {
-                                _mm256_cvtpd_ps(_mm256_mul_pd(
-                                    _mm256_mul_pd(_mm256_cvtepi32_pd(lanes), _mm256_set1_pd(sa)),
-                                    _mm256_loadu_pd(meta.scale.as_ptr().add(8 * q + at)),
-                                ))
+                                round_once_4(
+                                    lanes,
+                                    _mm256_mul_pd(
+                                        _mm256_set1_pd(sa),
+                                        _mm256_loadu_pd(meta.scale.as_ptr().add(8 * q + at)),
+                                    ),
+                                )
                             };
                             _mm256_set_m128(
                                 half(_mm256_extracti128_si256::<1>(dot), 4),
@@ -468,11 +505,7 @@ unsafe fn mx_kernel_4x32(
                         // SAFETY: 8 f64 at blk·NR + 16h + 8q, inside the block's NR entries.
                         let sbv =
                             unsafe { _mm512_loadu_pd(meta.scale.as_ptr().add(16 * h + 8 * q)) };
-                        // Exact in f64 (an integer times powers of two), one rounding to f32.
-                        *half = _mm512_cvtpd_ps(_mm512_mul_pd(
-                            _mm512_mul_pd(_mm512_cvtepi32_pd(lanes), sav),
-                            sbv,
-                        ));
+                        *half = round_once_8(lanes, _mm512_mul_pd(sav, sbv));
                     }
                     let v = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(halves[0]), halves[1]);
                     y_r[h] = _mm512_add_ps(y_r[h], v);
@@ -487,4 +520,78 @@ unsafe fn mx_kernel_4x32(
             _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + 16), y_r[1]);
         }
     }
+}
+
+/// dot · s rounded once to f32, eight lanes (`s` = sa · sb, exact in f64: two f32 values or
+/// two powers of two): the f64 product p, its exact residual by FMA, and p moved to its odd
+/// neighbour on the residual's side when it is inexact and even — round to odd, whose
+/// rounding to f32 is the correctly rounded product (53 ≥ 24 + 2). `codec::exact::round_once`'s
+/// fast path lane for lane; an exact product (every MX block) is p itself, a NaN scale NaN.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn round_once_8(dot: __m256i, s: __m512d) -> __m256 {
+    let d = _mm512_cvtepi32_pd(dot);
+    let p = _mm512_mul_pd(d, s);
+    let e = _mm512_fmsub_pd(d, s, p);
+    let bits = _mm512_castpd_si512(p);
+    let even = _mm512_testn_epi64_mask(bits, _mm512_set1_epi64(1));
+    let inexact = _mm512_cmp_pd_mask::<_CMP_NEQ_OQ>(e, _mm512_setzero_pd());
+    // +1 (away from zero) when e has p's sign, else −1.
+    let differ = _mm512_srai_epi64::<63>(_mm512_xor_si512(_mm512_castpd_si512(e), bits));
+    let step = _mm512_or_si512(differ, _mm512_set1_epi64(1));
+    let odd = _mm512_mask_add_epi64(bits, even & inexact, bits, step);
+    _mm512_cvtpd_ps(_mm512_castsi512_pd(odd))
+}
+
+/// [`round_once_8`] on AVX2 + FMA, four lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn round_once_4(dot: __m128i, s: __m256d) -> __m128 {
+    let d = _mm256_cvtepi32_pd(dot);
+    let p = _mm256_mul_pd(d, s);
+    let e = _mm256_fmsub_pd(d, s, p);
+    let bits = _mm256_castpd_si256(p);
+    let one = _mm256_set1_epi64x(1);
+    let even = _mm256_cmpeq_epi64(_mm256_and_si256(bits, one), _mm256_setzero_si256());
+    let inexact = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_NEQ_OQ>(e, _mm256_setzero_pd()));
+    let differ = _mm256_cmpgt_epi64(
+        _mm256_setzero_si256(),
+        _mm256_xor_si256(_mm256_castpd_si256(e), bits),
+    );
+    let step = _mm256_and_si256(
+        _mm256_or_si256(differ, one),
+        _mm256_and_si256(even, inexact),
+    );
+    _mm256_cvtpd_ps(_mm256_castsi256_pd(_mm256_add_epi64(bits, step)))
+}
+
+/// [`round_once_8`] on arrays (the test hook `simd::round_once_lanes`); the caller checks
+/// AVX-512 F/DQ.
+pub fn round_once_lanes_avx512(dot: [i32; 8], s: [f64; 8]) -> [f32; 8] {
+    let mut out = [0f32; 8];
+    // SAFETY: AVX-512 F and DQ are available (the caller checked); the arrays hold 8 lanes.
+    unsafe {
+        let v = round_once_8(
+            _mm256_loadu_si256(dot.as_ptr() as *const _),
+            _mm512_loadu_pd(s.as_ptr()),
+        );
+        _mm256_storeu_ps(out.as_mut_ptr(), v);
+    }
+    out
+}
+
+/// [`round_once_4`] on arrays, twice; the caller checks AVX2 and FMA.
+pub fn round_once_lanes_avx2(dot: [i32; 8], s: [f64; 8]) -> [f32; 8] {
+    let mut out = [0f32; 8];
+    // SAFETY: AVX2 and FMA are available (the caller checked); each half is 4 lanes.
+    unsafe {
+        for h in 0..2 {
+            let v = round_once_4(
+                _mm_loadu_si128(dot.as_ptr().add(4 * h) as *const _),
+                _mm256_loadu_pd(s.as_ptr().add(4 * h)),
+            );
+            _mm_storeu_ps(out.as_mut_ptr().add(4 * h), v);
+        }
+    }
+    out
 }
