@@ -876,3 +876,71 @@ fn mixed_int_kernel_agrees_with_the_segment_rule() {
         }
     }
 }
+
+/// The exact-f64 block kernel (MXFP8, MXFP6 E3M2 and mixed MX pairs, whose integers do not
+/// fit bytes) on every path against the general segment rule: the elements' extremes, scales
+/// from 2^−127 to 2^127 and NaN blocks, partial last blocks, blocks of 32 and 16.
+#[test]
+fn exact_f64_block_kernel_agrees_with_the_segment_rule() {
+    use qlab::codec::minifloat::{E2M1, E3M2, E4M3, E5M2};
+    use qlab::format::mx_element::MxElementMatrix;
+    use qlab::kernel::segments;
+    let pairs = [
+        (E4M3, E4M3),
+        (E3M2, E3M2),
+        (E2M1, E4M3),
+        (E4M3, E5M2),
+        (E5M2, E5M2),
+    ];
+    for (we, xe) in pairs {
+        for (m, k, n, block) in [
+            (5, 70, 9, 32),
+            (8, 64, 33, 16),
+            (3, 7, 2, 32),
+            (9, 130, 40, 32),
+        ] {
+            let cfg = MxConfig::new(BlockSize::Elements(block), ScaleRule::Floor);
+            let mut w = nasty(m, k, 51 + m as u64).into_data();
+            w[0] *= 1e36;
+            w[k.min(40) - 1] *= 1e-36;
+            if k > 35 {
+                w[k + 3] = f32::NAN;
+            }
+            let w = Matrix::new(m, k, w).unwrap();
+            let xt = nasty(n, k, 15 + n as u64);
+            let a = MxElementMatrix::quantize(we, &w, cfg).unwrap().fixed();
+            let b = MxElementMatrix::quantize(xe, &xt, cfg).unwrap().fixed();
+            let want = segments::gemm_general(&a, &b, Accumulator::F32);
+            let widest = |f: &segments::Fixed| f.ints.iter().map(|v| v.unsigned_abs()).max();
+            let bound =
+                u128::from(widest(&a).unwrap()) * u128::from(widest(&b).unwrap()) * block as u128;
+            let exact = bound < 1 << 53;
+            let shift = 2f64.powi(-(a.frac + b.frac));
+            let to_f64 = |f: &segments::Fixed| f.ints.iter().map(|&v| v as f64).collect::<Vec<_>>();
+            let sb: Vec<f64> = b.scales.iter().map(|&s| s * shift).collect();
+            // E5M2's integers (up to 2^31.8) overflow f64's significand in any pair: the
+            // kernel is not for them.
+            assert_eq!(exact, xe.name != "E5M2", "{}", we.name);
+            for isa in Isa::supported().into_iter().filter(|_| exact) {
+                let label = format!("{} · {} {isa:?} {m}×{k}×{n} b{block}", we.name, xe.name);
+                let got = simd::exact_f64_block_gemm(
+                    isa,
+                    (&to_f64(&a), &to_f64(&b)),
+                    (&a.scales, &sb),
+                    (m, n, k, block),
+                );
+                assert_eq!(got.is_some(), simd::has_exact_f64_blocks(isa), "{label}");
+                if let Some(got) = got {
+                    let got = Matrix::new(m, n, got).unwrap();
+                    assert_eq!(bits(&got), bits(&want), "{label}");
+                }
+                // And the dispatching GEMM, whichever path it takes.
+                assert_eq!(
+                    bits(&segments::gemm(&a, &b, Accumulator::F32)),
+                    bits(&want),
+                    "{label}"
+                );
+            }
+        }
+    }
+}

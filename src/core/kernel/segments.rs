@@ -237,6 +237,12 @@ mod same_blocks {
         }
         let (ma, mb) = (super::max_int(a), super::max_int(b));
         let bound = u128::from(ma) * u128::from(mb) * a.seg as u128;
+        if bound < 1 << 53
+            && acc == Accumulator::F32
+            && let Some(y) = exact_f64(a, b)
+        {
+            return Some(y);
+        }
         if bound < 1 << 31 && ma.max(mb) <= i16::MAX as u64 {
             let narrow = |f: &Fixed| f.ints.iter().map(|&v| v as i16).collect::<Vec<i16>>();
             let (ia, ib) = (narrow(a), narrow(b));
@@ -247,6 +253,25 @@ mod same_blocks {
             return Some(run(a, b, acc, (&a.ints, &b.ints), dot));
         }
         None
+    }
+
+    /// The SIMD twin of [`run`] (f32 sums), where the CPU has it: the integers as f64, x's
+    /// scales times 2^−(fa + fb).
+    fn exact_f64(a: &Fixed, b: &Fixed) -> Option<Matrix> {
+        let isa = crate::core::simd::active();
+        if !crate::core::simd::has_exact_f64_blocks(isa) {
+            return None;
+        }
+        let shift = crate::core::codec::e8m0::pow2(-(a.frac + b.frac));
+        let to_f64 = |f: &Fixed| f.ints.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+        let sb: Vec<f64> = b.scales.iter().map(|&s| s * shift).collect();
+        let y = crate::core::simd::exact_f64_block_gemm(
+            isa,
+            (&to_f64(a), &to_f64(b)),
+            (&a.scales, &sb),
+            (a.rows, b.rows, a.k, a.seg),
+        )?;
+        Matrix::new(a.rows, b.rows, y).ok()
     }
 
     /// [`run`] for i16 integers, four rows of W at a time through `simd::block_dots_4`.

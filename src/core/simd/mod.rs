@@ -645,6 +645,36 @@ pub fn round_once_lanes(isa: Isa, dot: [i32; 8], s: [f64; 8]) -> Option<[f32; 8]
     None
 }
 
+/// The block GEMM of integers held exactly in f64 (`a`: `m × k`, `b`: `n × k`), one
+/// power-of-two scale per row and block of `block` (`sa`: `m × blocks`, `sb`: `n × blocks`,
+/// NaN for a NaN block, every product of two exact in f64); per block the dot, exact because
+/// the caller checks max|a| · max|b| · block < 2^53, times both scales, rounded once to f32,
+/// summed in f32 in K order. On the AVX-512 paths; `None` elsewhere. Portable twin:
+/// `kernel::segments`'s same-block rule.
+pub fn exact_f64_block_gemm(
+    isa: Isa,
+    (a, b): (&[f64], &[f64]),
+    (sa, sb): (&[f64], &[f64]),
+    (m, n, k, block): (usize, usize, usize, usize),
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if has_exact_f64_blocks(isa) {
+        return Some(x86::exact_f64_block_gemm(
+            (a, b),
+            (sa, sb),
+            (m, n, k, block),
+        ));
+    }
+    let _ = (isa, a, b, sa, sb, m, n, k, block);
+    None
+}
+
+/// Whether [`exact_f64_block_gemm`] runs on `isa` (so that callers convert operands only
+/// then).
+pub fn has_exact_f64_blocks(isa: Isa) -> bool {
+    cfg!(target_arch = "x86_64") && isa.vector() == Isa::Avx512Vnni && isa.available()
+}
+
 /// The block dots of four rows of i16 integers against one: `out[blk][r] = Σ xs[r][k]·y[k]`
 /// over block `blk` (blocks of `seg` along the rows; the last may be shorter), in i32 — the
 /// caller guarantees that no block's sum leaves i32. Compiled for AVX2 (`vpmaddwd`) when

@@ -4,12 +4,14 @@
 //! quantizers), `f64` (the reference's dot tiles). Each names its portable twin.
 
 mod amx;
+mod exact_f64;
 mod f64;
 mod int8;
 mod mx;
 mod quant;
 
 pub use amx::available as amx_available;
+pub use exact_f64::block_gemm as exact_f64_block_gemm;
 pub use f64::{f64_dots_2x2, f64_dots_4x4};
 pub use int8::{bytemuck_i8, int8_gemm};
 pub use mx::{Elements, Scales, mx_gemm, round_once_lanes_avx2, round_once_lanes_avx512};

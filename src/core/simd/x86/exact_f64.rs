@@ -1,0 +1,152 @@
+//! The block GEMM of integer elements too wide for bytes (MXFP8 E4M3 as int · 2^−9 up to
+//! 2^17.8, MXFP6 E3M2, mixed MX pairs), exact in f64: every product is an integer and every
+//! partial sum of a block stays below 2^53 (the caller checks max|a| · max|b| · block), so
+//! FMA chains add without rounding and give the exact block dot. Each block's term is that
+//! dot times a power-of-two scale (exact), rounded once to f32, summed in f32 in K order —
+//! `kernel::segments`'s rule, whose same-block code (`run`) is the portable twin.
+//!
+//! Micro-kernel: 4 rows of W × 32 columns of xᵀ (16 zmm of f64 sums), the columns packed in
+//! panels of f64 along K.
+
+use std::arch::x86_64::*;
+
+use super::super::blocked::{self, MicroKernel, NR, TileOut};
+
+/// Rows of W per tile.
+const MR: usize = 4;
+
+/// y = A · Bᵀ: `a` (`m × k`) and `b` (`n × k`) integers held exactly in f64, blocks of
+/// `block` along K with one power-of-two scale each (`sa`: `m × blocks`, `sb`: `n × blocks`,
+/// NaN for a NaN block; their products exact in f64). Needs AVX-512 F (the caller checks).
+pub fn block_gemm(
+    (a, b): (&[f64], &[f64]),
+    (sa, sb): (&[f64], &[f64]),
+    (m, n, k, block): (usize, usize, usize, usize),
+) -> Vec<f32> {
+    if m == 0 || n == 0 {
+        return vec![0f32; m * n];
+    }
+    let blocks = k.div_ceil(block);
+    let panels = n.div_ceil(NR);
+    // Panels of NR columns along K (k-major inside a panel), and each panel's scales per
+    // block; padding columns are zero with scale zero.
+    let mut packed = vec![0f64; panels * NR * k];
+    let mut scales = vec![0f64; panels * blocks * NR];
+    blocked::for_chunks(&mut packed, NR * k, n * k * 8, |(p, dst)| {
+        for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
+            for (kk, &v) in b[j * k..(j + 1) * k].iter().enumerate() {
+                dst[kk * NR + c] = v;
+            }
+        }
+    });
+    for (p, dst) in scales.chunks_mut(blocks * NR).enumerate() {
+        for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
+            for blk in 0..blocks {
+                dst[blk * NR + c] = sb[j * blocks + blk];
+            }
+        }
+    }
+    // W's rows padded to whole tiles (zeros, scale zero).
+    let mp = m.div_ceil(MR) * MR;
+    let mut ap = a.to_vec();
+    ap.resize(mp * k, 0.0);
+    let mut sap = sa.to_vec();
+    sap.resize(mp * blocks, 0.0);
+    let tiles = Tiles {
+        a: &ap,
+        sa: &sap,
+        packed: &packed,
+        scales: &scales,
+        k,
+        block,
+        blocks,
+    };
+    blocked::gemm(&tiles, m, n, m * n * k)
+}
+
+struct Tiles<'a> {
+    a: &'a [f64],
+    sa: &'a [f64],
+    packed: &'a [f64],
+    scales: &'a [f64],
+    k: usize,
+    block: usize,
+    blocks: usize,
+}
+
+impl MicroKernel for Tiles<'_> {
+    const MR: usize = MR;
+    const TASK_ROWS: usize = MR * 8;
+
+    fn panel_bytes(&self) -> usize {
+        NR * self.k * 8
+    }
+
+    fn tile(&self, i0: usize, p: usize, mut out: TileOut<'_>) {
+        let (k, blocks) = (self.k, self.blocks);
+        let mut tile = [0f32; MR * NR];
+        // SAFETY: AVX-512 F is available (the dispatcher checked); the slices hold MR rows of
+        // k values and their MR · blocks scales, one panel of NR · k values and its
+        // blocks · NR scales.
+        unsafe {
+            kernel_4x32(
+                &self.a[i0 * k..(i0 + MR) * k],
+                &self.sa[i0 * blocks..(i0 + MR) * blocks],
+                &self.packed[p * NR * k..(p + 1) * NR * k],
+                &self.scales[p * blocks * NR..(p + 1) * blocks * NR],
+                (k, self.block),
+                &mut tile,
+            );
+        }
+        out.store(&tile);
+    }
+}
+
+/// MR rows against one panel, block by block: the exact f64 block dots (FMA chains), each
+/// times sa · sb (exact), rounded to f32 and added to the f32 sums.
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_4x32(
+    a: &[f64],
+    sa: &[f64],
+    panel: &[f64],
+    sb: &[f64],
+    (k, block): (usize, usize),
+    tile: &mut [f32; MR * NR],
+) {
+    let blocks = k.div_ceil(block);
+    let (pa, pb) = (a.as_ptr(), panel.as_ptr());
+    let mut y = [[_mm256_setzero_ps(); 4]; MR];
+    for blk in 0..blocks {
+        let mut acc = [[_mm512_setzero_pd(); 4]; MR];
+        for kk in blk * block..((blk + 1) * block).min(k) {
+            // SAFETY: kk < k: inside each of the MR rows and the panel's k groups of NR.
+            unsafe {
+                let bq: [__m512d; 4] =
+                    std::array::from_fn(|q| _mm512_loadu_pd(pb.add(kk * NR + 8 * q)));
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_pd(*pa.add(r * k + kk));
+                    for (acc_rq, &b) in acc_r.iter_mut().zip(&bq) {
+                        *acc_rq = _mm512_fmadd_pd(av, b, *acc_rq);
+                    }
+                }
+            }
+        }
+        for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
+            let s = _mm512_set1_pd(sa[r * blocks + blk]);
+            for (q, (&dot, y_rq)) in acc_r.iter().zip(y_r.iter_mut()).enumerate() {
+                // SAFETY: 8 scales at blk · NR + 8q, inside the panel's blocks · NR.
+                let sbq = unsafe { _mm512_loadu_pd(sb.as_ptr().add(blk * NR + 8 * q)) };
+                // Exact: an integer below 2^53 times a power of two in f64's range; one
+                // rounding to f32, then the f32 sum.
+                let v = _mm512_cvtpd_ps(_mm512_mul_pd(dot, _mm512_mul_pd(s, sbq)));
+                *y_rq = _mm256_add_ps(*y_rq, v);
+            }
+        }
+    }
+    for (r, y_r) in y.iter().enumerate() {
+        for (q, &v) in y_r.iter().enumerate() {
+            // SAFETY: the tile holds MR rows of NR f32.
+            unsafe { _mm256_storeu_ps(tile.as_mut_ptr().add(r * NR + 8 * q), v) };
+        }
+    }
+}
