@@ -570,7 +570,7 @@ fn element_encoder_agrees_with_encode_f32_across_the_f32_line() {
                     isa,
                     &enc,
                     &values,
-                    (values.len(), &[1.0]),
+                    (values.len(), &[1.0], false),
                     flush,
                     &mut got,
                 ) else {
@@ -940,6 +940,75 @@ fn exact_f64_block_kernel_agrees_with_the_segment_rule() {
                     bits(&want),
                     "{label}"
                 );
+            }
+        }
+    }
+}
+
+/// FP8's quantizer (v / s, a real f32 scale, then the element's rounding) on every ISA
+/// against the rule written out here: s = amax / max (1 for a zero row or tensor), code =
+/// `encode(v / s)`. Rows of lengths that are not multiples of any vector width, quotients at
+/// every element midpoint and one ulp either side, signed zeros, and rows so small that the
+/// scale is subnormal or flushes to 0 (then 1).
+#[test]
+fn fp8_quantizer_agrees_with_its_rule_on_every_isa() {
+    use qlab::codec::minifloat::{E4M3, E5M2};
+    use qlab::format::scaled_fp8::Fp8Matrix;
+    for el in [E4M3, E5M2] {
+        let positive = grid_values(&el);
+        let mids: Vec<f64> = positive.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
+        for &(rows, k) in &[(3usize, 77usize), (4, 160), (2, 3), (1, 1000)] {
+            let mut d = Vec::with_capacity(rows * k);
+            for r in 0..rows {
+                // Row 0 is tiny (a subnormal or zero scale), the others span binades.
+                let s0 = if r == 0 {
+                    1e-42
+                } else {
+                    0.37 * 4f64.powi(r as i32 * 3 - 4)
+                };
+                for c in 0..k {
+                    let v = if c == 0 {
+                        el.max() * s0
+                    } else if c % 17 == 5 {
+                        -0.0
+                    } else {
+                        mids[c % mids.len()] * s0
+                    };
+                    let v = v as f32;
+                    // One ulp either side (of the magnitude: zeros stay zeros).
+                    d.push(match c % 3 {
+                        _ if v == 0.0 => v,
+                        0 => v,
+                        1 => -f32::from_bits(v.to_bits() + 1),
+                        _ => f32::from_bits(v.to_bits() - 1),
+                    });
+                }
+            }
+            let m = Matrix::new(rows, k, d).unwrap();
+            for per_channel in [false, true] {
+                let scale = |vals: &[f32]| {
+                    let s = vals.iter().fold(0f32, |a, v| a.max(v.abs())) / el.max() as f32;
+                    if s > 0.0 { s } else { 1.0 }
+                };
+                for isa in Isa::supported() {
+                    let q = Fp8Matrix::quantize_with(isa, el, &m, per_channel);
+                    for r in 0..rows {
+                        let s = if per_channel {
+                            scale(m.row(r))
+                        } else {
+                            scale(m.data())
+                        };
+                        assert_eq!(q.row_scale(r).to_bits(), s.to_bits(), "{} {isa:?}", el.name);
+                        for (c, &v) in m.row(r).iter().enumerate() {
+                            assert_eq!(
+                                q.codes()[r * k + c],
+                                el.encode(f64::from(v / s)),
+                                "{} {isa:?} {rows}×{k} channel {per_channel}: {v:e} / {s:e}",
+                                el.name
+                            );
+                        }
+                    }
+                }
             }
         }
     }

@@ -159,7 +159,7 @@ pub fn quantize_parts_with(
                     isa,
                     &enc,
                     &row[start..],
-                    (block, &invs[j0..]),
+                    (block, &invs[j0..], false),
                     flush,
                     &mut cs[start..],
                 )

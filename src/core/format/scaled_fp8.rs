@@ -6,6 +6,7 @@
 use crate::core::codec::minifloat::Element;
 use crate::core::format::fixed::Fixed;
 use crate::core::matrix::Matrix;
+use crate::core::simd::{self, Isa};
 
 /// A matrix of FP8 codes with one f32 scale per tensor or per row.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,25 +19,46 @@ pub struct Fp8Matrix {
     scales: Vec<f32>,
 }
 
-fn scale_of(values: &[f32], el: &Element) -> f32 {
-    let amax = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let s = amax / el.max() as f32;
+/// amax / max, on the vector path where there is one (the values are finite, so its NaN
+/// rule never applies and the largest magnitude is the same).
+fn scale_of(isa: Isa, values: &[f32], el: &Element) -> f32 {
+    let mut amax = [0.0f32];
+    if simd::block_amaxes(isa, values, values.len().max(1), &mut amax).is_none() {
+        amax[0] = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    }
+    let s = amax[0] / el.max() as f32;
     if s > 0.0 { s } else { 1.0 }
 }
 
 impl Fp8Matrix {
     /// Quantizes `m` (rows along K, finite values: callers refuse NaN and Inf first).
     pub fn quantize(el: Element, m: &Matrix, per_channel: bool) -> Fp8Matrix {
+        Fp8Matrix::quantize_with(simd::active(), el, m, per_channel)
+    }
+
+    /// [`Fp8Matrix::quantize`] on a chosen instruction set; every path gives the same codes.
+    /// Per row, the vector path divides and codes whole vectors (`simd::element_codes`, the
+    /// row as one block), and the element's own rule codes what it leaves (the tail, or a
+    /// vector holding a value that is not finite).
+    pub fn quantize_with(isa: Isa, el: Element, m: &Matrix, per_channel: bool) -> Fp8Matrix {
         let (rows, k) = m.shape();
         let scales: Vec<f32> = if per_channel {
-            (0..rows).map(|r| scale_of(m.row(r), &el)).collect()
+            (0..rows).map(|r| scale_of(isa, m.row(r), &el)).collect()
         } else {
-            vec![scale_of(m.data(), &el)]
+            vec![scale_of(isa, m.data(), &el)]
         };
-        let mut codes = Vec::with_capacity(rows * k);
-        for r in 0..rows {
+        let enc = el.f32_encoder();
+        let mut codes = vec![0u8; rows * k];
+        for (r, cs) in codes.chunks_mut(k.max(1)).enumerate().take(rows) {
             let s = scales[if per_channel { r } else { 0 }];
-            codes.extend(m.row(r).iter().map(|&v| el.encode(f64::from(v / s))));
+            let row = m.row(r);
+            // The row is one block of one scale; its length rounded up to 16 passes every
+            // vector width's multiple-of check (only whole vectors are coded).
+            let whole_row = (k.next_multiple_of(16), &[s][..], true);
+            let done = simd::element_codes(isa, &enc, row, whole_row, false, cs).unwrap_or(0);
+            for (c, &v) in cs[done..].iter_mut().zip(&row[done..]) {
+                *c = el.encode(f64::from(v / s));
+            }
         }
         Fp8Matrix {
             element: el,

@@ -396,24 +396,25 @@ pub fn int8_quantize_row(
     None
 }
 
-/// Codes of v · `invs[j]` for a row's values in blocks of `block` (block j scaled by
-/// `invs[j]`) under ties to even, a negative zero stored as +0 when `flush_zero`, on the SIMD
-/// path: how many leading values it coded — whole vectors, up to the first vector holding a
-/// product that is not finite — for the caller's portable loop to go on from; `None` on the
-/// scalar path or for a block that is not a multiple of 8 (16 lanes on AVX-512 where the block
-/// is a multiple of 16, else 8 on AVX2). Portable twin:
-/// `Element::encode_f32`.
+/// Codes of v · `factors[j]` (or v / `factors[j]` when `divide`: FP8's real scales) for a
+/// row's values in blocks of `block` (block j scaled by `factors[j]`) under ties to even, a
+/// negative zero stored as +0 when `flush_zero`, on the SIMD path: how many leading values it
+/// coded — whole vectors, up to the first vector holding a scaled value that is not finite —
+/// for the caller's portable loop to go on from; `None` on the scalar path or for a block that
+/// is not a multiple of 8 (16 lanes on AVX-512 where the block is a multiple of 16, else 8 on
+/// AVX2). The product and the quotient are IEEE's, lane by lane as in scalar code. Portable
+/// twin: `Element::encode_f32`.
 pub fn element_codes(
     isa: Isa,
     e: &F32Encoder,
     src: &[f32],
-    (block, invs): (usize, &[f32]),
+    (block, factors, divide): (usize, &[f32], bool),
     flush_zero: bool,
     codes: &mut [u8],
 ) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Scalar && isa.available() && block > 0 {
-        let args = (block, invs);
+        let args = (block, factors, divide);
         if isa.vector() == Isa::Avx512Vnni && block.is_multiple_of(16) {
             // SAFETY: AVX-512 F is available (checked just above).
             return Some(unsafe { x86::element_codes_16s(e, src, args, flush_zero, codes) });
@@ -423,7 +424,7 @@ pub fn element_codes(
             return Some(unsafe { x86::element_codes_avx2(e, src, args, flush_zero, codes) });
         }
     }
-    let _ = (isa, e, src, block, invs, flush_zero, codes);
+    let _ = (isa, e, src, block, factors, divide, flush_zero, codes);
     None
 }
 

@@ -164,7 +164,7 @@ pub unsafe fn int8_quantize_8s_avx2(
 pub unsafe fn element_codes_avx2(
     e: &F32Encoder,
     src: &[f32],
-    (block, invs): (usize, &[f32]),
+    (block, invs, divide): (usize, &[f32], bool),
     flush_zero: bool,
     codes: &mut [u8],
 ) -> usize {
@@ -193,7 +193,12 @@ pub unsafe fn element_codes_avx2(
         }
         left -= 8;
         // SAFETY: i + 8 ≤ n ≤ both lengths.
-        let x = _mm256_mul_ps(unsafe { _mm256_loadu_ps(src.as_ptr().add(i)) }, inv);
+        let v = unsafe { _mm256_loadu_ps(src.as_ptr().add(i)) };
+        let x = if divide {
+            _mm256_div_ps(v, inv)
+        } else {
+            _mm256_mul_ps(v, inv)
+        };
         let bits = _mm256_castps_si256(x);
         if _mm256_movemask_epi8(_mm256_cmpeq_epi32(
             _mm256_and_si256(bits, exp_mask),
@@ -287,7 +292,7 @@ pub unsafe fn block_amaxes_avx2(src: &[f32], block: usize, out: &mut [f32]) {
 pub unsafe fn element_codes_16s(
     e: &F32Encoder,
     src: &[f32],
-    (block, invs): (usize, &[f32]),
+    (block, invs, divide): (usize, &[f32], bool),
     flush_zero: bool,
     codes: &mut [u8],
 ) -> usize {
@@ -313,7 +318,12 @@ pub unsafe fn element_codes_16s(
         }
         left -= 16;
         // SAFETY: i + 16 ≤ n ≤ both lengths.
-        let x = _mm512_mul_ps(unsafe { _mm512_loadu_ps(src.as_ptr().add(i)) }, inv);
+        let v = unsafe { _mm512_loadu_ps(src.as_ptr().add(i)) };
+        let x = if divide {
+            _mm512_div_ps(v, inv)
+        } else {
+            _mm512_mul_ps(v, inv)
+        };
         let bits = _mm512_castps_si512(x);
         if _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp_mask), exp_mask) != 0 {
             return i;
