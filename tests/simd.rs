@@ -1013,3 +1013,97 @@ fn fp8_quantizer_agrees_with_its_rule_on_every_isa() {
         }
     }
 }
+
+/// INT4 / INT8 per group (and per channel, per tensor): the quantizer on every ISA against
+/// the rule written out here — each segment's range by a plain fold from 0, its parameters
+/// by `Affine::fit_in`, each code by `Affine::quantize` at its flat index. Half the rows are
+/// built so that every quotient v / scale is an exact half-integer (ties for every rounding
+/// mode, on both sides of 0 and past the clamp); the rest are `nasty`. Group sizes that are
+/// and are not multiples of the vector widths.
+#[test]
+fn int_group_quantizer_agrees_with_its_rule_on_every_isa() {
+    use qlab::format::Affine;
+    use qlab::format::int_group::{Grouping, IntGroupConfig, IntGroupMatrix};
+    use qlab::format::{Rounding, Scheme};
+    let (rows, k) = (6, 200);
+    let mut d = nasty(rows, k, 5).into_data();
+    for r in (0..rows).step_by(2) {
+        for (c, v) in d[r * k..(r + 1) * k].iter_mut().enumerate() {
+            // Scale 2^e whatever the group: hi = 10 · 2^e and lo = −5 · 2^e open each run of
+            // 16 (asymmetric INT4 then has (hi − lo) / 15 = 2^e; symmetric, amax / 7 is not a
+            // power of two, so its quotients are not ties: the other rows' nasty values and
+            // the INT8 widths cover those).
+            let e = 2f32.powi((r as i32) - 3);
+            *v = match c % 16 {
+                0 => 10.0 * e,
+                1 => -5.0 * e,
+                t => (t as f32 - 8.5) * e * if c % 32 < 16 { 1.0 } else { 1.5 },
+            };
+        }
+    }
+    let m = Matrix::new(rows, k, d).unwrap();
+    let roundings = [
+        Rounding::HalfEven,
+        Rounding::HalfAway,
+        Rounding::Floor,
+        Rounding::Stochastic { seed: 9 },
+    ];
+    let groupings = [
+        Grouping::Group(16),
+        Grouping::Group(32),
+        Grouping::Group(7),
+        Grouping::Group(128),
+        Grouping::Channel,
+        Grouping::Tensor,
+    ];
+    for bits in [4, 8] {
+        for scheme in [Scheme::Asymmetric, Scheme::Symmetric] {
+            for grouping in groupings {
+                for rounding in roundings {
+                    let config = IntGroupConfig {
+                        bits,
+                        scheme,
+                        grouping,
+                        rounding,
+                    };
+                    let range = config.code_range();
+                    let seg = match grouping {
+                        Grouping::Group(g) => g,
+                        _ => k,
+                    };
+                    let fit = |vals: &[f32]| {
+                        let (lo, hi) = vals
+                            .iter()
+                            .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+                        Affine::fit_in(lo, hi, scheme, rounding, range)
+                    };
+                    let tensor = fit(m.data());
+                    for isa in Isa::supported() {
+                        let label =
+                            format!("{isa:?} int{bits} {scheme:?} {grouping:?} {rounding:?}");
+                        let q = IntGroupMatrix::quantize_with(isa, &m, config).unwrap();
+                        for r in 0..rows {
+                            for (j, vals) in m.row(r).chunks(seg).enumerate() {
+                                let p = if grouping == Grouping::Tensor {
+                                    tensor
+                                } else {
+                                    fit(vals)
+                                };
+                                assert_eq!(q.param(r, j * seg), p, "{label} row {r} group {j}");
+                                for (t, &v) in vals.iter().enumerate() {
+                                    let c = j * seg + t;
+                                    let want = p.quantize(v, rounding, (r * k + c) as u64, range);
+                                    assert_eq!(
+                                        q.codes()[r * k + c],
+                                        want,
+                                        "{label} ({r}, {c}) {v:e}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

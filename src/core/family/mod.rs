@@ -282,24 +282,6 @@ pub trait Blocks {
     }
 }
 
-/// The index of the first value that is NaN or ±Inf: the families' `unrepresentable` for
-/// formats without them. A branch-free pass over chunks (which vectorises: an exponent field
-/// of all ones is the test) finds the chunk; only that chunk is searched value by value.
-pub fn first_non_finite(data: &[f32]) -> Option<usize> {
-    const CHUNK: usize = 256;
-    let bad = |c: &[f32]| {
-        c.iter().fold(false, |any, v| {
-            any | (v.to_bits() & 0x7F80_0000 == 0x7F80_0000)
-        })
-    };
-    let chunk = data.chunks(CHUNK).position(bad)?;
-    let start = chunk * CHUNK;
-    data[start..]
-        .iter()
-        .position(|v| !v.is_finite())
-        .map(|i| start + i)
-}
-
 /// ⌊log2 s⌋ of a positive finite scale, exactly from its bits.
 pub fn floor_log2(s: f64) -> Option<i32> {
     (s > 0.0 && s.is_finite()).then(|| {
@@ -821,27 +803,4 @@ pub fn families_with(key: &str) -> Vec<&'static dyn Family> {
         .copied()
         .filter(|f| knob_for_key(*f, key).is_some())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_non_finite;
-
-    #[test]
-    fn first_non_finite_is_the_first_nan_or_inf_wherever_it_lies() {
-        // Finite extremes (the largest, the smallest subnormal, −0) are never reported.
-        let finite = [f32::MAX, -f32::MAX, f32::from_bits(1), -0.0, 1.0];
-        let base: Vec<f32> = (0..1000).map(|i| finite[i % finite.len()]).collect();
-        assert_eq!(first_non_finite(&base), None);
-        assert_eq!(first_non_finite(&[]), None);
-        for bad in [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-            // Chunk edges (255 | 256), the ends, and a second bad value after the first.
-            for at in [0, 1, 255, 256, 257, 511, 999] {
-                let mut d = base.clone();
-                d[at] = bad;
-                d[999.min(at + 300)] = f32::NAN;
-                assert_eq!(first_non_finite(&d), Some(at), "{bad} at {at}");
-            }
-        }
-    }
 }

@@ -9,6 +9,7 @@ use crate::core::error::{Error, Result};
 use crate::core::format::fixed::{Fixed, Fixed8};
 use crate::core::format::int8::{Affine, Rounding, Scheme};
 use crate::core::matrix::Matrix;
+use crate::core::simd::{self, Isa};
 
 /// How the scales tile a matrix (rows along K).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +59,14 @@ pub struct IntGroupMatrix {
 impl IntGroupMatrix {
     /// Quantizes `m` (rows along K, finite values: callers refuse NaN and Inf first).
     pub fn quantize(m: &Matrix, config: IntGroupConfig) -> Result<Self> {
+        IntGroupMatrix::quantize_with(simd::active(), m, config)
+    }
+
+    /// [`IntGroupMatrix::quantize`] on a chosen instruction set; every path gives the same
+    /// codes. Each group's range by `simd::min_max_finite`, its codes by INT8's row quantizer
+    /// (`simd::int8_quantize_row`, with this width's code range) for whole vectors and by
+    /// [`Affine::quantize`] for the rest.
+    pub fn quantize_with(isa: Isa, m: &Matrix, config: IntGroupConfig) -> Result<Self> {
         let (rows, k) = m.shape();
         if config.grouping == Grouping::Group(0) {
             return Err(Error::Invalid(
@@ -70,9 +79,15 @@ impl IntGroupMatrix {
         };
         let range = config.code_range();
         let fit = |values: &[f32]| {
-            let (lo, hi) = values
-                .iter()
-                .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            // 0 is in the range (both schemes' fits take it in anyway); a NaN, which callers
+            // refuse, is passed over as the portable fold passes over it.
+            let (lo, hi) = simd::min_max_finite(isa, values)
+                .unwrap_or_else(|| simd::min_max_finite_portable(values))
+                .unwrap_or_else(|| {
+                    values
+                        .iter()
+                        .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+                });
             Affine::fit_in(lo, hi, config.scheme, config.rounding, range)
         };
         let segments = k.div_ceil(seg);
@@ -90,14 +105,22 @@ impl IntGroupMatrix {
             )));
         }
         let mut codes = vec![0i8; rows * k];
-        for r in 0..rows {
-            for (c, &v) in m.row(r).iter().enumerate() {
-                let p = if params.len() == 1 {
-                    params[0]
+        for (r, row_codes) in codes.chunks_mut(k.max(1)).enumerate().take(rows) {
+            let chunks = row_codes.chunks_mut(seg).zip(m.row(r).chunks(seg));
+            for (j, (dst, src)) in chunks.enumerate() {
+                let p = params[if params.len() == 1 {
+                    0
                 } else {
-                    params[r * segments + c / seg]
-                };
-                codes[r * k + c] = p.quantize(v, config.rounding, (r * k + c) as u64, range);
+                    r * segments + j
+                }];
+                let (scale, zp) = (p.scale, p.zero_point);
+                let done =
+                    simd::int8_quantize_row(isa, src, (scale, zp), range, config.rounding, dst)
+                        .unwrap_or(0);
+                let base = r * k + j * seg;
+                for (c, (d, &v)) in dst.iter_mut().zip(src).enumerate().skip(done) {
+                    *d = p.quantize(v, config.rounding, (base + c) as u64, range);
+                }
             }
         }
         Ok(IntGroupMatrix {
