@@ -1107,3 +1107,63 @@ fn int_group_quantizer_agrees_with_its_rule_on_every_isa() {
         }
     }
 }
+
+/// NVFP4's quantizer on every ISA against its rule written out the plain way (torchao's
+/// steps: amax by a fold, the E4M3 byte by `Element::encode`, each code by `e2m1::encode` of
+/// the clamped quotient). Blocks whose quotients are exact E2M1 midpoints (a tensor amax of
+/// 336 makes s_t = 1/8, a block amax of 6 · 2^e makes the block scale a power of two), nasty
+/// blocks, and rows whose last block is short.
+#[test]
+fn nvfp4_quantizer_agrees_with_its_rule_on_every_isa() {
+    use qlab::codec::e2m1;
+    use qlab::codec::minifloat::E4M3;
+    use qlab::format::nvfp4::Nvfp4Matrix;
+    let mids = [0.25f32, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 0.0, 6.5];
+    for &(rows, k) in &[(4usize, 64usize), (3, 77), (2, 5), (5, 160)] {
+        let mut d = nasty(rows, k, 3 + k as u64).into_data();
+        for (i, v) in d.iter_mut().enumerate() {
+            let (r, c) = (i / k, i % k);
+            if r % 2 == 0 {
+                let e = 2f32.powi((c / 16) as i32 % 6 - 3);
+                let sign = if c % 3 == 1 { -1.0 } else { 1.0 };
+                *v = if c % 16 == 0 {
+                    6.0 * e
+                } else {
+                    sign * mids[c % mids.len()] * e
+                };
+            }
+        }
+        d[0] = 336.0;
+        let m = Matrix::new(rows, k, d).unwrap();
+        for two_level in [true, false] {
+            let amax = |v: &[f32]| v.iter().fold(0f32, |a, x| a.max(x.abs()));
+            let t = if two_level {
+                let t = amax(m.data()) / (448.0 * 6.0);
+                if t.is_normal() { t } else { 1.0 }
+            } else {
+                1.0
+            };
+            let (mut codes, mut bytes) = (Vec::new(), Vec::new());
+            for r in 0..rows {
+                for vals in m.row(r).chunks(16) {
+                    let b = amax(vals) / 6.0;
+                    let s = if two_level { b / t } else { b };
+                    let byte = E4M3.encode(f64::from(s.clamp(2f32.powi(-6), 448.0)));
+                    let total = t * E4M3.decode(byte);
+                    codes.extend(
+                        vals.iter()
+                            .map(|&v| e2m1::encode((v / total).clamp(-6.0, 6.0))),
+                    );
+                    bytes.push(byte);
+                }
+            }
+            for isa in Isa::supported() {
+                let q = Nvfp4Matrix::quantize_with(isa, &m, two_level);
+                let label = format!("{isa:?} {rows}×{k} two-level {two_level}");
+                assert_eq!(q.tensor_scale().to_bits(), t.to_bits(), "{label}");
+                assert_eq!(q.scales(), &bytes[..], "{label}");
+                assert_eq!(q.codes(), &codes[..], "{label}");
+            }
+        }
+    }
+}

@@ -9,9 +9,10 @@
 //! - P = E2M1(clamp(v / total, −6, 6)), a true division; the value is P · total.
 
 use crate::core::codec::e2m1;
-use crate::core::codec::minifloat::E4M3;
+use crate::core::codec::minifloat::{E2M1, E4M3};
 use crate::core::format::fixed::Fixed;
 use crate::core::matrix::Matrix;
+use crate::core::simd::{self, Isa};
 
 /// Elements per NVFP4 block.
 pub const BLOCK: usize = 16;
@@ -30,17 +31,32 @@ pub struct Nvfp4Matrix {
     scales: Vec<u8>,
 }
 
-/// The largest magnitude of finite values (callers refuse NaN and Inf first).
-fn amax(values: &[f32]) -> f32 {
-    values.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+/// The largest magnitude of each run of `len` finite values (callers refuse NaN and Inf
+/// first), on the vector path where there is one.
+fn amaxes(isa: Isa, values: &[f32], len: usize, out: &mut [f32]) {
+    if simd::block_amaxes(isa, values, len, out).is_none() {
+        for (o, b) in out.iter_mut().zip(values.chunks(len)) {
+            *o = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        }
+    }
 }
 
 impl Nvfp4Matrix {
     /// Quantizes `m` (rows along K, finite values).
     pub fn quantize(m: &Matrix, two_level: bool) -> Nvfp4Matrix {
+        Nvfp4Matrix::quantize_with(simd::active(), m, two_level)
+    }
+
+    /// [`Nvfp4Matrix::quantize`] on a chosen instruction set; every path gives the same
+    /// bytes. Per row: the blocks' amax, their E4M3 bytes (`encode_f32`, the bit rule), then
+    /// the codes v / total by the vector element encoder (E2M1 saturates at ±6, as the clamp
+    /// does) and by `e2m1::encode` for what it leaves (a short last block).
+    pub fn quantize_with(isa: Isa, m: &Matrix, two_level: bool) -> Nvfp4Matrix {
         let (rows, k) = m.shape();
         let tensor_scale = if two_level {
-            let t = amax(m.data()) / (448.0 * 6.0);
+            let mut a = [0.0f32];
+            amaxes(isa, m.data(), m.data().len().max(1), &mut a);
+            let t = a[0] / (448.0 * 6.0);
             if t.is_normal() { t } else { 1.0 }
         } else {
             1.0
@@ -48,21 +64,28 @@ impl Nvfp4Matrix {
         let per_row = k.div_ceil(BLOCK);
         let mut codes = vec![0u8; rows * k];
         let mut scales = vec![0u8; rows * per_row];
-        for r in 0..rows {
-            for (j, (vals, cs)) in m
-                .row(r)
-                .chunks(BLOCK)
-                .zip(codes[r * k..(r + 1) * k].chunks_mut(BLOCK))
-                .enumerate()
-            {
-                let b = amax(vals) / 6.0;
+        let e4m3: [f32; 256] = std::array::from_fn(|c| E4M3.decode(c as u8));
+        let e2m1_enc = E2M1.f32_encoder();
+        let (mut amax, mut totals) = (vec![0f32; per_row], vec![0f32; per_row]);
+        for ((row, cs), bytes) in (0..rows)
+            .map(|r| m.row(r))
+            .zip(codes.chunks_mut(k.max(1)))
+            .zip(scales.chunks_mut(per_row.max(1)))
+        {
+            amaxes(isa, row, BLOCK, &mut amax);
+            for ((byte, total), &a) in bytes.iter_mut().zip(&mut totals).zip(&amax) {
+                let b = a / 6.0;
                 let s = if two_level { b / tensor_scale } else { b };
-                let byte = E4M3.encode(f64::from(s.clamp(SCALE_MIN, SCALE_MAX)));
-                let total = tensor_scale * E4M3.decode(byte);
-                for (c, &v) in cs.iter_mut().zip(vals) {
-                    *c = e2m1::encode((v / total).clamp(-6.0, 6.0));
-                }
-                scales[r * per_row + j] = byte;
+                let s = s.clamp(SCALE_MIN, SCALE_MAX);
+                *byte = E4M3
+                    .encode_f32(s)
+                    .unwrap_or_else(|| E4M3.encode(f64::from(s)));
+                *total = tensor_scale * e4m3[usize::from(*byte)];
+            }
+            let done = simd::element_codes(isa, &e2m1_enc, row, (BLOCK, &totals, true), false, cs)
+                .unwrap_or(0);
+            for (c, (code, &v)) in cs.iter_mut().zip(row).enumerate().skip(done) {
+                *code = e2m1::encode((v / totals[c / BLOCK]).clamp(-6.0, 6.0));
             }
         }
         Nvfp4Matrix {
