@@ -928,6 +928,7 @@ fn exact_f64_block_kernel_agrees_with_the_segment_rule() {
                     (&to_f64(&a), &to_f64(&b)),
                     (&a.scales, &sb),
                     (m, n, k, block),
+                    false,
                 );
                 assert_eq!(got.is_some(), simd::has_exact_f64_blocks(isa), "{label}");
                 if let Some(got) = got {
@@ -1163,6 +1164,65 @@ fn nvfp4_quantizer_agrees_with_its_rule_on_every_isa() {
                 assert_eq!(q.tensor_scale().to_bits(), t.to_bits(), "{label}");
                 assert_eq!(q.scales(), &bytes[..], "{label}");
                 assert_eq!(q.codes(), &codes[..], "{label}");
+            }
+        }
+    }
+}
+
+/// FP8 with real scales (per tensor and per channel, on either side) on the exact-f64 block
+/// kernel's round-once epilogue, against the general segment rule (`round_once` in 192-bit
+/// integers) on every ISA, in both accumulators (one term per element: they agree). E5M2's
+/// integers are too wide for the kernel: its GEMM must still be the rule's.
+#[test]
+fn fp8_gemm_agrees_with_the_segment_rule_on_every_isa() {
+    use qlab::codec::minifloat::{E4M3, E5M2};
+    use qlab::format::scaled_fp8::Fp8Matrix;
+    use qlab::kernel::segments;
+    for el in [E4M3, E5M2] {
+        for (m, k, n) in [(5, 70, 9), (8, 256, 33), (3, 7, 2), (9, 130, 40)] {
+            let mut w = nasty(m, k, 71 + m as u64).into_data();
+            // A row of huge values and one of tiny ones (per channel: far-apart scales).
+            w[..k].iter_mut().for_each(|v| *v *= 3e30);
+            w[k..2 * k.min(m * k / 2)]
+                .iter_mut()
+                .for_each(|v| *v *= 1e-30);
+            let w = Matrix::new(m, k, w).unwrap();
+            let xt = nasty(n, k, 29 + n as u64);
+            for (wc, xc) in [(false, false), (true, true), (false, true), (true, false)] {
+                let a = Fp8Matrix::quantize(el, &w, wc).fixed();
+                let b = Fp8Matrix::quantize(el, &xt, xc).fixed();
+                for acc in [Accumulator::F32, Accumulator::F64] {
+                    let want = segments::gemm_general(&a, &b, acc);
+                    let label = format!("{} {m}×{k}×{n} channel {wc}/{xc} {acc:?}", el.name);
+                    // The dispatching GEMM, whichever path this CPU takes.
+                    assert_eq!(bits(&segments::gemm(&a, &b, acc)), bits(&want), "{label}");
+                    if el.name == "E5M2" {
+                        continue;
+                    }
+                    let shift = 2f64.powi(-(a.frac + b.frac));
+                    let to_f64 =
+                        |f: &segments::Fixed| f.ints.iter().map(|&v| v as f64).collect::<Vec<_>>();
+                    let sa: Vec<f64> = (0..m)
+                        .map(|r| a.scales[r.min(a.scales.len() - 1)])
+                        .collect();
+                    let sb: Vec<f64> = (0..n)
+                        .map(|r| b.scales[r.min(b.scales.len() - 1)] * shift)
+                        .collect();
+                    for isa in Isa::supported() {
+                        let got = simd::exact_f64_block_gemm(
+                            isa,
+                            (&to_f64(&a), &to_f64(&b)),
+                            (&sa, &sb),
+                            (m, n, k, k),
+                            true,
+                        );
+                        assert_eq!(got.is_some(), simd::has_exact_f64_blocks(isa), "{label}");
+                        if let Some(got) = got {
+                            let got = Matrix::new(m, n, got).unwrap();
+                            assert_eq!(bits(&got), bits(&want), "{isa:?} {label}");
+                        }
+                    }
+                }
             }
         }
     }

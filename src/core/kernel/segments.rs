@@ -230,18 +230,35 @@ mod same_blocks {
         })
     }
 
+    /// Whether every scale is a positive finite f32 value (so that the product of two is
+    /// exact in f64 and far inside its normal range).
+    fn f32_values(scales: &[f64]) -> bool {
+        scales
+            .iter()
+            .all(|&s| s > 0.0 && s.is_finite() && f64::from(s as f32) == s)
+    }
+
     /// `None` when the operands are not of this case.
     pub fn gemm(a: &Fixed, b: &Fixed, acc: Accumulator) -> Option<Matrix> {
-        if a.seg != b.seg || a.seg == 0 || !powers_of_two(&a.scales) || !powers_of_two(&b.scales) {
+        if a.seg != b.seg || a.seg == 0 {
             return None;
         }
+        let pow2 = powers_of_two(&a.scales) && powers_of_two(&b.scales);
         let (ma, mb) = (super::max_int(a), super::max_int(b));
         let bound = u128::from(ma) * u128::from(mb) * a.seg as u128;
+        // One term per element (one segment spans K: FP8's tensor and channel scales) sums
+        // the same in either accumulator: 0 + t, in f32 or in f64 and back.
+        let one_term = a.seg >= a.k;
+        let real = !pow2 && one_term && f32_values(&a.scales) && f32_values(&b.scales);
         if bound < 1 << 53
-            && acc == Accumulator::F32
-            && let Some(y) = exact_f64(a, b)
+            && (acc == Accumulator::F32 || one_term)
+            && (pow2 || real)
+            && let Some(y) = exact_f64(a, b, real)
         {
             return Some(y);
+        }
+        if !pow2 {
+            return None;
         }
         if bound < 1 << 31 && ma.max(mb) <= i16::MAX as u64 {
             let narrow = |f: &Fixed| f.ints.iter().map(|&v| v as i16).collect::<Vec<i16>>();
@@ -255,9 +272,9 @@ mod same_blocks {
         None
     }
 
-    /// The SIMD twin of [`run`] (f32 sums), where the CPU has it: the integers as f64, x's
-    /// scales times 2^−(fa + fb).
-    fn exact_f64(a: &Fixed, b: &Fixed) -> Option<Matrix> {
+    /// The SIMD twin of [`run`] (f32 sums) and, with `real` scales, of the general rule's
+    /// `round_once`, where the CPU has it: the integers as f64, x's scales times 2^−(fa + fb).
+    fn exact_f64(a: &Fixed, b: &Fixed, real: bool) -> Option<Matrix> {
         let isa = crate::core::simd::active();
         if !crate::core::simd::has_exact_f64_blocks(isa) {
             return None;
@@ -270,6 +287,7 @@ mod same_blocks {
             (&to_f64(a), &to_f64(b)),
             (&a.scales, &sb),
             (a.rows, b.rows, a.k, a.seg),
+            real,
         )?;
         Matrix::new(a.rows, b.rows, y).ok()
     }

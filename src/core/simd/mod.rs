@@ -646,17 +646,18 @@ pub fn round_once_lanes(isa: Isa, dot: [i32; 8], s: [f64; 8]) -> Option<[f32; 8]
     None
 }
 
-/// The block GEMM of integers held exactly in f64 (`a`: `m × k`, `b`: `n × k`), one
-/// power-of-two scale per row and block of `block` (`sa`: `m × blocks`, `sb`: `n × blocks`,
-/// NaN for a NaN block, every product of two exact in f64); per block the dot, exact because
-/// the caller checks max|a| · max|b| · block < 2^53, times both scales, rounded once to f32,
-/// summed in f32 in K order. On the AVX-512 paths; `None` elsewhere. Portable twin:
-/// `kernel::segments`'s same-block rule.
+/// The block GEMM of integers held exactly in f64 (`a`: `m × k`, `b`: `n × k`), one scale
+/// per row and block of `block` (`sa`: `m × blocks`, `sb`: `n × blocks`, NaN for a NaN block)
+/// — powers of two, or any positive f32 values when `real_scales` (every product of two
+/// exact in f64); per block the dot, exact because the caller checks max|a| · max|b| · block
+/// < 2^53, times both scales, rounded once to f32, summed in f32 in K order. On the AVX-512
+/// paths; `None` elsewhere. Portable twin: `kernel::segments`'s rule.
 pub fn exact_f64_block_gemm(
     isa: Isa,
     (a, b): (&[f64], &[f64]),
     (sa, sb): (&[f64], &[f64]),
     (m, n, k, block): (usize, usize, usize, usize),
+    real_scales: bool,
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
     if has_exact_f64_blocks(isa) {
@@ -664,9 +665,10 @@ pub fn exact_f64_block_gemm(
             (a, b),
             (sa, sb),
             (m, n, k, block),
+            real_scales,
         ));
     }
-    let _ = (isa, a, b, sa, sb, m, n, k, block);
+    let _ = (isa, a, b, sa, sb, m, n, k, block, real_scales);
     None
 }
 

@@ -3,7 +3,11 @@
 //! partial sum of a block stays below 2^53 (the caller checks max|a| · max|b| · block), so
 //! FMA chains add without rounding and give the exact block dot. Each block's term is that
 //! dot times a power-of-two scale (exact), rounded once to f32, summed in f32 in K order —
-//! `kernel::segments`'s rule, whose same-block code (`run`) is the portable twin.
+//! `kernel::segments`'s rule, whose same-block code (`run`) is the portable twin. With real
+//! scales (f32 values: FP8's per-tensor and per-channel scales, one block per row) the
+//! product dot · sa · sb is rounded once by `codec::exact::round_once`'s fast path — the f64
+//! product, its FMA residual, a round-to-odd nudge, then f32 — whose twin is the general
+//! segment rule.
 //!
 //! Micro-kernel: 4 rows of W × 32 columns of xᵀ (16 zmm of f64 sums), the columns packed in
 //! panels of f64 along K.
@@ -17,11 +21,14 @@ const MR: usize = 4;
 
 /// y = A · Bᵀ: `a` (`m × k`) and `b` (`n × k`) integers held exactly in f64, blocks of
 /// `block` along K with one power-of-two scale each (`sa`: `m × blocks`, `sb`: `n × blocks`,
-/// NaN for a NaN block; their products exact in f64). Needs AVX-512 F (the caller checks).
+/// NaN for a NaN block; their products exact in f64). `real_scales`: the scales are any
+/// f32 values (each product sa · sb, exact in f64, then times the dot rounded once with the
+/// FMA residual), not only powers of two. Needs AVX-512 F and DQ (the caller checks).
 pub fn block_gemm(
     (a, b): (&[f64], &[f64]),
     (sa, sb): (&[f64], &[f64]),
     (m, n, k, block): (usize, usize, usize, usize),
+    real_scales: bool,
 ) -> Vec<f32> {
     if m == 0 || n == 0 {
         return vec![0f32; m * n];
@@ -60,6 +67,7 @@ pub fn block_gemm(
         k,
         block,
         blocks,
+        real_scales,
     };
     blocked::gemm(&tiles, m, n, m * n * k)
 }
@@ -72,6 +80,7 @@ struct Tiles<'a> {
     k: usize,
     block: usize,
     blocks: usize,
+    real_scales: bool,
 }
 
 impl MicroKernel for Tiles<'_> {
@@ -85,32 +94,37 @@ impl MicroKernel for Tiles<'_> {
     fn tile(&self, i0: usize, p: usize, mut out: TileOut<'_>) {
         let (k, blocks) = (self.k, self.blocks);
         let mut tile = [0f32; MR * NR];
-        // SAFETY: AVX-512 F is available (the dispatcher checked); the slices hold MR rows of
+        // SAFETY: AVX-512 F/DQ are available (the dispatcher checked); the slices hold MR rows of
         // k values and their MR · blocks scales, one panel of NR · k values and its
         // blocks · NR scales.
+        let args = (
+            &self.a[i0 * k..(i0 + MR) * k],
+            &self.sa[i0 * blocks..(i0 + MR) * blocks],
+            &self.packed[p * NR * k..(p + 1) * NR * k],
+            &self.scales[p * blocks * NR..(p + 1) * blocks * NR],
+            (k, self.block),
+        );
         unsafe {
-            kernel_4x32(
-                &self.a[i0 * k..(i0 + MR) * k],
-                &self.sa[i0 * blocks..(i0 + MR) * blocks],
-                &self.packed[p * NR * k..(p + 1) * NR * k],
-                &self.scales[p * blocks * NR..(p + 1) * blocks * NR],
-                (k, self.block),
-                &mut tile,
-            );
+            if self.real_scales {
+                kernel_4x32::<true>(args, &mut tile);
+            } else {
+                kernel_4x32::<false>(args, &mut tile);
+            }
         }
         out.store(&tile);
     }
 }
 
+/// The operands of one tile: MR rows of W and their scales, one panel and its scales, (k,
+/// block).
+type TileArgs<'a> = (&'a [f64], &'a [f64], &'a [f64], &'a [f64], (usize, usize));
+
 /// MR rows against one panel, block by block: the exact f64 block dots (FMA chains), each
-/// times sa · sb (exact), rounded to f32 and added to the f32 sums.
-#[target_feature(enable = "avx512f")]
-unsafe fn kernel_4x32(
-    a: &[f64],
-    sa: &[f64],
-    panel: &[f64],
-    sb: &[f64],
-    (k, block): (usize, usize),
+/// times sa · sb (exact), rounded once to f32 (`REAL`: with the residual's nudge) and added
+/// to the f32 sums.
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn kernel_4x32<const REAL: bool>(
+    (a, sa, panel, sb, (k, block)): TileArgs<'_>,
     tile: &mut [f32; MR * NR],
 ) {
     let blocks = k.div_ceil(block);
@@ -136,9 +150,15 @@ unsafe fn kernel_4x32(
             for (q, (&dot, y_rq)) in acc_r.iter().zip(y_r.iter_mut()).enumerate() {
                 // SAFETY: 8 scales at blk · NR + 8q, inside the panel's blocks · NR.
                 let sbq = unsafe { _mm512_loadu_pd(sb.as_ptr().add(blk * NR + 8 * q)) };
-                // Exact: an integer below 2^53 times a power of two in f64's range; one
-                // rounding to f32, then the f32 sum.
-                let v = _mm512_cvtpd_ps(_mm512_mul_pd(dot, _mm512_mul_pd(s, sbq)));
+                // sa · sb is exact (a power of two, or two f32 significands in 53 bits).
+                let scale = _mm512_mul_pd(s, sbq);
+                let v = if REAL {
+                    round_once_8(dot, scale)
+                } else {
+                    // Exact: an integer below 2^53 times a power of two in f64's range; one
+                    // rounding to f32.
+                    _mm512_cvtpd_ps(_mm512_mul_pd(dot, scale))
+                };
                 *y_rq = _mm256_add_ps(*y_rq, v);
             }
         }
@@ -149,4 +169,24 @@ unsafe fn kernel_4x32(
             unsafe { _mm256_storeu_ps(tile.as_mut_ptr().add(r * NR + 8 * q), v) };
         }
     }
+}
+
+/// dot · s rounded once to f32, for an exact integer |dot| < 2^53 and s > 0 whose product
+/// stays far inside f64's normal range (f32 scales: 2^±300 at most): the f64 product p, its
+/// exact residual e = dot · s − p (one FMA), p moved one step toward e when p is even and e
+/// ≠ 0 (round to odd, 53 ≥ 24 + 2 bits), then f32 — `codec::exact::round_once`'s fast path
+/// lane by lane. A zero dot gives +0; a NaN scale NaN (no nudge: the compare is ordered).
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq")]
+pub(super) fn round_once_8(dot: __m512d, s: __m512d) -> __m256 {
+    let p = _mm512_mul_pd(dot, s);
+    let e = _mm512_fmsub_pd(dot, s, p);
+    let bits = _mm512_castpd_si512(p);
+    let even = _mm512_testn_epi64_mask(bits, _mm512_set1_epi64(1));
+    let inexact = _mm512_cmp_pd_mask::<_CMP_NEQ_OQ>(e, _mm512_setzero_pd());
+    // +1 (away from zero) when e has p's sign, else −1.
+    let differ = _mm512_srai_epi64::<63>(_mm512_xor_si512(_mm512_castpd_si512(e), bits));
+    let step = _mm512_or_si512(differ, _mm512_set1_epi64(1));
+    let odd = _mm512_mask_add_epi64(bits, even & inexact, bits, step);
+    _mm512_cvtpd_ps(_mm512_castsi512_pd(odd))
 }

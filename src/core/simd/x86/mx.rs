@@ -522,25 +522,12 @@ unsafe fn mx_kernel_4x32(
     }
 }
 
-/// dot · s rounded once to f32, eight lanes (`s` = sa · sb, exact in f64: two f32 values or
-/// two powers of two): the f64 product p, its exact residual by FMA, and p moved to its odd
-/// neighbour on the residual's side when it is inexact and even — round to odd, whose
-/// rounding to f32 is the correctly rounded product (53 ≥ 24 + 2). `codec::exact::round_once`'s
-/// fast path lane for lane; an exact product (every MX block) is p itself, a NaN scale NaN.
+/// `exact_f64::round_once_8` of i32 dots (`s` = sa · sb, exact in f64: two f32 values or two
+/// powers of two): an exact product (every MX block) is p itself, a NaN scale NaN.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq")]
 fn round_once_8(dot: __m256i, s: __m512d) -> __m256 {
-    let d = _mm512_cvtepi32_pd(dot);
-    let p = _mm512_mul_pd(d, s);
-    let e = _mm512_fmsub_pd(d, s, p);
-    let bits = _mm512_castpd_si512(p);
-    let even = _mm512_testn_epi64_mask(bits, _mm512_set1_epi64(1));
-    let inexact = _mm512_cmp_pd_mask::<_CMP_NEQ_OQ>(e, _mm512_setzero_pd());
-    // +1 (away from zero) when e has p's sign, else −1.
-    let differ = _mm512_srai_epi64::<63>(_mm512_xor_si512(_mm512_castpd_si512(e), bits));
-    let step = _mm512_or_si512(differ, _mm512_set1_epi64(1));
-    let odd = _mm512_mask_add_epi64(bits, even & inexact, bits, step);
-    _mm512_cvtpd_ps(_mm512_castsi512_pd(odd))
+    super::exact_f64::round_once_8(_mm512_cvtepi32_pd(dot), s)
 }
 
 /// [`round_once_8`] on AVX2 + FMA, four lanes.
