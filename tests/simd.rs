@@ -1227,3 +1227,47 @@ fn fp8_gemm_agrees_with_the_segment_rule_on_every_isa() {
         }
     }
 }
+
+/// Block amaxes on every ISA against `block_amax` block by block: blocks of 16, 32, 48 and 7
+/// over rows of 1 to 40 blocks (sixteen at once and the rest), with NaN, ±Inf, signed zeros,
+/// subnormals and the largest finite values each in some blocks, and a short last block.
+#[test]
+fn block_amaxes_agree_with_block_amax_on_every_isa() {
+    use qlab::format::mx::block_amax;
+    let specials = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -0.0,
+        f32::from_bits(1),
+        -f32::MAX,
+        f32::MAX,
+    ];
+    for block in [16usize, 32, 48, 7] {
+        for blocks in [1usize, 15, 16, 17, 33, 40] {
+            for short in [0usize, 5] {
+                let len = blocks * block - if blocks > 1 { short } else { 0 };
+                let mut v = data(1, len, (block * 100 + blocks) as u64, true).into_data();
+                for (i, x) in v.iter_mut().enumerate() {
+                    let b = i / block;
+                    // One special in some blocks, at a block-dependent place.
+                    if b % 3 == 1 && i % block == (b * 5) % block {
+                        *x = specials[b % specials.len()];
+                    }
+                    if b % 5 == 0 {
+                        *x = -x.abs();
+                    }
+                }
+                let want: Vec<u32> = v.chunks(block).map(|c| block_amax(c).to_bits()).collect();
+                for isa in Isa::supported() {
+                    let mut got = vec![0f32; want.len()];
+                    if simd::block_amaxes(isa, &v, block, &mut got).is_none() {
+                        continue;
+                    }
+                    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                    assert_eq!(got, want, "{isa:?} block {block} × {blocks} short {short}");
+                }
+            }
+        }
+    }
+}

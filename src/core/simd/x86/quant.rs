@@ -297,16 +297,15 @@ pub unsafe fn element_codes_16s(
     codes: &mut [u8],
 ) -> usize {
     let n = src.len().min(codes.len()).min(block * invs.len()) / 16 * 16;
-    let exp_mask = _mm512_set1_epi32(0x7F80_0000);
+    let max_finite = _mm512_set1_epi32(0x7F7F_FFFF);
     let abs_mask = _mm512_set1_epi32(0x7FFF_FFFF);
     let shift = _mm_cvtsi32_si128(e.shift as i32);
-    let sign_shift = _mm_cvtsi32_si128(e.sign_shift as i32);
-    let sat_above = _mm512_set1_epi32(e.max_bits as i32 - 1);
+    let sign_down = _mm_cvtsi32_si128(31 - e.sign_shift as i32);
     let normal_above = _mm512_set1_epi32(e.normal_bits as i32 - 1);
     let max_mag = _mm512_set1_epi32(e.max_mag as i32);
-    let half = _mm512_set1_epi32((1 << (e.shift - 1)) - 1);
+    let half_rebias =
+        _mm512_set1_epi32((((1u32 << (e.shift - 1)) - 1).wrapping_sub(e.rebias << e.shift)) as i32);
     let one = _mm512_set1_epi32(1);
-    let rebias = _mm512_set1_epi32(e.rebias as i32);
     let sub_scale = _mm512_set1_ps(e.sub_scale);
     let zero_code = _mm512_set1_epi32(1 << e.sign_shift);
     let (q_max, int_scale) = (_mm512_set1_ps(127.0), _mm512_set1_ps(64.0));
@@ -325,32 +324,39 @@ pub unsafe fn element_codes_16s(
             _mm512_mul_ps(v, inv)
         };
         let bits = _mm512_castps_si512(x);
-        if _mm512_cmpeq_epi32_mask(_mm512_and_si512(bits, exp_mask), exp_mask) != 0 {
+        let a = _mm512_and_si512(bits, abs_mask);
+        // NaN and ±Inf are the magnitudes above f32::MAX's bits.
+        if _mm512_cmpgt_epi32_mask(a, max_finite) != 0 {
             return i;
         }
-        let a = _mm512_and_si512(bits, abs_mask);
         let mut code = if e.int {
-            let y = _mm512_mul_ps(_mm512_castsi512_ps(a), int_scale);
-            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
-            let q = _mm512_cvtps_epi32(_mm512_min_ps(r, q_max));
+            // q = min(RNE(|x| · 64), 127) (the conversion's own rounding, to even), negated
+            // by (q ^ s) − s where the sign s is −1.
+            let y = _mm512_min_ps(_mm512_mul_ps(_mm512_castsi512_ps(a), int_scale), q_max);
+            let q =
+                _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
             let s = _mm512_srai_epi32::<31>(bits);
             _mm512_sub_epi32(_mm512_xor_si512(q, s), s)
         } else {
+            // Normal: the mantissa rounded half-even on the bits, the rebias folded into the
+            // rounding constant (exact: a multiple of 2^shift). In the subnormal range the
+            // result is garbage, replaced below. The code grows with a, so the saturation
+            // to the max is an unsigned min (garbage below is huge and replaced too).
             let carry = _mm512_and_si512(_mm512_srl_epi32(a, shift), one);
-            let normal =
-                _mm512_srl_epi32(_mm512_add_epi32(_mm512_add_epi32(a, half), carry), shift);
-            let normal = _mm512_sub_epi32(normal, rebias);
+            let normal = _mm512_srl_epi32(
+                _mm512_add_epi32(_mm512_add_epi32(a, half_rebias), carry),
+                shift,
+            );
+            let normal = _mm512_min_epu32(normal, max_mag);
+            // Subnormal: |x| in units of the smallest step, rounded to even by the conversion.
             let y = _mm512_mul_ps(_mm512_castsi512_ps(a), sub_scale);
-            let sub = _mm512_cvtps_epi32(_mm512_roundscale_ps::<
-                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
-            >(y));
+            let sub =
+                _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(y);
             let mag =
                 _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, normal_above), sub, normal);
-            let mag = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, sat_above), mag, max_mag);
-            _mm512_or_si512(
-                mag,
-                _mm512_sll_epi32(_mm512_srli_epi32::<31>(bits), sign_shift),
-            )
+            // mag | (the sign moved to its bit), one ternary-logic op: A | (B & C).
+            let sign = _mm512_srl_epi32(bits, sign_down);
+            _mm512_ternarylogic_epi32::<0xF8>(mag, sign, zero_code)
         };
         if flush_zero {
             code = _mm512_mask_mov_epi32(
@@ -371,10 +377,23 @@ pub unsafe fn element_codes_16s(
     n
 }
 
-/// [`block_amaxes_avx2`] on AVX-512, 16 lanes at a time.
+/// [`block_amaxes_avx2`] on AVX-512, 16 lanes at a time: sixteen whole blocks at once where
+/// the block is a multiple of 16 ([`amaxes_of_16_blocks`]), the rest block by block.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn block_amaxes_16s(src: &[f32], block: usize, out: &mut [f32]) {
-    for (vals, o) in src.chunks(block).zip(out.iter_mut()) {
+    let mut done = 0;
+    if block.is_multiple_of(16) {
+        let groups = (src.len() / (16 * block)).min(out.len() / 16);
+        for g in 0..groups {
+            let vals = &src[g * 16 * block..(g + 1) * 16 * block];
+            // SAFETY: AVX-512 F is available (this function's contract).
+            let m = unsafe { amaxes_of_16_blocks(vals, block) };
+            out[g * 16..(g + 1) * 16].copy_from_slice(&m);
+        }
+        done = groups * 16;
+    }
+    let rest = src.get(done * block..).unwrap_or(&[]);
+    for (vals, o) in rest.chunks(block).zip(out[done..].iter_mut()) {
         let mut amax = _mm512_setzero_ps();
         let mut nan: u16 = 0;
         let chunks = vals.chunks_exact(16);
@@ -393,4 +412,58 @@ pub unsafe fn block_amaxes_16s(src: &[f32], block: usize, out: &mut [f32]) {
         }
         *o = if has_nan { f32::NAN } else { m };
     }
+}
+
+/// The amax of 16 consecutive blocks of `block` values (a multiple of 16), by integers: the
+/// magnitude bits of non-negative floats order as the floats do, and every NaN's lie above
+/// Inf's, so the largest magnitude bits of a block are its amax — or a NaN, made the
+/// canonical one. Each block folds to one vector, and the sixteen vectors reduce together
+/// (halves, quarters, pairs, lanes: 15 max steps for 16 horizontal maxima).
+#[target_feature(enable = "avx512f")]
+unsafe fn amaxes_of_16_blocks(vals: &[f32], block: usize) -> [f32; 16] {
+    let abs = _mm512_set1_epi32(0x7FFF_FFFF);
+    let v: [__m512i; 16] = std::array::from_fn(|b| {
+        let mut m = _mm512_setzero_si512();
+        for c in vals[b * block..(b + 1) * block].chunks_exact(16) {
+            // SAFETY: 16 floats.
+            let x = unsafe { _mm512_loadu_si512(c.as_ptr() as *const _) };
+            m = _mm512_max_epu32(m, _mm512_and_si512(x, abs));
+        }
+        m
+    });
+    // Halves: [a0 a1 b0 b1] against [a2 a3 b2 b3] (128-bit chunks).
+    let w: [__m512i; 8] = std::array::from_fn(|i| {
+        let (a, b) = (v[2 * i], v[2 * i + 1]);
+        _mm512_max_epu32(
+            _mm512_shuffle_i32x4::<0b01_00_01_00>(a, b),
+            _mm512_shuffle_i32x4::<0b11_10_11_10>(a, b),
+        )
+    });
+    // Quarters: one chunk per source vector, four vectors each.
+    let u: [__m512i; 4] = std::array::from_fn(|i| {
+        let (a, b) = (w[2 * i], w[2 * i + 1]);
+        _mm512_max_epu32(
+            _mm512_shuffle_i32x4::<0b10_00_10_00>(a, b),
+            _mm512_shuffle_i32x4::<0b11_01_11_01>(a, b),
+        )
+    });
+    // Pairs, then single lanes, inside each chunk.
+    let r: [__m512i; 2] = std::array::from_fn(|i| {
+        let (a, b) = (u[2 * i], u[2 * i + 1]);
+        _mm512_max_epu32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+    });
+    let (a, b) = (_mm512_castsi512_ps(r[0]), _mm512_castsi512_ps(r[1]));
+    let last = _mm512_max_epu32(
+        _mm512_castps_si512(_mm512_shuffle_ps::<0b10_00_10_00>(a, b)),
+        _mm512_castps_si512(_mm512_shuffle_ps::<0b11_01_11_01>(a, b)),
+    );
+    // Lane 4c + l now holds block 4l + c: back to block order, NaN made canonical.
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    let m = _mm512_permutexvar_epi32(order, last);
+    let nan = _mm512_cmpgt_epu32_mask(m, _mm512_set1_epi32(0x7F80_0000));
+    let m = _mm512_mask_mov_epi32(m, nan, _mm512_set1_epi32(f32::NAN.to_bits() as i32));
+    let mut out = [0f32; 16];
+    // SAFETY: 16 lanes into 16 floats.
+    unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut _, m) };
+    out
 }
