@@ -59,6 +59,74 @@ pub fn scale_byte_in(el: &Element, amax: f32, rule: ScaleRule, d: &Dialect) -> u
     }
 }
 
+/// [`scale_byte_in`] with the element's, the rule's and the dialect's constants taken once
+/// (per matrix, not per block): a rule's bump is "the fraction bits exceed a threshold"
+/// (ceil: 0; even and rceil: their table's), so each block costs the split, one compare and
+/// the clamp. The log2f dialect takes [`scale_byte_in`] itself.
+pub struct ScaleBytes<'a> {
+    el: &'a Element,
+    rule: ScaleRule,
+    d: &'a Dialect,
+    emax: i32,
+    /// The largest fraction that does not bump.
+    keep: u32,
+}
+
+impl<'a> ScaleBytes<'a> {
+    pub fn new(el: &'a Element, rule: ScaleRule, d: &'a Dialect) -> ScaleBytes<'a> {
+        // By bisection: every rule bumps on a top range of fractions or on none, and none
+        // bumps at 0.
+        let (mut keep, mut bumped) = (0u32, 0x7F_FFFFu32);
+        if !bumps(rule, el, bumped) {
+            keep = bumped;
+        }
+        while bumped - keep > 1 {
+            let mid = keep + (bumped - keep) / 2;
+            if bumps(rule, el, mid) {
+                bumped = mid;
+            } else {
+                keep = mid;
+            }
+        }
+        ScaleBytes {
+            el,
+            rule,
+            d,
+            emax: el.emax(),
+            keep,
+        }
+    }
+
+    /// The byte of every amax in `amaxes`, into `out`.
+    pub fn fill(&self, amaxes: &[f32], out: &mut [u8]) {
+        if self.d.exponent == Exponent::Log2f {
+            for (o, &a) in out.iter_mut().zip(amaxes) {
+                *o = scale_byte_in(self.el, a, self.rule, self.d);
+            }
+            return;
+        }
+        // Normal amaxes branch-free (the loop vectorises): e is the exponent field less the
+        // bias, the fraction the low 23 bits.
+        let wrap = self.d.scale_range == ScaleRange::Wrap;
+        for (o, &amax) in out.iter_mut().zip(amaxes) {
+            let bits = amax.to_bits() & 0x7FFF_FFFF;
+            let x = (bits >> 23) as i32 - 127 - self.emax + i32::from(bits & 0x7F_FFFF > self.keep);
+            *o = if wrap {
+                (x + e8m0::BIAS) as u8
+            } else {
+                (x.clamp(e8m0::MIN_EXPONENT, e8m0::MAX_EXPONENT) + e8m0::BIAS) as u8
+            };
+        }
+        // Then the few others (zero and subnormal amaxes, NaN, Inf) by the rule itself.
+        for (o, &amax) in out.iter_mut().zip(amaxes) {
+            let field = amax.to_bits() >> 23 & 0xFF;
+            if field == 0 || field == 0xFF {
+                *o = scale_byte_in(self.el, amax, self.rule, self.d);
+            }
+        }
+    }
+}
+
 /// One block: the code of every element given its scale byte (zeros in a NaN block).
 pub fn quantize_block(el: &Element, values: &[f32], byte: u8, codes: &mut [u8]) {
     quantize_block_in(el, values, byte, &Dialect::SPEC, codes);
@@ -129,6 +197,7 @@ pub fn quantize_parts_with(
         scale_byte_in(el, a[0], config.rule, d)
     });
     let enc = el.f32_encoder();
+    let bytes = ScaleBytes::new(el, config.rule, d);
     let flush = d.signed_zero == SignedZero::FlushPositive;
     let (mut amax, mut invs) = (vec![0f32; per_row], vec![0f32; per_row]);
     for ((row, cs), sc) in (0..rows)
@@ -140,9 +209,7 @@ pub fn quantize_parts_with(
             Some(byte) => sc.fill(byte),
             None => {
                 amaxes(row, block, &mut amax);
-                for (s, &a) in sc.iter_mut().zip(&amax) {
-                    *s = scale_byte_in(el, a, config.rule, d);
-                }
+                bytes.fill(&amax, sc);
             }
         }
         // A NaN byte (which a wrapped exponent can give a finite block) scales by NaN, so
@@ -322,7 +389,62 @@ pub const ELEMENTS: [(&str, Element); 5] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::codec::dialect::{Exponent, ScaleRange};
     use crate::core::codec::minifloat::{E2M1, E2M3, E3M2, E4M3, E5M2, INT8};
+
+    /// The batch scale bytes against `scale_byte_in` one by one, for every element, rule and
+    /// dialect, on amaxes at every exponent field (subnormals too) with fractions at and
+    /// beside every rule's threshold, and 0, Inf, NaN.
+    #[test]
+    fn batch_scale_bytes_are_scale_byte_in() {
+        let mut fracs = vec![0u32, 1, 0x7F_FFFF, 0x40_0000, 0x12_3456];
+        for m in 0..=7 {
+            for t in 0..(1u32 << m) {
+                let f = t << (23 - m);
+                let even = (1u32 << 23) - (1 << (22 - m));
+                fracs.extend([
+                    f,
+                    f.saturating_sub(1),
+                    (f + 1).min(0x7F_FFFF),
+                    even,
+                    even - 1,
+                ]);
+            }
+        }
+        let mut amaxes: Vec<f32> = (0..=0xFEu32)
+            .flat_map(|e| {
+                fracs
+                    .iter()
+                    .map(move |&f| f32::from_bits(e << 23 | (f & 0x7F_FFFF)))
+            })
+            .collect();
+        amaxes.extend([0.0, f32::INFINITY, f32::NAN, f32::from_bits(1)]);
+        let rules = [
+            ScaleRule::Floor,
+            ScaleRule::Ceil,
+            ScaleRule::Even,
+            ScaleRule::Rceil,
+        ];
+        for el in [E2M1, E2M3, E3M2, E4M3, E5M2, INT8] {
+            for rule in rules {
+                for exponent in [Exponent::Bits, Exponent::Log2f] {
+                    for scale_range in [ScaleRange::Clamp, ScaleRange::Wrap] {
+                        let d = Dialect {
+                            exponent,
+                            scale_range,
+                            ..Dialect::SPEC
+                        };
+                        let mut got = vec![0u8; amaxes.len()];
+                        ScaleBytes::new(&el, rule, &d).fill(&amaxes, &mut got);
+                        for (&a, &g) in amaxes.iter().zip(&got) {
+                            let want = scale_byte_in(&el, a, rule, &d);
+                            assert_eq!(g, want, "{} {rule:?} {d:?} amax {a:e}", el.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// sig thresholds of DESIGN §7's table as fractions of 2^23.
     fn frac_of(sig: f64) -> u32 {
