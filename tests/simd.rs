@@ -916,7 +916,6 @@ fn exact_f64_block_kernel_agrees_with_the_segment_rule() {
                 u128::from(widest(&a).unwrap()) * u128::from(widest(&b).unwrap()) * block as u128;
             let exact = bound < 1 << 53;
             let shift = 2f64.powi(-(a.frac + b.frac));
-            let to_f64 = |f: &segments::Fixed| f.ints.iter().map(|&v| v as f64).collect::<Vec<_>>();
             let sb: Vec<f64> = b.scales.iter().map(|&s| s * shift).collect();
             // E5M2's integers (up to 2^31.8) overflow f64's significand in any pair: the
             // kernel is not for them.
@@ -925,7 +924,7 @@ fn exact_f64_block_kernel_agrees_with_the_segment_rule() {
                 let label = format!("{} · {} {isa:?} {m}×{k}×{n} b{block}", we.name, xe.name);
                 let got = simd::exact_f64_block_gemm(
                     isa,
-                    (&to_f64(&a), &to_f64(&b)),
+                    (&a.ints, &b.ints),
                     (&a.scales, &sb),
                     (m, n, k, block),
                     false,
@@ -1200,8 +1199,6 @@ fn fp8_gemm_agrees_with_the_segment_rule_on_every_isa() {
                         continue;
                     }
                     let shift = 2f64.powi(-(a.frac + b.frac));
-                    let to_f64 =
-                        |f: &segments::Fixed| f.ints.iter().map(|&v| v as f64).collect::<Vec<_>>();
                     let sa: Vec<f64> = (0..m)
                         .map(|r| a.scales[r.min(a.scales.len() - 1)])
                         .collect();
@@ -1211,7 +1208,7 @@ fn fp8_gemm_agrees_with_the_segment_rule_on_every_isa() {
                     for isa in Isa::supported() {
                         let got = simd::exact_f64_block_gemm(
                             isa,
-                            (&to_f64(&a), &to_f64(&b)),
+                            (&a.ints, &b.ints),
                             (&sa, &sb),
                             (m, n, k, k),
                             true,

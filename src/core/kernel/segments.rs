@@ -280,11 +280,10 @@ mod same_blocks {
             return None;
         }
         let shift = crate::core::codec::e8m0::pow2(-(a.frac + b.frac));
-        let to_f64 = |f: &Fixed| f.ints.iter().map(|&v| v as f64).collect::<Vec<f64>>();
         let sb: Vec<f64> = b.scales.iter().map(|&s| s * shift).collect();
         let y = crate::core::simd::exact_f64_block_gemm(
             isa,
-            (&to_f64(a), &to_f64(b)),
+            (&a.ints, &b.ints),
             (&a.scales, &sb),
             (a.rows, b.rows, a.k, a.seg),
             real,

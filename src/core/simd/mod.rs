@@ -646,7 +646,7 @@ pub fn round_once_lanes(isa: Isa, dot: [i32; 8], s: [f64; 8]) -> Option<[f32; 8]
     None
 }
 
-/// The block GEMM of integers held exactly in f64 (`a`: `m × k`, `b`: `n × k`), one scale
+/// The block GEMM of integers exact in f64 (`a`: `m × k`, `b`: `n × k`), one scale
 /// per row and block of `block` (`sa`: `m × blocks`, `sb`: `n × blocks`, NaN for a NaN block)
 /// — powers of two, or any positive f32 values when `real_scales` (every product of two
 /// exact in f64); per block the dot, exact because the caller checks max|a| · max|b| · block
@@ -654,7 +654,7 @@ pub fn round_once_lanes(isa: Isa, dot: [i32; 8], s: [f64; 8]) -> Option<[f32; 8]
 /// paths; `None` elsewhere. Portable twin: `kernel::segments`'s rule.
 pub fn exact_f64_block_gemm(
     isa: Isa,
-    (a, b): (&[f64], &[f64]),
+    (a, b): (&[i64], &[i64]),
     (sa, sb): (&[f64], &[f64]),
     (m, n, k, block): (usize, usize, usize, usize),
     real_scales: bool,

@@ -19,13 +19,14 @@ use super::super::blocked::{self, MicroKernel, NR, TileOut};
 /// Rows of W per tile.
 const MR: usize = 4;
 
-/// y = A · Bᵀ: `a` (`m × k`) and `b` (`n × k`) integers held exactly in f64, blocks of
+/// y = A · Bᵀ: `a` (`m × k`) and `b` (`n × k`) integers (each exact in f64: the bound
+/// makes them far smaller than 2^53), converted to f64 as they are packed; blocks of
 /// `block` along K with one power-of-two scale each (`sa`: `m × blocks`, `sb`: `n × blocks`,
 /// NaN for a NaN block; their products exact in f64). `real_scales`: the scales are any
 /// f32 values (each product sa · sb, exact in f64, then times the dot rounded once with the
 /// FMA residual), not only powers of two. Needs AVX-512 F and DQ (the caller checks).
 pub fn block_gemm(
-    (a, b): (&[f64], &[f64]),
+    (a, b): (&[i64], &[i64]),
     (sa, sb): (&[f64], &[f64]),
     (m, n, k, block): (usize, usize, usize, usize),
     real_scales: bool,
@@ -42,7 +43,7 @@ pub fn block_gemm(
     blocked::for_chunks(&mut packed, NR * k, n * k * 8, |(p, dst)| {
         for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
             for (kk, &v) in b[j * k..(j + 1) * k].iter().enumerate() {
-                dst[kk * NR + c] = v;
+                dst[kk * NR + c] = v as f64;
             }
         }
     });
@@ -55,8 +56,10 @@ pub fn block_gemm(
     }
     // W's rows padded to whole tiles (zeros, scale zero).
     let mp = m.div_ceil(MR) * MR;
-    let mut ap = a.to_vec();
-    ap.resize(mp * k, 0.0);
+    let mut ap = vec![0f64; mp * k];
+    for (d, &v) in ap.iter_mut().zip(a) {
+        *d = v as f64;
+    }
     let mut sap = sa.to_vec();
     sap.resize(mp * blocks, 0.0);
     let tiles = Tiles {
