@@ -228,6 +228,12 @@ impl Element {
         if sign { -v } else { v }
     }
 
+    /// [`Element::to_int`] of every byte, indexed by code: built once per conversion of a
+    /// matrix, so that the per-element work is a lookup rather than a decode.
+    pub fn int_table(&self) -> [i64; 256] {
+        std::array::from_fn(|c| self.to_int(c as u8))
+    }
+
     /// The value of a code: NaN and ±Inf for the special codes, −0 for the negative zero.
     pub fn decode(&self, code: u8) -> f32 {
         let code = code & ((self.codes() - 1) as u8);

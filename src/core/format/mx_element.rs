@@ -369,7 +369,10 @@ impl MxElementMatrix {
         Fixed {
             rows: self.rows,
             k: self.k,
-            ints: self.codes.iter().map(|&c| self.element.to_int(c)).collect(),
+            ints: {
+                let table = self.element.int_table();
+                self.codes.iter().map(|&c| table[usize::from(c)]).collect()
+            },
             frac: self.element.frac(),
             seg: self.block,
             scales: self.scales.iter().map(|&b| e8m0::to_f64(b)).collect(),

@@ -128,7 +128,10 @@ impl Fp8Matrix {
         Fixed {
             rows: self.rows,
             k: self.k,
-            ints: self.codes.iter().map(|&c| self.element.to_int(c)).collect(),
+            ints: {
+                let table = self.element.int_table();
+                self.codes.iter().map(|&c| table[usize::from(c)]).collect()
+            },
             frac: self.element.frac(),
             seg: self.k.max(1),
             scales: (0..self.rows)
