@@ -76,17 +76,22 @@ impl Fixed8 {
         scales: Vec<f64>,
     ) -> Option<Fixed8> {
         let seg = seg.max(1);
-        let mut ints = Vec::with_capacity(rows * k);
-        for r in 0..rows {
-            for (j, chunk) in codes[r * k..(r + 1) * k].chunks(seg).enumerate() {
+        let mut ints = vec![0i8; rows * k];
+        for (r, row) in ints.chunks_mut(k.max(1)).enumerate().take(rows) {
+            let src = codes[r * k..(r + 1) * k].chunks(seg);
+            for (j, (dst, chunk)) in row.chunks_mut(seg).zip(src).enumerate() {
                 let zp = zero_points(r, j);
-                let (lo, hi) = chunk.iter().fold((i32::MAX, i32::MIN), |(lo, hi), &q| {
-                    (lo.min(i32::from(q)), hi.max(i32::from(q)))
-                });
-                if lo - zp < -127 || hi - zp > 127 {
+                // One branch-free pass (it vectorises): the difference, and whether any
+                // leaves the byte range.
+                let mut outside = false;
+                for (d, &q) in dst.iter_mut().zip(chunk) {
+                    let v = i32::from(q) - zp;
+                    outside |= !(-127..=127).contains(&v);
+                    *d = v as i8;
+                }
+                if outside {
                     return None;
                 }
-                ints.extend(chunk.iter().map(|&q| (i32::from(q) - zp) as i8));
             }
         }
         Some(Fixed8 {
@@ -112,6 +117,45 @@ impl Fixed8 {
             frac: self.frac,
             seg: self.seg,
             scales: self.scales.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `from_codes` is q − zp per segment as bytes, and `None` exactly when one difference
+    /// leaves −127..=127: at each edge (−127 and 127 fit, −128 and 128 do not), in the first,
+    /// a middle and the short last segment of a row.
+    #[test]
+    fn from_codes_takes_the_zero_point_per_segment_and_refuses_what_does_not_fit() {
+        let (rows, k, seg) = (2usize, 10usize, 4usize);
+        let zp = |r: usize, j: usize| (r as i32) * 3 - j as i32;
+        let codes: Vec<i8> = (0..rows * k).map(|i| (i as i8).wrapping_mul(37)).collect();
+        let got = Fixed8::from_codes((rows, k, seg), &codes, zp, vec![1.0; 6]).unwrap();
+        for r in 0..rows {
+            for c in 0..k {
+                let want = i32::from(codes[r * k + c]) - zp(r, c / seg);
+                assert_eq!(i32::from(got.ints[r * k + c]), want, "({r}, {c})");
+            }
+        }
+        for at in [0usize, 5, 9, 19] {
+            for (q, z, fits) in [
+                (-127i8, 0, true),
+                (127, 0, true),
+                (-128, 0, false),
+                (127, -1, false),
+                (-100, 27, true),
+                (-100, 28, false),
+            ] {
+                let mut c = vec![0i8; rows * k];
+                c[at] = q;
+                let seg_of_at = (at / k, (at % k) / seg);
+                let z = move |r: usize, j: usize| if (r, j) == seg_of_at { z } else { 0 };
+                let f = Fixed8::from_codes((rows, k, seg), &c, z, vec![1.0; 6]);
+                assert_eq!(f.is_some(), fits, "q {q} zp at {at}");
+            }
         }
     }
 }
