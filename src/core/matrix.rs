@@ -125,8 +125,9 @@ impl Matrix {
     }
 }
 
-/// The index of the first value that is NaN or ±Inf: what formats without them refuse. A branch-free pass over chunks (which vectorises: an exponent field
-/// of all ones is the test) finds the chunk; only that chunk is searched value by value.
+/// The index of the first value that is NaN or ±Inf: what formats without them refuse. A
+/// branch-free pass over chunks (which vectorises: an exponent field of all ones is the
+/// test) finds the chunk; only that chunk is searched value by value.
 pub fn first_non_finite(data: &[f32]) -> Option<usize> {
     const CHUNK: usize = 256;
     let bad = |c: &[f32]| {

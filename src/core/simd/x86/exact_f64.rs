@@ -97,9 +97,6 @@ impl MicroKernel for Tiles<'_> {
     fn tile(&self, i0: usize, p: usize, mut out: TileOut<'_>) {
         let (k, blocks) = (self.k, self.blocks);
         let mut tile = [0f32; MR * NR];
-        // SAFETY: AVX-512 F/DQ are available (the dispatcher checked); the slices hold MR rows of
-        // k values and their MR · blocks scales, one panel of NR · k values and its
-        // blocks · NR scales.
         let args = (
             &self.a[i0 * k..(i0 + MR) * k],
             &self.sa[i0 * blocks..(i0 + MR) * blocks],
@@ -107,6 +104,9 @@ impl MicroKernel for Tiles<'_> {
             &self.scales[p * blocks * NR..(p + 1) * blocks * NR],
             (k, self.block),
         );
+        // SAFETY: AVX-512 F/DQ are available (the dispatcher checked); the slices hold MR
+        // rows of k values and their MR · blocks scales, one panel of NR · k values and its
+        // blocks · NR scales.
         unsafe {
             if self.real_scales {
                 kernel_4x32::<true>(args, &mut tile);
