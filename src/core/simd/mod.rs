@@ -470,8 +470,9 @@ pub fn f64_tile(isa: Isa) -> usize {
 }
 
 /// The reference GEMM's 4 × 4 tile on AVX-512, when `isa` is the AVX-512 path; `None`
-/// otherwise. Its scalar twin is `reference::dots`, whose order (eight partial sums, no FMA)
-/// it keeps lane for lane.
+/// otherwise. Every value must be an f32 widened to f64 (as `reference::gemm_f64` makes
+/// them): then each product is exact and the kernel's FMA gives the bits of its scalar twin,
+/// `reference::dots`, whose order (eight partial sums) it keeps lane for lane.
 pub fn f64_dots_4x4(isa: Isa, a: [&[f64]; 4], b: [&[f64]; 4]) -> Option<[[f64; 4]; 4]> {
     #[cfg(target_arch = "x86_64")]
     if isa.vector() == Isa::Avx512Vnni && isa.available() {
