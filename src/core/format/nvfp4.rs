@@ -65,7 +65,7 @@ impl Nvfp4Matrix {
         let mut codes = vec![0u8; rows * k];
         let mut scales = vec![0u8; rows * per_row];
         let e4m3: [f32; 256] = std::array::from_fn(|c| E4M3.decode(c as u8));
-        let e2m1_enc = E2M1.f32_encoder();
+        let (e2m1_enc, e4m3_enc) = (E2M1.f32_encoder(), E4M3.f32_encoder());
         let (mut amax, mut totals) = (vec![0f32; per_row], vec![0f32; per_row]);
         for ((row, cs), bytes) in (0..rows)
             .map(|r| m.row(r))
@@ -73,14 +73,21 @@ impl Nvfp4Matrix {
             .zip(scales.chunks_mut(per_row.max(1)))
         {
             amaxes(isa, row, BLOCK, &mut amax);
-            for ((byte, total), &a) in bytes.iter_mut().zip(&mut totals).zip(&amax) {
-                let b = a / 6.0;
-                let s = if two_level { b / tensor_scale } else { b };
-                let s = s.clamp(SCALE_MIN, SCALE_MAX);
+            // The clamped block scales, in place (a loop the compiler vectorises), then their
+            // E4M3 bytes by the vector element encoder (times 1, exact) and `encode_f32`.
+            for a in &mut amax {
+                let b = *a / 6.0;
+                *a = if two_level { b / tensor_scale } else { b }.clamp(SCALE_MIN, SCALE_MAX);
+            }
+            let whole = (per_row.next_multiple_of(16), &[1.0f32][..], false);
+            let done = simd::element_codes(isa, &e4m3_enc, &amax, whole, false, bytes).unwrap_or(0);
+            for (byte, &s) in bytes.iter_mut().zip(&amax).skip(done) {
                 *byte = E4M3
                     .encode_f32(s)
                     .unwrap_or_else(|| E4M3.encode(f64::from(s)));
-                *total = tensor_scale * e4m3[usize::from(*byte)];
+            }
+            for (total, &byte) in totals.iter_mut().zip(bytes.iter()) {
+                *total = tensor_scale * e4m3[usize::from(byte)];
             }
             let done = simd::element_codes(isa, &e2m1_enc, row, (BLOCK, &totals, true), false, cs)
                 .unwrap_or(0);
