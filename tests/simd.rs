@@ -1268,3 +1268,28 @@ fn block_amaxes_agree_with_block_amax_on_every_isa() {
         }
     }
 }
+
+/// The first NaN / ±Inf on every ISA against the portable finder: at every position of a
+/// vector (and of the tail), after a clean stretch, with a second one behind it, and none.
+#[test]
+fn first_non_finite_agrees_with_the_portable_finder_on_every_isa() {
+    let clean: Vec<f32> = data(1, 203, 77, true).into_data();
+    for isa in Isa::supported() {
+        assert_eq!(simd::first_non_finite(isa, &clean), None, "{isa:?}");
+        assert_eq!(simd::first_non_finite(isa, &[]), None, "{isa:?}");
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN] {
+            for at in (0..40).chain(180..203) {
+                let mut d = clean.clone();
+                d[at] = bad;
+                d[202.min(at + 9)] = f32::INFINITY;
+                let want = qlab::matrix::first_non_finite(&d);
+                assert_eq!(want, Some(at));
+                assert_eq!(
+                    simd::first_non_finite(isa, &d),
+                    want,
+                    "{isa:?} {bad} at {at}"
+                );
+            }
+        }
+    }
+}

@@ -196,7 +196,7 @@ impl Family for Int4 {
     }
 
     fn unrepresentable(&self, data: &[f32]) -> Option<usize> {
-        crate::core::matrix::first_non_finite(data)
+        crate::core::simd::first_non_finite(crate::core::simd::active(), data)
     }
 
     fn remedy(&self) -> &'static str {

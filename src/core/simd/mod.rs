@@ -428,6 +428,29 @@ pub fn element_codes(
     None
 }
 
+/// The index of the first NaN or ±Inf of `data`, 16 (AVX-512) or 8 (AVX2) values a compare,
+/// the tail portably; `None` when there is none. The scalar path is the portable twin,
+/// `matrix::first_non_finite`.
+pub fn first_non_finite(isa: Isa, data: &[f32]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && isa.available() {
+        let (lanes, found) = if isa.vector() == Isa::Avx512Vnni {
+            // SAFETY: AVX-512 F is available (checked just above).
+            (16, unsafe { x86::first_non_finite_16s(data) })
+        } else {
+            // SAFETY: every SIMD path has AVX2 (checked just above).
+            (8, unsafe { x86::first_non_finite_avx2(data) })
+        };
+        if found.is_some() {
+            return found;
+        }
+        let whole = data.len() / lanes * lanes;
+        return crate::core::matrix::first_non_finite(&data[whole..]).map(|i| whole + i);
+    }
+    let _ = isa;
+    crate::core::matrix::first_non_finite(data)
+}
+
 /// The largest magnitude of each block of `block` values of a row (NaN for a block holding a
 /// NaN) into `out`, on the SIMD path; `None` on the scalar path. Portable twin:
 /// `codec::mx_block::block_amax`.

@@ -17,5 +17,6 @@ pub use int8::{bytemuck_i8, int8_gemm};
 pub use mx::{Elements, Scales, mx_gemm, round_once_lanes_avx2, round_once_lanes_avx512};
 pub use quant::{
     block_amaxes_16s, block_amaxes_avx2, element_codes_16s, element_codes_avx2,
-    int8_quantize_8s_avx2, int8_quantize_16s, min_max_finite, min_max_finite_avx2,
+    first_non_finite_16s, first_non_finite_avx2, int8_quantize_8s_avx2, int8_quantize_16s,
+    min_max_finite, min_max_finite_avx2,
 };

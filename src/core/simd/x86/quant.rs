@@ -377,6 +377,44 @@ pub unsafe fn element_codes_16s(
     n
 }
 
+/// The index of the first NaN or ±Inf among the whole vectors of 16 (the caller looks at
+/// the tail): a magnitude above f32::MAX's bits, one compare per vector.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn first_non_finite_16s(data: &[f32]) -> Option<usize> {
+    let (abs, max) = (
+        _mm512_set1_epi32(0x7FFF_FFFF),
+        _mm512_set1_epi32(0x7F7F_FFFF),
+    );
+    for (v, c) in data.chunks_exact(16).enumerate() {
+        // SAFETY: 16 floats.
+        let x = unsafe { _mm512_loadu_si512(c.as_ptr() as *const _) };
+        let bad = _mm512_cmpgt_epi32_mask(_mm512_and_si512(x, abs), max);
+        if bad != 0 {
+            return Some(v * 16 + bad.trailing_zeros() as usize);
+        }
+    }
+    None
+}
+
+/// [`first_non_finite_16s`] on AVX2, 8 lanes at a time.
+#[target_feature(enable = "avx2")]
+pub unsafe fn first_non_finite_avx2(data: &[f32]) -> Option<usize> {
+    let (abs, max) = (
+        _mm256_set1_epi32(0x7FFF_FFFF),
+        _mm256_set1_epi32(0x7F7F_FFFF),
+    );
+    for (v, c) in data.chunks_exact(8).enumerate() {
+        // SAFETY: 8 floats.
+        let x = unsafe { _mm256_loadu_si256(c.as_ptr() as *const _) };
+        let bad = _mm256_cmpgt_epi32(_mm256_and_si256(x, abs), max);
+        let mask = _mm256_movemask_ps(_mm256_castsi256_ps(bad));
+        if mask != 0 {
+            return Some(v * 8 + mask.trailing_zeros() as usize);
+        }
+    }
+    None
+}
+
 /// [`block_amaxes_avx2`] on AVX-512, 16 lanes at a time: sixteen whole blocks at once where
 /// the block is a multiple of 16 ([`amaxes_of_16_blocks`]), the rest block by block.
 #[target_feature(enable = "avx512f")]
