@@ -927,7 +927,7 @@ fn exact_f64_block_kernel_agrees_with_the_segment_rule() {
                     (&a.ints, &b.ints),
                     (&a.scales, &sb),
                     (m, n, k, block),
-                    false,
+                    simd::F64Blocks::PowerOfTwo,
                 );
                 assert_eq!(got.is_some(), simd::has_exact_f64_blocks(isa), "{label}");
                 if let Some(got) = got {
@@ -1211,7 +1211,7 @@ fn fp8_gemm_agrees_with_the_segment_rule_on_every_isa() {
                             (&a.ints, &b.ints),
                             (&sa, &sb),
                             (m, n, k, k),
-                            true,
+                            simd::F64Blocks::RealScales,
                         );
                         assert_eq!(got.is_some(), simd::has_exact_f64_blocks(isa), "{label}");
                         if let Some(got) = got {
@@ -1292,4 +1292,83 @@ fn first_non_finite_agrees_with_the_portable_finder_on_every_isa() {
             }
         }
     }
+}
+
+/// MXFP8 E5M2 pairs (integers up to 2^31.8, no single exact f64 sum) on the split kernel:
+/// every product to a low or a high f64 sum by magnitude, the block dot their exact total
+/// (two-sum), rounded once. Against the general segment rule on every ISA, directly and
+/// through the dispatching GEMM, on quantized data (NaN blocks, blocks spanning many binades)
+/// and on a hand-built block whose dot is an f32 midpoint plus one: 2^62 + 2^38 + 1, which
+/// only a correct two-sum and round-to-odd step round up.
+#[test]
+fn split_f64_block_kernel_agrees_with_the_segment_rule() {
+    use qlab::codec::minifloat::{E4M3, E5M2};
+    use qlab::format::mx_element::MxElementMatrix;
+    use qlab::kernel::segments::{self, Fixed};
+    let check = |a: &Fixed, b: &Fixed, label: &str| {
+        let want = segments::gemm_general(a, b, Accumulator::F32);
+        assert_eq!(
+            bits(&segments::gemm(a, b, Accumulator::F32)),
+            bits(&want),
+            "{label}"
+        );
+        let shift = 2f64.powi(-(a.frac + b.frac));
+        let sb: Vec<f64> = b.scales.iter().map(|&s| s * shift).collect();
+        for isa in Isa::supported() {
+            let got = simd::exact_f64_block_gemm(
+                isa,
+                (&a.ints, &b.ints),
+                (&a.scales, &sb),
+                (a.rows, b.rows, a.k, a.seg),
+                simd::F64Blocks::Split {
+                    threshold: 2f64.powi(52 - a.seg.next_power_of_two().trailing_zeros() as i32),
+                },
+            );
+            if let Some(got) = got {
+                let got = Matrix::new(a.rows, b.rows, got).unwrap();
+                assert_eq!(bits(&got), bits(&want), "{isa:?} {label}");
+            }
+        }
+    };
+    for (we, xe) in [(E5M2, E5M2), (E5M2, E4M3), (E4M3, E5M2)] {
+        for (m, k, n) in [(5, 70, 9), (8, 64, 33), (3, 7, 2), (9, 130, 40)] {
+            let cfg = MxConfig::new(BlockSize::Elements(32), ScaleRule::Floor);
+            let mut w = nasty(m, k, 81 + m as u64).into_data();
+            w[0] *= 1e30;
+            if k > 35 {
+                w[k + 3] = f32::NAN;
+            }
+            let w = Matrix::new(m, k, w).unwrap();
+            let xt = nasty(n, k, 45 + n as u64);
+            let a = MxElementMatrix::quantize(we, &w, cfg).unwrap().fixed();
+            let b = MxElementMatrix::quantize(xe, &xt, cfg).unwrap().fixed();
+            check(&a, &b, &format!("{} · {} {m}×{k}×{n}", we.name, xe.name));
+        }
+    }
+    // The midpoint block, in both signs, beside an ordinary one (rows of 2 blocks of 32).
+    let (rows, k, seg) = (4usize, 64usize, 32usize);
+    let mut ia = vec![0i64; rows * k];
+    let mut ib = vec![0i64; rows * k];
+    for r in 0..rows {
+        let sign = if r % 2 == 0 { 1 } else { -1 };
+        ia[r * k..r * k + 3].copy_from_slice(&[sign << 31, 1 << 19, 1]);
+        ib[r * k..r * k + 3].copy_from_slice(&[1 << 31, 1 << 19, 1]);
+        for c in 32..k {
+            ia[r * k + c] = ((c * 7 + r) % 15) as i64 - 7;
+            ib[r * k + c] = ((c * 5 + r) % 13) as i64 - 6;
+        }
+    }
+    let fixed = |ints: Vec<i64>| Fixed {
+        rows,
+        k,
+        ints,
+        frac: 0,
+        seg,
+        scales: vec![1.0; rows * 2],
+    };
+    let (a, b) = (fixed(ia), fixed(ib));
+    let want = segments::gemm_general(&a, &b, Accumulator::F32);
+    // The rule's own value: 2^62 + 2^39 (rounded up), not the tie-to-even 2^62.
+    assert_eq!(want.get(0, 0), 2f32.powi(62) + 2f32.powi(39));
+    check(&a, &b, "midpoint + 1");
 }

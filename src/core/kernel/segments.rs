@@ -213,6 +213,7 @@ mod same_blocks {
 
     use super::{Accumulator, Fixed};
     use crate::core::matrix::Matrix;
+    use crate::core::simd::F64Blocks;
 
     /// The largest |scale exponent| taken: products of two stay far inside f64's range.
     const MAX_EXP: i32 = 400;
@@ -250,15 +251,26 @@ mod same_blocks {
         // the same in either accumulator: 0 + t, in f32 or in f64 and back.
         let one_term = a.seg >= a.k;
         let real = !pow2 && one_term && f32_values(&a.scales) && f32_values(&b.scales);
+        let mode = if real {
+            F64Blocks::RealScales
+        } else {
+            F64Blocks::PowerOfTwo
+        };
         if bound < 1 << 53
             && (acc == Accumulator::F32 || one_term)
             && (pow2 || real)
-            && let Some(y) = exact_f64(a, b, real)
+            && let Some(y) = exact_f64(a, b, mode)
         {
             return Some(y);
         }
         if !pow2 {
             return None;
+        }
+        if acc == Accumulator::F32
+            && let Some(threshold) = split_threshold(a, b)
+            && let Some(y) = exact_f64(a, b, F64Blocks::Split { threshold })
+        {
+            return Some(y);
         }
         if bound < 1 << 31 && ma.max(mb) <= i16::MAX as u64 {
             let narrow = |f: &Fixed| f.ints.iter().map(|&v| v as i16).collect::<Vec<i16>>();
@@ -272,9 +284,38 @@ mod same_blocks {
         None
     }
 
-    /// The SIMD twin of [`run`] (f32 sums) and, with `real` scales, of the general rule's
-    /// `round_once`, where the CPU has it: the integers as f64, x's scales times 2^−(fa + fb).
-    fn exact_f64(a: &Fixed, b: &Fixed, real: bool) -> Option<Matrix> {
+    /// The widest significand (odd part) of any integer of `f`, in bits.
+    fn significand_bits(f: &Fixed) -> u32 {
+        f.ints
+            .iter()
+            .filter(|&&v| v != 0)
+            .map(|v| 64 - v.unsigned_abs().leading_zeros() - v.trailing_zeros())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The threshold of [`F64Blocks::Split`] for these operands, when the split keeps both
+    /// sums exact: with T = 2^τ, τ = 52 − ⌈log2 block⌉, the low sum (products below T) stays
+    /// below 2^52; every product is exact (the significands' widths sum to at most 53), and one
+    /// of at least T is a multiple of 2^g, g = τ − (the widths' sum) + 1, so the high sum is
+    /// exact while block · max|a| · max|b| < 2^(53 + g). MXFP8 E5M2 (integers to 2^31.8, 3-bit
+    /// significands) passes with room to spare.
+    fn split_threshold(a: &Fixed, b: &Fixed) -> Option<f64> {
+        let (ma, mb) = (super::max_int(a), super::max_int(b));
+        if ma >= 1 << 53 || mb >= 1 << 53 {
+            return None;
+        }
+        let widths = significand_bits(a) + significand_bits(b);
+        let tau = 52 - a.seg.next_power_of_two().trailing_zeros() as i32;
+        let g = (tau - widths as i32 + 1).max(0);
+        let bound = u128::from(ma) * u128::from(mb) * a.seg as u128;
+        (widths <= 53 && tau > 0 && g < 64 && bound < 1u128 << (53 + g))
+            .then(|| crate::core::codec::e8m0::pow2(tau))
+    }
+
+    /// The SIMD twin of [`run`] (f32 sums) and of the general rule's `round_once`, where the
+    /// CPU has it: the integers as f64, x's scales times 2^−(fa + fb).
+    fn exact_f64(a: &Fixed, b: &Fixed, mode: F64Blocks) -> Option<Matrix> {
         let isa = crate::core::simd::active();
         if !crate::core::simd::has_exact_f64_blocks(isa) {
             return None;
@@ -286,7 +327,7 @@ mod same_blocks {
             (&a.ints, &b.ints),
             (&a.scales, &sb),
             (a.rows, b.rows, a.k, a.seg),
-            real,
+            mode,
         )?;
         Matrix::new(a.rows, b.rows, y).ok()
     }

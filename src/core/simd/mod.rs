@@ -670,18 +670,34 @@ pub fn round_once_lanes(isa: Isa, dot: [i32; 8], s: [f64; 8]) -> Option<[f32; 8]
     None
 }
 
+/// How [`exact_f64_block_gemm`] forms and rounds a block's term.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum F64Blocks {
+    /// One f64 sum per block (the caller's bound keeps every partial sum below 2^53),
+    /// power-of-two scales: the term is exact until its one rounding to f32.
+    PowerOfTwo,
+    /// As `PowerOfTwo` with any positive f32 scales: the term rounded once through the FMA
+    /// residual (FP8's real scales).
+    RealScales,
+    /// Two f64 sums per block — products of magnitude below `threshold` in one, the rest in
+    /// the other, each exact by the caller's bound (every product exact, the low sum below
+    /// 2^53, the high sum's addends multiples of a power of two that keeps it below 2^53 of
+    /// them) — and power-of-two scales: their exact total rounded once (MXFP8 E5M2).
+    Split { threshold: f64 },
+}
+
 /// The block GEMM of integers exact in f64 (`a`: `m × k`, `b`: `n × k`), one scale
 /// per row and block of `block` (`sa`: `m × blocks`, `sb`: `n × blocks`, NaN for a NaN block)
-/// — powers of two, or any positive f32 values when `real_scales` (every product of two
-/// exact in f64); per block the dot, exact because the caller checks max|a| · max|b| · block
-/// < 2^53, times both scales, rounded once to f32, summed in f32 in K order. On the AVX-512
-/// paths; `None` elsewhere. Portable twin: `kernel::segments`'s rule.
+/// — powers of two, or any positive f32 values for [`F64Blocks::RealScales`] (every product
+/// of two exact in f64); per block the exact dot (by the caller's bound for `mode`), times
+/// both scales, rounded once to f32, summed in f32 in K order. On the AVX-512 paths; `None`
+/// elsewhere. Portable twin: `kernel::segments`'s rule.
 pub fn exact_f64_block_gemm(
     isa: Isa,
     (a, b): (&[i64], &[i64]),
     (sa, sb): (&[f64], &[f64]),
     (m, n, k, block): (usize, usize, usize, usize),
-    real_scales: bool,
+    mode: F64Blocks,
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
     if has_exact_f64_blocks(isa) {
@@ -689,10 +705,10 @@ pub fn exact_f64_block_gemm(
             (a, b),
             (sa, sb),
             (m, n, k, block),
-            real_scales,
+            mode,
         ));
     }
-    let _ = (isa, a, b, sa, sb, m, n, k, block, real_scales);
+    let _ = (isa, a, b, sa, sb, m, n, k, block, mode);
     None
 }
 

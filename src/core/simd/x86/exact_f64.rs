@@ -14,6 +14,7 @@
 
 use std::arch::x86_64::*;
 
+use super::super::F64Blocks;
 use super::super::blocked::{self, MicroKernel, NR, TileOut};
 
 /// Rows of W per tile.
@@ -22,14 +23,13 @@ const MR: usize = 4;
 /// y = A · Bᵀ: `a` (`m × k`) and `b` (`n × k`) integers (each exact in f64: the bound
 /// makes them far smaller than 2^53), converted to f64 as they are packed; blocks of
 /// `block` along K with one power-of-two scale each (`sa`: `m × blocks`, `sb`: `n × blocks`,
-/// NaN for a NaN block; their products exact in f64). `real_scales`: the scales are any
-/// f32 values (each product sa · sb, exact in f64, then times the dot rounded once with the
-/// FMA residual), not only powers of two. Needs AVX-512 F and DQ (the caller checks).
+/// NaN for a NaN block; their products exact in f64); `mode` says how a block's term is
+/// formed and rounded (see [`F64Blocks`]). Needs AVX-512 F and DQ (the caller checks).
 pub fn block_gemm(
     (a, b): (&[i64], &[i64]),
     (sa, sb): (&[f64], &[f64]),
     (m, n, k, block): (usize, usize, usize, usize),
-    real_scales: bool,
+    mode: F64Blocks,
 ) -> Vec<f32> {
     if m == 0 || n == 0 {
         return vec![0f32; m * n];
@@ -70,7 +70,7 @@ pub fn block_gemm(
         k,
         block,
         blocks,
-        real_scales,
+        mode,
     };
     blocked::gemm(&tiles, m, n, m * n * k)
 }
@@ -83,7 +83,7 @@ struct Tiles<'a> {
     k: usize,
     block: usize,
     blocks: usize,
-    real_scales: bool,
+    mode: F64Blocks,
 }
 
 impl MicroKernel for Tiles<'_> {
@@ -108,10 +108,18 @@ impl MicroKernel for Tiles<'_> {
         // rows of k values and their MR · blocks scales, one panel of NR · k values and its
         // blocks · NR scales.
         unsafe {
-            if self.real_scales {
-                kernel_4x32::<true>(args, &mut tile);
-            } else {
-                kernel_4x32::<false>(args, &mut tile);
+            match self.mode {
+                F64Blocks::PowerOfTwo => kernel_4x32::<false>(args, &mut tile),
+                F64Blocks::RealScales => kernel_4x32::<true>(args, &mut tile),
+                F64Blocks::Split { threshold } => {
+                    // Two sums per output need twice the registers: two rows at a time.
+                    let (a, sa, panel, sb, dims) = args;
+                    let (top, bottom) = tile.split_at_mut(2 * NR);
+                    for (h, half) in [top, bottom].into_iter().enumerate() {
+                        let rows = (&a[2 * h * k..], &sa[2 * h * blocks..]);
+                        kernel_split_2x32((rows.0, rows.1, panel, sb, dims), threshold, half);
+                    }
+                }
             }
         }
         out.store(&tile);
@@ -175,15 +183,23 @@ unsafe fn kernel_4x32<const REAL: bool>(
 }
 
 /// dot · s rounded once to f32, for an exact integer |dot| < 2^53 and s > 0 whose product
-/// stays far inside f64's normal range (f32 scales: 2^±300 at most): the f64 product p, its
-/// exact residual e = dot · s − p (one FMA), p moved one step toward e when p is even and e
-/// ≠ 0 (round to odd, 53 ≥ 24 + 2 bits), then f32 — `codec::exact::round_once`'s fast path
-/// lane by lane. A zero dot gives +0; a NaN scale NaN (no nudge: the compare is ordered).
+/// stays far inside f64's normal range (f32 scales: 2^±300 at most): the f64 product p and
+/// its exact residual e = dot · s − p (one FMA), then [`odd_f32`] — `codec::exact::round_once`'s
+/// fast path lane by lane. A zero dot gives +0; a NaN scale NaN.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq")]
 pub(super) fn round_once_8(dot: __m512d, s: __m512d) -> __m256 {
     let p = _mm512_mul_pd(dot, s);
-    let e = _mm512_fmsub_pd(dot, s, p);
+    odd_f32(p, _mm512_fmsub_pd(dot, s, p))
+}
+
+/// The f32 nearest to p + e, for an f64 p and the exact remainder e of a value below half an
+/// ulp of p: p moved one step toward e when p is even and e ≠ 0 (round to odd, 53 ≥ 24 + 2
+/// bits, so the f32 rounding that follows is the correct one). No nudge for a NaN e (the
+/// compare is ordered).
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn odd_f32(p: __m512d, e: __m512d) -> __m256 {
     let bits = _mm512_castpd_si512(p);
     let even = _mm512_testn_epi64_mask(bits, _mm512_set1_epi64(1));
     let inexact = _mm512_cmp_pd_mask::<_CMP_NEQ_OQ>(e, _mm512_setzero_pd());
@@ -192,4 +208,63 @@ pub(super) fn round_once_8(dot: __m512d, s: __m512d) -> __m256 {
     let step = _mm512_or_si512(differ, _mm512_set1_epi64(1));
     let odd = _mm512_mask_add_epi64(bits, even & inexact, bits, step);
     _mm512_cvtpd_ps(_mm512_castsi512_pd(odd))
+}
+
+/// Two rows against one panel for integers too wide for one exact f64 sum (MXFP8 E5M2, up to
+/// 2^31.8): each product (exact: few significant bits) goes to the low sum when its
+/// magnitude is below `threshold`, else to the high one — the caller's bound keeps both
+/// exact. A block's dot is then hi + lo exactly: their f64 sum and its error (Knuth's
+/// two-sum), scaled by the power-of-two scales (exact), rounded once by [`odd_f32`].
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn kernel_split_2x32(
+    (a, sa, panel, sb, (k, block)): TileArgs<'_>,
+    threshold: f64,
+    tile: &mut [f32],
+) {
+    let blocks = k.div_ceil(block);
+    let (pa, pb) = (a.as_ptr(), panel.as_ptr());
+    let t = _mm512_set1_pd(threshold);
+    let mut y = [[_mm256_setzero_ps(); 4]; 2];
+    for blk in 0..blocks {
+        let (mut hi, mut lo) = ([[_mm512_setzero_pd(); 4]; 2], [[_mm512_setzero_pd(); 4]; 2]);
+        for kk in blk * block..((blk + 1) * block).min(k) {
+            // SAFETY: kk < k: inside each of the two rows and the panel's k groups of NR.
+            unsafe {
+                let bq: [__m512d; 4] =
+                    std::array::from_fn(|q| _mm512_loadu_pd(pb.add(kk * NR + 8 * q)));
+                for r in 0..2 {
+                    let av = _mm512_set1_pd(*pa.add(r * k + kk));
+                    for (q, &b) in bq.iter().enumerate() {
+                        let p = _mm512_mul_pd(av, b);
+                        let big = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(_mm512_abs_pd(p), t);
+                        hi[r][q] = _mm512_mask_add_pd(hi[r][q], big, hi[r][q], p);
+                        lo[r][q] = _mm512_mask_add_pd(lo[r][q], !big, lo[r][q], p);
+                    }
+                }
+            }
+        }
+        for r in 0..2 {
+            let s = _mm512_set1_pd(sa[r * blocks + blk]);
+            for q in 0..4 {
+                // SAFETY: 8 scales at blk · NR + 8q, inside the panel's blocks · NR.
+                let sbq = unsafe { _mm512_loadu_pd(sb.as_ptr().add(blk * NR + 8 * q)) };
+                let (h, l) = (hi[r][q], lo[r][q]);
+                let sum = _mm512_add_pd(h, l);
+                let back = _mm512_sub_pd(sum, h);
+                let err = _mm512_add_pd(
+                    _mm512_sub_pd(h, _mm512_sub_pd(sum, back)),
+                    _mm512_sub_pd(l, back),
+                );
+                let scale = _mm512_mul_pd(s, sbq);
+                let v = odd_f32(_mm512_mul_pd(sum, scale), _mm512_mul_pd(err, scale));
+                y[r][q] = _mm256_add_ps(y[r][q], v);
+            }
+        }
+    }
+    for (r, y_r) in y.iter().enumerate() {
+        for (q, &v) in y_r.iter().enumerate() {
+            // SAFETY: the half tile holds two rows of NR f32.
+            unsafe { _mm256_storeu_ps(tile.as_mut_ptr().add(r * NR + 8 * q), v) };
+        }
+    }
 }
