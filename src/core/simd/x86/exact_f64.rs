@@ -7,7 +7,8 @@
 //! scales (f32 values: FP8's per-tensor and per-channel scales, one block per row) the
 //! product dot · sa · sb is rounded once by `codec::exact::round_once`'s fast path — the f64
 //! product, its FMA residual, a round-to-odd nudge, then f32 — whose twin is the general
-//! segment rule.
+//! segment rule. Integers too wide for one exact sum (MXFP8 E5M2) take two sums per block,
+//! split by the products' magnitude, and their exact total ([`F64Blocks::Split`]).
 //!
 //! Micro-kernel: 4 rows of W × 32 columns of xᵀ (16 zmm of f64 sums), the columns packed in
 //! panels of f64 along K.
