@@ -266,7 +266,10 @@ mod same_blocks {
         if !pow2 {
             return None;
         }
+        // Too wide for one exact sum: two, where the CPU has the kernel and the split holds.
         if acc == Accumulator::F32
+            && bound >= 1 << 53
+            && crate::core::simd::has_exact_f64_blocks(crate::core::simd::active())
             && let Some(threshold) = split_threshold(a, b)
             && let Some(y) = exact_f64(a, b, F64Blocks::Split { threshold })
         {
