@@ -198,6 +198,10 @@ pub fn quantize_parts_with(
     });
     let enc = el.f32_encoder();
     let bytes = ScaleBytes::new(el, config.rule, d);
+    // 2^−e of every scale byte (NaN for the NaN byte), looked up per block.
+    let inverse: [f32; 256] = std::array::from_fn(|b| {
+        e8m0::exponent(b as u8).map_or(f32::NAN, |e| e8m0::pow2(-e) as f32)
+    });
     let flush = d.signed_zero == SignedZero::FlushPositive;
     let (mut amax, mut invs) = (vec![0f32; per_row], vec![0f32; per_row]);
     for ((row, cs), sc) in (0..rows)
@@ -215,7 +219,7 @@ pub fn quantize_parts_with(
         // A NaN byte (which a wrapped exponent can give a finite block) scales by NaN, so
         // the vector path stops at the block and the portable code zeroes it.
         for (inv, &byte) in invs.iter_mut().zip(sc.iter()) {
-            *inv = e8m0::exponent(byte).map_or(f32::NAN, |e| e8m0::pow2(-e) as f32);
+            *inv = inverse[usize::from(byte)];
         }
         // The vector path from `start` until it stops; the block it stopped in portably.
         let mut start = 0;
