@@ -1372,3 +1372,53 @@ fn split_f64_block_kernel_agrees_with_the_segment_rule() {
     assert_eq!(want.get(0, 0), 2f32.powi(62) + 2f32.powi(39));
     check(&a, &b, "midpoint + 1");
 }
+
+/// W4A8 as the families build it: INT4 per group for W, x in the INT8 format itself
+/// (`Int8Matrix`, per tensor or per token, symmetric or asymmetric), the x bytes from
+/// `Quantized::fixed8` (q − zp, when every difference fits). On every ISA, the block kernel
+/// against the general segment rule of the same operands; symmetric x always fits.
+#[test]
+fn w4a8_with_int8_activations_agrees_with_the_segment_rule() {
+    use qlab::family::Quantized;
+    use qlab::format::int_group::{Grouping, IntGroupConfig, IntGroupMatrix};
+    use qlab::format::{Granularity, Rounding, Scheme};
+    use qlab::kernel::{scaled_i8, segments};
+    let w_config = IntGroupConfig {
+        bits: 4,
+        scheme: Scheme::Asymmetric,
+        grouping: Grouping::Group(32),
+        rounding: Rounding::HalfEven,
+    };
+    for scheme in [Scheme::Symmetric, Scheme::Asymmetric] {
+        for granularity in [Granularity::Tensor, Granularity::Channel] {
+            let x_config = Int8Config {
+                scheme,
+                granularity,
+                rounding: Rounding::HalfEven,
+            };
+            for (m, k, n) in [(5, 70, 9), (8, 256, 33), (3, 7, 2)] {
+                let w = nasty(m, k, 61 + m as u64);
+                let mut xt = nasty(n, k, 33 + n as u64).into_data();
+                // A token of positive values only: its asymmetric zero point sits at the
+                // range's end.
+                xt[..k].iter_mut().for_each(|v| *v = v.abs() + 0.5);
+                let xt = Matrix::new(n, k, xt).unwrap();
+                let qw = IntGroupMatrix::quantize(&w, w_config).unwrap();
+                let qx = Int8Matrix::quantize(&xt, x_config).unwrap();
+                let label = format!("{m}×{k}×{n} x {scheme:?} {granularity:?}");
+                let (a, b) = (qw.fixed8().unwrap(), Quantized::fixed8(&qx));
+                assert!(b.is_some() || scheme == Scheme::Asymmetric, "{label}");
+                let Some(b) = b else { continue };
+                let want = segments::gemm_general(
+                    &qw.fixed(),
+                    &Quantized::fixed(&qx).unwrap(),
+                    Accumulator::F32,
+                );
+                for isa in Isa::supported() {
+                    let got = scaled_i8::segment_gemm_with(isa, &a, &b, Accumulator::F32);
+                    assert_eq!(bits(&got), bits(&want), "{isa:?} {label}");
+                }
+            }
+        }
+    }
+}
