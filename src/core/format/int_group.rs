@@ -79,10 +79,10 @@ impl IntGroupMatrix {
         };
         let range = config.code_range();
         let fit = |values: &[f32]| {
-            // 0 is in the range (both schemes' fits take it in anyway); a NaN, which callers
-            // refuse, is passed over as the portable fold passes over it.
+            // The range with 0 in it (both schemes' fits take 0 in anyway), on the vector
+            // path; without one, or past a NaN (which callers refuse), the plain fold.
             let (lo, hi) = simd::min_max_finite(isa, values)
-                .unwrap_or_else(|| simd::min_max_finite_portable(values))
+                .flatten()
                 .unwrap_or_else(|| {
                     values
                         .iter()

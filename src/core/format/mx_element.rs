@@ -59,6 +59,17 @@ pub fn scale_byte_in(el: &Element, amax: f32, rule: ScaleRule, d: &Dialect) -> u
     }
 }
 
+/// The amax of each block of `len` values of `v` into `out` (NaN for a block holding a NaN):
+/// `simd::block_amaxes` where the ISA has it, else [`block_amax`] block by block. Shared by
+/// the block-scaled quantizers (MX, NVFP4, FP8's tensor and channel scales).
+pub fn block_amaxes(isa: Isa, v: &[f32], len: usize, out: &mut [f32]) {
+    if simd::block_amaxes(isa, v, len, out).is_none() {
+        for (o, b) in out.iter_mut().zip(v.chunks(len)) {
+            *o = block_amax(b);
+        }
+    }
+}
+
 /// [`scale_byte_in`] with the element's, the rule's and the dialect's constants taken once
 /// (per matrix, not per block): a rule's bump is "the fraction bits exceed a threshold"
 /// (ceil: 0; even and rceil: their table's), so each block costs the split, one compare and
@@ -183,17 +194,9 @@ pub fn quantize_parts_with(
     let mut codes = vec![0u8; rows * k];
     let mut scales = vec![0u8; rows * per_row];
     let d = &config.dialect;
-    // The amax of each block of `len` values of v.
-    let amaxes = |v: &[f32], len: usize, out: &mut [f32]| {
-        if simd::block_amaxes(isa, v, len, out).is_none() {
-            for (o, b) in out.iter_mut().zip(v.chunks(len)) {
-                *o = block_amax(b);
-            }
-        }
-    };
     let tensor_byte = (config.block == BlockSize::Tensor).then(|| {
         let mut a = [0f32];
-        amaxes(m.data(), m.data().len().max(1), &mut a);
+        block_amaxes(isa, m.data(), m.data().len().max(1), &mut a);
         scale_byte_in(el, a[0], config.rule, d)
     });
     let enc = el.f32_encoder();
@@ -212,7 +215,7 @@ pub fn quantize_parts_with(
         match tensor_byte {
             Some(byte) => sc.fill(byte),
             None => {
-                amaxes(row, block, &mut amax);
+                block_amaxes(isa, row, block, &mut amax);
                 bytes.fill(&amax, sc);
             }
         }

@@ -11,6 +11,7 @@
 use crate::core::codec::e2m1;
 use crate::core::codec::minifloat::{E2M1, E4M3};
 use crate::core::format::fixed::Fixed;
+use crate::core::format::mx_element::block_amaxes;
 use crate::core::matrix::Matrix;
 use crate::core::simd::{self, Isa};
 
@@ -31,16 +32,6 @@ pub struct Nvfp4Matrix {
     scales: Vec<u8>,
 }
 
-/// The largest magnitude of each run of `len` finite values (callers refuse NaN and Inf
-/// first), on the vector path where there is one.
-fn amaxes(isa: Isa, values: &[f32], len: usize, out: &mut [f32]) {
-    if simd::block_amaxes(isa, values, len, out).is_none() {
-        for (o, b) in out.iter_mut().zip(values.chunks(len)) {
-            *o = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        }
-    }
-}
-
 impl Nvfp4Matrix {
     /// Quantizes `m` (rows along K, finite values).
     pub fn quantize(m: &Matrix, two_level: bool) -> Nvfp4Matrix {
@@ -55,7 +46,7 @@ impl Nvfp4Matrix {
         let (rows, k) = m.shape();
         let tensor_scale = if two_level {
             let mut a = [0.0f32];
-            amaxes(isa, m.data(), m.data().len().max(1), &mut a);
+            block_amaxes(isa, m.data(), m.data().len().max(1), &mut a);
             let t = a[0] / (448.0 * 6.0);
             if t.is_normal() { t } else { 1.0 }
         } else {
@@ -72,7 +63,7 @@ impl Nvfp4Matrix {
             .zip(codes.chunks_mut(k.max(1)))
             .zip(scales.chunks_mut(per_row.max(1)))
         {
-            amaxes(isa, row, BLOCK, &mut amax);
+            block_amaxes(isa, row, BLOCK, &mut amax);
             // The clamped block scales, in place (a loop the compiler vectorises), then their
             // E4M3 bytes by the vector element encoder (times 1, exact) and `encode_f32`.
             for a in &mut amax {

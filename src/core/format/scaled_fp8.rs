@@ -5,6 +5,7 @@
 
 use crate::core::codec::minifloat::Element;
 use crate::core::format::fixed::Fixed;
+use crate::core::format::mx_element::block_amaxes;
 use crate::core::matrix::Matrix;
 use crate::core::simd::{self, Isa};
 
@@ -19,13 +20,10 @@ pub struct Fp8Matrix {
     scales: Vec<f32>,
 }
 
-/// amax / max, on the vector path where there is one (the values are finite, so its NaN
-/// rule never applies and the largest magnitude is the same).
+/// amax / max (the values are finite: the amax's NaN rule never applies).
 fn scale_of(isa: Isa, values: &[f32], el: &Element) -> f32 {
     let mut amax = [0.0f32];
-    if simd::block_amaxes(isa, values, values.len().max(1), &mut amax).is_none() {
-        amax[0] = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    }
+    block_amaxes(isa, values, values.len().max(1), &mut amax);
     let s = amax[0] / el.max() as f32;
     if s > 0.0 { s } else { 1.0 }
 }
