@@ -33,7 +33,7 @@ pub fn row_sums(m: &Int8Matrix) -> Vec<i64> {
             .sum()
     };
     // Part of every GEMM: on the threads too when large, or it caps their speed-up.
-    if m.rows() * m.k() < simd::PARALLEL_WORK / 16 {
+    if !simd::parallel(m.rows() * m.k() * 16) {
         (0..m.rows()).map(sum).collect()
     } else {
         (0..m.rows()).into_par_iter().map(sum).collect()
@@ -106,6 +106,11 @@ pub fn gemm(w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
 pub fn gemm_with(isa: Isa, w: &Int8Matrix, xt: &Int8Matrix) -> Matrix {
     assert_eq!(w.k(), xt.k(), "INT8 GEMM: K must match");
     let (m, n, k) = (w.rows(), xt.rows(), w.k());
+    simd::on_pool(m * n * k, || gemm_on(isa, w, xt, (m, n, k)))
+}
+
+/// [`gemm_with`]'s stages, on the thread it chose.
+fn gemm_on(isa: Isa, w: &Int8Matrix, xt: &Int8Matrix, (m, n, k): (usize, usize, usize)) -> Matrix {
     let params = |q: &Int8Matrix, rows: usize| -> (Vec<i64>, Vec<f32>) {
         (0..rows)
             .map(|r| (i64::from(q.row_params(r).zero_point), q.row_params(r).scale))

@@ -124,7 +124,7 @@ pub fn for_chunks<T: Send>(
     f: impl Fn((usize, &mut [T])) + Sync + Send,
 ) {
     use rayon::prelude::*;
-    if work < super::PARALLEL_WORK {
+    if !super::parallel(work) {
         out.chunks_mut(size.max(1)).enumerate().for_each(f);
     } else {
         out.par_chunks_mut(size.max(1)).enumerate().for_each(f);

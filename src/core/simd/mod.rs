@@ -246,6 +246,38 @@ pub fn dot(a: &[i8], b: &[i8]) -> i64 {
 /// Multiply-adds below which a GEMM stays on the calling thread.
 pub const PARALLEL_WORK: usize = 1 << 22;
 
+/// Whether a stage of `work` (multiply-adds or bytes touched) runs on rayon's threads: it is
+/// worth a fork-join, and the pool has more than one thread (with one, handing the stage to
+/// it and waiting costs a wake-up and a sleep per stage and gains nothing).
+pub fn parallel(work: usize) -> bool {
+    work >= PARALLEL_WORK && rayon::current_num_threads() > 1
+}
+
+/// `a` and `b`, side by side on the pool when [`parallel`]`(work)`, else one after the other.
+pub fn join<A: Send, B: Send>(
+    work: usize,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if parallel(work) {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
+/// Runs a whole GEMM, `f`, on one of the pool's threads when its `work` is worth threads: a
+/// caller outside the pool would otherwise hand each stage (sums, packing, tiles) over and
+/// wait for it, one round trip per stage; inside, the stages fork and join among the
+/// workers. Called from a worker (an experiment's GEMMs in parallel), it runs in place.
+pub fn on_pool<R: Send>(work: usize, f: impl FnOnce() -> R + Send) -> R {
+    if parallel(work) && rayon::current_thread_index().is_none() {
+        rayon::scope(|_| f())
+    } else {
+        f()
+    }
+}
+
 /// Raw accumulators `Σ_k a[m][k]·b[n][k]` for `a` (`m × k`) and `b` (`n × k`), exact, `m × n`:
 /// the portable kernel, rows in parallel (the scalar path of [`int8_gemm`]).
 pub fn int8_dots(a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
@@ -590,8 +622,10 @@ fn block_kernel(
 ) -> Option<Vec<f32>> {
     let wide = isa.vector() == Isa::Avx512Vnni;
     let avx2 = Isa::Avx2.available() && std::arch::is_x86_feature_detected!("fma");
-    (isa != Isa::Scalar && isa.available() && (wide || avx2))
-        .then(|| x86::mx_gemm(a, b, scales, dims, wide, elements))
+    (isa != Isa::Scalar && isa.available() && (wide || avx2)).then(|| {
+        let work = dims.0 * dims.1 * dims.2;
+        on_pool(work, || x86::mx_gemm(a, b, scales, dims, wide, elements))
+    })
 }
 
 /// The NVFP4 GEMM before the tensor scales: E2M1 codes `a` (`m × k`) and `b` (`n × k`), E4M3
@@ -701,12 +735,9 @@ pub fn exact_f64_block_gemm(
 ) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
     if has_exact_f64_blocks(isa) {
-        return Some(x86::exact_f64_block_gemm(
-            (a, b),
-            (sa, sb),
-            (m, n, k, block),
-            mode,
-        ));
+        return Some(on_pool(m * n * k, || {
+            x86::exact_f64_block_gemm((a, b), (sa, sb), (m, n, k, block), mode)
+        }));
     }
     let _ = (isa, a, b, sa, sb, m, n, k, block, mode);
     None

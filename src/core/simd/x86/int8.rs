@@ -98,7 +98,8 @@ fn prepare(
     let au = blocked::aligned(au, m.div_ceil(mr) * mr * kp, offset);
     // The two operands are prepared side by side: one fork-join, not two in a row (each
     // costs a wake-up of the pool, which shows at n = 512).
-    rayon::join(
+    super::super::join(
+        (m + n) * k * 64,
         || {
             blocked::for_chunks(au, kp, m * k * 64, |(r, dst)| {
                 for (d, &s) in dst

@@ -218,7 +218,8 @@ fn prepare(
             }
         }
     };
-    rayon::join(
+    super::super::join(
+        (m + n) * k * 64,
         || {
             blocked::for_chunks(au, kp, m * k * 64, |(r, dst)| {
                 if r < m {
@@ -231,7 +232,8 @@ fn prepare(
                 pad_blocks(&b[j * k..(j + 1) * k], dst, 0);
             });
             let bs = &*bs;
-            rayon::join(
+            super::super::join(
+                n * k * 64,
                 || blocked::pack_panels_into(bs, n, kp, kp, packed),
                 || panel_blocks(bs, scales, (n, kp, s.blocks, bp), meta, (el, wide)),
             );
