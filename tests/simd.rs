@@ -1422,3 +1422,27 @@ fn w4a8_with_int8_activations_agrees_with_the_segment_rule() {
         }
     }
 }
+
+/// The INT8 GEMM's code sums (`vpsadbw` on the flipped bytes, the excess taken back) against
+/// an i64 fold: every length through several vector widths and a tail, at both ends of the
+/// code range (where a wrong excess or a lane overflow shows) and on mixed codes.
+#[test]
+fn code_sums_agree_on_every_path() {
+    let mut state = 0x5eed_u64;
+    for len in (0..=300).chain([4095, 65_536, 65_537, 200_003]) {
+        let mixed: Vec<i8> = (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 56) as i8
+            })
+            .collect();
+        for v in [vec![i8::MIN; len], vec![i8::MAX; len], mixed] {
+            let want: i64 = v.iter().map(|&q| i64::from(q)).sum();
+            for isa in Isa::supported() {
+                assert_eq!(simd::code_sum(isa, &v), want, "{isa:?}, {len} codes");
+            }
+        }
+    }
+}

@@ -24,19 +24,18 @@ pub struct Int8Cell {
 
 /// Row sums of the codes, needed by the zero-point correction.
 pub fn row_sums(m: &Int8Matrix) -> Vec<i64> {
+    row_sums_with(simd::active(), m)
+}
+
+/// [`row_sums`] on a chosen instruction set (the same integers on every one).
+pub fn row_sums_with(isa: Isa, m: &Int8Matrix) -> Vec<i64> {
     use rayon::prelude::*;
-    // i32 inside chunks of EXACT_I32_K (|Σ| ≤ 2^23 there), so the loop vectorises.
-    let sum = |r: usize| -> i64 {
-        m.row_codes(r)
-            .chunks(EXACT_I32_K)
-            .map(|c| i64::from(c.iter().map(|&q| i32::from(q)).sum::<i32>()))
-            .sum()
-    };
+    let sum = |r: usize| simd::code_sum(isa, m.row_codes(r));
     // Part of every GEMM: on the threads too when large, or it caps their speed-up.
-    if !simd::parallel(m.rows() * m.k() * 16) {
-        (0..m.rows()).map(sum).collect()
-    } else {
+    if simd::parallel(m.rows() * m.k() * 16) {
         (0..m.rows()).into_par_iter().map(sum).collect()
+    } else {
+        (0..m.rows()).map(sum).collect()
     }
 }
 
@@ -118,7 +117,7 @@ fn gemm_on(isa: Isa, w: &Int8Matrix, xt: &Int8Matrix, (m, n, k): (usize, usize, 
     };
     let (w_zero, w_scale) = params(w, m);
     let (x_zero, x_scale) = params(xt, n);
-    let (w_sum, x_sum) = (row_sums(w), row_sums(xt));
+    let (w_sum, x_sum) = (row_sums_with(isa, w), row_sums_with(isa, xt));
     let e = simd::Int8Epilogue {
         w_zero: &w_zero,
         w_scale: &w_scale,

@@ -483,6 +483,25 @@ pub fn first_non_finite(isa: Isa, data: &[f32]) -> Option<usize> {
     crate::core::matrix::first_non_finite(data)
 }
 
+/// Σ v, exact: 64 (AVX-512) or 32 (AVX2) codes a `vpsadbw` on the SIMD paths; the portable
+/// twin sums in i32 inside chunks of [`EXACT_I32_K`] (|Σ| ≤ 2^23 there, so it vectorises).
+pub fn code_sum(isa: Isa, v: &[i8]) -> i64 {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar && isa.available() {
+        return if isa.vector() == Isa::Avx512Vnni {
+            // SAFETY: AVX-512 F and BW are available (every AVX-512 path has them).
+            unsafe { x86::code_sum_64s(v) }
+        } else {
+            // SAFETY: every SIMD path has AVX2 (checked just above).
+            unsafe { x86::code_sum_avx2(v) }
+        };
+    }
+    let _ = isa;
+    v.chunks(EXACT_I32_K)
+        .map(|c| i64::from(c.iter().map(|&q| i32::from(q)).sum::<i32>()))
+        .sum()
+}
+
 /// The largest magnitude of each block of `block` values of a row (NaN for a block holding a
 /// NaN) into `out`, on the SIMD path; `None` on the scalar path. Portable twin:
 /// `codec::mx_block::block_amax`.

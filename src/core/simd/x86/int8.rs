@@ -525,6 +525,44 @@ pub fn bytemuck_i8(b: &[i8]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len()) }
 }
 
+/// Σ v (as i64), 64 codes a step: each byte flipped to v + 128 (an u8) and summed by
+/// `vpsadbw` against zero into eight u64 lanes, which no i8 input can overflow; the 128 per
+/// code taken back at the end, the tail summed portably. Portable twin: `simd::code_sum`'s
+/// scalar path.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub unsafe fn code_sum_64s(v: &[i8]) -> i64 {
+    let (flip, zero) = (_mm512_set1_epi8(i8::MIN), _mm512_setzero_si512());
+    let chunks = v.chunks_exact(64);
+    let tail: i64 = chunks.remainder().iter().map(|&q| i64::from(q)).sum();
+    let whole = (v.len() - chunks.remainder().len()) as i64;
+    let mut acc = zero;
+    for c in chunks {
+        // SAFETY: the chunk holds 64 bytes.
+        let x = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
+        acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_xor_si512(x, flip), zero));
+    }
+    _mm512_reduce_add_epi64(acc) - 128 * whole + tail
+}
+
+/// [`code_sum_64s`] on AVX2, 32 codes a step: the same exact integer.
+#[target_feature(enable = "avx2")]
+pub unsafe fn code_sum_avx2(v: &[i8]) -> i64 {
+    let (flip, zero) = (_mm256_set1_epi8(i8::MIN), _mm256_setzero_si256());
+    let chunks = v.chunks_exact(32);
+    let tail: i64 = chunks.remainder().iter().map(|&q| i64::from(q)).sum();
+    let whole = (v.len() - chunks.remainder().len()) as i64;
+    let mut acc = zero;
+    for c in chunks {
+        // SAFETY: the chunk holds 32 bytes.
+        let x = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(_mm256_xor_si256(x, flip), zero));
+    }
+    let mut lanes = [0i64; 4];
+    // SAFETY: four i64 lanes into four i64s.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+    lanes.iter().sum::<i64>() - 128 * whole + tail
+}
+
 /// Rows r0 and r0 + 1 of a tile from the AVX2 kernels' accumulators (four ymm per row).
 #[target_feature(enable = "avx2")]
 fn store_rows_avx2(acc: &[[__m256i; 4]; 2], r0: usize, tile: &mut [i32; MR * NR]) {

@@ -13,7 +13,7 @@ mod quant;
 pub use amx::available as amx_available;
 pub use exact_f64::block_gemm as exact_f64_block_gemm;
 pub use f64::{f64_dots_2x2, f64_dots_4x4};
-pub use int8::{bytemuck_i8, int8_gemm};
+pub use int8::{bytemuck_i8, code_sum_64s, code_sum_avx2, int8_gemm};
 pub use mx::{Elements, Scales, mx_gemm, round_once_lanes_avx2, round_once_lanes_avx512};
 pub use quant::{
     block_amaxes_16s, block_amaxes_avx2, element_codes_16s, element_codes_avx2,
