@@ -281,6 +281,25 @@ impl Tiles<'_> {
         mut out: TileOut<'_>,
     ) {
         let nc = out.nc;
+        if let (Some((ex, xs, xz)), None, true, NR) =
+            (&self.i32_terms, wide, self.kernel.avx512(), nc)
+        {
+            let cols = p * NR..(p + 1) * NR;
+            let terms = (&ex[cols.clone()], &xs[cols.clone()], &xz[cols.clone()]);
+            let rows = i0..i0 + out.rows;
+            // SAFETY: AVX-512 F is available (the AVX-512 kernels' dispatch); every column
+            // slice holds NR values, `tile` one row of NR sums per row of `out`.
+            unsafe {
+                epilogue_tile_i32_16s(
+                    tile,
+                    (self.e, rows, self.dims.2),
+                    terms,
+                    &self.xscale[cols],
+                    &mut out,
+                );
+            }
+            return;
+        }
         let mut buf = [MaybeUninit::uninit(); NR];
         for r in 0..out.rows {
             let (acc, wide) = (&tile[r * NR..(r + 1) * NR], wide.map(|w| &w[r * NR..]));
@@ -404,6 +423,61 @@ unsafe fn epilogue_i32_16s(
                 out.as_mut_ptr().cast::<f32>().add(16 * q),
                 _mm512_mul_ps(_mm512_cvtepi32_ps(c), scale),
             );
+        }
+    }
+}
+
+/// [`epilogue_i32_16s`] for every row of a full-width tile (`rows` of W, K = `k`): the
+/// per-column terms loaded once and kept in registers across the rows, the per-row ones
+/// broadcast; the same operations in the same order, so the same bits.
+#[target_feature(enable = "avx512f")]
+unsafe fn epilogue_tile_i32_16s(
+    tile: &[i32],
+    (e, rows, k): (&Int8Epilogue, Range<usize>, usize),
+    (excess, xsum, xzero): (&[i32], &[i32], &[i32]),
+    xscale: &[f32],
+    out: &mut TileOut<'_>,
+) {
+    assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR);
+    assert!(xscale.len() >= NR && tile.len() >= rows.len() * NR && out.nc == NR);
+    let ld = |v: &[i32], q: usize| {
+        // SAFETY: every slice holds NR = 32 values (asserted above); 16q + 16 ≤ 32.
+        unsafe { _mm512_loadu_si512(v.as_ptr().add(16 * q) as *const _) }
+    };
+    let (ex, xs, xz) = (
+        [ld(excess, 0), ld(excess, 1)],
+        [ld(xsum, 0), ld(xsum, 1)],
+        [ld(xzero, 0), ld(xzero, 1)],
+    );
+    // SAFETY: xscale holds NR values (asserted above).
+    let sx = unsafe {
+        [
+            _mm512_loadu_ps(xscale.as_ptr()),
+            _mm512_loadu_ps(xscale.as_ptr().add(16)),
+        ]
+    };
+    for (r, i) in rows.enumerate() {
+        // Wrapped to i32 like the per-column terms: the correction mod 2^32.
+        let zw = _mm512_set1_epi32(e.w_zero[i] as i32);
+        let w_term = _mm512_set1_epi32((e.w_sum[i] - k as i64 * e.w_zero[i]) as i32);
+        let sw = _mm512_set1_ps(e.w_scale[i]);
+        let (acc, y) = (&tile[r * NR..(r + 1) * NR], out.row(r));
+        for q in 0..NR / 16 {
+            let c = _mm512_sub_epi32(
+                _mm512_sub_epi32(
+                    _mm512_sub_epi32(ld(acc, q), ex[q]),
+                    _mm512_mullo_epi32(zw, xs[q]),
+                ),
+                _mm512_mullo_epi32(xz[q], w_term),
+            );
+            let scale = _mm512_mul_ps(sw, sx[q]);
+            // SAFETY: the row holds nc = NR outputs (asserted above).
+            unsafe {
+                _mm512_storeu_ps(
+                    y.as_mut_ptr().cast::<f32>().add(16 * q),
+                    _mm512_mul_ps(_mm512_cvtepi32_ps(c), scale),
+                );
+            }
         }
     }
 }
