@@ -131,12 +131,15 @@ pub fn for_chunks<T: Send>(
     }
 }
 
-/// A region of `len` bytes of `v`, every one `fill`, that starts on a 64-byte boundary (a
-/// cache line: an AMX tile load of line-split rows takes twice as long); [`from_line`] finds
-/// it again. The buffer is reused.
-pub fn aligned(v: &mut Vec<u8>, len: usize, fill: u8) -> &mut [u8] {
-    v.clear();
-    v.resize(len + 63, fill);
+/// A region of `len` bytes of `v` that starts on a 64-byte boundary (a cache line: an AMX
+/// tile load of line-split rows takes twice as long); [`from_line`] finds it again. The
+/// buffer is reused and only ever grown, never cleared: the region holds what the last call
+/// left there, and the caller writes every byte of it (refilling megabytes that are then
+/// overwritten cost a tenth of an INT8 GEMM at n = 512).
+pub fn aligned(v: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if v.len() < len + 63 {
+        v.resize(len + 63, 0);
+    }
     let off = line_offset(v);
     &mut v[off..off + len]
 }
@@ -155,14 +158,24 @@ fn line_offset(v: &[u8]) -> usize {
 /// 64-byte boundary, where [`from_line`] finds the panels.
 pub fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
     let panels = n.div_ceil(NR);
-    let out = aligned(out, panels * NR * kp, 0);
+    let out = aligned(out, panels * NR * kp);
     let pack = |(p, dst): (usize, &mut [u8])| {
         let cols = p * NR..((p + 1) * NR).min(n);
         let whole = k / 4;
-        // Whole groups: the destination is written in order, four bytes per column.
-        for (g, out) in dst.chunks_exact_mut(NR * 4).take(whole).enumerate() {
-            for (c, j) in cols.clone().enumerate() {
-                out[c * 4..c * 4 + 4].copy_from_slice(&b[j * k + 4 * g..j * k + 4 * g + 4]);
+        // Every byte of the panel is written (the buffer holds the last call's bytes): zeros
+        // past the last column in the whole groups and everywhere from the first partial one.
+        if cols.len() < NR {
+            for group in dst.chunks_exact_mut(NR * 4).take(whole) {
+                group[cols.len() * 4..].fill(0);
+            }
+        }
+        dst[whole * NR * 4..].fill(0);
+        // Whole groups, column by column: each column's row of b is read in order and its
+        // groups land NR · 4 bytes apart, all inside the panel (in L1).
+        for (c, j) in cols.clone().enumerate() {
+            let src = b[j * k..j * k + 4 * whole].chunks_exact(4);
+            for (d, q) in dst[c * 4..].chunks_mut(NR * 4).zip(src) {
+                d[..4].copy_from_slice(q);
             }
         }
         // A last partial group (k not a multiple of 4); the rest stays zero.

@@ -131,11 +131,17 @@ impl MicroKernel for AmxTiles<'_> {
         let kp = self.0.dims().3;
         let (a, panel) = self.0.operands(i0, p, MR);
         let (steps, chunk) = (kp / KSTEP, EXACT_I32_K / KSTEP);
-        let mut sums = Sums([0; MR * NR]);
+        // Not zeroed: every call of tile_32x32 stores all of it (4 KB a tile, which cost
+        // as much as a fifth of the tile's multiplies at k = 512).
+        let mut sums = std::mem::MaybeUninit::<Sums>::uninit();
         if steps <= chunk {
             // SAFETY: AMX is available and configured (`task`); `a` holds MR rows of kp
-            // bytes and the panel kp/4 groups of NR · 4 bytes, kp a multiple of 64.
-            unsafe { tile_32x32(a, kp, 0..steps, panel, &mut sums) };
+            // bytes and the panel kp/4 groups of NR · 4 bytes, kp a multiple of 64. The
+            // call stores every sum, so `sums` is initialised after it.
+            let sums = unsafe {
+                tile_32x32(a, kp, 0..steps, panel, sums.as_mut_ptr());
+                sums.assume_init_ref()
+            };
             self.0.write_back(i0, p, &sums.0, None, out);
             return;
         }
@@ -143,11 +149,16 @@ impl MicroKernel for AmxTiles<'_> {
         let mut wide = [0i64; MR * NR];
         for s0 in (0..steps).step_by(chunk) {
             // SAFETY: as above; s0 .. s0 + chunk clipped to the steps that exist.
-            unsafe { tile_32x32(a, kp, s0..(s0 + chunk).min(steps), panel, &mut sums) };
+            let sums = unsafe {
+                tile_32x32(a, kp, s0..(s0 + chunk).min(steps), panel, sums.as_mut_ptr());
+                sums.assume_init_ref()
+            };
             for (w, &s) in wide.iter_mut().zip(&sums.0) {
                 *w += i64::from(s);
             }
         }
+        // SAFETY: the loop ran at least once (steps > chunk), storing every sum.
+        let sums = unsafe { sums.assume_init_ref() };
         self.0.write_back(i0, p, &sums.0, Some(&wide), out);
     }
 }
@@ -157,13 +168,14 @@ impl MicroKernel for AmxTiles<'_> {
 ///
 /// # Safety
 /// AMX-INT8 must be available, granted and configured with [`CONFIG`]; `a` must hold 32 rows
-/// of `kp` bytes and `panel` kp/4 groups of NR · 4 bytes, with `steps` inside kp / 64.
+/// of `kp` bytes and `panel` kp/4 groups of NR · 4 bytes, with `steps` inside kp / 64;
+/// `sums` must be valid for writes (every one of its sums is stored).
 unsafe fn tile_32x32(
     a: &[u8],
     kp: usize,
     steps: std::ops::Range<usize>,
     panel: &[u8],
-    sums: &mut Sums,
+    sums: *mut Sums,
 ) {
     assert!(a.len() >= MR * kp && panel.len() >= NR * kp && steps.end * KSTEP <= kp);
     // W's two tiles start at rows 0 and 16; x's tile rows are the panel's groups (NR · 4 =
@@ -172,7 +184,7 @@ unsafe fn tile_32x32(
     // SAFETY: row 16 exists (a holds 32 rows).
     let a1 = unsafe { a0.add(16 * kp) };
     let b = panel[steps.start * 16 * NR * 4..].as_ptr();
-    let c = sums.0.as_mut_ptr();
+    let c = sums.cast::<i32>();
     // SAFETY: the caller guarantees AMX and its configuration; every tile load reads 16
     // rows of 64 bytes inside `a` (rows 0–31, bytes of the steps) or the panel (groups of
     // the steps), every store writes 16 rows of 64 bytes inside `sums` (32 rows of 128

@@ -95,19 +95,20 @@ fn prepare(
     (au, packed): (&mut Vec<u8>, &mut Vec<u8>),
     offset: u8,
 ) {
-    let au = blocked::aligned(au, m.div_ceil(mr) * mr * kp, offset);
+    let au = blocked::aligned(au, m.div_ceil(mr) * mr * kp);
     // The two operands are prepared side by side: one fork-join, not two in a row (each
     // costs a wake-up of the pool, which shows at n = 512).
     super::super::join(
         (m + n) * k * 64,
         || {
+            // Every byte of a row is written, the padding with the code of 0: its products
+            // with x's zero padding vanish whatever it holds, but no stale byte is left.
             blocked::for_chunks(au, kp, m * k * 64, |(r, dst)| {
-                for (d, &s) in dst
-                    .iter_mut()
-                    .zip(a.get(r * k..(r + 1) * k).unwrap_or_default())
-                {
+                let codes = a.get(r * k..(r + 1) * k).unwrap_or_default();
+                for (d, &s) in dst.iter_mut().zip(codes) {
                     *d = (s as u8) ^ offset;
                 }
+                dst[codes.len()..].fill(offset);
             });
         },
         || blocked::pack_panels_into(bytemuck_i8(b), n, k, kp, packed),
