@@ -79,6 +79,10 @@ pub fn features() -> Vec<String> {
             "avxvnni",
             "avx512bf16"
         );
+        // AMX needs the OS's and the process's permission as well as the CPUID bits.
+        if crate::core::simd::Isa::Amx.available() {
+            v.push("amx-int8".to_string());
+        }
     }
     v
 }
