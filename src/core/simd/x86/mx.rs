@@ -211,10 +211,15 @@ fn prepare(
     au.resize(m.div_ceil(MX_MR) * MX_MR * kp, w_offset);
     bs.clear();
     bs.resize(n * kp, 0);
-    let pad_blocks = |src: &[u8], dst: &mut [u8], offset: u8| {
+    // Code → stored byte (int + offset), per operand: one lookup per code, not a decode.
+    let table = |offset: u8| -> [u8; 256] {
+        std::array::from_fn(|c| (el.int(c as u8) as u8).wrapping_add(offset))
+    };
+    let (w_table, x_table) = (table(w_offset), table(0));
+    let pad_blocks = |src: &[u8], dst: &mut [u8], table: &[u8; 256]| {
         for (blk, codes) in src.chunks(block).enumerate() {
             for (d, &c) in dst[blk * bp..].iter_mut().zip(codes) {
-                *d = (el.int(c) as u8).wrapping_add(offset);
+                *d = table[usize::from(c)];
             }
         }
     };
@@ -223,13 +228,13 @@ fn prepare(
         || {
             blocked::for_chunks(au, kp, m * k * 64, |(r, dst)| {
                 if r < m {
-                    pad_blocks(&a[r * k..(r + 1) * k], dst, w_offset);
+                    pad_blocks(&a[r * k..(r + 1) * k], dst, &w_table);
                 }
             });
         },
         || {
             blocked::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
-                pad_blocks(&b[j * k..(j + 1) * k], dst, 0);
+                pad_blocks(&b[j * k..(j + 1) * k], dst, &x_table);
             });
             let bs = &*bs;
             super::super::join(
