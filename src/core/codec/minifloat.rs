@@ -228,10 +228,11 @@ impl Element {
         if sign { -v } else { v }
     }
 
-    /// [`Element::to_int`] of every byte, indexed by code: built once per conversion of a
-    /// matrix, so that the per-element work is a lookup rather than a decode.
-    pub fn int_table(&self) -> [i64; 256] {
-        std::array::from_fn(|c| self.to_int(c as u8))
+    /// [`Element::to_int`] of every code of `codes`, through a table of all 256 bytes built
+    /// once: a lookup per element rather than a decode.
+    pub fn to_ints(&self, codes: &[u8]) -> Vec<i64> {
+        let table: [i64; 256] = std::array::from_fn(|c| self.to_int(c as u8));
+        codes.iter().map(|&c| table[usize::from(c)]).collect()
     }
 
     /// The value of a code: NaN and ±Inf for the special codes, −0 for the negative zero.

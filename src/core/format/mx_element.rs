@@ -376,10 +376,7 @@ impl MxElementMatrix {
         Fixed {
             rows: self.rows,
             k: self.k,
-            ints: {
-                let table = self.element.int_table();
-                self.codes.iter().map(|&c| table[usize::from(c)]).collect()
-            },
+            ints: self.element.to_ints(&self.codes),
             frac: self.element.frac(),
             seg: self.block,
             scales: self.scales.iter().map(|&b| e8m0::to_f64(b)).collect(),

@@ -126,10 +126,7 @@ impl Fp8Matrix {
         Fixed {
             rows: self.rows,
             k: self.k,
-            ints: {
-                let table = self.element.int_table();
-                self.codes.iter().map(|&c| table[usize::from(c)]).collect()
-            },
+            ints: self.element.to_ints(&self.codes),
             frac: self.element.frac(),
             seg: self.k.max(1),
             scales: (0..self.rows)
