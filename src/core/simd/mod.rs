@@ -51,8 +51,9 @@ pub enum Isa {
     Avx2Vnni,
     /// AVX-512 F/BW/DQ with VNNI.
     Avx512Vnni,
-    /// AVX-512 VNNI plus AMX-INT8 tiles (Sapphire Rapids and later): its own INT8 GEMM
-    /// micro-kernel (`tdpbssd`); every other kernel is the AVX-512 one.
+    /// AVX-512 VNNI plus AMX-INT8 tiles (Sapphire Rapids and later): its own micro-kernels
+    /// (`tdpbssd`) for the INT8 GEMM and the MX block GEMM (MXFP4, MXINT8, MXFP6 E2M3,
+    /// NVFP4, INT groups); every other kernel is the AVX-512 one.
     Amx,
 }
 
@@ -118,7 +119,7 @@ impl Isa {
         }
     }
 
-    /// The vector instruction set of the path: AMX's kernels other than its INT8 GEMM are the
+    /// The vector instruction set of the path: AMX's kernels other than its tile GEMMs are the
     /// AVX-512 ones.
     pub fn vector(self) -> Isa {
         match self {
@@ -629,8 +630,8 @@ fn mx_block(
     block_kernel(isa, (a, b), scales, dims, elements)
 }
 
-/// The block kernel for `isa`, when it is a SIMD path: AVX-512 VNNI's on the AVX-512 paths,
-/// else AVX2's (with FMA, which every AVX2 CPU qlab knows has).
+/// The block kernel for `isa`, when it is a SIMD path: AMX tiles on the AMX path, AVX-512
+/// VNNI's on the AVX-512 one, else AVX2's (with FMA, which every AVX2 CPU qlab knows has).
 #[cfg(target_arch = "x86_64")]
 fn block_kernel(
     isa: Isa,
@@ -639,11 +640,16 @@ fn block_kernel(
     dims: (usize, usize, usize, usize),
     elements: x86::Elements,
 ) -> Option<Vec<f32>> {
-    let wide = isa.vector() == Isa::Avx512Vnni;
     let avx2 = Isa::Avx2.available() && std::arch::is_x86_feature_detected!("fma");
-    (isa != Isa::Scalar && isa.available() && (wide || avx2)).then(|| {
+    let kernel = match isa {
+        Isa::Amx => x86::MxKernel::Amx,
+        Isa::Avx512Vnni => x86::MxKernel::Avx512,
+        _ if avx2 => x86::MxKernel::Avx2,
+        _ => return None,
+    };
+    (isa != Isa::Scalar && isa.available()).then(|| {
         let work = dims.0 * dims.1 * dims.2;
-        on_pool(work, || x86::mx_gemm(a, b, scales, dims, wide, elements))
+        on_pool(work, || x86::mx_gemm(a, b, scales, dims, kernel, elements))
     })
 }
 

@@ -18,6 +18,28 @@ fn half_scale(byte: u8) -> f64 {
 /// Rows of W per MXFP4 tile.
 const MX_MR: usize = 4;
 
+/// Which micro-kernel runs the block GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX2 (with FMA): `vpmaddubsw` on offset or sign-tricked bytes, 2 × 32 at a time.
+    Avx2,
+    /// AVX-512 VNNI: `vpdpbusd` on W's offset bytes, 4 × 32 tiles.
+    Avx512,
+    /// AMX-INT8: `tdpbssd` on signed bytes, 32 × 32 tiles, one tile product per block; the
+    /// scaling is AVX-512's (`super::mx_amx`).
+    Amx,
+}
+
+impl Kernel {
+    /// Rows of W per tile (W's rows are padded to a multiple).
+    fn mr(self) -> usize {
+        match self {
+            Kernel::Amx => super::mx_amx::MR,
+            _ => MX_MR,
+        }
+    }
+}
+
 /// What the element bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Elements {
@@ -62,11 +84,13 @@ impl Elements {
     /// (taken back out with offset · Σb). Integer elements take 128 on AVX-512 (`vpdpbusd`
     /// sums its four products in i32: no saturation) and none on AVX2, whose `vpmaddubsw`
     /// saturates pairs at 2^15 − 1, which (q + 128) · b would pass: there the sign trick.
-    fn offset(self, wide: bool) -> i32 {
-        match self {
-            Elements::Fp4 | Elements::Nvfp4 => 12,
-            Elements::Int8 { .. } if wide => 128,
-            Elements::Int8 { .. } => 0,
+    /// AMX's `tdpbssd` is signed × signed: no offset.
+    fn offset(self, kernel: Kernel) -> i32 {
+        match (self, kernel) {
+            (_, Kernel::Amx) => 0,
+            (Elements::Fp4 | Elements::Nvfp4, _) => 12,
+            (Elements::Int8 { .. }, Kernel::Avx512) => 128,
+            (Elements::Int8 { .. }, Kernel::Avx2) => 0,
         }
     }
 
@@ -114,32 +138,32 @@ impl Scales<'_> {
     }
 }
 
-/// The MX block GEMM with the AVX-512 (`wide`) or the AVX2 micro-kernel (which needs FMA
-/// too: the caller checks).
+/// The MX block GEMM on `kernel` (the caller checks its features: AVX2 and FMA, AVX-512
+/// F/BW/DQ/VNNI, AMX-INT8 with AVX-512).
 pub fn mx_gemm(
     a: &[u8],
     b: &[u8],
     scales: Scales,
     (m, n, k, block): (usize, usize, usize, usize),
-    wide: bool,
+    kernel: Kernel,
     el: Elements,
 ) -> Vec<f32> {
     if m == 0 || n == 0 {
         return vec![0f32; m * n];
     }
-    // W: doubled codes + 12 (so ≥ 0), block-padded, rows padded to whole tiles;
-    // B: doubled codes, block-padded, packed in panels; in the thread's reused buffers.
+    // W: integers + offset, block-padded, rows padded to whole tiles; xᵀ: integers,
+    // block-padded, packed in panels; in the thread's reused buffers.
     blocked::with_scratch(|[au, bs, packed]| {
-        let shape = Shape::new(m, n, k, block);
+        let shape = Shape::new(m, n, k, block, kernel);
         let mut meta = vec![PanelBlock::default(); n.div_ceil(NR) * shape.blocks];
         prepare(
             (a, b, scales),
             shape,
             (au, bs, packed),
             &mut meta,
-            (el, wide),
+            (el, kernel),
         );
-        let mp = m.div_ceil(MX_MR) * MX_MR;
+        let mp = shape.mp(kernel);
         let (ascale, asafe) = (0..mp * shape.blocks)
             .map(|i| {
                 if i < m * shape.blocks {
@@ -150,35 +174,50 @@ pub fn mx_gemm(
             })
             .unzip();
         let tiles = Tiles {
-            au,
+            au: blocked::from_line(au),
             packed: blocked::from_line(packed),
             meta: &meta,
             ascale,
             asafe,
             shape,
-            wide,
-            sign: !wide && matches!(el, Elements::Int8 { .. }),
+            kernel,
+            sign: kernel == Kernel::Avx2 && matches!(el, Elements::Int8 { .. }),
         };
-        blocked::gemm(&tiles, m, n, m * n * k)
+        if kernel == Kernel::Amx {
+            blocked::gemm(&super::mx_amx::AmxMxTiles::new(tiles), m, n, m * n * k)
+        } else {
+            blocked::gemm(&tiles, m, n, m * n * k)
+        }
     })
 }
 
-/// The padded layout: blocks per row, the block padded to groups of 4, the padded row.
+/// The padded layout: blocks per row, the block padded to groups of 4 (on AMX to whole
+/// chunks: what one tile product takes, at most 64 bytes), the padded row.
 #[derive(Clone, Copy)]
-struct Shape {
+pub(super) struct Shape {
     m: usize,
     n: usize,
     k: usize,
     block: usize,
-    blocks: usize,
-    bp: usize,
-    kp: usize,
+    pub(super) blocks: usize,
+    pub(super) bp: usize,
+    pub(super) kp: usize,
+    /// Bytes of K per tile product (AMX): bp is a whole number of them.
+    pub(super) chunk: usize,
 }
 
 impl Shape {
-    fn new(m: usize, n: usize, k: usize, block: usize) -> Self {
+    fn new(m: usize, n: usize, k: usize, block: usize, kernel: Kernel) -> Self {
         let blocks = k.div_ceil(block);
-        let bp = block.div_ceil(4) * 4;
+        let (bp, chunk) = if kernel == Kernel::Amx {
+            // The fewest tile products per block, each of the same length (a multiple of 4).
+            let chunks = block.div_ceil(64);
+            let chunk = block.div_ceil(chunks).div_ceil(4) * 4;
+            (chunks * chunk, chunk)
+        } else {
+            let bp = block.div_ceil(4) * 4;
+            (bp, bp)
+        };
         Shape {
             m,
             n,
@@ -187,7 +226,13 @@ impl Shape {
             blocks,
             bp,
             kp: blocks * bp,
+            chunk,
         }
+    }
+
+    /// W's rows padded to whole tiles of `kernel`.
+    fn mp(&self, kernel: Kernel) -> usize {
+        self.m.div_ceil(kernel.mr()) * kernel.mr()
     }
 }
 
@@ -201,14 +246,15 @@ fn prepare(
     s: Shape,
     (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
     meta: &mut [PanelBlock],
-    (el, wide): (Elements, bool),
+    (el, kernel): (Elements, Kernel),
 ) {
     let (m, n, k, block, bp, kp) = (s.m, s.n, s.k, s.block, s.bp, s.kp);
     // The offset as a byte: W's bytes are int + offset modulo 256 (0..=255 for every int the
-    // callers allow), padding is the offset (int 0).
-    let w_offset = el.offset(wide) as u8;
-    au.clear();
-    au.resize(m.div_ceil(MX_MR) * MX_MR * kp, w_offset);
+    // callers allow), padding is the offset (int 0). W starts on a cache line (AMX's tile
+    // loads of line-split rows take twice as long).
+    let w_offset = el.offset(kernel) as u8;
+    let au = blocked::aligned(au, s.mp(kernel) * kp);
+    au.fill(w_offset);
     bs.clear();
     bs.resize(n * kp, 0);
     // Code → stored byte (int + offset), per operand: one lookup per code, not a decode.
@@ -240,21 +286,22 @@ fn prepare(
             super::super::join(
                 n * k * 64,
                 || blocked::pack_panels_into(bs, n, kp, kp, packed),
-                || panel_blocks(bs, scales, (n, kp, s.blocks, bp), meta, (el, wide)),
+                || panel_blocks(bs, scales, (n, kp, s.blocks, bp), meta, (el, kernel)),
             );
         },
     );
 }
 
-/// The MX micro-kernel of the blocked driver: the prepared operands and W's half-scales.
-struct Tiles<'a> {
-    au: &'a [u8],
-    packed: &'a [u8],
-    meta: &'a [PanelBlock],
-    ascale: Vec<f64>,
-    asafe: Vec<bool>,
-    shape: Shape,
-    wide: bool,
+/// The MX micro-kernel of the blocked driver: the prepared operands and W's scales, one
+/// per row (padded to whole tiles) and block.
+pub(super) struct Tiles<'a> {
+    pub(super) au: &'a [u8],
+    pub(super) packed: &'a [u8],
+    pub(super) meta: &'a [PanelBlock],
+    pub(super) ascale: Vec<f64>,
+    pub(super) asafe: Vec<bool>,
+    pub(super) shape: Shape,
+    kernel: Kernel,
     /// The sign-trick kernel (integer elements) instead of the offset one.
     sign: bool,
 }
@@ -280,11 +327,11 @@ impl MicroKernel for Tiles<'_> {
             safe: &self.asafe[i0 * blocks..(i0 + MX_MR) * blocks],
         };
         let mut tile = [0f32; MX_MR * NR];
-        // SAFETY: the kernel's features are available (dispatch: AVX-512 F/BW/DQ/VNNI when
-        // `wide`, else AVX2); the slices above hold MX_MR padded rows of kp bytes, a panel of
+        // SAFETY: the kernel's features are available (dispatch: AVX-512 F/BW/DQ/VNNI, else
+        // AVX2; AMX tiles are `mx_amx`'s, never this); the slices above hold MX_MR padded rows of kp bytes, a panel of
         // kp/4 groups, and blocks·NR entries.
         unsafe {
-            if self.wide {
+            if self.kernel != Kernel::Avx2 {
                 mx_kernel_4x32(&a, &b, blocks, bp, &mut tile);
             } else if self.sign {
                 mx_kernel_4x32_avx2::<true>(&a, &b, blocks, bp, &mut tile);
@@ -303,7 +350,7 @@ fn panel_blocks(
     scales: Scales,
     (n, kp, blocks, bp): (usize, usize, usize, usize),
     meta: &mut [PanelBlock],
-    (el, wide): (Elements, bool),
+    (el, kernel): (Elements, Kernel),
 ) {
     blocked::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
         for (blk, m) in meta.iter_mut().enumerate() {
@@ -312,7 +359,7 @@ fn panel_blocks(
                 // The padded block of column j (padding is 0), as signed doubled codes.
                 let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
                 m.sum[c] =
-                    el.offset(wide) * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
+                    el.offset(kernel) * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
                 let (scale, safe) = scales.b(el, j * blocks + blk);
                 m.scale[c] = scale;
                 m.scale32[c] = scale as f32;
@@ -339,11 +386,11 @@ struct Panel<'a> {
 /// f32; and whether every column's scale allows the exact f32 route. Padding columns
 /// past n hold zeros.
 #[derive(Clone, Copy, Default)]
-struct PanelBlock {
+pub(super) struct PanelBlock {
     sum: [i32; NR],
     scale: [f64; NR],
     scale32: [f32; NR],
-    safe: bool,
+    pub(super) safe: bool,
 }
 
 /// [`mx_kernel_4x32`] on AVX2: two rows at a time (the i32 sums of 2 × 32 columns fill
@@ -467,57 +514,12 @@ unsafe fn mx_kernel_4x32(
         }
         let meta = &b.blocks[blk];
         // SAFETY: each per-block array holds NR = 32 values.
-        let (c0, c1) = unsafe {
-            (
-                _mm512_loadu_si512(meta.sum.as_ptr() as *const _),
-                _mm512_loadu_si512(meta.sum.as_ptr().add(16) as *const _),
-            )
-        };
+        let c =
+            unsafe { [0, 16].map(|at| _mm512_loadu_si512(meta.sum.as_ptr().add(at) as *const _)) };
         let fast = meta.safe && (0..MX_MR).all(|r| a.safe[r * blocks + blk]);
-        if fast {
-            // SAFETY: as above.
-            let (s0, s1) = unsafe {
-                (
-                    _mm512_loadu_ps(meta.scale32.as_ptr()),
-                    _mm512_loadu_ps(meta.scale32.as_ptr().add(16)),
-                )
-            };
-            for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
-                let sa = _mm512_set1_ps(a.scale[r * blocks + blk] as f32);
-                // f32(dot) is exact, and so is its product with 2^(ea+eb−2): one rounding,
-                // in the add, as in the scalar kernel.
-                let v0 = _mm512_mul_ps(
-                    _mm512_cvtepi32_ps(_mm512_sub_epi32(acc_r[0], c0)),
-                    _mm512_mul_ps(sa, s0),
-                );
-                let v1 = _mm512_mul_ps(
-                    _mm512_cvtepi32_ps(_mm512_sub_epi32(acc_r[1], c1)),
-                    _mm512_mul_ps(sa, s1),
-                );
-                y_r[0] = _mm512_add_ps(y_r[0], v0);
-                y_r[1] = _mm512_add_ps(y_r[1], v1);
-            }
-        } else {
-            for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
-                let sav = _mm512_set1_pd(a.scale[r * blocks + blk]);
-                for h in 0..2 {
-                    let dot = _mm512_sub_epi32(acc_r[h], if h == 0 { c0 } else { c1 });
-                    let mut halves = [_mm256_setzero_ps(); 2];
-                    for (q, half) in halves.iter_mut().enumerate() {
-                        let lanes = if q == 0 {
-                            _mm512_castsi512_si256(dot)
-                        } else {
-                            _mm512_extracti64x4_epi64::<1>(dot)
-                        };
-                        // SAFETY: 8 f64 at blk·NR + 16h + 8q, inside the block's NR entries.
-                        let sbv =
-                            unsafe { _mm512_loadu_pd(meta.scale.as_ptr().add(16 * h + 8 * q)) };
-                        *half = round_once_8(lanes, _mm512_mul_pd(sav, sbv));
-                    }
-                    let v = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(halves[0]), halves[1]);
-                    y_r[h] = _mm512_add_ps(y_r[h], v);
-                }
-            }
+        for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
+            let dot = [0, 1].map(|h| _mm512_sub_epi32(acc_r[h], c[h]));
+            add_block_row(dot, a.scale[r * blocks + blk], meta, fast, y_r);
         }
     }
     for (r, y_r) in y.iter().enumerate() {
@@ -526,6 +528,47 @@ unsafe fn mx_kernel_4x32(
             _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR), y_r[0]);
             _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + 16), y_r[1]);
         }
+    }
+}
+
+/// One row's term of a block added to its f32 sums `y` (the panel's 32 columns): `dot` the
+/// block's exact i32 dots, `sa` the row's scale, `meta` the columns'. With `fast` (every
+/// scale allows it) in f32 — f32(dot) is exact, and so is its product with 2^(ea+eb−2): one
+/// rounding, in the add, as in the scalar kernel; INT's rule rounds each step in f32, which
+/// is these same operations — else dot · sa · sb rounded once through f64.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq")]
+pub(super) fn add_block_row(
+    dot: [__m512i; 2],
+    sa: f64,
+    meta: &PanelBlock,
+    fast: bool,
+    y: &mut [__m512; 2],
+) {
+    if fast {
+        let sa = _mm512_set1_ps(sa as f32);
+        for (h, y_h) in y.iter_mut().enumerate() {
+            // SAFETY: 16 f32 at 16h, inside the block's NR entries.
+            let s = unsafe { _mm512_loadu_ps(meta.scale32.as_ptr().add(16 * h)) };
+            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(dot[h]), _mm512_mul_ps(sa, s));
+            *y_h = _mm512_add_ps(*y_h, v);
+        }
+        return;
+    }
+    let sav = _mm512_set1_pd(sa);
+    for (h, y_h) in y.iter_mut().enumerate() {
+        let halves = [0, 1].map(|q| {
+            let lanes = if q == 0 {
+                _mm512_castsi512_si256(dot[h])
+            } else {
+                _mm512_extracti64x4_epi64::<1>(dot[h])
+            };
+            // SAFETY: 8 f64 at 16h + 8q, inside the block's NR entries.
+            let sbv = unsafe { _mm512_loadu_pd(meta.scale.as_ptr().add(16 * h + 8 * q)) };
+            round_once_8(lanes, _mm512_mul_pd(sav, sbv))
+        });
+        let v = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(halves[0]), halves[1]);
+        *y_h = _mm512_add_ps(*y_h, v);
     }
 }
 
