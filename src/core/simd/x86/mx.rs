@@ -93,13 +93,6 @@ impl Elements {
             (Elements::Int8 { .. }, Kernel::Avx2) => 0,
         }
     }
-
-    fn int(self, byte: u8) -> i8 {
-        match self {
-            Elements::Fp4 | Elements::Nvfp4 => e2m1::doubled(byte),
-            Elements::Int8 { .. } => byte as i8,
-        }
-    }
 }
 
 /// Whether a half-scale 2^(e − 1) keeps every block product exact in f32: with both
@@ -120,19 +113,28 @@ pub enum Scales<'a> {
     Real(&'a [f64], &'a [f64], Rule),
 }
 
+/// A scale byte's operand scale and whether it allows the f32 route, for all 256 bytes of
+/// an element type: one decode per byte value rather than one per row and block.
+type ByteScales = [(f64, bool); 256];
+
+fn byte_scales(el: Elements) -> ByteScales {
+    std::array::from_fn(|b| (el.scale(b as u8), el.safe(b as u8)))
+}
+
 impl Scales<'_> {
-    /// W's scale `i` and whether its terms take the f32 route.
-    fn a(&self, el: Elements, i: usize) -> (f64, bool) {
+    /// W's scale `i` and whether its terms take the f32 route (`table`: the element's
+    /// [`byte_scales`]).
+    fn a(&self, table: &ByteScales, i: usize) -> (f64, bool) {
         match *self {
-            Scales::Bytes(sa, _) => (el.scale(sa[i]), el.safe(sa[i])),
+            Scales::Bytes(sa, _) => table[usize::from(sa[i])],
             Scales::Real(sa, _, rule) => (sa[i], rule == Rule::IntF32),
         }
     }
 
     /// xᵀ's scale `i`, likewise.
-    fn b(&self, el: Elements, i: usize) -> (f64, bool) {
+    fn b(&self, table: &ByteScales, i: usize) -> (f64, bool) {
         match *self {
-            Scales::Bytes(_, sb) => (el.scale(sb[i]), el.safe(sb[i])),
+            Scales::Bytes(_, sb) => table[usize::from(sb[i])],
             Scales::Real(_, sb, rule) => (sb[i], rule == Rule::IntF32),
         }
     }
@@ -155,9 +157,10 @@ pub fn mx_gemm(
     // block-padded, packed in panels; in the thread's reused buffers.
     blocked::with_scratch(|[au, bs, packed]| {
         let shape = Shape::new(m, n, k, block, kernel);
+        let table = byte_scales(el);
         let mut meta = vec![PanelBlock::default(); n.div_ceil(NR) * shape.blocks];
         prepare(
-            (a, b, scales),
+            (a, b, scales, &table),
             shape,
             (au, bs, packed),
             &mut meta,
@@ -167,7 +170,7 @@ pub fn mx_gemm(
         let (ascale, asafe) = (0..mp * shape.blocks)
             .map(|i| {
                 if i < m * shape.blocks {
-                    scales.a(el, i)
+                    scales.a(&table, i)
                 } else {
                     (1.0, true)
                 }
@@ -242,54 +245,100 @@ impl Shape {
 /// fork-join rather than several in a row: each costs a wake-up of the pool, which shows at
 /// n = 512).
 fn prepare(
-    (a, b, scales): (&[u8], &[u8], Scales),
+    (a, b, scales, table): (&[u8], &[u8], Scales, &ByteScales),
     s: Shape,
     (au, bs, packed): (&mut Vec<u8>, &mut Vec<u8>, &mut Vec<u8>),
     meta: &mut [PanelBlock],
     (el, kernel): (Elements, Kernel),
 ) {
-    let (m, n, k, block, bp, kp) = (s.m, s.n, s.k, s.block, s.bp, s.kp);
+    let (m, n, k, kp) = (s.m, s.n, s.k, s.kp);
     // The offset as a byte: W's bytes are int + offset modulo 256 (0..=255 for every int the
-    // callers allow), padding is the offset (int 0). W starts on a cache line (AMX's tile
-    // loads of line-split rows take twice as long).
+    // callers allow), padding is the offset (int 0). Both start on a cache line (AMX's tile
+    // loads of line-split rows take twice as long); every byte is written below.
     let w_offset = el.offset(kernel) as u8;
     let au = blocked::aligned(au, s.mp(kernel) * kp);
-    au.fill(w_offset);
-    bs.clear();
-    bs.resize(n * kp, 0);
-    // Code → stored byte (int + offset), per operand: one lookup per code, not a decode.
-    let table = |offset: u8| -> [u8; 256] {
-        std::array::from_fn(|c| (el.int(c as u8) as u8).wrapping_add(offset))
-    };
-    let (w_table, x_table) = (table(w_offset), table(0));
-    let pad_blocks = |src: &[u8], dst: &mut [u8], table: &[u8; 256]| {
-        for (blk, codes) in src.chunks(block).enumerate() {
-            for (d, &c) in dst[blk * bp..].iter_mut().zip(codes) {
-                *d = table[usize::from(c)];
-            }
-        }
-    };
+    let bs = blocked::aligned(bs, n * kp);
     super::super::join(
         (m + n) * k * 64,
         || {
             blocked::for_chunks(au, kp, m * k * 64, |(r, dst)| {
                 if r < m {
-                    pad_blocks(&a[r * k..(r + 1) * k], dst, &w_table);
+                    pad_blocks(&a[r * k..(r + 1) * k], dst, s, (el, w_offset));
+                } else {
+                    dst.fill(w_offset);
                 }
             });
         },
         || {
             blocked::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
-                pad_blocks(&b[j * k..(j + 1) * k], dst, &x_table);
+                pad_blocks(&b[j * k..(j + 1) * k], dst, s, (el, 0));
             });
             let bs = &*bs;
             super::super::join(
                 n * k * 64,
                 || blocked::pack_panels_into(bs, n, kp, kp, packed),
-                || panel_blocks(bs, scales, (n, kp, s.blocks, bp), meta, (el, kernel)),
+                || panel_blocks(bs, (scales, table), (n, s), meta, (el, kernel)),
             );
         },
     );
+}
+
+/// One row's codes `src` (k of them) as stored bytes (int + offset) in its block-padded row
+/// `dst` (kp bytes, every one written; padding is the offset: int 0). Integer elements are
+/// their bytes (an add, which the compiler vectorises); E2M1 codes go through a 16-entry
+/// table, 32 at a time.
+fn pad_blocks(src: &[u8], dst: &mut [u8], s: Shape, (el, offset): (Elements, u8)) {
+    let map = |codes: &[u8], out: &mut [u8]| match el {
+        Elements::Int8 { .. } => {
+            for (d, &c) in out.iter_mut().zip(codes) {
+                *d = c.wrapping_add(offset);
+            }
+        }
+        Elements::Fp4 | Elements::Nvfp4 => {
+            let table: [u8; 16] =
+                std::array::from_fn(|c| (e2m1::doubled(c as u8) as u8).wrapping_add(offset));
+            map_nibbles(codes, out, &table);
+        }
+    };
+    if s.bp == s.block {
+        // No padding inside the row: one pass, then the last block's tail.
+        map(src, &mut dst[..s.k]);
+        dst[s.k..].fill(offset);
+        return;
+    }
+    for (codes, out) in src.chunks(s.block).zip(dst.chunks_exact_mut(s.bp)) {
+        let (head, pad) = out.split_at_mut(codes.len());
+        map(codes, head);
+        pad.fill(offset);
+    }
+}
+
+/// out[i] = table[codes[i] & 15], by `vpshufb` (every x86 path of this kernel has AVX2).
+fn map_nibbles(codes: &[u8], out: &mut [u8], table: &[u8; 16]) {
+    assert_eq!(codes.len(), out.len());
+    // SAFETY: every caller runs on an AVX2 path (AVX2 + FMA, AVX-512, AMX: the dispatch
+    // checked); the loads and stores stay inside the two slices of equal length.
+    unsafe { map_nibbles_avx2(codes, out, table) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn map_nibbles_avx2(codes: &[u8], out: &mut [u8], table: &[u8; 16]) {
+    // SAFETY: 16 bytes of the table.
+    let t = unsafe { _mm_loadu_si128(table.as_ptr() as *const _) };
+    let t = _mm256_broadcastsi128_si256(t);
+    let low = _mm256_set1_epi8(0x0F);
+    let whole = codes.len() / 32 * 32;
+    for at in (0..whole).step_by(32) {
+        // SAFETY: at + 32 ≤ len for both slices (equal lengths, asserted by the caller).
+        unsafe {
+            let c = _mm256_loadu_si256(codes.as_ptr().add(at) as *const _);
+            let v = _mm256_shuffle_epi8(t, _mm256_and_si256(c, low));
+            _mm256_storeu_si256(out.as_mut_ptr().add(at) as *mut _, v);
+        }
+    }
+    for (d, &c) in out[whole..].iter_mut().zip(&codes[whole..]) {
+        *d = table[usize::from(c & 0x0F)];
+    }
 }
 
 /// The MX micro-kernel of the blocked driver: the prepared operands and W's scales, one
@@ -344,23 +393,27 @@ impl MicroKernel for Tiles<'_> {
 }
 
 /// What each block of each panel needs (see [`PanelBlock`]), from xᵀ's block-padded
-/// doubled codes `bs` (`n` rows of `kp`) and its scales.
+/// stored bytes `bs` (`n` rows of `kp`) and its scales (`table`: the element's
+/// [`byte_scales`]). The column sums only where W carries an offset.
 fn panel_blocks(
     bs: &[u8],
-    scales: Scales,
-    (n, kp, blocks, bp): (usize, usize, usize, usize),
+    (scales, table): (Scales, &ByteScales),
+    (n, s): (usize, Shape),
     meta: &mut [PanelBlock],
     (el, kernel): (Elements, Kernel),
 ) {
+    let (kp, blocks, bp) = (s.kp, s.blocks, s.bp);
+    let offset = el.offset(kernel);
     blocked::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
         for (blk, m) in meta.iter_mut().enumerate() {
             m.safe = true;
             for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
-                // The padded block of column j (padding is 0), as signed doubled codes.
-                let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
-                m.sum[c] =
-                    el.offset(kernel) * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
-                let (scale, safe) = scales.b(el, j * blocks + blk);
+                if offset != 0 {
+                    // The padded block of column j (padding is 0), as signed integers.
+                    let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
+                    m.sum[c] = offset * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
+                }
+                let (scale, safe) = scales.b(table, j * blocks + blk);
                 m.scale[c] = scale;
                 m.scale32[c] = scale as f32;
                 m.safe &= safe;

@@ -103,7 +103,8 @@ impl MicroKernel for AmxMxTiles<'_> {
         let meta = &t.meta[p * s.blocks..(p + 1) * s.blocks];
         let scales = &t.ascale[i0 * s.blocks..(i0 + MR) * s.blocks];
         let safe = &self.rows_safe[i0 / MR * s.blocks..(i0 / MR + 1) * s.blocks];
-        let mut y = Outputs([0f32; MR * NR]);
+        // Not zeroed: block 0's step starts from zero sums instead of loading these.
+        let mut y = std::mem::MaybeUninit::<Outputs>::uninit();
         let mut sums = std::mem::MaybeUninit::<Sums>::uninit();
         let (chunks, chunk) = (s.bp / s.chunk, s.chunk);
         // Software-pipelined: block blk + 1's tile products are issued before block blk's
@@ -125,10 +126,21 @@ impl MicroKernel for AmxMxTiles<'_> {
                 unsafe { block_products(a, panel, s.kp, (blk + 1) * s.bp, (chunks, chunk)) };
             }
             let fast = meta[blk].safe && safe[blk];
-            // SAFETY: AVX-512 F/BW/DQ come with the AMX path (the dispatch checked them).
-            unsafe { scale_block(&sums.0, scales, (blk, s.blocks), &meta[blk], fast, &mut y.0) };
+            // SAFETY: AVX-512 F/BW/DQ come with the AMX path (the dispatch checked them); y is
+            // written whole by block 0's step (blocks ≥ 1) before any step reads it.
+            unsafe {
+                scale_block(
+                    &sums.0,
+                    scales,
+                    (blk, s.blocks),
+                    &meta[blk],
+                    fast,
+                    y.as_mut_ptr(),
+                );
+            }
         }
-        out.store(&y.0);
+        // SAFETY: block 0 (there is at least one block: k ≥ 1) wrote every output.
+        out.store(unsafe { &y.assume_init_ref().0 });
     }
 }
 
@@ -219,28 +231,35 @@ unsafe fn store_dots(sums: *mut Sums) {
 }
 
 /// Block `blk` (of `blocks`) of a tile: each row's 32 dots scaled by its scale in `scales`
-/// (MR rows × blocks) and the columns' in `meta`, added to the row's sums in `y`.
+/// (MR rows × blocks) and the columns' in `meta`, added to the row's sums in `y` — to zero
+/// sums for block 0, as the scalar kernel starts (0 + −0 is +0), without reading `y`.
+///
+/// # Safety
+/// `y` must be valid for reads and writes, and initialised unless `blk` is 0.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
-fn scale_block(
+unsafe fn scale_block(
     sums: &[i32; MR * NR],
     scales: &[f64],
     (blk, blocks): (usize, usize),
     meta: &super::mx::PanelBlock,
     fast: bool,
-    y: &mut [f32; MR * NR],
+    y: *mut Outputs,
 ) {
-    for (r, (dots, y_r)) in sums
-        .chunks_exact(NR)
-        .zip(y.chunks_exact_mut(NR))
-        .enumerate()
-    {
-        // SAFETY: each row holds NR = 32 values: two vectors of 16.
+    let y = y.cast::<f32>();
+    for (r, dots) in sums.chunks_exact(NR).enumerate() {
+        // SAFETY: each row of `sums` holds NR = 32 values: two vectors of 16; row r of `y`
+        // is NR floats at r · NR, initialised unless blk is 0 (the caller's contract).
         unsafe {
+            let y_r = y.add(r * NR);
             let dot = [0, 16].map(|at| _mm512_loadu_si512(dots.as_ptr().add(at) as *const _));
-            let mut v = [0, 16].map(|at| _mm512_loadu_ps(y_r.as_ptr().add(at)));
+            let mut v = if blk == 0 {
+                [_mm512_setzero_ps(); 2]
+            } else {
+                [0, 16].map(|at| _mm512_loadu_ps(y_r.add(at)))
+            };
             add_block_row(dot, scales[r * blocks + blk], meta, fast, &mut v);
-            _mm512_storeu_ps(y_r.as_mut_ptr(), v[0]);
-            _mm512_storeu_ps(y_r.as_mut_ptr().add(16), v[1]);
+            _mm512_storeu_ps(y_r, v[0]);
+            _mm512_storeu_ps(y_r.add(16), v[1]);
         }
     }
 }
