@@ -185,6 +185,7 @@ pub fn mx_gemm(
             shape,
             kernel,
             sign: kernel == Kernel::Avx2 && matches!(el, Elements::Int8 { .. }),
+            exact: matches!(scales, Scales::Bytes(..)),
         };
         if kernel == Kernel::Amx {
             blocked::gemm(&super::mx_amx::AmxMxTiles::new(tiles), m, n, m * n * k)
@@ -353,6 +354,32 @@ pub(super) struct Tiles<'a> {
     kernel: Kernel,
     /// The sign-trick kernel (integer elements) instead of the offset one.
     sign: bool,
+    /// Whether a term's product f32(dot) · sa · sb is exact wherever the f32 route is taken
+    /// (the byte scales: powers of two, NVFP4's E4M3 pairs), so that it may fuse with the add.
+    pub(super) exact: bool,
+}
+
+/// How a block's terms are formed (see [`add_block_row`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Route {
+    /// In f32, the product exact: one FMA.
+    Fused,
+    /// In f32, each step rounded (INT's rule).
+    F32,
+    /// Rounded once through f64.
+    F64,
+}
+
+impl Route {
+    /// The route of a block whose scales all allow the f32 one (`fast`) or not, for
+    /// operands whose f32 products are `exact` (`Tiles::exact`).
+    pub(super) fn of(fast: bool, exact: bool) -> Route {
+        match (fast, exact) {
+            (false, _) => Route::F64,
+            (true, true) => Route::Fused,
+            (true, false) => Route::F32,
+        }
+    }
 }
 
 impl MicroKernel for Tiles<'_> {
@@ -374,6 +401,7 @@ impl MicroKernel for Tiles<'_> {
             codes: &self.au[i0 * kp..(i0 + MX_MR) * kp],
             scale: &self.ascale[i0 * blocks..(i0 + MX_MR) * blocks],
             safe: &self.asafe[i0 * blocks..(i0 + MX_MR) * blocks],
+            exact: self.exact,
         };
         let mut tile = [0f32; MX_MR * NR];
         // SAFETY: the kernel's features are available (dispatch: AVX-512 F/BW/DQ/VNNI, else
@@ -427,6 +455,8 @@ struct Rows<'a> {
     codes: &'a [u8],
     scale: &'a [f64],
     safe: &'a [bool],
+    /// `Tiles::exact`.
+    exact: bool,
 }
 
 /// One packed panel of NR columns of xᵀ with what each of its blocks needs.
@@ -570,9 +600,10 @@ unsafe fn mx_kernel_4x32(
         let c =
             unsafe { [0, 16].map(|at| _mm512_loadu_si512(meta.sum.as_ptr().add(at) as *const _)) };
         let fast = meta.safe && (0..MX_MR).all(|r| a.safe[r * blocks + blk]);
+        let route = Route::of(fast, a.exact);
         for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
             let dot = [0, 1].map(|h| _mm512_sub_epi32(acc_r[h], c[h]));
-            add_block_row(dot, a.scale[r * blocks + blk], meta, fast, y_r);
+            add_block_row(dot, a.scale[r * blocks + blk], meta, route, y_r);
         }
     }
     for (r, y_r) in y.iter().enumerate() {
@@ -585,26 +616,30 @@ unsafe fn mx_kernel_4x32(
 }
 
 /// One row's term of a block added to its f32 sums `y` (the panel's 32 columns): `dot` the
-/// block's exact i32 dots, `sa` the row's scale, `meta` the columns'. With `fast` (every
-/// scale allows it) in f32 — f32(dot) is exact, and so is its product with 2^(ea+eb−2): one
-/// rounding, in the add, as in the scalar kernel; INT's rule rounds each step in f32, which
-/// is these same operations — else dot · sa · sb rounded once through f64.
+/// block's exact i32 dots, `sa` the row's scale, `meta` the columns'. On the f32 routes
+/// f32(dot) is exact, and so is (for [`Route::Fused`]) its product with sa · sb: one
+/// rounding, in the add, as in the scalar kernel — an FMA gives the same bits; INT's rule
+/// ([`Route::F32`]) rounds each step in f32. Else dot · sa · sb is rounded once through f64.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
 pub(super) fn add_block_row(
     dot: [__m512i; 2],
     sa: f64,
     meta: &PanelBlock,
-    fast: bool,
+    route: Route,
     y: &mut [__m512; 2],
 ) {
-    if fast {
+    if route != Route::F64 {
         let sa = _mm512_set1_ps(sa as f32);
         for (h, y_h) in y.iter_mut().enumerate() {
             // SAFETY: 16 f32 at 16h, inside the block's NR entries.
             let s = unsafe { _mm512_loadu_ps(meta.scale32.as_ptr().add(16 * h)) };
-            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(dot[h]), _mm512_mul_ps(sa, s));
-            *y_h = _mm512_add_ps(*y_h, v);
+            let (d, s) = (_mm512_cvtepi32_ps(dot[h]), _mm512_mul_ps(sa, s));
+            *y_h = if route == Route::Fused {
+                _mm512_fmadd_ps(d, s, *y_h)
+            } else {
+                _mm512_add_ps(*y_h, _mm512_mul_ps(d, s))
+            };
         }
         return;
     }

@@ -13,7 +13,7 @@ use std::arch::asm;
 use std::arch::x86_64::*;
 
 use super::super::blocked::{MicroKernel, NR, TileOut};
-use super::mx::{Tiles, add_block_row};
+use super::mx::{Route, Tiles, add_block_row};
 
 /// Rows of W per tile: two 16-row tiles.
 pub const MR: usize = 32;
@@ -125,7 +125,7 @@ impl MicroKernel for AmxMxTiles<'_> {
                 // SAFETY: as for block 0, block blk + 1 < blocks.
                 unsafe { block_products(a, panel, s.kp, (blk + 1) * s.bp, (chunks, chunk)) };
             }
-            let fast = meta[blk].safe && safe[blk];
+            let route = Route::of(meta[blk].safe && safe[blk], t.exact);
             // SAFETY: AVX-512 F/BW/DQ come with the AMX path (the dispatch checked them); y is
             // written whole by block 0's step (blocks ≥ 1) before any step reads it.
             unsafe {
@@ -134,7 +134,7 @@ impl MicroKernel for AmxMxTiles<'_> {
                     scales,
                     (blk, s.blocks),
                     &meta[blk],
-                    fast,
+                    route,
                     y.as_mut_ptr(),
                 );
             }
@@ -242,7 +242,7 @@ unsafe fn scale_block(
     scales: &[f64],
     (blk, blocks): (usize, usize),
     meta: &super::mx::PanelBlock,
-    fast: bool,
+    route: Route,
     y: *mut Outputs,
 ) {
     let y = y.cast::<f32>();
@@ -257,7 +257,7 @@ unsafe fn scale_block(
             } else {
                 [0, 16].map(|at| _mm512_loadu_ps(y_r.add(at)))
             };
-            add_block_row(dot, scales[r * blocks + blk], meta, fast, &mut v);
+            add_block_row(dot, scales[r * blocks + blk], meta, route, &mut v);
             _mm512_storeu_ps(y_r, v[0]);
             _mm512_storeu_ps(y_r.add(16), v[1]);
         }
