@@ -195,13 +195,29 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<[Vec<u8>; 3]> = const {
         std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
     };
+    /// The same for the kernels that pack f64 (the exact-f64 block GEMM).
+    static SCRATCH_F64: std::cell::RefCell<[Vec<f64>; 3]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
+    };
 }
 
 /// Runs `f` with the calling thread's three scratch buffers. A GEMM that waits inside rayon
 /// can run another task on the same thread (work stealing), and that task's GEMM may arrive
 /// here while the buffers are lent out: it then gets fresh ones rather than a panic.
 pub fn with_scratch<R>(f: impl FnOnce(&mut [Vec<u8>; 3]) -> R) -> R {
-    SCRATCH.with(|s| match s.try_borrow_mut() {
+    lend(&SCRATCH, f)
+}
+
+/// [`with_scratch`] for f64 buffers.
+pub fn with_f64_scratch<R>(f: impl FnOnce(&mut [Vec<f64>; 3]) -> R) -> R {
+    lend(&SCRATCH_F64, f)
+}
+
+fn lend<T, R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<[Vec<T>; 3]>>,
+    f: impl FnOnce(&mut [Vec<T>; 3]) -> R,
+) -> R {
+    key.with(|s| match s.try_borrow_mut() {
         Ok(mut buffers) => f(&mut buffers),
         Err(_) => f(&mut [Vec::new(), Vec::new(), Vec::new()]),
     })

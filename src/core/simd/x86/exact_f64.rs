@@ -37,43 +37,51 @@ pub fn block_gemm(
     }
     let blocks = k.div_ceil(block);
     let panels = n.div_ceil(NR);
-    // Panels of NR columns along K (k-major inside a panel), and each panel's scales per
-    // block; padding columns are zero with scale zero.
-    let mut packed = vec![0f64; panels * NR * k];
-    let mut scales = vec![0f64; panels * blocks * NR];
-    blocked::for_chunks(&mut packed, NR * k, n * k * 8, |(p, dst)| {
-        for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
-            for (kk, &v) in b[j * k..(j + 1) * k].iter().enumerate() {
-                dst[kk * NR + c] = v as f64;
+    // In the thread's reused buffers (fresh ones of this size were a quarter of the GEMM in
+    // page faults), zeroed first: padding columns and rows are zero with scale zero.
+    blocked::with_f64_scratch(|[packed, scales, ap]| {
+        let zeroed = |v: &mut Vec<f64>, len: usize| {
+            v.clear();
+            v.resize(len, 0.0);
+        };
+        // Panels of NR columns along K (k-major inside a panel), and each panel's scales per
+        // block.
+        zeroed(packed, panels * NR * k);
+        zeroed(scales, panels * blocks * NR);
+        blocked::for_chunks(packed, NR * k, n * k * 8, |(p, dst)| {
+            for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
+                for (kk, &v) in b[j * k..(j + 1) * k].iter().enumerate() {
+                    dst[kk * NR + c] = v as f64;
+                }
+            }
+        });
+        for (p, dst) in scales.chunks_mut(blocks * NR).enumerate() {
+            for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
+                for blk in 0..blocks {
+                    dst[blk * NR + c] = sb[j * blocks + blk];
+                }
             }
         }
-    });
-    for (p, dst) in scales.chunks_mut(blocks * NR).enumerate() {
-        for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
-            for blk in 0..blocks {
-                dst[blk * NR + c] = sb[j * blocks + blk];
-            }
+        // W's rows padded to whole tiles.
+        let mp = m.div_ceil(MR) * MR;
+        zeroed(ap, mp * k);
+        for (d, &v) in ap.iter_mut().zip(a) {
+            *d = v as f64;
         }
-    }
-    // W's rows padded to whole tiles (zeros, scale zero).
-    let mp = m.div_ceil(MR) * MR;
-    let mut ap = vec![0f64; mp * k];
-    for (d, &v) in ap.iter_mut().zip(a) {
-        *d = v as f64;
-    }
-    let mut sap = sa.to_vec();
-    sap.resize(mp * blocks, 0.0);
-    let tiles = Tiles {
-        a: &ap,
-        sa: &sap,
-        packed: &packed,
-        scales: &scales,
-        k,
-        block,
-        blocks,
-        mode,
-    };
-    blocked::gemm(&tiles, m, n, m * n * k)
+        let mut sap = sa.to_vec();
+        sap.resize(mp * blocks, 0.0);
+        let tiles = Tiles {
+            a: ap,
+            sa: &sap,
+            packed,
+            scales,
+            k,
+            block,
+            blocks,
+            mode,
+        };
+        blocked::gemm(&tiles, m, n, m * n * k)
+    })
 }
 
 struct Tiles<'a> {
