@@ -58,6 +58,17 @@ impl TileOut<'_> {
         &mut self.data[at..at + self.nc]
     }
 
+    /// The first output of a whole tile (`rows` rows of NR outputs) and the row stride, for
+    /// a kernel that writes its last step straight into the output; `None` for a partial
+    /// tile. Every output of the tile must be written through it before the tile returns.
+    pub fn whole(&mut self, rows: usize) -> Option<(*mut f32, usize)> {
+        if self.rows != rows || self.nc != NR || rows == 0 {
+            return None;
+        }
+        assert!(self.data.len() >= (rows - 1) * self.stride + self.c0 + NR);
+        Some((self.data[self.c0..].as_mut_ptr().cast::<f32>(), self.stride))
+    }
+
     /// Copies the existing part of a row-major `MR × NR` tile.
     pub fn store(&mut self, tile: &[f32]) {
         for r in 0..self.rows {
