@@ -168,8 +168,13 @@ fn line_offset(v: &[u8]) -> usize {
 /// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]; into `out` (reused) from a
 /// 64-byte boundary, where [`from_line`] finds the panels.
 pub fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
-    let panels = n.div_ceil(NR);
-    let out = aligned(out, panels * NR * kp);
+    pack_panels(b, n, k, kp, aligned(out, n.div_ceil(NR) * NR * kp));
+}
+
+/// [`pack_panels_into`] into `out`, which holds exactly the panels (n / NR rounded up, NR ·
+/// kp bytes each); every byte is written.
+pub fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize, out: &mut [u8]) {
+    assert_eq!(out.len(), n.div_ceil(NR) * NR * kp);
     let pack = |(p, dst): (usize, &mut [u8])| {
         let cols = p * NR..((p + 1) * NR).min(n);
         let whole = k / 4;

@@ -52,8 +52,9 @@ pub enum Isa {
     /// AVX-512 F/BW/DQ with VNNI.
     Avx512Vnni,
     /// AVX-512 VNNI plus AMX-INT8 tiles (Sapphire Rapids and later): its own micro-kernels
-    /// (`tdpbssd`) for the INT8 GEMM and the MX block GEMM (MXFP4, MXINT8, MXFP6 E2M3,
-    /// NVFP4, INT groups); every other kernel is the AVX-512 one.
+    /// (`tdpbssd`) for the INT8 GEMM, the MX block GEMM (MXFP4, MXINT8, MXFP6 E2M3, NVFP4,
+    /// INT groups) and the exact-f64 block GEMM of integers up to 2^21 (MXFP8 E4M3, MXFP6
+    /// E3M2, FP8 E4M3), as 7-bit digits; every other kernel is the AVX-512 one.
     Amx,
 }
 
@@ -749,8 +750,9 @@ pub enum F64Blocks {
 /// per row and block of `block` (`sa`: `m × blocks`, `sb`: `n × blocks`, NaN for a NaN block)
 /// — powers of two, or any positive f32 values for [`F64Blocks::RealScales`] (every product
 /// of two exact in f64); per block the exact dot (by the caller's bound for `mode`), times
-/// both scales, rounded once to f32, summed in f32 in K order. On the AVX-512 paths; `None`
-/// elsewhere. Portable twin: `kernel::segments`'s rule.
+/// both scales, rounded once to f32, summed in f32 in K order. On the AVX-512 paths (on AMX,
+/// integers of up to three 7-bit digits as byte dots: `x86::limb_gemm`); `None` elsewhere.
+/// Portable twin: `kernel::segments`'s rule.
 pub fn exact_f64_block_gemm(
     isa: Isa,
     (a, b): (&[i64], &[i64]),
@@ -761,7 +763,13 @@ pub fn exact_f64_block_gemm(
     #[cfg(target_arch = "x86_64")]
     if has_exact_f64_blocks(isa) {
         return Some(on_pool(m * n * k, || {
-            x86::exact_f64_block_gemm((a, b), (sa, sb), (m, n, k, block), mode)
+            // On AMX, integers of up to three 7-bit digits as byte dots (`x86::limb_gemm`).
+            (isa == Isa::Amx)
+                .then(|| x86::limb_gemm((a, b), (sa, sb), (m, n, k, block), mode))
+                .flatten()
+                .unwrap_or_else(|| {
+                    x86::exact_f64_block_gemm((a, b), (sa, sb), (m, n, k, block), mode)
+                })
         }));
     }
     let _ = (isa, a, b, sa, sb, m, n, k, block, mode);
