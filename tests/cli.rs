@@ -1443,12 +1443,23 @@ fn bench_measures_every_path_this_cpu_has_and_the_quantizers() {
     ]);
     let r: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(r["quantize"].as_array().unwrap().len(), 2);
+    // An INT8 and an MXFP4 row per path, but AVX2-VNNI's MXFP4 kernel is AVX2's.
+    let supported = qlab::simd::Isa::supported();
+    let gemms = r["gemm"].as_array().unwrap();
     assert_eq!(
-        r["gemm"].as_array().unwrap().len(),
-        1 + 2 * qlab::simd::Isa::supported().len()
-            - usize::from(qlab::simd::Isa::supported().contains(&qlab::simd::Isa::Avx2Vnni))
-            - usize::from(qlab::simd::Isa::supported().contains(&qlab::simd::Isa::Amx))
+        gemms.len(),
+        1 + 2 * supported.len() - usize::from(supported.contains(&qlab::simd::Isa::Avx2Vnni))
     );
+    let mxfp4 = |isa: qlab::simd::Isa| format!("mxfp4 gemm ({})", isa.name());
+    for isa in supported
+        .iter()
+        .filter(|&&i| i != qlab::simd::Isa::Avx2Vnni)
+    {
+        assert!(
+            gemms.iter().any(|g| g["name"] == mxfp4(*isa).as_str()),
+            "{gemms:?}"
+        );
+    }
 }
 
 #[test]

@@ -240,8 +240,9 @@ impl Shape {
     }
 }
 
-/// Rows block-padded, codes doubled (the integers 2·value): W's offset by 12 (so u8) into
-/// `au`, xᵀ's as they are (two's complement) into `bs`, then packed in panels into `packed`
+/// Rows block-padded as integers (E2M1 codes doubled: 2·value): W's plus the kernel's
+/// offset ([`Elements::offset`]) into `au`, xᵀ's as they are (two's complement) into `bs`,
+/// then packed in panels into `packed`
 /// with each panel block's terms in `meta`. Done on the threads, W and xᵀ side by side (one
 /// fork-join rather than several in a row: each costs a wake-up of the pool, which shows at
 /// n = 512).
