@@ -592,8 +592,8 @@ pub fn sgemm_baseline(a: &[f32], b: &[f32], c: &mut [f32], (m, k, n): (usize, us
 /// `n × k`; each worth int · 2^−frac): per block the exact i32 dot, times 2^(ea + eb − 2·frac),
 /// rounded once to f32, summed in f32 in K order — `kernel::segments`'s rule, whose general
 /// code is the portable twin. The caller checks |int| ≤ 127, no −128 in `b`, and
-/// block · 127² < 2^24. `None` when `isa` has no such kernel (AVX-512 VNNI on the AVX-512
-/// paths, the AVX2 kernel on the others).
+/// block · 127² < 2^24. `None` when `isa` has no such kernel (AMX tiles on the AMX path,
+/// AVX-512 VNNI on the AVX-512 one, the AVX2 kernel on the others).
 pub fn mx_gemm_i8(
     isa: Isa,
     (a, b): (&[u8], &[u8]),
@@ -616,9 +616,8 @@ pub fn mx_gemm_i8(
     }
 }
 
-/// The MX block kernel for `elements` when `isa` is a SIMD path: the AVX-512 VNNI
-/// micro-kernel on the AVX-512 paths (AMX's too), else the AVX2 one (every x86 SIMD path has
-/// AVX2). What the integer MX formats and NVFP4 share.
+/// The MX block kernel for `elements` with byte scales when `isa` is a SIMD path (see
+/// [`block_kernel`]). What MXFP4, the integer MX formats and NVFP4 share.
 #[cfg(target_arch = "x86_64")]
 fn mx_block(
     isa: Isa,
