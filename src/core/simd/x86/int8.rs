@@ -133,9 +133,11 @@ pub(super) struct Tiles<'a> {
     /// The same three as f64, for the AVX2 epilogue, and whether every term of the
     /// correction is below 2^50, so that the f64 sum of four of them is the exact integer.
     f64_terms: Option<(Vec<f64>, Vec<f64>, Vec<f64>)>,
-    /// The same three wrapped to i32, when the corrected sum itself fits an i32 (see
-    /// [`fits_i32`]): then the correction mod 2^32 is the exact value, 16 or 8 lanes at a time.
-    i32_terms: Option<(Vec<i32>, Vec<i32>, Vec<i32>)>,
+    /// Σb and zx wrapped to i32 (zx `None` when every one is 0, x symmetric: the default),
+    /// when the corrected sum itself fits an i32 (see [`fits_i32`]): then the correction mod
+    /// 2^32 is the exact value, 16 or 8 lanes at a time, and the offset's excess folds into
+    /// zW's term: 128·Σb + zW·Σb ≡ (128 + zW)·Σb, one multiply fewer per output.
+    i32_terms: Option<(Vec<i32>, Option<Vec<i32>>)>,
 }
 
 /// Whether every corrected sum Σ (qW − zW)(qx − zx) fits an i32, from the zero points alone:
@@ -183,8 +185,10 @@ impl<'a> Tiles<'a> {
             .then(|| (f(&excess), f(&xsum), f(&xzero)));
         // `as i32` keeps the low 32 bits: the terms mod 2^32.
         let narrow = |v: &[i64]| v.iter().map(|&x| x as i32).collect::<Vec<i32>>();
-        let i32_terms =
-            fits_i32(e, dims.2).then(|| (narrow(&excess), narrow(&xsum), narrow(&xzero)));
+        let i32_terms = fits_i32(e, dims.2).then(|| {
+            let xz = xzero.iter().any(|&z| z != 0).then(|| narrow(&xzero));
+            (narrow(&xsum), xz)
+        });
         Tiles {
             au,
             packed,
@@ -239,18 +243,20 @@ impl MicroKernel for Tiles<'_> {
         let (groups, chunk_groups) = (kp / 4, EXACT_I32_K / 4);
         let long = groups > chunk_groups;
         let mut tile = [0i32; MR * NR];
-        let mut wide_sums = [0i64; MR * NR];
         if long {
+            // Zeroed only here: 2 KB per tile was a memset of ~9 % of a GEMM at n = 512.
+            let mut wide_sums = [0i64; MR * NR];
             for g0 in (0..groups).step_by(chunk_groups) {
                 self.sums(i0, p, g0..(g0 + chunk_groups).min(groups), &mut tile);
                 for (s, &t) in wide_sums.iter_mut().zip(&tile) {
                     *s += i64::from(t);
                 }
             }
+            self.write_back(i0, p, &tile, Some(&wide_sums), out);
         } else {
             self.sums(i0, p, 0..groups, &mut tile);
+            self.write_back(i0, p, &tile, None, out);
         }
-        self.write_back(i0, p, &tile, long.then_some(&wide_sums[..]), out);
     }
 }
 
@@ -282,18 +288,17 @@ impl Tiles<'_> {
         mut out: TileOut<'_>,
     ) {
         let nc = out.nc;
-        if let (Some((ex, xs, xz)), None, true, NR) =
-            (&self.i32_terms, wide, self.kernel.avx512(), nc)
+        if let (Some((xs, xz)), None, true, NR) = (&self.i32_terms, wide, self.kernel.avx512(), nc)
         {
             let cols = p * NR..(p + 1) * NR;
-            let terms = (&ex[cols.clone()], &xs[cols.clone()], &xz[cols.clone()]);
+            let terms = (&xs[cols.clone()], xz.as_ref().map(|z| &z[cols.clone()]));
             let rows = i0..i0 + out.rows;
             // SAFETY: AVX-512 F is available (the AVX-512 kernels' dispatch); every column
             // slice holds NR values, `tile` one row of NR sums per row of `out`.
             unsafe {
                 epilogue_tile_i32_16s(
                     tile,
-                    (self.e, rows, self.dims.2),
+                    (self.e, rows, self.dims.2, self.kernel.offset()),
                     terms,
                     &self.xscale[cols],
                     &mut out,
@@ -326,10 +331,14 @@ impl Tiles<'_> {
         let cols = p * NR..(p + 1) * NR;
         let xscale = &self.xscale[cols.clone()];
         let (zw, w_term) = (e.w_zero[i], e.w_sum[i] - k as i64 * e.w_zero[i]);
-        if let (Some((ex, xs, xz)), None) = (&self.i32_terms, wide) {
-            let terms = (&ex[cols.clone()], &xs[cols.clone()], &xz[cols.clone()]);
+        if let (Some((xs, xz)), None) = (&self.i32_terms, wide) {
+            let terms = (&xs[cols.clone()], xz.as_ref().map(|z| &z[cols.clone()]));
             // Wrapped to i32 like the per-column terms: the correction mod 2^32.
-            let per_row = (zw as i32, w_term as i32, e.w_scale[i]);
+            let per_row = (
+                offset_zw(self.kernel.offset(), zw),
+                w_term as i32,
+                e.w_scale[i],
+            );
             // SAFETY: AVX-512 F (the AVX-512 kernels' dispatch) or AVX2 (every other kernel
             // is an AVX2 one) is available; every slice holds NR values.
             unsafe {
@@ -386,22 +395,29 @@ impl Tiles<'_> {
     }
 }
 
-/// The INT8 epilogue for one row of a tile, 16 lanes of i32: acc − excess − zW·Σb −
+/// (offset + zW) wrapped to i32: the factor of Σb in the correction (offset·Σb is the
+/// excess of the u8 × s8 kernels' offset codes).
+fn offset_zw(offset: u8, zw: i64) -> i32 {
+    (i64::from(offset).wrapping_add(zw)) as i32
+}
+
+/// The INT8 epilogue for one row of a tile, 16 lanes of i32: acc − (offset + zW)·Σb −
 /// zx·(ΣqW − K·zW) in i32 arithmetic mod 2^32, which is the exact integer because the caller
-/// checked that it fits an i32 ([`fits_i32`]); then (corrected as f32) · (sW · sx): the same
-/// value and the same two f32 roundings as `Int8Epilogue::apply`.
+/// checked that it fits an i32 ([`fits_i32`]); the zx term left out when `xzero` is `None`
+/// (every zx is 0); then (corrected as f32) · (sW · sx): the same value and the same two f32
+/// roundings as `Int8Epilogue::apply`.
 #[target_feature(enable = "avx512f")]
 unsafe fn epilogue_i32_16s(
     acc: &[i32],
-    (zw, w_term, sw): (i32, i32, f32),
-    (excess, xsum, xzero): (&[i32], &[i32], &[i32]),
+    (ozw, w_term, sw): (i32, i32, f32),
+    (xsum, xzero): (&[i32], Option<&[i32]>),
     xscale: &[f32],
     out: &mut [MaybeUninit<f32>],
 ) {
-    assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR);
-    assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR);
-    let (zw, w_term, sw) = (
-        _mm512_set1_epi32(zw),
+    assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR && xsum.len() >= NR);
+    assert!(xzero.is_none_or(|z| z.len() >= NR));
+    let (ozw, w_term, sw) = (
+        _mm512_set1_epi32(ozw),
         _mm512_set1_epi32(w_term),
         _mm512_set1_ps(sw),
     );
@@ -410,13 +426,10 @@ unsafe fn epilogue_i32_16s(
         unsafe { _mm512_loadu_si512(v.as_ptr().add(16 * q) as *const _) }
     };
     for q in 0..NR / 16 {
-        let c = _mm512_sub_epi32(
-            _mm512_sub_epi32(
-                _mm512_sub_epi32(ld(acc, q), ld(excess, q)),
-                _mm512_mullo_epi32(zw, ld(xsum, q)),
-            ),
-            _mm512_mullo_epi32(ld(xzero, q), w_term),
-        );
+        let mut c = _mm512_sub_epi32(ld(acc, q), _mm512_mullo_epi32(ozw, ld(xsum, q)));
+        if let Some(xz) = xzero {
+            c = _mm512_sub_epi32(c, _mm512_mullo_epi32(ld(xz, q), w_term));
+        }
         // SAFETY: as above, for xscale and out.
         unsafe {
             let scale = _mm512_mul_ps(sw, _mm512_loadu_ps(xscale.as_ptr().add(16 * q)));
@@ -428,28 +441,25 @@ unsafe fn epilogue_i32_16s(
     }
 }
 
-/// [`epilogue_i32_16s`] for every row of a full-width tile (`rows` of W, K = `k`): the
-/// per-column terms loaded once and kept in registers across the rows, the per-row ones
-/// broadcast; the same operations in the same order, so the same bits.
+/// [`epilogue_i32_16s`] for every row of a full-width tile (`rows` of W, K = `k`, W's codes
+/// stored with `offset`): the per-column terms loaded once and kept in registers across the
+/// rows, the per-row ones broadcast; the same integers, so the same bits.
 #[target_feature(enable = "avx512f")]
 unsafe fn epilogue_tile_i32_16s(
     tile: &[i32],
-    (e, rows, k): (&Int8Epilogue, Range<usize>, usize),
-    (excess, xsum, xzero): (&[i32], &[i32], &[i32]),
+    (e, rows, k, offset): (&Int8Epilogue, Range<usize>, usize, u8),
+    (xsum, xzero): (&[i32], Option<&[i32]>),
     xscale: &[f32],
     out: &mut TileOut<'_>,
 ) {
-    assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR);
+    assert!(xsum.len() >= NR && xzero.is_none_or(|z| z.len() >= NR));
     assert!(xscale.len() >= NR && tile.len() >= rows.len() * NR && out.nc == NR);
     let ld = |v: &[i32], q: usize| {
         // SAFETY: every slice holds NR = 32 values (asserted above); 16q + 16 ≤ 32.
         unsafe { _mm512_loadu_si512(v.as_ptr().add(16 * q) as *const _) }
     };
-    let (ex, xs, xz) = (
-        [ld(excess, 0), ld(excess, 1)],
-        [ld(xsum, 0), ld(xsum, 1)],
-        [ld(xzero, 0), ld(xzero, 1)],
-    );
+    let xs = [ld(xsum, 0), ld(xsum, 1)];
+    let xz = xzero.map(|z| [ld(z, 0), ld(z, 1)]);
     // SAFETY: xscale holds NR values (asserted above).
     let sx = unsafe {
         [
@@ -459,18 +469,15 @@ unsafe fn epilogue_tile_i32_16s(
     };
     for (r, i) in rows.enumerate() {
         // Wrapped to i32 like the per-column terms: the correction mod 2^32.
-        let zw = _mm512_set1_epi32(e.w_zero[i] as i32);
+        let ozw = _mm512_set1_epi32(offset_zw(offset, e.w_zero[i]));
         let w_term = _mm512_set1_epi32((e.w_sum[i] - k as i64 * e.w_zero[i]) as i32);
         let sw = _mm512_set1_ps(e.w_scale[i]);
         let (acc, y) = (&tile[r * NR..(r + 1) * NR], out.row(r));
         for q in 0..NR / 16 {
-            let c = _mm512_sub_epi32(
-                _mm512_sub_epi32(
-                    _mm512_sub_epi32(ld(acc, q), ex[q]),
-                    _mm512_mullo_epi32(zw, xs[q]),
-                ),
-                _mm512_mullo_epi32(xz[q], w_term),
-            );
+            let mut c = _mm512_sub_epi32(ld(acc, q), _mm512_mullo_epi32(ozw, xs[q]));
+            if let Some(xz) = xz {
+                c = _mm512_sub_epi32(c, _mm512_mullo_epi32(xz[q], w_term));
+            }
             let scale = _mm512_mul_ps(sw, sx[q]);
             // SAFETY: the row holds nc = NR outputs (asserted above).
             unsafe {
@@ -487,15 +494,15 @@ unsafe fn epilogue_tile_i32_16s(
 #[target_feature(enable = "avx2")]
 unsafe fn epilogue_i32_8s_avx2(
     acc: &[i32],
-    (zw, w_term, sw): (i32, i32, f32),
-    (excess, xsum, xzero): (&[i32], &[i32], &[i32]),
+    (ozw, w_term, sw): (i32, i32, f32),
+    (xsum, xzero): (&[i32], Option<&[i32]>),
     xscale: &[f32],
     out: &mut [MaybeUninit<f32>],
 ) {
-    assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR);
-    assert!(excess.len() >= NR && xsum.len() >= NR && xzero.len() >= NR);
-    let (zw, w_term, sw) = (
-        _mm256_set1_epi32(zw),
+    assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR && xsum.len() >= NR);
+    assert!(xzero.is_none_or(|z| z.len() >= NR));
+    let (ozw, w_term, sw) = (
+        _mm256_set1_epi32(ozw),
         _mm256_set1_epi32(w_term),
         _mm256_set1_ps(sw),
     );
@@ -504,13 +511,10 @@ unsafe fn epilogue_i32_8s_avx2(
         unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * q) as *const _) }
     };
     for q in 0..NR / 8 {
-        let c = _mm256_sub_epi32(
-            _mm256_sub_epi32(
-                _mm256_sub_epi32(ld(acc, q), ld(excess, q)),
-                _mm256_mullo_epi32(zw, ld(xsum, q)),
-            ),
-            _mm256_mullo_epi32(ld(xzero, q), w_term),
-        );
+        let mut c = _mm256_sub_epi32(ld(acc, q), _mm256_mullo_epi32(ozw, ld(xsum, q)));
+        if let Some(xz) = xzero {
+            c = _mm256_sub_epi32(c, _mm256_mullo_epi32(ld(xz, q), w_term));
+        }
         // SAFETY: as above, for xscale and out.
         unsafe {
             let scale = _mm256_mul_ps(sw, _mm256_loadu_ps(xscale.as_ptr().add(8 * q)));
