@@ -236,12 +236,26 @@ impl MicroKernel for Tiles<'_> {
         NR * self.dims.3
     }
 
-    fn tile(&self, i0: usize, p: usize, out: TileOut<'_>) {
+    fn tile(&self, i0: usize, p: usize, mut out: TileOut<'_>) {
         let kp = self.dims.3;
         // An i32 lane holds the sum over EXACT_I32_K k at most: a longer K runs the kernel
         // chunk by chunk and adds the chunks' sums in i64 (then the epilogue is the scalar one).
         let (groups, chunk_groups) = (kp / 4, EXACT_I32_K / 4);
         let long = groups > chunk_groups;
+        if let (Kernel::Vnni512, Some((xs, xz)), false) = (self.kernel, &self.i32_terms, long)
+            && let Some(whole) = out.whole(MR)
+        {
+            let (rows_a, panel) = self.operands(i0, p, MR);
+            let cols = p * NR..(p + 1) * NR;
+            let terms = (&xs[cols.clone()], xz.as_ref().map(|z| &z[cols.clone()]));
+            let e = (self.e, i0, self.dims.2, self.kernel.offset());
+            // SAFETY: the AVX-512 VNNI kernel's dispatch checked its features; `whole` is
+            // the first output of MR whole rows of NR outputs `stride` apart.
+            unsafe {
+                kernel_8x32_fused((rows_a, kp, panel), e, (terms, &self.xscale[cols]), whole);
+            };
+            return;
+        }
         let mut tile = [0i32; MR * NR];
         if long {
             // Zeroed only here: 2 KB per tile was a memset of ~9 % of a GEMM at n = 512.
@@ -333,12 +347,7 @@ impl Tiles<'_> {
         let (zw, w_term) = (e.w_zero[i], e.w_sum[i] - k as i64 * e.w_zero[i]);
         if let (Some((xs, xz)), None) = (&self.i32_terms, wide) {
             let terms = (&xs[cols.clone()], xz.as_ref().map(|z| &z[cols.clone()]));
-            // Wrapped to i32 like the per-column terms: the correction mod 2^32.
-            let per_row = (
-                offset_zw(self.kernel.offset(), zw),
-                w_term as i32,
-                e.w_scale[i],
-            );
+            let per_row = row_terms(e, i, k, self.kernel.offset());
             // SAFETY: AVX-512 F (the AVX-512 kernels' dispatch) or AVX2 (every other kernel
             // is an AVX2 one) is available; every slice holds NR values.
             unsafe {
@@ -395,98 +404,122 @@ impl Tiles<'_> {
     }
 }
 
-/// (offset + zW) wrapped to i32: the factor of Σb in the correction (offset·Σb is the
-/// excess of the u8 × s8 kernels' offset codes).
-fn offset_zw(offset: u8, zw: i64) -> i32 {
-    (i64::from(offset).wrapping_add(zw)) as i32
+/// Row i's terms of the i32 epilogue, wrapped to i32 like the per-column ones (the
+/// correction mod 2^32): (offset + zW), the factor of Σb (offset·Σb is the excess of the
+/// u8 × s8 kernels' offset codes), ΣqW − K·zW, the factor of zx, and sW.
+fn row_terms(e: &Int8Epilogue, i: usize, k: usize, offset: u8) -> (i32, i32, f32) {
+    let zw = e.w_zero[i];
+    (
+        i64::from(offset).wrapping_add(zw) as i32,
+        e.w_sum[i].wrapping_sub((k as i64).wrapping_mul(zw)) as i32,
+        e.w_scale[i],
+    )
 }
 
-/// The INT8 epilogue for one row of a tile, 16 lanes of i32: acc − (offset + zW)·Σb −
-/// zx·(ΣqW − K·zW) in i32 arithmetic mod 2^32, which is the exact integer because the caller
-/// checked that it fits an i32 ([`fits_i32`]); the zx term left out when `xzero` is `None`
-/// (every zx is 0); then (corrected as f32) · (sW · sx): the same value and the same two f32
-/// roundings as `Int8Epilogue::apply`.
-#[target_feature(enable = "avx512f")]
-unsafe fn epilogue_i32_16s(
-    acc: &[i32],
-    (ozw, w_term, sw): (i32, i32, f32),
-    (xsum, xzero): (&[i32], Option<&[i32]>),
-    xscale: &[f32],
-    out: &mut [MaybeUninit<f32>],
-) {
-    assert!(acc.len() >= NR && out.len() >= NR && xscale.len() >= NR && xsum.len() >= NR);
-    assert!(xzero.is_none_or(|z| z.len() >= NR));
-    let (ozw, w_term, sw) = (
-        _mm512_set1_epi32(ozw),
-        _mm512_set1_epi32(w_term),
-        _mm512_set1_ps(sw),
-    );
-    let ld = |v: &[i32], q: usize| {
-        // SAFETY: every slice holds NR = 32 values (asserted above); 16q + 16 ≤ 32.
-        unsafe { _mm512_loadu_si512(v.as_ptr().add(16 * q) as *const _) }
-    };
-    for q in 0..NR / 16 {
-        let mut c = _mm512_sub_epi32(ld(acc, q), _mm512_mullo_epi32(ozw, ld(xsum, q)));
-        if let Some(xz) = xzero {
-            c = _mm512_sub_epi32(c, _mm512_mullo_epi32(ld(xz, q), w_term));
+/// One panel's per-column terms of the i32 epilogue: Σb and zx (`None` when every one is 0).
+type ColTerms<'a> = (&'a [i32], Option<&'a [i32]>);
+
+/// One panel's per-column terms of the i32 epilogue in registers: Σb, zx (`None` when every
+/// one is 0) and sx, 2 × 16 lanes.
+#[derive(Clone, Copy)]
+struct Cols16 {
+    xs: [__m512i; 2],
+    xz: Option<[__m512i; 2]>,
+    sx: [__m512; 2],
+}
+
+impl Cols16 {
+    /// The terms of the panel's NR columns.
+    #[target_feature(enable = "avx512f")]
+    fn load((xsum, xzero): ColTerms, xscale: &[f32]) -> Self {
+        assert!(xsum.len() >= NR && xscale.len() >= NR && xzero.is_none_or(|z| z.len() >= NR));
+        // SAFETY: every slice holds NR = 32 values (asserted above).
+        let ld =
+            |v: &[i32], q: usize| unsafe { _mm512_loadu_si512(v.as_ptr().add(16 * q) as *const _) };
+        // SAFETY: as above.
+        let sx = |q: usize| unsafe { _mm512_loadu_ps(xscale.as_ptr().add(16 * q)) };
+        Cols16 {
+            xs: [ld(xsum, 0), ld(xsum, 1)],
+            xz: xzero.map(|z| [ld(z, 0), ld(z, 1)]),
+            sx: [sx(0), sx(1)],
         }
-        // SAFETY: as above, for xscale and out.
-        unsafe {
-            let scale = _mm512_mul_ps(sw, _mm512_loadu_ps(xscale.as_ptr().add(16 * q)));
-            _mm512_storeu_ps(
-                out.as_mut_ptr().cast::<f32>().add(16 * q),
-                _mm512_mul_ps(_mm512_cvtepi32_ps(c), scale),
-            );
-        }
+    }
+
+    /// The INT8 epilogue of one row's NR raw sums `acc` (the row's terms from [`row_terms`]):
+    /// acc − (offset + zW)·Σb − zx·(ΣqW − K·zW) in i32 arithmetic mod 2^32, which is the
+    /// exact integer because the caller checked that it fits an i32 ([`fits_i32`]); the zx
+    /// term left out when every zx is 0; then (corrected as f32) · (sW · sx): the same value
+    /// and the same two f32 roundings as `Int8Epilogue::apply`.
+    #[target_feature(enable = "avx512f")]
+    fn row(&self, acc: [__m512i; 2], (ozw, w_term, sw): (i32, i32, f32)) -> [__m512; 2] {
+        let (ozw, w_term, sw) = (
+            _mm512_set1_epi32(ozw),
+            _mm512_set1_epi32(w_term),
+            _mm512_set1_ps(sw),
+        );
+        [0, 1].map(|q| {
+            let mut c = _mm512_sub_epi32(acc[q], _mm512_mullo_epi32(ozw, self.xs[q]));
+            if let Some(xz) = self.xz {
+                c = _mm512_sub_epi32(c, _mm512_mullo_epi32(xz[q], w_term));
+            }
+            _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(sw, self.sx[q]))
+        })
     }
 }
 
-/// [`epilogue_i32_16s`] for every row of a full-width tile (`rows` of W, K = `k`, W's codes
-/// stored with `offset`): the per-column terms loaded once and kept in registers across the
-/// rows, the per-row ones broadcast; the same integers, so the same bits.
+/// NR sums of row-major `tile` at `at` into two registers.
 #[target_feature(enable = "avx512f")]
-unsafe fn epilogue_tile_i32_16s(
+fn load_row(tile: &[i32], at: usize) -> [__m512i; 2] {
+    let row = &tile[at..at + NR];
+    // SAFETY: the row holds NR = 32 i32.
+    [0, 16].map(|q| unsafe { _mm512_loadu_si512(row.as_ptr().add(q) as *const _) })
+}
+
+/// Two registers of outputs into the first NR floats of `out`.
+///
+/// # Safety
+/// `out` must be valid for writes of NR floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn store_row(y: [__m512; 2], out: *mut f32) {
+    // SAFETY: the caller's guarantee.
+    unsafe {
+        _mm512_storeu_ps(out, y[0]);
+        _mm512_storeu_ps(out.add(16), y[1]);
+    }
+}
+
+/// [`Cols16::row`] for one row of a tile into `out`.
+#[target_feature(enable = "avx512f")]
+fn epilogue_i32_16s(
+    acc: &[i32],
+    per_row: (i32, i32, f32),
+    cols: ColTerms,
+    xscale: &[f32],
+    out: &mut [MaybeUninit<f32>],
+) {
+    let out = &mut out[..NR];
+    let y = Cols16::load(cols, xscale).row(load_row(acc, 0), per_row);
+    // SAFETY: `out` holds NR floats.
+    unsafe { store_row(y, out.as_mut_ptr().cast()) };
+}
+
+/// [`Cols16::row`] for every row of a full-width tile (`rows` of W, K = `k`, W's codes
+/// stored with `offset`): the per-column terms loaded once and kept in registers across the
+/// rows, the per-row ones broadcast.
+#[target_feature(enable = "avx512f")]
+fn epilogue_tile_i32_16s(
     tile: &[i32],
     (e, rows, k, offset): (&Int8Epilogue, Range<usize>, usize, u8),
-    (xsum, xzero): (&[i32], Option<&[i32]>),
+    cols: ColTerms,
     xscale: &[f32],
     out: &mut TileOut<'_>,
 ) {
-    assert!(xsum.len() >= NR && xzero.is_none_or(|z| z.len() >= NR));
-    assert!(xscale.len() >= NR && tile.len() >= rows.len() * NR && out.nc == NR);
-    let ld = |v: &[i32], q: usize| {
-        // SAFETY: every slice holds NR = 32 values (asserted above); 16q + 16 ≤ 32.
-        unsafe { _mm512_loadu_si512(v.as_ptr().add(16 * q) as *const _) }
-    };
-    let xs = [ld(xsum, 0), ld(xsum, 1)];
-    let xz = xzero.map(|z| [ld(z, 0), ld(z, 1)]);
-    // SAFETY: xscale holds NR values (asserted above).
-    let sx = unsafe {
-        [
-            _mm512_loadu_ps(xscale.as_ptr()),
-            _mm512_loadu_ps(xscale.as_ptr().add(16)),
-        ]
-    };
+    assert!(tile.len() >= rows.len() * NR && out.nc == NR);
+    let cols = Cols16::load(cols, xscale);
     for (r, i) in rows.enumerate() {
-        // Wrapped to i32 like the per-column terms: the correction mod 2^32.
-        let ozw = _mm512_set1_epi32(offset_zw(offset, e.w_zero[i]));
-        let w_term = _mm512_set1_epi32((e.w_sum[i] - k as i64 * e.w_zero[i]) as i32);
-        let sw = _mm512_set1_ps(e.w_scale[i]);
-        let (acc, y) = (&tile[r * NR..(r + 1) * NR], out.row(r));
-        for q in 0..NR / 16 {
-            let mut c = _mm512_sub_epi32(ld(acc, q), _mm512_mullo_epi32(ozw, xs[q]));
-            if let Some(xz) = xz {
-                c = _mm512_sub_epi32(c, _mm512_mullo_epi32(xz[q], w_term));
-            }
-            let scale = _mm512_mul_ps(sw, sx[q]);
-            // SAFETY: the row holds nc = NR outputs (asserted above).
-            unsafe {
-                _mm512_storeu_ps(
-                    y.as_mut_ptr().cast::<f32>().add(16 * q),
-                    _mm512_mul_ps(_mm512_cvtepi32_ps(c), scale),
-                );
-            }
-        }
+        let y = cols.row(load_row(tile, r * NR), row_terms(e, i, k, offset));
+        // SAFETY: the row holds nc = NR outputs (asserted above).
+        unsafe { store_row(y, out.row(r).as_mut_ptr().cast()) };
     }
 }
 
@@ -495,7 +528,7 @@ unsafe fn epilogue_tile_i32_16s(
 unsafe fn epilogue_i32_8s_avx2(
     acc: &[i32],
     (ozw, w_term, sw): (i32, i32, f32),
-    (xsum, xzero): (&[i32], Option<&[i32]>),
+    (xsum, xzero): ColTerms,
     xscale: &[f32],
     out: &mut [MaybeUninit<f32>],
 ) {
@@ -771,20 +804,17 @@ unsafe fn kernel_8x32_avx2_sign(
     }
 }
 
-/// One MR × NR tile: Σ over kp of au[r][k] · panel[c][k] into `tile` (i32, exact).
+/// One MR × NR tile: Σ over the groups `groups` of 4 k of au[r][k] · panel[c][k] (exact
+/// i32), two registers of 16 columns per row.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn kernel_8x32(
-    au: &[u8],
-    kp: usize,
-    groups: Range<usize>,
-    panel: &[u8],
-    tile: &mut [i32; MR * NR],
-) {
+#[inline]
+fn sums_8x32(au: &[u8], kp: usize, groups: Range<usize>, panel: &[u8]) -> [[__m512i; 2]; MR] {
+    assert!(au.len() >= MR * kp && panel.len() >= NR * kp && groups.end * 4 <= kp);
     let mut acc = [[_mm512_setzero_si512(); 2]; MR];
     let pb = panel.as_ptr();
     let pa = au.as_ptr();
     for g in groups {
-        // SAFETY: g < kp/4, so both 64-byte loads lie inside the panel.
+        // SAFETY: g < kp/4, so both 64-byte loads lie inside the panel (asserted above).
         let (b0, b1) = unsafe {
             (
                 _mm512_loadu_si512(pb.add(g * NR * 4) as *const _),
@@ -799,11 +829,46 @@ unsafe fn kernel_8x32(
             acc_r[1] = _mm512_dpbusd_epi32(acc_r[1], av, b1);
         }
     }
-    for (r, acc_r) in acc.iter().enumerate() {
+    acc
+}
+
+/// [`sums_8x32`] into `tile` (row-major, NR per row).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn kernel_8x32(
+    au: &[u8],
+    kp: usize,
+    groups: Range<usize>,
+    panel: &[u8],
+    tile: &mut [i32; MR * NR],
+) {
+    for (r, acc_r) in sums_8x32(au, kp, groups, panel).iter().enumerate() {
         // SAFETY: the tile has NR = 32 i32 per row.
         unsafe {
             _mm512_storeu_si512(tile.as_mut_ptr().add(r * NR) as *mut _, acc_r[0]);
             _mm512_storeu_si512(tile.as_mut_ptr().add(r * NR + 16) as *mut _, acc_r[1]);
         }
+    }
+}
+
+/// [`sums_8x32`] over all of K and the epilogue ([`Cols16::row`]) on the registers, the
+/// outputs of rows i0 .. i0 + MR written to `out` (`stride` floats per row): the sums never
+/// go through memory (the tile's store, reload and its zeroing were ~10 % of a GEMM at
+/// n = 512).
+///
+/// # Safety
+/// `out + r·stride` must be valid for writes of NR floats for every r < MR.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn kernel_8x32_fused(
+    (au, kp, panel): (&[u8], usize, &[u8]),
+    (e, i0, k, offset): (&Int8Epilogue, usize, usize, u8),
+    (cols, xscale): (ColTerms, &[f32]),
+    (out, stride): (*mut f32, usize),
+) {
+    let acc = sums_8x32(au, kp, 0..kp / 4, panel);
+    let cols = Cols16::load(cols, xscale);
+    for (r, acc_r) in acc.into_iter().enumerate() {
+        let y = cols.row(acc_r, row_terms(e, i0 + r, k, offset));
+        // SAFETY: the caller's guarantee.
+        unsafe { store_row(y, out.add(r * stride)) };
     }
 }
