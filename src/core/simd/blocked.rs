@@ -10,6 +10,8 @@
 
 use std::mem::MaybeUninit;
 
+use super::Isa;
+
 /// Columns of x per packed panel.
 pub const NR: usize = 32;
 /// Bytes of packed x per column block: what a task sweeps for each row tile of W, so it must
@@ -166,14 +168,15 @@ fn line_offset(v: &[u8]) -> usize {
 
 /// Packs `b` (`n × k`) into panels of NR columns × (k padded to kp) in groups of 4 bytes:
 /// panel p, group g, column c holds b[p·NR + c][4g .. 4g + 4]; into `out` (reused) from a
-/// 64-byte boundary, where [`from_line`] finds the panels.
-pub fn pack_panels_into(b: &[u8], n: usize, k: usize, kp: usize, out: &mut Vec<u8>) {
-    pack_panels(b, n, k, kp, aligned(out, n.div_ceil(NR) * NR * kp));
+/// 64-byte boundary, where [`from_line`] finds the panels. `isa` may pack full panels by
+/// vector transposes (`simd::pack_groups`): the same bytes.
+pub fn pack_panels_into(b: &[u8], (n, k, kp): (usize, usize, usize), out: &mut Vec<u8>, isa: Isa) {
+    pack_panels(b, (n, k, kp), aligned(out, n.div_ceil(NR) * NR * kp), isa);
 }
 
 /// [`pack_panels_into`] into `out`, which holds exactly the panels (n / NR rounded up, NR ·
 /// kp bytes each); every byte is written.
-pub fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize, out: &mut [u8]) {
+pub fn pack_panels(b: &[u8], (n, k, kp): (usize, usize, usize), out: &mut [u8], isa: Isa) {
     assert_eq!(out.len(), n.div_ceil(NR) * NR * kp);
     let pack = |(p, dst): (usize, &mut [u8])| {
         let cols = p * NR..((p + 1) * NR).min(n);
@@ -186,9 +189,11 @@ pub fn pack_panels(b: &[u8], n: usize, k: usize, kp: usize, out: &mut [u8]) {
             }
         }
         dst[whole * NR * 4..].fill(0);
-        // Whole groups, column by column: each column's row of b is read in order and its
-        // groups land NR · 4 bytes apart, all inside the panel (in L1).
-        for (c, j) in cols.clone().enumerate() {
+        // Whole groups of a full panel by vector transposes where the ISA has them; else
+        // column by column: each column's row of b is read in order and its groups land
+        // NR · 4 bytes apart, all inside the panel (in L1).
+        let fast = cols.len() == NR && super::pack_groups(isa, b, k, cols.start, dst);
+        for (c, j) in cols.clone().enumerate().filter(|_| !fast) {
             let src = b[j * k..j * k + 4 * whole].chunks_exact(4);
             for (d, q) in dst[c * 4..].chunks_mut(NR * 4).zip(src) {
                 d[..4].copy_from_slice(q);
@@ -237,4 +242,36 @@ fn lend<T, R>(
         Ok(mut buffers) => f(&mut buffers),
         Err(_) => f(&mut [Vec::new(), Vec::new(), Vec::new()]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every byte of the panels against their definition, on every path this CPU has (the
+    /// AVX-512 transposes where it has them): full and partial panels, K in and between whole
+    /// groups of 4 and of 16 groups, and a buffer that held other bytes before.
+    #[test]
+    fn panels_hold_each_column_s_groups_on_every_path() {
+        for isa in Isa::supported() {
+            for n in [1usize, 31, 32, 33, 64, 70] {
+                for k in [1usize, 3, 4, 5, 60, 63, 64, 65, 67, 127, 128, 129, 300] {
+                    let kp = k.div_ceil(4) * 4 + 8;
+                    let b: Vec<u8> = (0..n * k).map(|i| (i * 7 + i / 3) as u8).collect();
+                    let mut out = vec![0xAB; n.div_ceil(NR) * NR * kp];
+                    pack_panels(&b, (n, k, kp), &mut out, isa);
+                    for (at, &got) in out.iter().enumerate() {
+                        let (p, rest) = (at / (NR * kp), at % (NR * kp));
+                        let (g, c, byte) = (rest / (NR * 4), rest % (NR * 4) / 4, rest % 4);
+                        let (j, kk) = (p * NR + c, 4 * g + byte);
+                        let want = if j < n && kk < k { b[j * k + kk] } else { 0 };
+                        assert_eq!(
+                            got, want,
+                            "{isa:?} n={n} k={k} panel {p} group {g} column {c}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

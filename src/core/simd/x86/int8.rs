@@ -42,7 +42,7 @@ pub fn int8_gemm(
             (4, MR)
         };
         let kp = k.div_ceil(kstep) * kstep;
-        prepare(a, b, (m, n, k, kp), mr, (au, packed), kernel.offset());
+        prepare(a, b, (m, n, k, kp), mr, (au, packed), kernel);
         let operands = (blocked::from_line(au), blocked::from_line(packed));
         let tiles = Tiles::new(operands, (m, n, k, kp), e, kernel);
         if kernel == Kernel::Amx {
@@ -79,13 +79,22 @@ impl Kernel {
         }
     }
 
+    /// The instruction set it runs on, as far as packing cares (AVX-512 or AVX2).
+    fn isa(self) -> Isa {
+        if self.avx512() {
+            Isa::Avx512Vnni
+        } else {
+            Isa::Avx2
+        }
+    }
+
     /// Whether the CPU running it has AVX-512 (the vector epilogue's instruction set).
     fn avx512(self) -> bool {
         matches!(self, Kernel::Vnni512 | Kernel::Amx)
     }
 }
 
-/// W's codes plus `offset` (as u8, rows padded to whole tiles of `mr` and to kp with the code of 0)
+/// W's codes plus the kernel's offset (as u8, rows padded to whole tiles of `mr` and to kp with the code of 0)
 /// into `au`, and xᵀ's codes packed in panels into `packed`.
 fn prepare(
     a: &[i8],
@@ -93,8 +102,9 @@ fn prepare(
     (m, n, k, kp): (usize, usize, usize, usize),
     mr: usize,
     (au, packed): (&mut Vec<u8>, &mut Vec<u8>),
-    offset: u8,
+    kernel: Kernel,
 ) {
+    let offset = kernel.offset();
     let au = blocked::aligned(au, m.div_ceil(mr) * mr * kp);
     // The two operands are prepared side by side: one fork-join, not two in a row (each
     // costs a wake-up of the pool, which shows at n = 512).
@@ -111,7 +121,7 @@ fn prepare(
                 dst[codes.len()..].fill(offset);
             });
         },
-        || blocked::pack_panels_into(bytemuck_i8(b), n, k, kp, packed),
+        || blocked::pack_panels_into(bytemuck_i8(b), (n, k, kp), packed, kernel.isa()),
     );
 }
 
@@ -457,13 +467,17 @@ impl Cols16 {
             _mm512_set1_epi32(w_term),
             _mm512_set1_ps(sw),
         );
-        [0, 1].map(|q| {
+        // A loop, not a closure: the closure was once left out of line, spilling the
+        // fused kernel's accumulators (a third slower).
+        let mut y = [_mm512_setzero_ps(); 2];
+        for (q, y) in y.iter_mut().enumerate() {
             let mut c = _mm512_sub_epi32(acc[q], _mm512_mullo_epi32(ozw, self.xs[q]));
             if let Some(xz) = self.xz {
                 c = _mm512_sub_epi32(c, _mm512_mullo_epi32(xz[q], w_term));
             }
-            _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(sw, self.sx[q]))
-        })
+            *y = _mm512_mul_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(sw, self.sx[q]));
+        }
+        y
     }
 }
 

@@ -15,8 +15,8 @@
 use std::arch::asm;
 use std::arch::x86_64::*;
 
-use super::super::F64Blocks;
 use super::super::blocked::{self, MicroKernel, NR, TileOut};
+use super::super::{F64Blocks, Isa};
 use super::exact_f64::round_once_8;
 
 /// Rows of W per tile: one 16-row tile.
@@ -99,7 +99,7 @@ pub fn limb_gemm(
                     put_digits(vals, t, &mut dst[blk * bp..]);
                 }
             });
-            blocked::pack_panels(xa, n, kp, kp, packed);
+            blocked::pack_panels(xa, (n, kp, kp), packed, Isa::Avx512Vnni);
         }
         let (wa, xp) = (&*wa, &*xp);
         run(

@@ -6,6 +6,7 @@
 use std::arch::x86_64::*;
 
 use super::super::BlockRule as Rule;
+use super::super::Isa;
 use super::super::blocked::{self, MicroKernel, NR, TileOut};
 use crate::core::codec::{e2m1, e8m0, minifloat};
 
@@ -31,6 +32,15 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// The instruction set it runs on, as far as packing cares (AVX-512 or AVX2).
+    fn isa(self) -> Isa {
+        if self == Kernel::Avx2 {
+            Isa::Avx2
+        } else {
+            Isa::Avx512Vnni
+        }
+    }
+
     /// Rows of W per tile (W's rows are padded to a multiple).
     fn mr(self) -> usize {
         match self {
@@ -278,7 +288,7 @@ fn prepare(
             let bs = &*bs;
             super::super::join(
                 n * k * 64,
-                || blocked::pack_panels_into(bs, n, kp, kp, packed),
+                || blocked::pack_panels_into(bs, (n, kp, kp), packed, kernel.isa()),
                 || panel_blocks(bs, (scales, table), (n, s), meta, (el, kernel)),
             );
         },
