@@ -177,7 +177,7 @@ pub fn mx_gemm(
             (el, kernel),
         );
         let mp = shape.mp(kernel);
-        let (ascale, asafe) = (0..mp * shape.blocks)
+        let (ascale, asafe): (Vec<f64>, Vec<bool>) = (0..mp * shape.blocks)
             .map(|i| {
                 if i < m * shape.blocks {
                     scales.a(&table, i)
@@ -186,12 +186,25 @@ pub fn mx_gemm(
                 }
             })
             .unzip();
+        let blocks = shape.blocks;
+        let panel_safe = (0..n.div_ceil(NR))
+            .map(|p| meta[p * blocks..(p + 1) * blocks].iter().all(|m| m.safe))
+            .collect();
+        let rows_safe = (0..mp / MX_MR)
+            .map(|t| {
+                asafe[t * MX_MR * blocks..(t + 1) * MX_MR * blocks]
+                    .iter()
+                    .all(|&s| s)
+            })
+            .collect();
         let tiles = Tiles {
             au: blocked::from_line(au),
             packed: blocked::from_line(packed),
             meta: &meta,
             ascale,
             asafe,
+            panel_safe,
+            rows_safe,
             shape,
             kernel,
             sign: kernel == Kernel::Avx2 && matches!(el, Elements::Int8 { .. }),
@@ -361,6 +374,10 @@ pub(super) struct Tiles<'a> {
     pub(super) meta: &'a [PanelBlock],
     pub(super) ascale: Vec<f64>,
     pub(super) asafe: Vec<bool>,
+    /// Per panel, whether every block's column scales allow the f32 route; per tile of
+    /// MX_MR rows, whether every block's row scales do (checked once, not per tile).
+    panel_safe: Vec<bool>,
+    rows_safe: Vec<bool>,
     pub(super) shape: Shape,
     kernel: Kernel,
     /// The sign-trick kernel (integer elements) instead of the offset one.
@@ -415,13 +432,33 @@ impl MicroKernel for Tiles<'_> {
             exact: self.exact,
         };
         let mut tile = [0f32; MX_MR * NR];
-        // SAFETY: the kernel's features are available (dispatch: AVX-512 F/BW/DQ/VNNI, else
-        // AVX2; AMX tiles are `mx_amx`'s, never this); the slices above hold MX_MR padded rows of kp bytes, a panel of
-        // kp/4 groups, and blocks·NR entries.
+        if self.kernel != Kernel::Avx2 {
+            // A whole tile is written straight into the output, a partial one through
+            // `tile` (the copy and the zeroing were ~6 % of an MXFP4 GEMM at n = 512).
+            let whole = out.whole(MX_MR);
+            let to = whole.unwrap_or((tile.as_mut_ptr(), NR));
+            // A tile whose every block takes an f32 route runs without the f64 one's code,
+            // which kept the sums on the stack.
+            let f32_only = self.panel_safe[p] && self.rows_safe[i0 / MX_MR];
+            // SAFETY: AVX-512 F/BW/DQ/VNNI are available (the dispatch; AMX tiles are
+            // `mx_amx`'s, never this); the slices above hold MX_MR padded rows of kp bytes,
+            // a panel of kp/4 groups and blocks·NR entries; `to` is MX_MR rows of NR floats
+            // `stride` apart (the output's whole tile or `tile`).
+            unsafe {
+                if f32_only {
+                    mx_kernel_4x32::<false>(&a, &b, blocks, bp, to);
+                } else {
+                    mx_kernel_4x32::<true>(&a, &b, blocks, bp, to);
+                }
+            }
+            if whole.is_none() {
+                out.store(&tile);
+            }
+            return;
+        }
+        // SAFETY: AVX2 and FMA are available (the dispatch); the slices as above.
         unsafe {
-            if self.kernel != Kernel::Avx2 {
-                mx_kernel_4x32(&a, &b, blocks, bp, &mut tile);
-            } else if self.sign {
+            if self.sign {
                 mx_kernel_4x32_avx2::<true>(&a, &b, blocks, bp, &mut tile);
             } else {
                 mx_kernel_4x32_avx2::<false>(&a, &b, blocks, bp, &mut tile);
@@ -579,20 +616,31 @@ unsafe fn mx_kernel_4x32_avx2<const SIGN: bool>(
 
 /// MX_MR rows of W against one panel of 32 columns, block by block: exact i32 block dots,
 /// scaled exactly (in f32 when the scales allow, else in f64) and added to f32 sums.
+/// Without `MAY_F64` the caller has checked that every block's scales allow f32. The sums
+/// go to `out`, MX_MR rows of NR floats `stride` apart.
+///
+/// # Safety
+/// `out + r·stride` must be valid for writes of NR floats for every r < MX_MR.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni")]
-unsafe fn mx_kernel_4x32(
+unsafe fn mx_kernel_4x32<const MAY_F64: bool>(
     a: &Rows,
     b: &Panel,
     blocks: usize,
     bp: usize,
-    tile: &mut [f32; MX_MR * NR],
+    (out, stride): (*mut f32, usize),
 ) {
     let mut y = [[_mm512_setzero_ps(); 2]; MX_MR];
     let (pa, pb) = (a.codes.as_ptr(), b.codes.as_ptr());
     let kp = blocks * bp;
     let groups = bp / 4;
     for blk in 0..blocks {
-        let mut acc = [[_mm512_setzero_si512(); 2]; MX_MR];
+        let meta = &b.blocks[blk];
+        // The sums start at −(offset · Σb): at the block's end they are its exact dots.
+        // SAFETY: each per-block array holds NR = 32 values.
+        let c =
+            unsafe { [0, 16].map(|at| _mm512_loadu_si512(meta.sum.as_ptr().add(at) as *const _)) };
+        let start = c.map(|c| _mm512_sub_epi32(_mm512_setzero_si512(), c));
+        let mut acc = [start; MX_MR];
         for g in blk * groups..(blk + 1) * groups {
             // SAFETY: g < kp/4: the loads lie inside the panel and each row.
             unsafe {
@@ -606,22 +654,17 @@ unsafe fn mx_kernel_4x32(
                 }
             }
         }
-        let meta = &b.blocks[blk];
-        // SAFETY: each per-block array holds NR = 32 values.
-        let c =
-            unsafe { [0, 16].map(|at| _mm512_loadu_si512(meta.sum.as_ptr().add(at) as *const _)) };
-        let fast = meta.safe && (0..MX_MR).all(|r| a.safe[r * blocks + blk]);
+        let fast = !MAY_F64 || (meta.safe && (0..MX_MR).all(|r| a.safe[r * blocks + blk]));
         let route = Route::of(fast, a.exact);
-        for (r, (acc_r, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
-            let dot = [0, 1].map(|h| _mm512_sub_epi32(acc_r[h], c[h]));
-            add_block_row(dot, a.scale[r * blocks + blk], meta, route, y_r);
+        for (r, (&dot, y_r)) in acc.iter().zip(y.iter_mut()).enumerate() {
+            *y_r = add_block_row(dot, a.scale[r * blocks + blk], meta, route, *y_r);
         }
     }
     for (r, y_r) in y.iter().enumerate() {
-        // SAFETY: the tile holds MX_MR rows of NR f32.
+        // SAFETY: row r's NR floats at out + r·stride (the caller's guarantee).
         unsafe {
-            _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR), y_r[0]);
-            _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR + 16), y_r[1]);
+            _mm512_storeu_ps(out.add(r * stride), y_r[0]);
+            _mm512_storeu_ps(out.add(r * stride + 16), y_r[1]);
         }
     }
 }
@@ -630,7 +673,10 @@ unsafe fn mx_kernel_4x32(
 /// block's exact i32 dots, `sa` the row's scale, `meta` the columns'. On the f32 routes
 /// f32(dot) is exact, and so is (for [`Route::Fused`]) its product with sa · sb: one
 /// rounding, in the add, as in the scalar kernel — an FMA gives the same bits; INT's rule
-/// ([`Route::F32`]) rounds each step in f32. Else dot · sa · sb is rounded once through f64.
+/// ([`Route::F32`]) rounds each step in f32. Else dot · sa · sb is rounded once through f64
+/// ([`add_block_row_f64`], out of line). The sums go in and out by value, so that they stay
+/// in registers across a tile's blocks (by reference, with the f64 route inlined, they
+/// lived on the stack: a load and a store per block and row).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
 pub(super) fn add_block_row(
@@ -638,24 +684,33 @@ pub(super) fn add_block_row(
     sa: f64,
     meta: &PanelBlock,
     route: Route,
-    y: &mut [__m512; 2],
-) {
-    if route != Route::F64 {
-        let sa = _mm512_set1_ps(sa as f32);
-        for (h, y_h) in y.iter_mut().enumerate() {
-            // SAFETY: 16 f32 at 16h, inside the block's NR entries.
-            let s = unsafe { _mm512_loadu_ps(meta.scale32.as_ptr().add(16 * h)) };
-            let (d, s) = (_mm512_cvtepi32_ps(dot[h]), _mm512_mul_ps(sa, s));
-            *y_h = if route == Route::Fused {
-                _mm512_fmadd_ps(d, s, *y_h)
-            } else {
-                _mm512_add_ps(*y_h, _mm512_mul_ps(d, s))
-            };
-        }
-        return;
+    y: [__m512; 2],
+) -> [__m512; 2] {
+    if route == Route::F64 {
+        return add_block_row_f64(dot, sa, meta, y);
     }
+    let sa = _mm512_set1_ps(sa as f32);
+    let mut out = y;
+    for (h, y_h) in out.iter_mut().enumerate() {
+        // SAFETY: 16 f32 at 16h, inside the block's NR entries.
+        let s = unsafe { _mm512_loadu_ps(meta.scale32.as_ptr().add(16 * h)) };
+        let (d, s) = (_mm512_cvtepi32_ps(dot[h]), _mm512_mul_ps(sa, s));
+        *y_h = if route == Route::Fused {
+            _mm512_fmadd_ps(d, s, *y_h)
+        } else {
+            _mm512_add_ps(*y_h, _mm512_mul_ps(d, s))
+        };
+    }
+    out
+}
+
+/// [`add_block_row`]'s f64 route: dot · sa · sb rounded once to f32, added to `y`.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq")]
+fn add_block_row_f64(dot: [__m512i; 2], sa: f64, meta: &PanelBlock, y: [__m512; 2]) -> [__m512; 2] {
     let sav = _mm512_set1_pd(sa);
-    for (h, y_h) in y.iter_mut().enumerate() {
+    let mut out = y;
+    for (h, y_h) in out.iter_mut().enumerate() {
         let halves = [0, 1].map(|q| {
             let lanes = if q == 0 {
                 _mm512_castsi512_si256(dot[h])
@@ -669,6 +724,7 @@ pub(super) fn add_block_row(
         let v = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(halves[0]), halves[1]);
         *y_h = _mm512_add_ps(*y_h, v);
     }
+    out
 }
 
 /// `exact_f64::round_once_8` of i32 dots (`s` = sa · sb, exact in f64: two f32 values or two

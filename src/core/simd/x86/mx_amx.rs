@@ -262,12 +262,12 @@ unsafe fn scale_block(
         // contract).
         unsafe {
             let dot = [0, 16].map(|at| _mm512_loadu_si512(dots.as_ptr().add(at) as *const _));
-            let mut v = if blk == 0 {
+            let v = if blk == 0 {
                 [_mm512_setzero_ps(); 2]
             } else {
                 [0, 16].map(|at| _mm512_loadu_ps(from.add(r * NR + at)))
             };
-            add_block_row(dot, scales[r * blocks + blk], meta, route, &mut v);
+            let v = add_block_row(dot, scales[r * blocks + blk], meta, route, v);
             let to_r = to.add(r * stride);
             _mm512_storeu_ps(to_r, v[0]);
             _mm512_storeu_ps(to_r.add(16), v[1]);
