@@ -298,12 +298,11 @@ fn prepare(
             blocked::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
                 pad_blocks(&b[j * k..(j + 1) * k], dst, s, (el, 0));
             });
+            // The panels first: on AVX-512 the column sums come from them.
             let bs = &*bs;
-            super::super::join(
-                n * k * 64,
-                || blocked::pack_panels_into(bs, (n, kp, kp), packed, kernel.isa()),
-                || panel_blocks(bs, (scales, table), (n, s), meta, (el, kernel)),
-            );
+            blocked::pack_panels_into(bs, (n, kp, kp), packed, kernel.isa());
+            let panels = (bs, blocked::from_line(packed));
+            panel_blocks(panels, (scales, table), (n, s), meta, (el, kernel));
         },
     );
 }
@@ -469,10 +468,11 @@ impl MicroKernel for Tiles<'_> {
 }
 
 /// What each block of each panel needs (see [`PanelBlock`]), from xᵀ's block-padded
-/// stored bytes `bs` (`n` rows of `kp`) and its scales (`table`: the element's
-/// [`byte_scales`]). The column sums only where W carries an offset.
+/// stored bytes `bs` (`n` rows of `kp`), the same packed in panels (`packed`) and its scales
+/// (`table`: the element's [`byte_scales`]). The column sums only where W carries an
+/// offset: on AVX-512 by `vpdpbusd` of the panel's groups against ones, 32 columns at once.
 fn panel_blocks(
-    bs: &[u8],
+    (bs, packed): (&[u8], &[u8]),
     (scales, table): (Scales, &ByteScales),
     (n, s): (usize, Shape),
     meta: &mut [PanelBlock],
@@ -483,8 +483,17 @@ fn panel_blocks(
     blocked::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
         for (blk, m) in meta.iter_mut().enumerate() {
             m.safe = true;
+            if offset != 0 && kernel == Kernel::Avx512 {
+                let groups = blk * bp / 4..(blk + 1) * bp / 4;
+                // SAFETY: the AVX-512 kernel's dispatch checked AVX-512 F and VNNI.
+                let sums =
+                    unsafe { panel_sums_16s(&packed[p * NR * kp..(p + 1) * NR * kp], groups) };
+                for (d, s) in m.sum.iter_mut().zip(sums) {
+                    *d = offset * s;
+                }
+            }
             for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
-                if offset != 0 {
+                if offset != 0 && kernel != Kernel::Avx512 {
                     // The padded block of column j (padding is 0), as signed integers.
                     let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
                     m.sum[c] = offset * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
@@ -496,6 +505,30 @@ fn panel_blocks(
             }
         }
     });
+}
+
+/// Σ over the groups `groups` of each of a packed panel's NR columns (its bytes as signed
+/// integers): `vpdpbusd` of ones (u8) against each group's 128 bytes (s8) sums each
+/// column's four bytes into its lane. Padding columns are zeros, so their sums are 0.
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn panel_sums_16s(panel: &[u8], groups: std::ops::Range<usize>) -> [i32; NR] {
+    assert!(groups.end * NR * 4 <= panel.len());
+    let ones = _mm512_set1_epi8(1);
+    let mut acc = [_mm512_setzero_si512(); 2];
+    for g in groups {
+        for (h, acc_h) in acc.iter_mut().enumerate() {
+            // SAFETY: group g's NR · 4 bytes lie inside the panel (asserted above).
+            let v = unsafe { _mm512_loadu_si512(panel.as_ptr().add(g * NR * 4 + 64 * h).cast()) };
+            *acc_h = _mm512_dpbusd_epi32(*acc_h, ones, v);
+        }
+    }
+    let mut out = [0i32; NR];
+    // SAFETY: two registers of 16 i32 into NR = 32.
+    unsafe {
+        _mm512_storeu_si512(out.as_mut_ptr().cast(), acc[0]);
+        _mm512_storeu_si512(out.as_mut_ptr().add(16).cast(), acc[1]);
+    }
+    out
 }
 
 /// MX_MR rows of W, block-padded, with their half-scales.
