@@ -42,10 +42,7 @@ fn fast(isa: Isa, w: &MxElementMatrix, xt: &MxElementMatrix, acc: Accumulator) -
             0x80
         }
     });
-    let ints = |q: &MxElementMatrix| -> Option<Vec<u8>> {
-        let v: Vec<u8> = q.codes().iter().map(|&c| table[usize::from(c)]).collect();
-        (!v.contains(&0x80)).then_some(v)
-    };
+    let ints = |q: &MxElementMatrix| simd::map_bytes(isa, &table, q.codes(), 0x80);
     let (a, b) = (ints(w)?, ints(xt)?);
     let (m, n, k) = (w.rows(), xt.rows(), w.k());
     let y = simd::mx_gemm_i8(

@@ -518,6 +518,26 @@ fn pack_groups(isa: Isa, b: &[u8], k: usize, c0: usize, dst: &mut [u8]) -> bool 
     false
 }
 
+/// `src` mapped byte by byte through `table`, or `None` when any mapped byte is `reject`: 64
+/// bytes a step by `vpermi2b` where the CPU has AVX-512 VBMI (on a SIMD path), else one
+/// lookup a byte.
+pub fn map_bytes(isa: Isa, table: &[u8; 256], src: &[u8], reject: u8) -> Option<Vec<u8>> {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Scalar
+        && isa.available()
+        && isa.vector() == Isa::Avx512Vnni
+        && std::arch::is_x86_feature_detected!("avx512vbmi")
+    {
+        let mut out = vec![0u8; src.len()];
+        // SAFETY: AVX-512 F, BW (every AVX-512 path) and VBMI are available (checked above).
+        let hit = unsafe { x86::map_bytes_vbmi(table, src, &mut out, reject) };
+        return (!hit).then_some(out);
+    }
+    let _ = isa;
+    let out: Vec<u8> = src.iter().map(|&c| table[usize::from(c)]).collect();
+    (!out.contains(&reject)).then_some(out)
+}
+
 /// The largest magnitude of each block of `block` values of a row (NaN for a block holding a
 /// NaN) into `out`, on the SIMD path; `None` on the scalar path. Portable twin:
 /// `codec::mx_block::block_amax`.

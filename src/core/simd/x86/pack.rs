@@ -1,6 +1,6 @@
-//! Packing x into the panels of the blocked driver on AVX-512: the whole groups of 4 bytes of
-//! a full panel by 16 × 16 transposes of u32. Portable twin: the column loop of
-//! `blocked::pack_panels`.
+//! Laying operands out for the kernels on AVX-512: x's panels for the blocked driver (the
+//! whole groups of 4 bytes of a full panel by 16 × 16 transposes of u32; portable twin: the
+//! column loop of `blocked::pack_panels`), and codes mapped through a byte table (VBMI).
 
 use std::arch::x86_64::*;
 
@@ -77,4 +77,33 @@ fn transpose_16x16(r: [__m512i; 16]) -> [__m512i; 16] {
         out[12 + j] = _mm512_shuffle_i32x4::<0xDD>(ab_hi, cd_hi);
     }
     out
+}
+
+/// dst[i] = table[src[i]] for every byte, 64 at a time by two `vpermi2b` (the table's low
+/// and high 128 entries) blended on each code's top bit; whether any output byte is
+/// `reject`. Portable twin: `simd::map_bytes`'s scalar path.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+pub fn map_bytes_vbmi(table: &[u8; 256], src: &[u8], dst: &mut [u8], reject: u8) -> bool {
+    assert_eq!(src.len(), dst.len());
+    // SAFETY: the table holds four 64-byte quarters.
+    let t = |q: usize| unsafe { _mm512_loadu_si512(table.as_ptr().add(64 * q).cast()) };
+    let (t0, t1, t2, t3) = (t(0), t(1), t(2), t(3));
+    let bad = _mm512_set1_epi8(reject as i8);
+    let mut hit = 0u64;
+    let whole = src.len() / 64 * 64;
+    for at in (0..whole).step_by(64) {
+        // SAFETY: at + 64 ≤ len of both slices (equal lengths, asserted above).
+        let c = unsafe { _mm512_loadu_si512(src.as_ptr().add(at).cast()) };
+        let low = _mm512_permutex2var_epi8(t0, c, t1);
+        let high = _mm512_permutex2var_epi8(t2, c, t3);
+        let v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(c), low, high);
+        hit |= _mm512_cmpeq_epi8_mask(v, bad);
+        // SAFETY: as above.
+        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().add(at).cast(), v) };
+    }
+    for (d, &c) in dst[whole..].iter_mut().zip(&src[whole..]) {
+        *d = table[usize::from(c)];
+        hit |= u64::from(*d == reject);
+    }
+    hit != 0
 }
