@@ -301,6 +301,7 @@ pub fn int8_dots(a: &[i8], b: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
 pub struct Int8Epilogue<'a> {
     pub w_zero: &'a [i64],
     pub w_scale: &'a [f32],
+    /// ΣqW per row; any values (zeros) when every zx is 0, as it is only ever taken times zx.
     pub w_sum: &'a [i64],
     pub x_zero: &'a [i64],
     pub x_scale: &'a [f32],
