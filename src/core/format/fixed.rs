@@ -81,14 +81,22 @@ impl Fixed8 {
             let src = codes[r * k..(r + 1) * k].chunks(seg);
             for (j, (dst, chunk)) in row.chunks_mut(seg).zip(src).enumerate() {
                 let zp = zero_points(r, j);
-                // One branch-free pass (it vectorises): the difference, and whether any
-                // leaves the byte range.
-                let mut outside = false;
-                for (d, &q) in dst.iter_mut().zip(chunk) {
-                    let v = i32::from(q) - zp;
-                    outside |= !(-127..=127).contains(&v);
-                    *d = v as i8;
-                }
+                let outside = if zp == 0 {
+                    // Symmetric (the default for x): the codes themselves, a copy and a
+                    // search for −128, not a widening pass.
+                    dst.copy_from_slice(chunk);
+                    chunk.contains(&i8::MIN)
+                } else {
+                    // One branch-free pass (it vectorises): the difference, and whether any
+                    // leaves the byte range.
+                    let mut outside = false;
+                    for (d, &q) in dst.iter_mut().zip(chunk) {
+                        let v = i32::from(q) - zp;
+                        outside |= !(-127..=127).contains(&v);
+                        *d = v as i8;
+                    }
+                    outside
+                };
                 if outside {
                     return None;
                 }
