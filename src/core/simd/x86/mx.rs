@@ -430,19 +430,22 @@ impl MicroKernel for Tiles<'_> {
             safe: &self.asafe[i0 * blocks..(i0 + MX_MR) * blocks],
             exact: self.exact,
         };
-        let mut tile = [0f32; MX_MR * NR];
         if self.kernel != Kernel::Avx2 {
-            // A whole tile is written straight into the output, a partial one through
-            // `tile` (the copy and the zeroing were ~6 % of an MXFP4 GEMM at n = 512).
-            let whole = out.whole(MX_MR);
-            let to = whole.unwrap_or((tile.as_mut_ptr(), NR));
+            // A whole tile is written straight into the output, a partial one through a
+            // buffer (the copy and the buffer's zeroing were ~6 % of an MXFP4 GEMM at
+            // n = 512).
+            let mut buf = None;
+            let to = match out.whole(MX_MR) {
+                Some(whole) => whole,
+                None => (buf.insert([0f32; MX_MR * NR]).as_mut_ptr(), NR),
+            };
             // A tile whose every block takes an f32 route runs without the f64 one's code,
             // which kept the sums on the stack.
             let f32_only = self.panel_safe[p] && self.rows_safe[i0 / MX_MR];
             // SAFETY: AVX-512 F/BW/DQ/VNNI are available (the dispatch; AMX tiles are
             // `mx_amx`'s, never this); the slices above hold MX_MR padded rows of kp bytes,
             // a panel of kp/4 groups and blocks·NR entries; `to` is MX_MR rows of NR floats
-            // `stride` apart (the output's whole tile or `tile`).
+            // `stride` apart (the output's whole tile or `buf`).
             unsafe {
                 if f32_only {
                     mx_kernel_4x32::<false>(&a, &b, blocks, bp, to);
@@ -450,11 +453,12 @@ impl MicroKernel for Tiles<'_> {
                     mx_kernel_4x32::<true>(&a, &b, blocks, bp, to);
                 }
             }
-            if whole.is_none() {
+            if let Some(tile) = buf {
                 out.store(&tile);
             }
             return;
         }
+        let mut tile = [0f32; MX_MR * NR];
         // SAFETY: AVX2 and FMA are available (the dispatch); the slices as above.
         unsafe {
             if self.sign {
