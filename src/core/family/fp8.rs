@@ -92,7 +92,11 @@ impl Family for Fp8 {
     }
 
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, gemm: &Settings) -> Matrix {
-        segments::gemm(&fp8(w).fixed(), &fp8(xt).fixed(), super::accumulator(gemm))
+        let (a, b) = (fp8(w).fixed(), fp8(xt).fixed());
+        let y = segments::gemm(&a, &b, super::accumulator(gemm));
+        a.recycle();
+        b.recycle();
+        y
     }
 
     /// `fp8-e4m3`, then `w:channel` / `x:channel`.

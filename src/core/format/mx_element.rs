@@ -376,7 +376,11 @@ impl MxElementMatrix {
         Fixed {
             rows: self.rows,
             k: self.k,
-            ints: self.element.to_ints(&self.codes),
+            ints: {
+                let mut ints = Fixed::int_buffer(self.codes.len());
+                self.element.to_ints_into(&self.codes, &mut ints);
+                ints
+            },
             frac: self.element.frac(),
             seg: self.block,
             scales: self.scales.iter().map(|&b| e8m0::to_f64(b)).collect(),

@@ -126,7 +126,11 @@ impl Fp8Matrix {
         Fixed {
             rows: self.rows,
             k: self.k,
-            ints: self.element.to_ints(&self.codes),
+            ints: {
+                let mut ints = Fixed::int_buffer(self.codes.len());
+                self.element.to_ints_into(&self.codes, &mut ints);
+                ints
+            },
             frac: self.element.frac(),
             seg: self.k.max(1),
             scales: (0..self.rows)

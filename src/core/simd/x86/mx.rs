@@ -753,7 +753,10 @@ fn add_block_row_f64(dot: [__m512i; 2], sa: f64, meta: &PanelBlock, y: [__m512; 
     // Unrolled by hand: as a closure over the halves it was left out of line (half the
     // time of a W4A8 GEMM went to the call).
     for (h, y_h) in out.iter_mut().enumerate() {
-        let low = round_once_8(_mm512_castsi512_si256(dot[h]), _mm512_mul_pd(sav, sb(16 * h)));
+        let low = round_once_8(
+            _mm512_castsi512_si256(dot[h]),
+            _mm512_mul_pd(sav, sb(16 * h)),
+        );
         let high = round_once_8(
             _mm512_extracti64x4_epi64::<1>(dot[h]),
             _mm512_mul_pd(sav, sb(16 * h + 8)),
