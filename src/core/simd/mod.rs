@@ -507,15 +507,15 @@ pub fn code_sum(isa: Isa, v: &[i8]) -> i64 {
 
 /// The whole groups of 4 bytes of one full panel of x (columns `c0 .. c0 + NR` of `b`, rows
 /// of `k` bytes) into `dst`, as `blocked::pack_panels` lays them out, by 16 × 16 transposes on
-/// AVX-512; `false` (nothing written) on other paths, which pack column by column.
+/// AVX-512; `false` (nothing written) on other paths, which pack column by column. On x86
+/// only, like the driver.
+#[cfg(target_arch = "x86_64")]
 fn pack_groups(isa: Isa, b: &[u8], k: usize, c0: usize, dst: &mut [u8]) -> bool {
-    #[cfg(target_arch = "x86_64")]
     if isa != Isa::Scalar && isa.available() && isa.vector() == Isa::Avx512Vnni {
         // SAFETY: AVX-512 F is available (checked just above).
         unsafe { x86::pack_groups_16s(b, k, c0, dst) };
         return true;
     }
-    let _ = (isa, b, k, c0, dst);
     false
 }
 
