@@ -94,8 +94,8 @@ impl Kernel {
     }
 }
 
-/// W's codes plus the kernel's offset (as u8, rows padded to whole tiles of `mr` and to kp with the code of 0)
-/// into `au`, and xᵀ's codes packed in panels into `packed`.
+/// W's codes plus the kernel's offset (as u8, rows padded to whole tiles of `mr` and to kp
+/// with the code of 0) into `au`, and xᵀ's codes packed in panels into `packed`.
 fn prepare(
     a: &[i8],
     b: &[i8],
