@@ -148,6 +148,9 @@ pub(super) struct Tiles<'a> {
     /// 2^32 is the exact value, 16 or 8 lanes at a time, and the offset's excess folds into
     /// zW's term: 128·Σb + zW·Σb ≡ (128 + zW)·Σb, one multiply fewer per output.
     i32_terms: Option<(Vec<i32>, Option<Vec<i32>>)>,
+    /// Every row's [`row_terms`] (rows padded to whole tiles), computed once rather than for
+    /// every tile of the row, when `i32_terms` is there.
+    i32_rows: Vec<(i32, i32, f32)>,
 }
 
 /// Whether every corrected sum Σ (qW − zW)(qx − zx) fits an i32, from the zero points alone:
@@ -199,6 +202,21 @@ impl<'a> Tiles<'a> {
             let xz = xzero.iter().any(|&z| z != 0).then(|| narrow(&xzero));
             (narrow(&xsum), xz)
         });
+        let i32_rows = if i32_terms.is_some() {
+            let rows = dims.0.div_ceil(MR) * MR;
+            let offset = kernel.offset();
+            (0..rows)
+                .map(|i| {
+                    if i < dims.0 {
+                        row_terms(e, i, dims.2, offset)
+                    } else {
+                        (0, 0, 0.0)
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Tiles {
             au,
             packed,
@@ -210,6 +228,7 @@ impl<'a> Tiles<'a> {
             xzero,
             f64_terms,
             i32_terms,
+            i32_rows,
             xscale: e
                 .x_scale
                 .iter()
@@ -258,11 +277,16 @@ impl MicroKernel for Tiles<'_> {
             let (rows_a, panel) = self.operands(i0, p, MR);
             let cols = p * NR..(p + 1) * NR;
             let terms = (&xs[cols.clone()], xz.as_ref().map(|z| &z[cols.clone()]));
-            let e = (self.e, i0, self.dims.2, self.kernel.offset());
+            let rows = &self.i32_rows[i0..i0 + MR];
             // SAFETY: the AVX-512 VNNI kernel's dispatch checked its features; `whole` is
             // the first output of MR whole rows of NR outputs `stride` apart.
             unsafe {
-                kernel_8x32_fused((rows_a, kp, panel), e, (terms, &self.xscale[cols]), whole);
+                kernel_8x32_fused(
+                    (rows_a, kp, panel),
+                    rows,
+                    (terms, &self.xscale[cols]),
+                    whole,
+                );
             };
             return;
         }
@@ -864,24 +888,25 @@ fn kernel_8x32(
     }
 }
 
-/// [`sums_8x32`] over all of K and the epilogue ([`Cols16::row`]) on the registers, the
-/// outputs of rows i0 .. i0 + MR written to `out` (`stride` floats per row): the sums never
-/// go through memory (the tile's store, reload and its zeroing were ~10 % of a GEMM at
-/// n = 512).
+/// [`sums_8x32`] over all of K and the epilogue ([`Cols16::row`], each row's terms from
+/// `rows`) on the registers, the MR rows of outputs written to `out` (`stride` floats per
+/// row): the sums never go through memory (the tile's store, reload and its zeroing were
+/// ~10 % of a GEMM at n = 512).
 ///
 /// # Safety
 /// `out + r·stride` must be valid for writes of NR floats for every r < MR.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn kernel_8x32_fused(
     (au, kp, panel): (&[u8], usize, &[u8]),
-    (e, i0, k, offset): (&Int8Epilogue, usize, usize, u8),
+    rows: &[(i32, i32, f32)],
     (cols, xscale): (ColTerms, &[f32]),
     (out, stride): (*mut f32, usize),
 ) {
+    assert!(rows.len() >= MR);
     let acc = sums_8x32(au, kp, 0..kp / 4, panel);
     let cols = Cols16::load(cols, xscale);
-    for (r, acc_r) in acc.into_iter().enumerate() {
-        let y = cols.row(acc_r, row_terms(e, i0 + r, k, offset));
+    for ((r, acc_r), &terms) in acc.into_iter().enumerate().zip(rows) {
+        let y = cols.row(acc_r, terms);
         // SAFETY: the caller's guarantee.
         unsafe { store_row(y, out.add(r * stride)) };
     }
