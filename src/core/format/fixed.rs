@@ -42,11 +42,15 @@ thread_local! {
     /// thread. A fresh one of a few MB is mapped and faulted in page by page, and glibc
     /// returns it to the system on free (its trim threshold is twice the largest freed
     /// chunk, so two such operands exceed it): that was a third of an FP8 GEMM at n = 512.
-    static SPARE_INTS: std::cell::RefCell<Vec<Vec<i64>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SPARE_INTS: std::cell::RefCell<Vec<Vec<i64>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// At most this many spare buffers are kept per thread (the two operands of a GEMM).
 const SPARES: usize = 2;
+/// A buffer larger than this (64 MB of i64) is freed, not kept: a model's tensor must not
+/// stay resident after its GEMM.
+const MAX_SPARE: usize = 8 << 20;
 
 impl Fixed {
     /// An empty integer buffer with room for `len`: a spare one when this thread has one
@@ -60,8 +64,11 @@ impl Fixed {
     }
 
     /// Hands this operand's integer buffer back for [`Fixed::int_buffer`] (what a GEMM does
-    /// with its operands once it has run).
+    /// with its operands once it has run); one of more than 64 MB is freed instead.
     pub fn recycle(self) {
+        if self.ints.capacity() > MAX_SPARE {
+            return;
+        }
         SPARE_INTS.with(|s| {
             let mut s = s.borrow_mut();
             s.push(self.ints);
@@ -191,6 +198,11 @@ mod tests {
             let second = Fixed::int_buffer(3);
             assert!(second.is_empty() && (1000..5000).contains(&second.capacity()));
             // The 10-element one was dropped: a third buffer is new.
+            assert_eq!(Fixed::int_buffer(0).capacity(), 0);
+            // One above the cap is freed, not kept (reserved only: no page is touched).
+            let mut big = make(0);
+            big.ints = Vec::with_capacity(MAX_SPARE + 1);
+            big.recycle();
             assert_eq!(Fixed::int_buffer(0).capacity(), 0);
         })
         .join()
