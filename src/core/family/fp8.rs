@@ -92,11 +92,7 @@ impl Family for Fp8 {
     }
 
     fn gemm(&self, w: &dyn Quantized, xt: &dyn Quantized, gemm: &Settings) -> Matrix {
-        let (a, b) = (fp8(w).fixed(), fp8(xt).fixed());
-        let y = segments::gemm(&a, &b, super::accumulator(gemm));
-        a.recycle();
-        b.recycle();
-        y
+        segments::gemm_recycling(fp8(w).fixed(), fp8(xt).fixed(), super::accumulator(gemm))
     }
 
     /// `fp8-e4m3`, then `w:channel` / `x:channel`.

@@ -17,13 +17,7 @@ pub fn gemm(w: &MxElementMatrix, xt: &MxElementMatrix, acc: Accumulator) -> Matr
 
 /// [`gemm`] on a chosen instruction set; every path gives the same bits.
 pub fn gemm_with(isa: Isa, w: &MxElementMatrix, xt: &MxElementMatrix, acc: Accumulator) -> Matrix {
-    fast(isa, w, xt, acc).unwrap_or_else(|| {
-        let (a, b) = (w.fixed(), xt.fixed());
-        let y = segments::gemm(&a, &b, acc);
-        a.recycle();
-        b.recycle();
-        y
-    })
+    fast(isa, w, xt, acc).unwrap_or_else(|| segments::gemm_recycling(w.fixed(), xt.fixed(), acc))
 }
 
 /// The SIMD kernel, when it applies.

@@ -160,6 +160,15 @@ pub fn gemm(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
     gemm_general(a, b, acc)
 }
 
+/// [`gemm`] of two operands built for it, whose integer buffers then go back to this
+/// thread's spares (`Fixed::recycle`) for the next one.
+pub fn gemm_recycling(a: Fixed, b: Fixed, acc: Accumulator) -> Matrix {
+    let y = gemm(&a, &b, acc);
+    a.recycle();
+    b.recycle();
+    y
+}
+
 /// [`gemm`] by the general rule alone (the fast path's oracle in tests).
 pub fn gemm_general(a: &Fixed, b: &Fixed, acc: Accumulator) -> Matrix {
     let (ma, mb) = (max_int(a), max_int(b));
