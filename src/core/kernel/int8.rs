@@ -31,8 +31,10 @@ pub fn row_sums(m: &Int8Matrix) -> Vec<i64> {
 pub fn row_sums_with(isa: Isa, m: &Int8Matrix) -> Vec<i64> {
     use rayon::prelude::*;
     let sum = |r: usize| simd::code_sum(isa, m.row_codes(r));
-    // Part of every GEMM: on the threads too when large, or it caps their speed-up.
-    if simd::parallel(m.rows() * m.k() * 16) {
+    // Part of every GEMM: on the threads too when large, or it caps their speed-up. The
+    // SIMD sum takes 64 codes an instruction, so below a few MB of codes a fork-join costs
+    // more than it saves (two threads at n = 512 were faster with the sums serial).
+    if simd::parallel(m.rows() * m.k()) {
         (0..m.rows()).into_par_iter().map(sum).collect()
     } else {
         (0..m.rows()).map(sum).collect()
