@@ -228,15 +228,9 @@ impl Element {
         if sign { -v } else { v }
     }
 
-    /// [`Element::to_int`] of every code of `codes`, through a table of all 256 bytes built
-    /// once: a lookup per element rather than a decode.
-    pub fn to_ints(&self, codes: &[u8]) -> Vec<i64> {
-        let mut out = Vec::with_capacity(codes.len());
-        self.to_ints_into(codes, &mut out);
-        out
-    }
-
-    /// [`Element::to_ints`] appended to `out` (a reused buffer).
+    /// [`Element::to_int`] of every code of `codes` appended to `out` (a reused buffer),
+    /// through a table of all 256 bytes built once: a lookup per element rather than a
+    /// decode.
     pub fn to_ints_into(&self, codes: &[u8], out: &mut Vec<i64>) {
         let table: [i64; 256] = std::array::from_fn(|c| self.to_int(c as u8));
         out.extend(codes.iter().map(|&c| table[usize::from(c)]));

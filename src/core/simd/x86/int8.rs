@@ -149,7 +149,7 @@ pub(super) struct Tiles<'a> {
     /// zW's term: 128·Σb + zW·Σb ≡ (128 + zW)·Σb, one multiply fewer per output.
     i32_terms: Option<(Vec<i32>, Option<Vec<i32>>)>,
     /// Every row's [`row_terms`] (rows padded to whole tiles), computed once rather than for
-    /// every tile of the row, when `i32_terms` is there.
+    /// every tile of the row, when `i32_terms` is there: what every i32 epilogue reads.
     i32_rows: Vec<(i32, i32, f32)>,
 }
 
@@ -340,17 +340,11 @@ impl Tiles<'_> {
         {
             let cols = p * NR..(p + 1) * NR;
             let terms = (&xs[cols.clone()], xz.as_ref().map(|z| &z[cols.clone()]));
-            let rows = i0..i0 + out.rows;
+            let rows = &self.i32_rows[i0..i0 + out.rows];
             // SAFETY: AVX-512 F is available (the AVX-512 kernels' dispatch); every column
             // slice holds NR values, `tile` one row of NR sums per row of `out`.
             unsafe {
-                epilogue_tile_i32_16s(
-                    tile,
-                    (self.e, rows, self.dims.2, self.kernel.offset()),
-                    terms,
-                    &self.xscale[cols],
-                    &mut out,
-                );
+                epilogue_tile_i32_16s(tile, rows, terms, &self.xscale[cols], &mut out);
             }
             return;
         }
@@ -381,7 +375,7 @@ impl Tiles<'_> {
         let (zw, w_term) = (e.w_zero[i], e.w_sum[i] - k as i64 * e.w_zero[i]);
         if let (Some((xs, xz)), None) = (&self.i32_terms, wide) {
             let terms = (&xs[cols.clone()], xz.as_ref().map(|z| &z[cols.clone()]));
-            let per_row = row_terms(e, i, k, self.kernel.offset());
+            let per_row = self.i32_rows[i];
             // SAFETY: AVX-512 F (the AVX-512 kernels' dispatch) or AVX2 (every other kernel
             // is an AVX2 one) is available; every slice holds NR values.
             unsafe {
@@ -541,21 +535,21 @@ fn epilogue_i32_16s(
     unsafe { store_row(y, out.as_mut_ptr().cast()) };
 }
 
-/// [`Cols16::row`] for every row of a full-width tile (`rows` of W, K = `k`, W's codes
-/// stored with `offset`): the per-column terms loaded once and kept in registers across the
-/// rows, the per-row ones broadcast.
+/// [`Cols16::row`] for every row of a full-width tile (`rows`: each row's [`row_terms`]):
+/// the per-column terms loaded once and kept in registers across the rows, the per-row ones
+/// broadcast.
 #[target_feature(enable = "avx512f")]
 fn epilogue_tile_i32_16s(
     tile: &[i32],
-    (e, rows, k, offset): (&Int8Epilogue, Range<usize>, usize, u8),
+    rows: &[(i32, i32, f32)],
     cols: ColTerms,
     xscale: &[f32],
     out: &mut TileOut<'_>,
 ) {
     assert!(tile.len() >= rows.len() * NR && out.nc == NR);
     let cols = Cols16::load(cols, xscale);
-    for (r, i) in rows.enumerate() {
-        let y = cols.row(load_row(tile, r * NR), row_terms(e, i, k, offset));
+    for (r, &terms) in rows.iter().enumerate() {
+        let y = cols.row(load_row(tile, r * NR), terms);
         // SAFETY: the row holds nc = NR outputs (asserted above).
         unsafe { store_row(y, out.row(r).as_mut_ptr().cast()) };
     }
