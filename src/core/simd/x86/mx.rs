@@ -298,11 +298,22 @@ fn prepare(
             blocked::for_chunks(bs, kp, n * k * 64, |(j, dst)| {
                 pad_blocks(&b[j * k..(j + 1) * k], dst, s, (el, 0));
             });
-            // The panels first: on AVX-512 the column sums come from them.
             let bs = &*bs;
-            blocked::pack_panels_into(bs, (n, kp, kp), packed, kernel.isa());
-            let panels = (bs, blocked::from_line(packed));
-            panel_blocks(panels, (scales, table), (n, s), meta, (el, kernel));
+            let pack = |packed: &mut Vec<u8>| {
+                blocked::pack_panels_into(bs, (n, kp, kp), packed, kernel.isa());
+            };
+            if kernel == Kernel::Avx512 && el.offset(kernel) != 0 {
+                // The panels first: the column sums come from them.
+                pack(packed);
+                let panels = (bs, Some(blocked::from_line(packed)));
+                panel_blocks(panels, (scales, table), (n, s), meta, (el, kernel));
+            } else {
+                super::super::join(
+                    n * k * 64,
+                    || pack(packed),
+                    || panel_blocks((bs, None), (scales, table), (n, s), meta, (el, kernel)),
+                );
+            }
         },
     );
 }
@@ -472,11 +483,12 @@ impl MicroKernel for Tiles<'_> {
 }
 
 /// What each block of each panel needs (see [`PanelBlock`]), from xᵀ's block-padded
-/// stored bytes `bs` (`n` rows of `kp`), the same packed in panels (`packed`) and its scales
-/// (`table`: the element's [`byte_scales`]). The column sums only where W carries an
-/// offset: on AVX-512 by `vpdpbusd` of the panel's groups against ones, 32 columns at once.
+/// stored bytes `bs` (`n` rows of `kp`) and its scales (`table`: the element's
+/// [`byte_scales`]). The column sums only where W carries an offset: given the same bytes
+/// packed in panels (`packed`, on AVX-512 only), by `vpdpbusd` of the panel's groups
+/// against ones, 32 columns at once; else column by column from `bs`.
 fn panel_blocks(
-    (bs, packed): (&[u8], &[u8]),
+    (bs, packed): (&[u8], Option<&[u8]>),
     (scales, table): (Scales, &ByteScales),
     (n, s): (usize, Shape),
     meta: &mut [PanelBlock],
@@ -487,9 +499,10 @@ fn panel_blocks(
     blocked::for_chunks(meta, blocks, n * kp * 64, |(p, meta)| {
         for (blk, m) in meta.iter_mut().enumerate() {
             m.safe = true;
-            if offset != 0 && kernel == Kernel::Avx512 {
+            if let (Some(packed), true) = (packed, offset != 0) {
                 let groups = blk * bp / 4..(blk + 1) * bp / 4;
-                // SAFETY: the AVX-512 kernel's dispatch checked AVX-512 F and VNNI.
+                // SAFETY: the panels are given on the AVX-512 kernel's path only, whose
+                // dispatch checked AVX-512 F and VNNI.
                 let sums =
                     unsafe { panel_sums_16s(&packed[p * NR * kp..(p + 1) * NR * kp], groups) };
                 for (d, s) in m.sum.iter_mut().zip(sums) {
@@ -497,7 +510,7 @@ fn panel_blocks(
                 }
             }
             for (c, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
-                if offset != 0 && kernel != Kernel::Avx512 {
+                if offset != 0 && packed.is_none() {
                     // The padded block of column j (padding is 0), as signed integers.
                     let padded = &bs[j * kp + blk * bp..j * kp + (blk + 1) * bp];
                     m.sum[c] = offset * padded.iter().map(|&v| i32::from(v as i8)).sum::<i32>();
